@@ -1,0 +1,95 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { readFileSync } from 'node:fs';
+import type { DestinationStream } from 'pino';
+import type { Registry } from 'prom-client';
+import { allApps } from './apps/index.ts';
+import type { Config } from './platform/config/index.ts';
+import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
+import { Lifecycle } from './platform/lifecycle/index.ts';
+import { selectApps, type AppModule } from './platform/modules/index.ts';
+import {
+  HealthChecks,
+  createErrorReporter,
+  createLogger,
+  createMetricsRegistry,
+  registerObservability,
+  routeLabel,
+  type Logger,
+} from './platform/observability/index.ts';
+
+/** What the platform shares with its areas and apps through `app.platform`. */
+export interface Platform {
+  readonly config: Config;
+  readonly lifecycle: Lifecycle;
+  readonly health: HealthChecks;
+  readonly metrics: Registry;
+  readonly version: string;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    platform: Platform;
+  }
+}
+
+export interface BuildOptions {
+  /** The process logger; made from config when absent. */
+  logger?: Logger;
+  /** Where a logger made here writes (tests capture lines). */
+  logDestination?: DestinationStream;
+  /** App modules to mount; the ones selected by `APPS` when absent. */
+  apps?: readonly AppModule[];
+  lifecycle?: Lifecycle;
+}
+
+let cachedVersion: string | undefined;
+/** The package version, read once. */
+export function packageVersion(): string {
+  cachedVersion ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  return cachedVersion;
+}
+
+/** Builds the Fastify instance: platform plugins, then the enabled apps under `/api/v1`. Not yet listening. */
+export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+  const logger =
+    options.logger ??
+    createLogger({ level: config.observability.logLevel, destination: options.logDestination, base: { service: 'groundwork' } });
+  const lifecycle = options.lifecycle ?? new Lifecycle();
+  const health = new HealthChecks();
+  const metrics = createMetricsRegistry();
+  const version = packageVersion();
+  const apps = options.apps ?? selectApps(allApps, config.server.apps);
+  const reporter = createErrorReporter(config.observability.sentryDsn, config.env, version);
+
+  const app = Fastify({ ...serverOptions(config), loggerInstance: logger as FastifyBaseLogger });
+  app.decorate('platform', { config, lifecycle, health, metrics, version } satisfies Platform);
+  // Node's own server limit for the time to receive headers (Fastify has no option for it).
+  app.server.headersTimeout = config.http.headersTimeoutMs;
+
+  await registerHttp(app, {
+    config,
+    lifecycle,
+    openapi: {
+      title: 'Groundwork API',
+      version,
+      description: 'The Groundwork platform and its apps.',
+      tags: [
+        { name: 'operations', description: 'Health, readiness and metrics.' },
+        ...apps.flatMap((m) => m.tags ?? [{ name: m.name, description: m.description }]),
+      ],
+    },
+    reportError: reporter
+      ? (error, request) => reporter.report(error, { requestId: request.id, method: request.method, route: routeLabel(request) })
+      : undefined,
+  });
+  await registerObservability(app, { registry: metrics, health, lifecycle, metricsToken: config.observability.metricsToken, version });
+
+  for (const module of apps) {
+    if (module.routes) await app.register(module.routes, { prefix: API_PREFIX });
+  }
+
+  app.addHook('onClose', async () => {
+    await reporter?.flush(2_000);
+  });
+  return app;
+}

@@ -1,0 +1,258 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import { parseEnv } from 'node:util';
+import { Value } from 'typebox/value';
+import { APP_ENVS, ConfigSchema, metaOf, type AppEnv, type Env } from './schema.ts';
+
+/** One problem found in the environment: the variable and why it was refused. */
+export interface ConfigIssue {
+  key: string;
+  message: string;
+}
+
+/** Thrown when the environment does not make a valid configuration; lists every issue at once. */
+export class ConfigError extends Error {
+  readonly issues: readonly ConfigIssue[];
+  constructor(issues: ConfigIssue[]) {
+    super(`Invalid configuration:\n${issues.map((i) => `  - ${i.key}: ${i.message}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+/** Exit code for a configuration error (sysexits EX_CONFIG). */
+export const EXIT_CONFIG = 78;
+
+export interface Config {
+  readonly env: AppEnv;
+  readonly isProduction: boolean;
+  /** staging or production: real secrets, no dev conveniences. */
+  readonly isDeployed: boolean;
+  readonly server: { readonly host: string; readonly port: number; readonly apps: readonly string[] | 'all' };
+  readonly secrets: { readonly appSecret: string };
+  readonly http: {
+    readonly trustProxy: readonly string[] | number | false;
+    readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
+    readonly allowedHosts: readonly string[];
+    readonly corsOrigins: readonly string[];
+    readonly bodyLimit: number;
+    readonly maxUrlLength: number;
+    readonly handlerTimeoutMs: number;
+    readonly requestTimeoutMs: number;
+    readonly headersTimeoutMs: number;
+    readonly keepAliveTimeoutMs: number;
+    readonly maxEventLoopDelayMs: number;
+    readonly pressureSampleIntervalMs: number;
+    readonly problemTypeBase: string;
+  };
+  readonly observability: {
+    readonly logLevel: Env['LOG_LEVEL'];
+    readonly metricsToken: string | null;
+    readonly sentryDsn: string | null;
+  };
+  readonly lifecycle: { readonly shutdownGraceMs: number; readonly shutdownDrainDelayMs: number };
+  /** The validated variables, for `config:check` (print through `maskEnv`). */
+  readonly vars: Readonly<Env>;
+}
+
+export interface LoadOptions {
+  /** Folder holding `.env` files (development and test only). */
+  cwd?: string;
+}
+
+const PLACEHOLDER_EXACT = new Set([
+  'secret', 'password', 'changeme', 'changethis', 'default', 'example', 'test', 'token',
+  'admin', 'placeholder', 'todo', 'xxx', 'none', 'null', 'undefined', '123456', '12345678',
+]);
+const PLACEHOLDER_PARTS = ['changeme', 'changethis', 'replacewith', 'replaceme', 'devonly', 'insecure', 'placeholder', 'yoursecret'];
+
+/** True for values people leave in templates: `changeme`, `secret`, `replace-with-...`, `aaaa...`. */
+export function isPlaceholderSecret(value: string): boolean {
+  const norm = value.toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (norm.length === 0) return true;
+  if (PLACEHOLDER_EXACT.has(norm)) return true;
+  if (PLACEHOLDER_PARTS.some((p) => norm.includes(p))) return true;
+  return new Set(value).size <= 2;
+}
+
+function readDotenvFiles(cwd: string, appEnv: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const name of ['.env', `.env.${appEnv}`]) {
+    const file = join(cwd, name);
+    if (existsSync(file)) Object.assign(out, parseEnv(readFileSync(file, 'utf8')));
+  }
+  return out;
+}
+
+function list(value: string): string[] {
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+function parseTrustProxy(value: string, issues: ConfigIssue[]): readonly string[] | number | false {
+  const trimmed = value.trim();
+  if (trimmed === '') return false;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  const entries = list(trimmed);
+  for (const entry of entries) {
+    const [addr = '', prefix, extra] = entry.split('/');
+    const family = isIP(addr);
+    const max = family === 4 ? 32 : 128;
+    const prefixOk = prefix === undefined || (/^\d+$/.test(prefix) && Number(prefix) <= max);
+    if (family === 0 || !prefixOk || extra !== undefined) {
+      issues.push({ key: 'TRUST_PROXY', message: `"${entry}" is not an IP address or CIDR range` });
+    }
+  }
+  return entries;
+}
+
+function parseOrigins(value: string, env: AppEnv, issues: ConfigIssue[]): string[] {
+  const origins = list(value);
+  for (const origin of origins) {
+    if (origin === '*') {
+      if (env === 'production') issues.push({ key: 'CORS_ORIGINS', message: '"*" is not allowed in production' });
+      continue;
+    }
+    let ok = false;
+    try {
+      const url = new URL(origin);
+      ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin;
+    } catch {
+      ok = false;
+    }
+    if (!ok) issues.push({ key: 'CORS_ORIGINS', message: `"${origin}" is not an origin (scheme://host[:port], no path or trailing slash)` });
+  }
+  return origins;
+}
+
+function parseHosts(value: string, issues: ConfigIssue[]): string[] {
+  const hosts = list(value).map((h) => h.toLowerCase());
+  for (const host of hosts) {
+    if (!/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host) && isIP(host) === 0) {
+      issues.push({ key: 'ALLOWED_HOSTS', message: `"${host}" is not a host name` });
+    }
+  }
+  return hosts;
+}
+
+function checkSecrets(vars: Env, issues: ConfigIssue[]): void {
+  const appEnv = vars.APP_ENV;
+  if (appEnv !== 'staging' && appEnv !== 'production') return;
+  for (const key of Object.keys(ConfigSchema.properties)) {
+    const meta = metaOf(key);
+    if (!meta.secret) continue;
+    const value = String(vars[key as keyof Env] ?? '');
+    if (value === '') {
+      if (meta.requiredIn?.includes(appEnv)) issues.push({ key, message: `is required in ${appEnv}` });
+      continue;
+    }
+    if (meta.minLength !== undefined && value.length < meta.minLength) {
+      issues.push({ key, message: `must be at least ${meta.minLength} characters in ${appEnv}` });
+    }
+    if (meta.minLength !== undefined && isPlaceholderSecret(value)) {
+      issues.push({ key, message: `is a placeholder value; set a real secret in ${appEnv}` });
+    }
+  }
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Validates the environment against the schema and returns the frozen configuration.
+ * Throws `ConfigError` listing every bad variable.
+ */
+export function loadConfig(source: Readonly<Record<string, string | undefined>>, options: LoadOptions = {}): Config {
+  const rawEnv = source.APP_ENV ?? 'development';
+  const fromFiles =
+    (rawEnv === 'development' || rawEnv === 'test') && options.cwd !== undefined
+      ? readDotenvFiles(options.cwd, rawEnv)
+      : {};
+
+  const raw: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
+    const value = source[key] ?? fromFiles[key];
+    if (value === undefined) continue;
+    // An empty value means "unset" for anything that is not free text.
+    if (value === '' && (schema as { type?: string }).type !== 'string') continue;
+    raw[key] = value;
+  }
+
+  const issues: ConfigIssue[] = [];
+  const withDefaults = Value.Default(ConfigSchema, raw);
+  const converted = Value.Convert(ConfigSchema, withDefaults) as Record<string, unknown>;
+  for (const error of Value.Errors(ConfigSchema, converted)) {
+    const key = error.instancePath.replace(/^\//, '').split('/')[0] ?? '';
+    if (key === '') continue;
+    const given = raw[key];
+    issues.push({ key, message: `${error.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}` });
+  }
+  // Keep the first error per key: one reason is enough to act on.
+  const seen = new Set<string>();
+  const unique = issues.filter((i) => (seen.has(i.key) ? false : (seen.add(i.key), true)));
+  if (unique.length > 0) {
+    // Type errors make the cross-field checks meaningless; report them, plus secret checks where possible.
+    const appEnv = APP_ENVS.includes(converted.APP_ENV as AppEnv) ? (converted.APP_ENV as AppEnv) : 'development';
+    checkSecrets({ ...(converted as Env), APP_ENV: appEnv }, unique);
+    throw new ConfigError(unique);
+  }
+
+  const vars = converted as Env;
+  const out: ConfigIssue[] = [];
+  checkSecrets(vars, out);
+  const trustProxy = parseTrustProxy(vars.TRUST_PROXY, out);
+  const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
+  const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);
+  if ((vars.TLS_CERT_FILE === '') !== (vars.TLS_KEY_FILE === '')) {
+    out.push({ key: vars.TLS_CERT_FILE === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' });
+  }
+  if (out.length > 0) throw new ConfigError(out);
+
+  const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
+  return deepFreeze<Config>({
+    env: vars.APP_ENV,
+    isProduction: vars.APP_ENV === 'production',
+    isDeployed: vars.APP_ENV === 'production' || vars.APP_ENV === 'staging',
+    server: { host: vars.HOST, port: vars.PORT, apps },
+    secrets: { appSecret: vars.APP_SECRET },
+    http: {
+      trustProxy,
+      tls: vars.TLS_CERT_FILE === '' ? null : { certFile: vars.TLS_CERT_FILE, keyFile: vars.TLS_KEY_FILE },
+      allowedHosts,
+      corsOrigins,
+      bodyLimit: vars.BODY_LIMIT_BYTES,
+      maxUrlLength: vars.MAX_URL_LENGTH,
+      handlerTimeoutMs: vars.HANDLER_TIMEOUT_MS,
+      requestTimeoutMs: vars.REQUEST_TIMEOUT_MS,
+      headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
+      keepAliveTimeoutMs: vars.KEEP_ALIVE_TIMEOUT_MS,
+      maxEventLoopDelayMs: vars.MAX_EVENT_LOOP_DELAY_MS,
+      pressureSampleIntervalMs: vars.PRESSURE_SAMPLE_INTERVAL_MS,
+      problemTypeBase: vars.PROBLEM_TYPE_BASE,
+    },
+    observability: {
+      logLevel: vars.LOG_LEVEL,
+      metricsToken: vars.METRICS_TOKEN === '' ? null : vars.METRICS_TOKEN,
+      sentryDsn: vars.SENTRY_DSN === '' ? null : vars.SENTRY_DSN,
+    },
+    lifecycle: { shutdownGraceMs: vars.SHUTDOWN_GRACE_MS, shutdownDrainDelayMs: vars.SHUTDOWN_DRAIN_DELAY_MS },
+    vars: { ...vars },
+  });
+}
+
+/** The variables with secrets masked, for printing. */
+export function maskEnv(vars: Readonly<Env>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(vars)) {
+    out[key] = metaOf(key).secret && value !== '' ? '********' : value;
+  }
+  return out;
+}

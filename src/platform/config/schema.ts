@@ -1,0 +1,157 @@
+import { Type, type Static, type TSchema } from 'typebox';
+
+/** Extra metadata carried by each variable's schema, read by the loader and the docs generator. */
+export interface VarMeta {
+  /** Masked in `config:check` and logs; checked for length and placeholders in staging/production. */
+  secret?: boolean;
+  /** Must be set in staging and production (a development default may exist). */
+  requiredIn?: readonly AppEnv[];
+  /** Minimum length for a secret in staging/production. */
+  minLength?: number;
+  /** Grouping in the generated documentation. */
+  group: string;
+  /** Example value for `.env.example`. */
+  example?: string;
+}
+
+export const APP_ENVS = ['development', 'test', 'staging', 'production'] as const;
+export type AppEnv = (typeof APP_ENVS)[number];
+
+const deployed = ['staging', 'production'] as const;
+
+function v<T extends TSchema>(schema: T, meta: VarMeta): T {
+  return Object.assign(schema, { 'x-config': meta });
+}
+
+const ms = (description: string, def: number, min = 0, max = 86_400_000) =>
+  Type.Integer({ description, default: def, minimum: min, maximum: max });
+
+/**
+ * Every environment variable Groundwork reads. Values arrive as strings and are converted to
+ * the declared type; `docs/configuration.md` and `.env.example` are generated from this.
+ */
+export const ConfigSchema = Type.Object({
+  APP_ENV: v(
+    Type.Enum([...APP_ENVS], {
+        description:
+          'Deployment environment. `.env` files are read only in development and test; staging and production refuse weak secrets.',
+        default: 'development',
+    }),
+    { group: 'Server' },
+  ),
+  HOST: v(Type.String({ description: 'Interface to listen on.', default: '0.0.0.0', minLength: 1 }), {
+    group: 'Server',
+  }),
+  PORT: v(Type.Integer({ description: 'TCP port to listen on.', default: 3000, minimum: 0, maximum: 65535 }), {
+    group: 'Server',
+  }),
+  APPS: v(
+    Type.String({
+      description: 'Comma-separated list of apps to enable, or `all`.',
+      default: 'all',
+      pattern: '^[a-z0-9,-]+$',
+    }),
+    { group: 'Server' },
+  ),
+  APP_SECRET: v(
+    Type.String({
+      description:
+        'Server-side secret used to sign opaque values (cursors, CSRF tokens). At least 32 characters in staging/production.',
+      default: 'dev-only-insecure-secret-change-me-0000',
+    }),
+    { group: 'Server', secret: true, requiredIn: deployed, minLength: 32, example: 'replace-with-64-random-characters' },
+  ),
+  LOG_LEVEL: v(
+    Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+      description: 'Minimum level of log lines written to stdout.',
+      default: 'info',
+    }),
+    { group: 'Observability' },
+  ),
+  TRUST_PROXY: v(
+    Type.String({
+      description:
+        'Proxies whose `X-Forwarded-*` headers are trusted: a comma-separated list of IPs/CIDRs (`10.0.0.0/8,127.0.0.1`), a hop count (`1`), or empty for none.',
+      default: '',
+      pattern: '^[0-9a-fA-F:./, ]*$',
+    }),
+    { group: 'HTTP' },
+  ),
+  TLS_CERT_FILE: v(
+    Type.String({ description: 'PEM certificate; with `TLS_KEY_FILE`, serve HTTPS directly.', default: '' }),
+    { group: 'HTTP' },
+  ),
+  TLS_KEY_FILE: v(Type.String({ description: 'PEM private key for `TLS_CERT_FILE`.', default: '' }), {
+    group: 'HTTP',
+  }),
+  ALLOWED_HOSTS: v(
+    Type.String({
+      description:
+        'Comma-separated `Host` names this server answers (`api.example.com`, `.example.com` for subdomains). Empty allows any. Probes (`/health/live`, `/health/ready`) are exempt.',
+      default: '',
+    }),
+    { group: 'HTTP' },
+  ),
+  CORS_ORIGINS: v(
+    Type.String({
+      description:
+        'Comma-separated origins allowed by CORS, with credentials (`https://app.example.com`). Empty allows none. `*` allows any origin without credentials and is refused in production.',
+      default: '',
+    }),
+    { group: 'HTTP', example: 'http://localhost:5173' },
+  ),
+  BODY_LIMIT_BYTES: v(
+    Type.Integer({ description: 'Largest request body accepted, in bytes (routes may override).', default: 1_048_576, minimum: 1, maximum: 1_073_741_824 }),
+    { group: 'HTTP' },
+  ),
+  MAX_URL_LENGTH: v(
+    Type.Integer({ description: 'Longest request target (path and query) accepted; longer gets 414.', default: 8192, minimum: 256, maximum: 65536 }),
+    { group: 'HTTP' },
+  ),
+  HANDLER_TIMEOUT_MS: v(ms('Time a request may take from routing to response before it is answered with 503.', 30_000, 1), {
+    group: 'HTTP',
+  }),
+  REQUEST_TIMEOUT_MS: v(ms('Time to receive a whole request (headers and body) on a socket.', 60_000, 1), {
+    group: 'HTTP',
+  }),
+  HEADERS_TIMEOUT_MS: v(ms('Time to receive the request headers.', 20_000, 1), { group: 'HTTP' }),
+  KEEP_ALIVE_TIMEOUT_MS: v(
+    ms('Idle keep-alive timeout; keep it above your load balancer\'s idle timeout.', 72_000, 1),
+    { group: 'HTTP' },
+  ),
+  MAX_EVENT_LOOP_DELAY_MS: v(
+    ms('Event-loop delay above which requests are shed with 503 (0 disables).', 1_000, 0, 60_000),
+    { group: 'HTTP' },
+  ),
+  PRESSURE_SAMPLE_INTERVAL_MS: v(ms('How often event-loop pressure is sampled.', 1_000, 10, 60_000), {
+    group: 'HTTP',
+  }),
+  PROBLEM_TYPE_BASE: v(
+    Type.String({ description: 'Prefix of the `type` URI of problem responses; the lowercased code is appended.', default: 'urn:groundwork:problem:', minLength: 1 }),
+    { group: 'HTTP' },
+  ),
+  METRICS_TOKEN: v(
+    Type.String({ description: 'Bearer token required by `/metrics` and `/health` when set. At least 16 characters in staging/production.', default: '' }),
+    { group: 'Observability', secret: true, minLength: 16 },
+  ),
+  SENTRY_DSN: v(
+    Type.String({ description: 'When set, 5xx errors are reported to this Sentry DSN; otherwise nothing is sent anywhere.', default: '' }),
+    { group: 'Observability', secret: true },
+  ),
+  SHUTDOWN_GRACE_MS: v(ms('Time in-flight requests get to finish after SIGTERM before the process is forced down.', 10_000, 0, 600_000), {
+    group: 'Lifecycle',
+  }),
+  SHUTDOWN_DRAIN_DELAY_MS: v(
+    ms('Time between readiness turning 503 and the listener closing, so load balancers notice first.', 0, 0, 120_000),
+    { group: 'Lifecycle' },
+  ),
+});
+
+export type Env = Static<typeof ConfigSchema>;
+export type EnvKey = keyof Env;
+
+/** Metadata of one variable. */
+export function metaOf(key: string): VarMeta {
+  const schema = (ConfigSchema.properties as Record<string, TSchema & { 'x-config'?: VarMeta }>)[key];
+  return schema?.['x-config'] ?? { group: 'Other' };
+}

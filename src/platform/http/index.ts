@@ -1,0 +1,11 @@
+export { HttpError, HttpCodes, defineErrorCodes, listErrorCodes, statusOf } from './errors.ts';
+export type { ErrorKind, ErrorCodeDef, FieldError, HttpErrorOptions } from './errors.ts';
+export { PROBLEM_CONTENT_TYPE, problemType, sendProblem, toHttpError } from './problem.ts';
+export type { ProblemBody } from './problem.ts';
+export { API_PREFIX, API_VERSION } from './versioning.ts';
+export type { Deprecation } from './versioning.ts';
+export { requestIdFrom, newRequestId } from './request-id.ts';
+export { registerHttp } from './plugin.ts';
+export type { HttpOptions } from './plugin.ts';
+export { serverOptions } from './server-options.ts';
+export { problemSchema } from './openapi.ts';

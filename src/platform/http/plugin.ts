@@ -1,0 +1,56 @@
+import underPressure from '@fastify/under-pressure';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { Config } from '../config/index.ts';
+import type { Lifecycle } from '../lifecycle/index.ts';
+import { HttpCodes, HttpError } from './errors.ts';
+import { registerOpenApi, type OpenApiInfo } from './openapi.ts';
+import { makeErrorHandler } from './problem.ts';
+import { registerSecurity } from './security.ts';
+import { registerVersioning } from './versioning.ts';
+
+export interface HttpOptions {
+  config: Config;
+  lifecycle: Lifecycle;
+  openapi: OpenApiInfo;
+  reportError?: (error: unknown, request: FastifyRequest) => void;
+}
+
+/** Routes that must answer even when the server sheds load. */
+const NEVER_SHED = new Set(['/health/live', '/health/ready', '/metrics']);
+
+/** The HTTP contract: problem errors, security, versioning, load shedding, OpenAPI. */
+export async function registerHttp(app: FastifyInstance, options: HttpOptions): Promise<void> {
+  const { config, lifecycle } = options;
+  const typeBase = config.http.problemTypeBase;
+
+  app.setErrorHandler(makeErrorHandler({ typeBase, exposeInternalErrors: config.env === 'development', reportError: options.reportError }));
+  app.setNotFoundHandler(async (request) => {
+    throw new HttpError(HttpCodes.ROUTE_NOT_FOUND, { detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.` });
+  });
+  // JSON only: a JSON body sent as text/plain is refused with 415, not parsed as a string.
+  app.removeContentTypeParser('text/plain');
+
+  await registerSecurity(app, config);
+  registerVersioning(app);
+
+  if (config.http.maxEventLoopDelayMs > 0) {
+    const retryAfter = Math.max(1, Math.ceil(config.http.pressureSampleIntervalMs / 1000) * 2);
+    await app.register(underPressure, {
+      maxEventLoopDelay: config.http.maxEventLoopDelayMs,
+      sampleInterval: config.http.pressureSampleIntervalMs,
+      retryAfter,
+      pressureHandler: async (request: FastifyRequest) => {
+        if (NEVER_SHED.has(request.url)) return;
+        throw new HttpError(HttpCodes.OVERLOADED, { headers: { 'retry-after': String(retryAfter) } });
+      },
+    });
+  }
+
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-request-id', request.id);
+    if (lifecycle.shuttingDown) reply.header('connection', 'close');
+    return payload;
+  });
+
+  await registerOpenApi(app, options.openapi);
+}

@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+
+export const API_VERSION = '1';
+export const API_PREFIX = '/api/v1';
+
+/** Route-level deprecation: sends `Deprecation` (RFC 9745) and `Sunset` (RFC 8594) and flags the operation in OpenAPI. */
+export interface Deprecation {
+  /** When the route became deprecated (ISO date). */
+  since: string;
+  /** When it stops working (ISO date). */
+  sunset: string;
+  /** A page describing the replacement. */
+  link?: string;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    deprecation?: Deprecation;
+  }
+}
+
+function toDate(value: string, what: string): Date {
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) throw new Error(`deprecation ${what} "${value}" is not a date`);
+  return date;
+}
+
+/** `API-Version` on every API response; deprecation headers on deprecated routes. */
+export function registerVersioning(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const deprecation = route.config?.deprecation;
+    if (!deprecation) return;
+    toDate(deprecation.since, 'since');
+    toDate(deprecation.sunset, 'sunset');
+    route.schema = { ...route.schema, deprecated: true } as typeof route.schema;
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
+    const deprecation = request.routeOptions.config.deprecation;
+    if (deprecation) {
+      reply.header('deprecation', `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`);
+      reply.header('sunset', toDate(deprecation.sunset, 'sunset').toUTCString());
+      if (deprecation.link) reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
+    }
+    return payload;
+  });
+}

@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import { ConfigError } from '../config/index.ts';
+
+/** What an app brings to the platform. Later areas add migrations, jobs, permissions and events. */
+export interface AppModule {
+  /** Short name, used in `APPS=` and as the OpenAPI tag prefix. */
+  readonly name: string;
+  readonly description: string;
+  /** OpenAPI tags the app's routes use. */
+  readonly tags?: readonly { name: string; description: string }[];
+  /** Registers the app's routes; mounted under `/api/v1`. */
+  readonly routes?: (app: FastifyInstance) => Promise<void>;
+}
+
+/** Declares an app module (identity function that checks the shape). */
+export function defineApp(module: AppModule): AppModule {
+  if (!/^[a-z][a-z0-9-]*$/.test(module.name)) throw new Error(`app name ${module.name} must be kebab-case`);
+  return module;
+}
+
+/** The modules enabled by `APPS` (`all` or a list); unknown names are a configuration error. */
+export function selectApps(available: readonly AppModule[], wanted: readonly string[] | 'all'): AppModule[] {
+  if (wanted === 'all') return [...available];
+  const byName = new Map(available.map((m) => [m.name, m]));
+  const unknown = wanted.filter((n) => !byName.has(n));
+  if (unknown.length > 0) {
+    const known = [...byName.keys()].join(', ') || 'none';
+    throw new ConfigError([{ key: 'APPS', message: `unknown apps: ${unknown.join(', ')} (known: ${known})` }]);
+  }
+  return wanted.map((n) => byName.get(n) as AppModule);
+}

@@ -1,0 +1,9 @@
+export { createLogger, loggerOptions, REDACT_PATHS } from './logger.ts';
+export type { Logger, LoggerSettings } from './logger.ts';
+export { createMetricsRegistry, routeLabel, UNMATCHED_ROUTE } from './metrics.ts';
+export { HealthChecks } from './health.ts';
+export type { CheckResult, HealthCheck } from './health.ts';
+export { createErrorReporter } from './sentry.ts';
+export type { ErrorReporter } from './sentry.ts';
+export { registerObservability, bearerMatches } from './plugin.ts';
+export type { ObservabilityOptions } from './plugin.ts';
