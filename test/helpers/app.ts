@@ -1,0 +1,47 @@
+import type { FastifyInstance } from 'fastify';
+import { Writable } from 'node:stream';
+import { buildApp, type BuildOptions } from '../../src/app.ts';
+import { loadConfig, type Config } from '../../src/platform/config/index.ts';
+
+/** A validated test configuration: APP_ENV=test, silent-free logs captured by the caller. */
+export function testConfig(overrides: Record<string, string> = {}): Config {
+  return loadConfig({ APP_ENV: 'test', LOG_LEVEL: 'info', ...overrides });
+}
+
+/** Collects the JSON log lines an app writes. */
+export class LogCapture extends Writable {
+  readonly raw: string[] = [];
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
+    this.raw.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+    done();
+  }
+  get lines(): Record<string, unknown>[] {
+    return this.raw.map((l) => JSON.parse(l) as Record<string, unknown>);
+  }
+  get text(): string {
+    return this.raw.join('\n');
+  }
+}
+
+export interface TestApp {
+  app: FastifyInstance;
+  logs: LogCapture;
+  config: Config;
+}
+
+/**
+ * Builds the real app with test config. `setup` may add routes or health checks before `ready()`.
+ * Close it with `app.close()` (use `t.after`).
+ */
+export async function buildTestApp(
+  overrides: Record<string, string> = {},
+  options: Omit<BuildOptions, 'logDestination'> & { setup?: (app: FastifyInstance) => void | Promise<void> } = {},
+): Promise<TestApp> {
+  const config = testConfig(overrides);
+  const logs = new LogCapture();
+  const { setup, ...rest } = options;
+  const app = await buildApp(config, { apps: [], ...rest, logDestination: logs });
+  await setup?.(app);
+  await app.ready();
+  return { app, logs, config };
+}
