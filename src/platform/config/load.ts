@@ -138,22 +138,23 @@ function parseHosts(value: string, issues: ConfigIssue[]): string[] {
   return hosts;
 }
 
-function checkSecrets(vars: Env, issues: ConfigIssue[]): void {
+/** Staging/production secret rules. A secret's development default never counts as set there. */
+function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigIssue[]): void {
   const appEnv = vars.APP_ENV;
   if (appEnv !== 'staging' && appEnv !== 'production') return;
   for (const key of Object.keys(ConfigSchema.properties)) {
     const meta = metaOf(key);
     if (!meta.secret) continue;
-    const value = String(vars[key as keyof Env] ?? '');
+    const value = given[key] === undefined ? '' : String(vars[key as keyof Env] ?? '');
     if (value === '') {
       if (meta.requiredIn?.includes(appEnv)) issues.push({ key, message: `is required in ${appEnv}` });
       continue;
     }
-    if (meta.minLength !== undefined && value.length < meta.minLength) {
-      issues.push({ key, message: `must be at least ${meta.minLength} characters in ${appEnv}` });
-    }
-    if (meta.minLength !== undefined && isPlaceholderSecret(value)) {
+    if (meta.minLength === undefined) continue;
+    if (isPlaceholderSecret(value)) {
       issues.push({ key, message: `is a placeholder value; set a real secret in ${appEnv}` });
+    } else if (value.length < meta.minLength) {
+      issues.push({ key, message: `must be at least ${meta.minLength} characters in ${appEnv}` });
     }
   }
 }
@@ -187,7 +188,8 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
   }
 
   const issues: ConfigIssue[] = [];
-  const withDefaults = Value.Default(ConfigSchema, raw);
+  // Default and Convert mutate their input: keep `raw` as given, to tell unset from defaulted.
+  const withDefaults = Value.Default(ConfigSchema, { ...raw });
   const converted = Value.Convert(ConfigSchema, withDefaults) as Record<string, unknown>;
   for (const error of Value.Errors(ConfigSchema, converted)) {
     const key = error.instancePath.replace(/^\//, '').split('/')[0] ?? '';
@@ -201,13 +203,13 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
   if (unique.length > 0) {
     // Type errors make the cross-field checks meaningless; report them, plus secret checks where possible.
     const appEnv = APP_ENVS.includes(converted.APP_ENV as AppEnv) ? (converted.APP_ENV as AppEnv) : 'development';
-    checkSecrets({ ...(converted as Env), APP_ENV: appEnv }, unique);
+    checkSecrets({ ...(converted as Env), APP_ENV: appEnv }, raw, unique);
     throw new ConfigError(unique);
   }
 
   const vars = converted as Env;
   const out: ConfigIssue[] = [];
-  checkSecrets(vars, out);
+  checkSecrets(vars, raw, out);
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, out);
   const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
   const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);

@@ -1,0 +1,159 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import {
+  ConfigError,
+  ConfigSchema,
+  isPlaceholderSecret,
+  loadConfig,
+  maskEnv,
+  renderConfigDocs,
+  renderEnvExample,
+} from '../../src/platform/config/index.ts';
+
+const STRONG = 'k3J9x!qPz7Lw2Vb8Nc4Rt6Ym1Hs5Dg0Fa';
+
+function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    return [...error.issues];
+  }
+  assert.fail('expected a ConfigError');
+}
+
+describe('config', () => {
+  test('defaults give a working development config', () => {
+    const config = loadConfig({});
+    assert.equal(config.env, 'development');
+    assert.equal(config.server.port, 3000);
+    assert.equal(config.http.bodyLimit, 1_048_576);
+    assert.equal(config.http.handlerTimeoutMs, 30_000);
+    assert.equal(config.lifecycle.shutdownGraceMs, 10_000);
+    assert.equal(config.observability.metricsToken, null);
+    assert.ok(Object.isFrozen(config) && Object.isFrozen(config.http));
+  });
+
+  test('strings are converted to the declared types', () => {
+    const config = loadConfig({ PORT: '8080', BODY_LIMIT_BYTES: '2048', TRUST_PROXY: '2', APP_ENV: 'staging', APP_SECRET: STRONG });
+    assert.equal(config.server.port, 8080);
+    assert.equal(config.http.bodyLimit, 2048);
+    assert.equal(config.http.trustProxy, 2);
+    assert.equal(config.isDeployed, true);
+    assert.equal(config.isProduction, false);
+  });
+
+  test('lists are split and trimmed', () => {
+    const config = loadConfig({
+      CORS_ORIGINS: 'https://a.example.com, http://localhost:5173',
+      ALLOWED_HOSTS: 'API.example.com,.example.org',
+      TRUST_PROXY: '10.0.0.0/8, 127.0.0.1, ::1',
+    });
+    assert.deepEqual(config.http.corsOrigins, ['https://a.example.com', 'http://localhost:5173']);
+    assert.deepEqual(config.http.allowedHosts, ['api.example.com', '.example.org']);
+    assert.deepEqual(config.http.trustProxy, ['10.0.0.0/8', '127.0.0.1', '::1']);
+  });
+
+  test('missing required, wrong type, out of range and placeholder secret are all listed at once', () => {
+    const issues = issuesOf({ APP_ENV: 'production', PORT: 'abc', MAX_URL_LENGTH: '10', METRICS_TOKEN: 'changeme' });
+    const keys = issues.map((i) => i.key).sort();
+    assert.deepEqual(keys, ['APP_SECRET', 'MAX_URL_LENGTH', 'METRICS_TOKEN', 'PORT']);
+    const byKey = Object.fromEntries(issues.map((i) => [i.key, i.message]));
+    assert.match(byKey.APP_SECRET ?? '', /required in production/);
+    assert.match(byKey.PORT ?? '', /integer/);
+    assert.match(byKey.MAX_URL_LENGTH ?? '', /256/);
+    assert.match(byKey.METRICS_TOKEN ?? '', /placeholder|at least/);
+  });
+
+  test('the error message names every key', () => {
+    try {
+      loadConfig({ PORT: '70000', LOG_LEVEL: 'loud' });
+      assert.fail('expected a ConfigError');
+    } catch (error) {
+      assert.ok(error instanceof ConfigError);
+      assert.match(error.message, /PORT/);
+      assert.match(error.message, /LOG_LEVEL/);
+    }
+  });
+
+  test('short and placeholder secrets refuse to start in staging and production only', () => {
+    for (const appEnv of ['staging', 'production']) {
+      assert.deepEqual(
+        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'short' }).map((i) => i.key),
+        ['APP_SECRET'],
+      );
+      assert.ok(issuesOf({ APP_ENV: appEnv, APP_SECRET: 'changeme-changeme-changeme-changeme' }).some((i) => /placeholder/.test(i.message)));
+      assert.ok(issuesOf({ APP_ENV: appEnv, APP_SECRET: 'secret' }).length > 0);
+    }
+    assert.equal(loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret, 'secret');
+    assert.equal(loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG }).isProduction, true);
+  });
+
+  test('the development default secret is refused in production', () => {
+    const devDefault = String(ConfigSchema.properties.APP_SECRET.default);
+    assert.ok(issuesOf({ APP_ENV: 'production', APP_SECRET: devDefault }).some((i) => i.key === 'APP_SECRET'));
+  });
+
+  test('placeholder detection', () => {
+    for (const value of ['changeme', 'CHANGE_ME', 'secret', 'password', 'replace-with-a-secret', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'your-secret-here-please']) {
+      assert.equal(isPlaceholderSecret(value), true, value);
+    }
+    assert.equal(isPlaceholderSecret(STRONG), false);
+  });
+
+  test('an unknown APP_ENV is refused', () => {
+    assert.deepEqual(issuesOf({ APP_ENV: 'prod' }).map((i) => i.key), ['APP_ENV']);
+  });
+
+  test('CORS "*" is refused in production, malformed origins everywhere', () => {
+    assert.ok(issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some((i) => i.key === 'CORS_ORIGINS'));
+    assert.ok(issuesOf({ CORS_ORIGINS: 'https://app.example.com/' }).some((i) => i.key === 'CORS_ORIGINS'));
+    assert.ok(issuesOf({ CORS_ORIGINS: 'ftp://x' }).some((i) => i.key === 'CORS_ORIGINS'));
+    assert.deepEqual(loadConfig({ CORS_ORIGINS: '*' }).http.corsOrigins, ['*']);
+  });
+
+  test('bad TRUST_PROXY, ALLOWED_HOSTS and a TLS cert without key are refused', () => {
+    const keys = issuesOf({ TRUST_PROXY: '10.0.0.0/40', ALLOWED_HOSTS: 'bad host!', TLS_CERT_FILE: '/x.pem' }).map((i) => i.key).sort();
+    assert.deepEqual(keys, ['ALLOWED_HOSTS', 'TLS_KEY_FILE', 'TRUST_PROXY']);
+  });
+
+  test('.env files are read in development and test only, and real variables win', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
+    try {
+      writeFileSync(join(dir, '.env'), 'PORT=4001\nLOG_LEVEL=debug\n');
+      writeFileSync(join(dir, '.env.test'), 'PORT=4002\n');
+      writeFileSync(join(dir, '.env.production'), 'PORT=4003\n');
+      assert.equal(loadConfig({ APP_ENV: 'development' }, { cwd: dir }).server.port, 4001);
+      assert.equal(loadConfig({ APP_ENV: 'test' }, { cwd: dir }).server.port, 4002);
+      assert.equal(loadConfig({ APP_ENV: 'test', PORT: '4004' }, { cwd: dir }).server.port, 4004);
+      const prod = loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG }, { cwd: dir });
+      assert.equal(prod.server.port, 3000);
+      assert.equal(prod.observability.logLevel, 'info');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('maskEnv hides secrets that are set', () => {
+    const config = loadConfig({ METRICS_TOKEN: 'a-real-token-value-123', SENTRY_DSN: '' });
+    const masked = maskEnv(config.vars);
+    assert.equal(masked.METRICS_TOKEN, '********');
+    assert.equal(masked.APP_SECRET, '********');
+    assert.equal(masked.SENTRY_DSN, '');
+    assert.equal(masked.PORT, 3000);
+    assert.doesNotMatch(JSON.stringify(masked), /a-real-token-value-123/);
+  });
+
+  test('docs/configuration.md and .env.example are generated from the schema and up to date', () => {
+    const root = new URL('../../', import.meta.url);
+    assert.equal(readFileSync(new URL('docs/configuration.md', root), 'utf8'), renderConfigDocs(), 'run npm run docs:config');
+    assert.equal(readFileSync(new URL('.env.example', root), 'utf8'), renderEnvExample(), 'run npm run docs:config');
+    for (const key of Object.keys(ConfigSchema.properties)) {
+      assert.match(renderConfigDocs(), new RegExp(`\`${key}\``));
+      assert.match(renderEnvExample(), new RegExp(`^#? ?${key}=`, 'm'));
+    }
+  });
+});
