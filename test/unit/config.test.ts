@@ -93,7 +93,7 @@ describe('config', () => {
   });
 
   test('the development default secret is refused in production', () => {
-    const devDefault = String(ConfigSchema.properties.APP_SECRET.default);
+    const devDefault = String((ConfigSchema.properties.APP_SECRET as { default?: unknown }).default);
     assert.ok(issuesOf({ APP_ENV: 'production', APP_SECRET: devDefault }).some((i) => i.key === 'APP_SECRET'));
   });
 

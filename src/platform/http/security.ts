@@ -57,12 +57,20 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
 
   const anyOrigin = http.corsOrigins.includes('*');
   const origins = new Set(http.corsOrigins);
-  await app.register(cors, {
-    origin: anyOrigin ? '*' : origins.size === 0 ? false : [...origins],
-    credentials: !anyOrigin && origins.size > 0,
+  const common = {
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id', 'X-CSRF-Token', 'If-None-Match', 'If-Match'],
     exposedHeaders: ['X-Request-Id', 'API-Version', 'Deprecation', 'Sunset', 'Link', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'ETag', 'Idempotent-Replayed'],
     maxAge: 600,
+  };
+  // Decided per request so that credentials are only ever granted to a listed origin.
+  await app.register(cors, {
+    hook: 'onRequest',
+    delegator: (request, callback) => {
+      const origin = request.headers.origin;
+      if (anyOrigin) return callback(null, { ...common, origin: '*', credentials: false });
+      const listed = typeof origin === 'string' && origins.has(origin);
+      callback(null, { ...common, origin: listed ? origin : false, credentials: listed });
+    },
   });
 }
