@@ -45,15 +45,26 @@ export interface BuildOptions {
 let cachedVersion: string | undefined;
 /** The package version, read once. */
 export function packageVersion(): string {
-  cachedVersion ??= (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  cachedVersion ??= (
+    JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    }
+  ).version;
   return cachedVersion;
 }
 
 /** Builds the Fastify instance: platform plugins, then the enabled apps under `/api/v1`. Not yet listening. */
-export async function buildApp(config: Config, options: BuildOptions = {}): Promise<FastifyInstance> {
+export async function buildApp(
+  config: Config,
+  options: BuildOptions = {},
+): Promise<FastifyInstance> {
   const logger =
     options.logger ??
-    createLogger({ level: config.observability.logLevel, destination: options.logDestination, base: { service: 'groundwork' } });
+    createLogger({
+      level: config.observability.logLevel,
+      destination: options.logDestination,
+      base: { service: 'groundwork' },
+    });
   const lifecycle = options.lifecycle ?? new Lifecycle();
   const health = new HealthChecks();
   const metrics = createMetricsRegistry();
@@ -61,7 +72,9 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
   const apps = options.apps ?? selectApps(allApps, config.server.apps);
   const reporter = createErrorReporter(config.observability.sentryDsn, config.env, version);
 
-  const app = Fastify({ ...serverOptions(config), loggerInstance: logger as FastifyBaseLogger });
+  // pino's Logger is a FastifyBaseLogger; annotating keeps Fastify's generics at their defaults.
+  const loggerInstance: FastifyBaseLogger = logger;
+  const app = Fastify({ ...serverOptions(config), loggerInstance });
   app.decorate('platform', { config, lifecycle, health, metrics, version } satisfies Platform);
   // Node's own server limit for the time to receive headers (Fastify has no option for it).
   app.server.headersTimeout = config.http.headersTimeoutMs;
@@ -79,10 +92,21 @@ export async function buildApp(config: Config, options: BuildOptions = {}): Prom
       ],
     },
     reportError: reporter
-      ? (error, request) => reporter.report(error, { requestId: request.id, method: request.method, route: routeLabel(request) })
+      ? (error, request) =>
+          reporter.report(error, {
+            requestId: request.id,
+            method: request.method,
+            route: routeLabel(request),
+          })
       : undefined,
   });
-  await registerObservability(app, { registry: metrics, health, lifecycle, metricsToken: config.observability.metricsToken, version });
+  await registerObservability(app, {
+    registry: metrics,
+    health,
+    lifecycle,
+    metricsToken: config.observability.metricsToken,
+    version,
+  });
 
   for (const module of apps) {
     if (module.routes) await app.register(module.routes, { prefix: API_PREFIX });

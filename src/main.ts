@@ -1,7 +1,12 @@
 import closeWithGrace from 'close-with-grace';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.ts';
-import { ConfigError, EXIT_CONFIG, loadConfig, type Config } from './platform/config/index.ts';
+import {
+  ConfigError,
+  EXIT_CONFIG,
+  loadProcessConfig,
+  type Config,
+} from './platform/config/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { createLogger, type Logger } from './platform/observability/index.ts';
 
@@ -17,7 +22,7 @@ function parseCommand(argv: readonly string[]): Command {
 
 function loadOrExit(): Config {
   try {
-    return loadConfig(process.env, { cwd: process.cwd() });
+    return loadProcessConfig();
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -32,19 +37,26 @@ function flush(logger: Logger): Promise<void> {
 }
 
 /** Installs signal and crash handling: first signal drains, second forces exit, crashes exit non-zero. */
-function onShutdown(logger: Logger, config: Config, lifecycle: Lifecycle, close: () => Promise<void>): void {
+function onShutdown(
+  logger: Logger,
+  config: Config,
+  lifecycle: Lifecycle,
+  close: () => Promise<void>,
+): void {
   closeWithGrace(
     {
       delay: config.lifecycle.shutdownGraceMs + config.lifecycle.shutdownDrainDelayMs,
       logger: { error: (msg: unknown) => logger.error(msg) },
       onSecondSignal: (signal) => logger.error({ signal }, 'second signal, forcing exit'),
-      onTimeout: (delay) => logger.error({ delayMs: delay }, 'shutdown grace period exceeded, forcing exit'),
+      onTimeout: (delay) =>
+        logger.error({ delayMs: delay }, 'shutdown grace period exceeded, forcing exit'),
     },
     async ({ signal, err }) => {
       if (err) logger.fatal({ err }, 'uncaught error, shutting down');
       else logger.info({ signal }, 'shutting down');
       lifecycle.beginShutdown();
-      if (config.lifecycle.shutdownDrainDelayMs > 0) await sleep(config.lifecycle.shutdownDrainDelayMs);
+      if (config.lifecycle.shutdownDrainDelayMs > 0)
+        await sleep(config.lifecycle.shutdownDrainDelayMs);
       await close();
       logger.info('shutdown complete');
       await flush(logger);
@@ -55,7 +67,10 @@ function onShutdown(logger: Logger, config: Config, lifecycle: Lifecycle, close:
 async function main(): Promise<void> {
   const command = parseCommand(process.argv);
   const config = loadOrExit();
-  const logger = createLogger({ level: config.observability.logLevel, base: { service: 'groundwork', role: command } });
+  const logger = createLogger({
+    level: config.observability.logLevel,
+    base: { service: 'groundwork', role: command },
+  });
   const lifecycle = new Lifecycle();
 
   switch (command) {

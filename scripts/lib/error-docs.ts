@@ -5,7 +5,9 @@ import { listErrorCodes } from '../../src/platform/http/index.ts';
 export async function renderErrorDocs(): Promise<string> {
   // Importing the apps registers their codes; platform areas register theirs on import.
   void allApps;
-  const rows = listErrorCodes().map((c) => `| \`${c.code}\` | ${c.status} | ${c.area} | ${c.title} | ${c.description} |`);
+  const rows = listErrorCodes().map(
+    (c) => `| \`${c.code}\` | ${c.status} | ${c.area} | ${c.title} | ${c.description} |`,
+  );
   return [
     '# Error codes',
     '',

@@ -12,7 +12,12 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
 export class LogCapture extends Writable {
   readonly raw: string[] = [];
   override _write(chunk: Buffer, _enc: BufferEncoding, done: () => void): void {
-    this.raw.push(...chunk.toString('utf8').split('\n').filter((l) => l.length > 0));
+    this.raw.push(
+      ...chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((l) => l.length > 0),
+    );
     done();
   }
   get lines(): Record<string, unknown>[] {
@@ -35,7 +40,9 @@ export interface TestApp {
  */
 export async function buildTestApp(
   overrides: Record<string, string> = {},
-  options: Omit<BuildOptions, 'logDestination'> & { setup?: (app: FastifyInstance) => void | Promise<void> } = {},
+  options: Omit<BuildOptions, 'logDestination'> & {
+    setup?: (app: FastifyInstance) => void | Promise<void>;
+  } = {},
 ): Promise<TestApp> {
   const config = testConfig(overrides);
   const logs = new LogCapture();

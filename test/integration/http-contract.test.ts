@@ -15,7 +15,11 @@ interface Problem {
   errors?: { path: string; message: string }[];
 }
 
-function assertProblem(res: { statusCode: number; headers: Record<string, unknown>; body: string }, status: number, code: string): Problem {
+function assertProblem(
+  res: { statusCode: number; headers: Record<string, unknown>; body: string },
+  status: number,
+  code: string,
+): Problem {
   assert.equal(res.statusCode, status, res.body);
   assert.equal(res.headers['content-type'], PROBLEM);
   const body = JSON.parse(res.body) as Problem;
@@ -33,7 +37,11 @@ describe('HTTP contract', async () => {
   test.after(() => app.close());
 
   test('API responses carry API-Version: 1; operational routes do not need it', async () => {
-    const ok = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada', email: 'ada@example.com' } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com' },
+    });
     assert.equal(ok.statusCode, 200);
     assert.equal(ok.headers['api-version'], '1');
     const notFound = await app.inject({ method: 'GET', url: '/api/v1/nope' });
@@ -41,37 +49,69 @@ describe('HTTP contract', async () => {
   });
 
   test('malformed JSON is 400 MALFORMED_BODY', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/echo', headers: { 'content-type': 'application/json' }, payload: '{"name": "Ada",' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '{"name": "Ada",',
+    });
     assertProblem(res, 400, 'MALFORMED_BODY');
   });
 
   test('an empty body with a JSON content type is 400 MALFORMED_BODY', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/echo', headers: { 'content-type': 'application/json' }, payload: '' });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'application/json' },
+      payload: '',
+    });
     assertProblem(res, 400, 'MALFORMED_BODY');
   });
 
   test('a JSON body with the wrong content type is 415', async () => {
     for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'application/xml']) {
-      const res = await app.inject({ method: 'POST', url: '/api/v1/echo', headers: { 'content-type': type }, payload: '{"name":"Ada","email":"ada@example.com"}' });
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/echo',
+        headers: { 'content-type': type },
+        payload: '{"name":"Ada","email":"ada@example.com"}',
+      });
       assertProblem(res, 415, 'UNSUPPORTED_MEDIA_TYPE');
     }
   });
 
   test('a body over the default 1 MiB limit is 413', async () => {
     const payload = JSON.stringify({ name: 'x'.repeat(1_048_576), email: 'a@example.com' });
-    const res = await app.inject({ method: 'POST', url: '/api/v1/echo', headers: { 'content-type': 'application/json' }, payload });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      headers: { 'content-type': 'application/json' },
+      payload,
+    });
     assertProblem(res, 413, 'PAYLOAD_TOO_LARGE');
   });
 
   test('a per-route body limit overrides the default', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/small', payload: { text: 'y'.repeat(100) } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/small',
+      payload: { text: 'y'.repeat(100) },
+    });
     assertProblem(res, 413, 'PAYLOAD_TOO_LARGE');
-    const ok = await app.inject({ method: 'POST', url: '/api/v1/small', payload: { text: 'short' } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/v1/small',
+      payload: { text: 'short' },
+    });
     assert.equal(ok.statusCode, 200);
   });
 
   test('validation failure is 422 VALIDATION_FAILED listing every field', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: '', email: 'not-an-email', age: 200 } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: '', email: 'not-an-email', age: 200 },
+    });
     const body = assertProblem(res, 422, 'VALIDATION_FAILED');
     const paths = (body.errors ?? []).map((e) => e.path).sort();
     assert.deepEqual(paths, ['/body/age', '/body/email', '/body/name']);
@@ -81,7 +121,10 @@ describe('HTTP contract', async () => {
   test('a missing required field names its path', async () => {
     const res = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada' } });
     const body = assertProblem(res, 422, 'VALIDATION_FAILED');
-    assert.deepEqual(body.errors?.map((e) => e.path), ['/body/email']);
+    assert.deepEqual(
+      body.errors?.map((e) => e.path),
+      ['/body/email'],
+    );
   });
 
   test('query validation reports /query paths; unknown body properties are stripped', async () => {
@@ -90,7 +133,11 @@ describe('HTTP contract', async () => {
       const body = assertProblem(res, 422, 'VALIDATION_FAILED');
       assert.equal(body.errors?.[0]?.path, '/query/limit');
     }
-    const res = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada', email: 'ada@example.com', isAdmin: true } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com', isAdmin: true },
+    });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { name: 'Ada', email: 'ada@example.com' });
   });
@@ -113,7 +160,9 @@ describe('HTTP contract', async () => {
     const body = assertProblem(res, 500, 'INTERNAL_ERROR');
     assert.doesNotMatch(res.body, /hunter2|postgres|stack|at /);
     assert.match(body.detail, /requestId/);
-    const line = logs.lines.find((l) => l.requestId === body.requestId && l.msg === 'unexpected error');
+    const line = logs.lines.find(
+      (l) => l.requestId === body.requestId && l.msg === 'unexpected error',
+    );
     assert.ok(line, 'the error is logged with the request id');
     assert.match(JSON.stringify(line), /Error/);
   });
@@ -130,8 +179,15 @@ describe('HTTP contract', async () => {
     assert.equal(res.statusCode, 200);
     assert.equal(res.headers.deprecation, `@${Date.UTC(2026, 0, 1) / 1000}`);
     assert.equal(res.headers.sunset, 'Wed, 30 Jun 2027 00:00:00 GMT');
-    assert.equal(res.headers.link, '<https://docs.example.com/migrate>; rel="deprecation"; type="text/html"');
-    const current = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada', email: 'ada@example.com' } });
+    assert.equal(
+      res.headers.link,
+      '<https://docs.example.com/migrate>; rel="deprecation"; type="text/html"',
+    );
+    const current = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com' },
+    });
     assert.equal(current.headers.deprecation, undefined);
     assert.equal(current.headers.sunset, undefined);
   });
@@ -144,7 +200,11 @@ describe('request id', async () => {
 
   test('a safe incoming X-Request-Id is kept and echoed in header, problem body and logs', async () => {
     const id = 'client-req_42:abc.def';
-    const res = await app.inject({ method: 'GET', url: '/api/v1/nope', headers: { 'x-request-id': id } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/nope',
+      headers: { 'x-request-id': id },
+    });
     assert.equal(res.headers['x-request-id'], id);
     assert.equal(res.json<Problem>().requestId, id);
     const lines = logs.lines.filter((l) => l.requestId === id);
@@ -158,9 +218,22 @@ describe('request id', async () => {
   });
 
   test('unsafe ids are replaced, never echoed', async () => {
-    const unsafe = ['abc\ndef', 'abc\r\nX-Injected: 1', 'x'.repeat(10_000), 'x'.repeat(129), 'héllo-wörld', 'id with spaces', '<script>', ''];
+    const unsafe = [
+      'abc\ndef',
+      'abc\r\nX-Injected: 1',
+      'x'.repeat(10_000),
+      'x'.repeat(129),
+      'héllo-wörld',
+      'id with spaces',
+      '<script>',
+      '',
+    ];
     for (const id of unsafe) {
-      const res = await app.inject({ method: 'GET', url: '/api/v1/nope', headers: { 'x-request-id': id } });
+      const res = await app.inject({
+        method: 'GET',
+        url: '/api/v1/nope',
+        headers: { 'x-request-id': id },
+      });
       const echoed = String(res.headers['x-request-id']);
       assert.match(echoed, UUID_V7, JSON.stringify(id.slice(0, 20)));
       assert.notEqual(echoed, id);
@@ -173,7 +246,11 @@ describe('request id', async () => {
 
   test('exactly 128 safe characters are kept', async () => {
     const id = 'a'.repeat(128);
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-request-id': id } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-request-id': id },
+    });
     assert.equal(res.headers['x-request-id'], id);
   });
 });

@@ -21,7 +21,10 @@ describe('security headers', async () => {
       assert.equal(res.headers['x-content-type-options'], 'nosniff');
       assert.equal(res.headers['x-frame-options'], 'DENY');
       assert.equal(res.headers['referrer-policy'], 'no-referrer');
-      assert.equal(res.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+      assert.equal(
+        res.headers['content-security-policy'],
+        "default-src 'none'; frame-ancestors 'none'",
+      );
       assert.equal(res.headers['x-powered-by'], undefined);
       assert.equal(res.headers.server, undefined);
       assert.equal(res.headers['strict-transport-security'], undefined);
@@ -42,18 +45,30 @@ describe('security headers', async () => {
 
   test('no HSTS behind a proxy outside production', async () => {
     const { app: dev } = await buildTestApp({ TRUST_PROXY: '127.0.0.1' });
-    const res = await dev.inject({ method: 'GET', url: '/health/live', headers: { 'x-forwarded-proto': 'https' } });
+    const res = await dev.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
     assert.equal(res.headers['strict-transport-security'], undefined);
     await dev.close();
   });
 });
 
 describe('HSTS behind a trusted TLS proxy in production', async () => {
-  const { app } = await buildTestApp({ APP_ENV: 'production', APP_SECRET: STRONG, TRUST_PROXY: '127.0.0.1' });
+  const { app } = await buildTestApp({
+    APP_ENV: 'production',
+    APP_SECRET: STRONG,
+    TRUST_PROXY: '127.0.0.1',
+  });
   test.after(() => app.close());
 
   test('HTTPS via the trusted proxy gets HSTS', async () => {
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { 'x-forwarded-proto': 'https' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
     assert.equal(res.headers['strict-transport-security'], 'max-age=31536000; includeSubDomains');
   });
 
@@ -63,7 +78,12 @@ describe('HSTS behind a trusted TLS proxy in production', async () => {
   });
 
   test('an untrusted peer cannot claim HTTPS', async () => {
-    const res = await app.inject({ method: 'GET', url: '/health/live', remoteAddress: '203.0.113.9', headers: { 'x-forwarded-proto': 'https' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      remoteAddress: '203.0.113.9',
+      headers: { 'x-forwarded-proto': 'https' },
+    });
     assert.equal(res.headers['strict-transport-security'], undefined);
   });
 });
@@ -73,7 +93,13 @@ describe('ALLOWED_HOSTS', async () => {
   test.after(() => app.close());
 
   test('a listed host, and a subdomain of a dotted entry, are served', async () => {
-    for (const host of ['api.example.com', 'API.EXAMPLE.COM', 'api.example.com:8443', 'example.org', 'x.example.org']) {
+    for (const host of [
+      'api.example.com',
+      'API.EXAMPLE.COM',
+      'api.example.com:8443',
+      'example.org',
+      'x.example.org',
+    ]) {
       const res = await app.inject({ method: 'GET', url: '/openapi.json', headers: { host } });
       assert.equal(res.statusCode, 200, host);
     }
@@ -100,14 +126,25 @@ describe('CORS', () => {
   test('no origin is allowed by default', async (t) => {
     const { app } = await buildTestApp();
     t.after(() => app.close());
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://app.example.com' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { origin: 'https://app.example.com' },
+    });
     assert.equal(res.headers['access-control-allow-origin'], undefined);
   });
 
   test('listed origins get credentials, others get nothing', async (t) => {
-    const { app } = await buildTestApp({ CORS_ORIGINS: 'https://app.example.com' }, { apps: [testkitApp] });
+    const { app } = await buildTestApp(
+      { CORS_ORIGINS: 'https://app.example.com' },
+      { apps: [testkitApp] },
+    );
     t.after(() => app.close());
-    const ok = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://app.example.com' } });
+    const ok = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { origin: 'https://app.example.com' },
+    });
     assert.equal(ok.headers['access-control-allow-origin'], 'https://app.example.com');
     assert.equal(ok.headers['access-control-allow-credentials'], 'true');
     assert.match(String(ok.headers['access-control-expose-headers']), /X-Request-Id/);
@@ -115,13 +152,21 @@ describe('CORS', () => {
     const preflight = await app.inject({
       method: 'OPTIONS',
       url: '/api/v1/echo',
-      headers: { origin: 'https://app.example.com', 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type,authorization' },
+      headers: {
+        origin: 'https://app.example.com',
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type,authorization',
+      },
     });
     assert.equal(preflight.statusCode, 204);
     assert.equal(preflight.headers['access-control-allow-origin'], 'https://app.example.com');
     assert.match(String(preflight.headers['access-control-allow-methods']), /POST/);
 
-    for (const origin of ['https://evil.com', 'https://app.example.com.evil.com', 'http://app.example.com']) {
+    for (const origin of [
+      'https://evil.com',
+      'https://app.example.com.evil.com',
+      'http://app.example.com',
+    ]) {
       const res = await app.inject({ method: 'GET', url: '/health/live', headers: { origin } });
       assert.equal(res.headers['access-control-allow-origin'], undefined, origin);
       assert.equal(res.headers['access-control-allow-credentials'], undefined, origin);
@@ -131,7 +176,11 @@ describe('CORS', () => {
   test('"*" allows any origin but never with credentials', async (t) => {
     const { app } = await buildTestApp({ CORS_ORIGINS: '*' });
     t.after(() => app.close());
-    const res = await app.inject({ method: 'GET', url: '/health/live', headers: { origin: 'https://anything.example' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/health/live',
+      headers: { origin: 'https://anything.example' },
+    });
     assert.equal(res.headers['access-control-allow-origin'], '*');
     assert.equal(res.headers['access-control-allow-credentials'], undefined);
   });
@@ -139,9 +188,16 @@ describe('CORS', () => {
 
 describe('load shedding', () => {
   test('a saturated event loop gets 503 OVERLOADED with Retry-After; probes still answer', async (t) => {
-    const { app } = await buildTestApp({ MAX_EVENT_LOOP_DELAY_MS: '50', PRESSURE_SAMPLE_INTERVAL_MS: '10' }, { apps: [testkitApp] });
+    const { app } = await buildTestApp(
+      { MAX_EVENT_LOOP_DELAY_MS: '50', PRESSURE_SAMPLE_INTERVAL_MS: '10' },
+      { apps: [testkitApp] },
+    );
     t.after(() => app.close());
-    const ok = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada', email: 'ada@example.com' } });
+    const ok = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com' },
+    });
     assert.equal(ok.statusCode, 200);
 
     // Block the loop well past the threshold, then let the sampler see it.
@@ -151,7 +207,11 @@ describe('load shedding', () => {
     }
     await new Promise((resolve) => setTimeout(resolve, 15));
 
-    const shed = await app.inject({ method: 'POST', url: '/api/v1/echo', payload: { name: 'Ada', email: 'ada@example.com' } });
+    const shed = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com' },
+    });
     assert.equal(shed.statusCode, 503);
     assert.equal(shed.json<{ code: string }>().code, 'OVERLOADED');
     assert.ok(Number(shed.headers['retry-after']) >= 1);

@@ -48,7 +48,10 @@ describe('HTTP over a real socket', async () => {
   test.after(() => app.close());
 
   test('a request line and headers over the server limit get a 431 problem, not a bare error', async () => {
-    const raw = await rawRequest(port, `GET /api/v1/items?q=${'a'.repeat(100_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`);
+    const raw = await rawRequest(
+      port,
+      `GET /api/v1/items?q=${'a'.repeat(100_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`,
+    );
     const res = parse(raw);
     assert.equal(res.status, 431);
     assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
@@ -58,13 +61,17 @@ describe('HTTP over a real socket', async () => {
   });
 
   test('a bare LF inside X-Request-Id never reaches a response header', async () => {
-    const raw = await rawRequest(port, 'GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: abc\ndef\r\nConnection: close\r\n\r\n');
+    const raw = await rawRequest(
+      port,
+      'GET /health/live HTTP/1.1\r\nHost: localhost\r\nX-Request-Id: abc\ndef\r\nConnection: close\r\n\r\n',
+    );
     const res = parse(raw);
     // Node's parser either refuses the request (400 problem) or the id is replaced; it is never echoed.
     assert.ok(res.status === 400 || res.status === 200, raw);
     assert.notEqual(res.headers['x-request-id'], 'abc');
     assert.doesNotMatch(raw, /\r\ndef/);
-    if (res.status === 400) assert.equal((JSON.parse(res.body) as { code: string }).code, 'BAD_REQUEST');
+    if (res.status === 400)
+      assert.equal((JSON.parse(res.body) as { code: string }).code, 'BAD_REQUEST');
   });
 
   test('real responses carry the security headers and no version banner', async () => {
@@ -84,17 +91,40 @@ describe('HTTPS served directly', () => {
     t.after(() => rmSync(dir, { recursive: true, force: true }));
     const cert = join(dir, 'cert.pem');
     const key = join(dir, 'key.pem');
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '1', '-subj', '/CN=localhost'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+      ],
+      { stdio: 'ignore' },
+    );
     const { app } = await buildTestApp({ TLS_CERT_FILE: cert, TLS_KEY_FILE: key });
     t.after(() => app.close());
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as { port: number }).port;
     const { request } = await import('node:https');
     const headers = await new Promise<Record<string, unknown>>((resolve, reject) => {
-      request({ host: '127.0.0.1', port, path: '/health/live', rejectUnauthorized: false }, (res) => {
-        res.resume();
-        resolve(res.headers);
-      })
+      request(
+        { host: '127.0.0.1', port, path: '/health/live', rejectUnauthorized: false },
+        (res) => {
+          res.resume();
+          resolve(res.headers);
+        },
+      )
         .on('error', reject)
         .end();
     });

@@ -10,9 +10,15 @@ describe('request logs', async () => {
   test.after(() => app.close());
 
   test('one completion line per request with request id, method, route template, status, duration, ip', async () => {
-    const res = await app.inject({ method: 'GET', url: '/api/v1/items?limit=5', headers: { 'x-request-id': 'log-line-1' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/items?limit=5',
+      headers: { 'x-request-id': 'log-line-1' },
+    });
     assert.equal(res.statusCode, 200);
-    const lines = logs.lines.filter((l) => l.requestId === 'log-line-1' && l.msg === 'request completed');
+    const lines = logs.lines.filter(
+      (l) => l.requestId === 'log-line-1' && l.msg === 'request completed',
+    );
     assert.equal(lines.length, 1);
     const line = lines[0] ?? {};
     assert.equal(line.method, 'GET');
@@ -26,7 +32,12 @@ describe('request logs', async () => {
 
   test('a password sent in a body never appears in the logs, even when the handler fails', async () => {
     const password = 'Tr0ub4dor&3-very-secret-pw';
-    const res = await app.inject({ method: 'POST', url: '/api/v1/login', payload: { username: 'ada', password }, headers: { authorization: 'Bearer abc.def.ghi', cookie: 'sid=s3cr3t' } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/api/v1/login',
+      payload: { username: 'ada', password },
+      headers: { authorization: 'Bearer abc.def.ghi', cookie: 'sid=s3cr3t' },
+    });
     assert.equal(res.statusCode, 500);
     const bad = await app.inject({ method: 'POST', url: '/api/v1/login', payload: { password } });
     assert.equal(bad.statusCode, 422);
@@ -37,9 +48,18 @@ describe('request logs', async () => {
   });
 
   test('redaction covers password, token and secret fields logged by code', async () => {
-    app.log.info({ user: { password: 'p1-leak' }, token: 't1-leak', nested: { deeper: { secret: 's1-leak' } }, headers: { authorization: 'a1-leak' } }, 'audit');
+    app.log.info(
+      {
+        user: { password: 'p1-leak' },
+        token: 't1-leak',
+        nested: { deeper: { secret: 's1-leak' } },
+        headers: { authorization: 'a1-leak' },
+      },
+      'audit',
+    );
     await new Promise((resolve) => setImmediate(resolve));
-    for (const leak of ['p1-leak', 't1-leak', 's1-leak', 'a1-leak']) assert.ok(!logs.text.includes(leak), leak);
+    for (const leak of ['p1-leak', 't1-leak', 's1-leak', 'a1-leak'])
+      assert.ok(!logs.text.includes(leak), leak);
     assert.ok(logs.text.includes('[REDACTED]'));
   });
 });
@@ -56,14 +76,24 @@ describe('metrics', async () => {
     assert.match(String(res.headers['content-type']), /text\/plain/);
     assert.match(res.body, /process_cpu_user_seconds_total/);
     assert.match(res.body, /nodejs_eventloop_lag_seconds/);
-    assert.match(res.body, /http_requests_total\{method="GET",route="\/api\/v1\/items",status_code="200"\} 2/);
-    assert.match(res.body, /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/v1\/items",status_code="200"\}/);
+    assert.match(
+      res.body,
+      /http_requests_total\{method="GET",route="\/api\/v1\/items",status_code="200"\} 2/,
+    );
+    assert.match(
+      res.body,
+      /http_request_duration_seconds_bucket\{le="0.005",method="GET",route="\/api\/v1\/items",status_code="200"\}/,
+    );
   });
 
   test('unknown routes collapse to one label, so cardinality stays bounded', async () => {
-    for (let i = 0; i < 25; i++) await app.inject({ method: 'GET', url: `/random/${i}/${Math.random()}` });
+    for (let i = 0; i < 25; i++)
+      await app.inject({ method: 'GET', url: `/random/${i}/${Math.random()}` });
     const res = await app.inject({ method: 'GET', url: '/metrics' });
-    assert.match(res.body, /http_requests_total\{method="GET",route="__unmatched__",status_code="404"\} 25/);
+    assert.match(
+      res.body,
+      /http_requests_total\{method="GET",route="__unmatched__",status_code="404"\} 25/,
+    );
     assert.doesNotMatch(res.body, /random\//);
   });
 
@@ -81,13 +111,29 @@ describe('metrics and status behind METRICS_TOKEN', async () => {
 
   test('no or wrong token is 401 problem; the right bearer token is 200', async () => {
     for (const url of ['/metrics', '/health']) {
-      for (const authorization of [undefined, 'Bearer wrong', `Basic ${TOKEN}`, `Bearer ${TOKEN}x`, `bearer  ${TOKEN}`, 'Bearer', 'x'.repeat(10_000)]) {
-        const res = await app.inject({ method: 'GET', url, headers: authorization === undefined ? {} : { authorization } });
+      for (const authorization of [
+        undefined,
+        'Bearer wrong',
+        `Basic ${TOKEN}`,
+        `Bearer ${TOKEN}x`,
+        `bearer  ${TOKEN}`,
+        'Bearer',
+        'x'.repeat(10_000),
+      ]) {
+        const res = await app.inject({
+          method: 'GET',
+          url,
+          headers: authorization === undefined ? {} : { authorization },
+        });
         assert.equal(res.statusCode, 401, `${url} ${String(authorization).slice(0, 30)}`);
         assert.equal(res.json<{ code: string }>().code, 'UNAUTHORIZED');
         assert.equal(res.headers['www-authenticate'], 'Bearer');
       }
-      const ok = await app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${TOKEN}` } });
+      const ok = await app.inject({
+        method: 'GET',
+        url,
+        headers: { authorization: `Bearer ${TOKEN}` },
+      });
       assert.equal(ok.statusCode, 200, url);
     }
   });
@@ -120,7 +166,10 @@ describe('health', () => {
     t.after(() => app.close());
     const res = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(res.statusCode, 200);
-    const body = res.json<{ status: string; checks: Record<string, { status: string; latencyMs: number }> }>();
+    const body = res.json<{
+      status: string;
+      checks: Record<string, { status: string; latencyMs: number }>;
+    }>();
     assert.equal(body.status, 'ok');
     assert.deepEqual(Object.keys(body.checks).sort(), ['also', 'fast']);
     assert.equal(body.checks.fast?.status, 'up');
@@ -145,10 +194,17 @@ describe('health', () => {
     const res = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.ok(Date.now() - started < 1_000, 'bounded by the check timeout');
     assert.equal(res.statusCode, 503);
-    const body = res.json<{ status: string; checks: Record<string, { status: string; error?: string }> }>();
+    const body = res.json<{
+      status: string;
+      checks: Record<string, { status: string; error?: string }>;
+    }>();
     assert.equal(body.status, 'unavailable');
     assert.equal(body.checks.ok?.status, 'up');
-    assert.deepEqual(body.checks.broken, { ...body.checks.broken, status: 'down', error: 'connection refused' });
+    assert.deepEqual(body.checks.broken, {
+      ...body.checks.broken,
+      status: 'down',
+      error: 'connection refused',
+    });
     assert.equal(body.checks.hung?.status, 'down');
     assert.match(body.checks.hung?.error ?? '', /timed out after 50 ms/);
   });
@@ -158,7 +214,12 @@ describe('health', () => {
     t.after(() => app.close());
     const res = await app.inject({ method: 'GET', url: '/health' });
     assert.equal(res.statusCode, 200);
-    const body = res.json<{ status: string; version: string; uptimeSeconds: number; memory: { rssBytes: number; heapUsedBytes: number } }>();
+    const body = res.json<{
+      status: string;
+      version: string;
+      uptimeSeconds: number;
+      memory: { rssBytes: number; heapUsedBytes: number };
+    }>();
     assert.equal(body.status, 'ok');
     assert.match(body.version, /^\d+\.\d+\.\d+/);
     assert.equal(typeof body.uptimeSeconds, 'number');

@@ -8,8 +8,21 @@ interface Doc {
   openapi: string;
   info: { title: string; version: string };
   tags: { name: string }[];
-  paths: Record<string, Record<string, { deprecated?: boolean; tags?: string[]; responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }> }>>;
-  components: { schemas: { Problem: { properties: { code: { enum: string[] } }; required: string[] } }; securitySchemes: Record<string, { type: string; scheme: string }> };
+  paths: Record<
+    string,
+    Record<
+      string,
+      {
+        deprecated?: boolean;
+        tags?: string[];
+        responses: Record<string, { content?: Record<string, { schema: { $ref?: string } }> }>;
+      }
+    >
+  >;
+  components: {
+    schemas: { Problem: { properties: { code: { enum: string[] } }; required: string[] } };
+    securitySchemes: Record<string, { type: string; scheme: string }>;
+  };
 }
 
 describe('OpenAPI', async () => {
@@ -30,14 +43,21 @@ describe('OpenAPI', async () => {
     assert.ok(doc.paths['/api/v1/echo']?.post);
     assert.ok(doc.paths['/health/ready']?.get);
     assert.ok(doc.paths['/metrics']?.get);
-    assert.equal(Object.keys(doc.paths).some((p) => p.startsWith('/docs')), false);
+    assert.equal(
+      Object.keys(doc.paths).some((p) => p.startsWith('/docs')),
+      false,
+    );
     assert.equal(doc.paths['/openapi.json'], undefined);
   });
 
   test('every operation documents problem+json error responses', () => {
     const echo = doc.paths['/api/v1/echo']?.post;
     for (const status of ['400', '413', '415', '422', '500', '503']) {
-      assert.equal(echo?.responses[status]?.content?.['application/problem+json']?.schema.$ref, '#/components/schemas/Problem', status);
+      assert.equal(
+        echo?.responses[status]?.content?.['application/problem+json']?.schema.$ref,
+        '#/components/schemas/Problem',
+        status,
+      );
     }
     const live = doc.paths['/health/live']?.get;
     assert.ok(live?.responses['500']);
@@ -45,8 +65,20 @@ describe('OpenAPI', async () => {
 
   test('the Problem schema lists every error code', () => {
     const problem = doc.components.schemas.Problem;
-    assert.deepEqual([...problem.required].sort(), ['code', 'detail', 'requestId', 'status', 'title', 'type']);
-    assert.deepEqual([...problem.properties.code.enum].sort(), listErrorCodes().map((c) => c.code).sort());
+    assert.deepEqual([...problem.required].sort(), [
+      'code',
+      'detail',
+      'requestId',
+      'status',
+      'title',
+      'type',
+    ]);
+    assert.deepEqual(
+      [...problem.properties.code.enum].sort(),
+      listErrorCodes()
+        .map((c) => c.code)
+        .sort(),
+    );
   });
 
   test('security schemes are declared', () => {

@@ -21,7 +21,11 @@ async function fakeSentry() {
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as { port: number }).port;
-  return { envelopes, dsn: `http://publickey@127.0.0.1:${port}/42`, close: () => new Promise((r) => server.close(r)) };
+  return {
+    envelopes,
+    dsn: `http://publickey@127.0.0.1:${port}/42`,
+    close: () => new Promise((r) => server.close(r)),
+  };
 }
 
 describe('error tracking', () => {
@@ -38,7 +42,11 @@ describe('error tracking', () => {
     const sentry = await fakeSentry();
     t.after(() => sentry.close());
     const { app } = await buildTestApp({ SENTRY_DSN: sentry.dsn }, { apps: [testkitApp] });
-    const res = await app.inject({ method: 'GET', url: '/api/v1/boom', headers: { 'x-request-id': 'sentry-req-1' } });
+    const res = await app.inject({
+      method: 'GET',
+      url: '/api/v1/boom',
+      headers: { 'x-request-id': 'sentry-req-1' },
+    });
     assert.equal(res.statusCode, 500);
     await app.inject({ method: 'GET', url: '/api/v1/nope' });
     await app.inject({ method: 'POST', url: '/api/v1/echo', payload: {} });
@@ -48,5 +56,4 @@ describe('error tracking', () => {
     assert.match(event, /connection to postgres/);
     assert.match(event, /sentry-req-1/);
   });
-
 });

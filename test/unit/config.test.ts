@@ -38,7 +38,13 @@ describe('config', () => {
   });
 
   test('strings are converted to the declared types', () => {
-    const config = loadConfig({ PORT: '8080', BODY_LIMIT_BYTES: '2048', TRUST_PROXY: '2', APP_ENV: 'staging', APP_SECRET: STRONG });
+    const config = loadConfig({
+      PORT: '8080',
+      BODY_LIMIT_BYTES: '2048',
+      TRUST_PROXY: '2',
+      APP_ENV: 'staging',
+      APP_SECRET: STRONG,
+    });
     assert.equal(config.server.port, 8080);
     assert.equal(config.http.bodyLimit, 2048);
     assert.equal(config.http.trustProxy, 2);
@@ -58,7 +64,12 @@ describe('config', () => {
   });
 
   test('missing required, wrong type, out of range and placeholder secret are all listed at once', () => {
-    const issues = issuesOf({ APP_ENV: 'production', PORT: 'abc', MAX_URL_LENGTH: '10', METRICS_TOKEN: 'changeme' });
+    const issues = issuesOf({
+      APP_ENV: 'production',
+      PORT: 'abc',
+      MAX_URL_LENGTH: '10',
+      METRICS_TOKEN: 'changeme',
+    });
     const keys = issues.map((i) => i.key).sort();
     assert.deepEqual(keys, ['APP_SECRET', 'MAX_URL_LENGTH', 'METRICS_TOKEN', 'PORT']);
     const byKey = Object.fromEntries(issues.map((i) => [i.key, i.message]));
@@ -85,38 +96,74 @@ describe('config', () => {
         issuesOf({ APP_ENV: appEnv, APP_SECRET: 'short' }).map((i) => i.key),
         ['APP_SECRET'],
       );
-      assert.ok(issuesOf({ APP_ENV: appEnv, APP_SECRET: 'changeme-changeme-changeme-changeme' }).some((i) => /placeholder/.test(i.message)));
+      assert.ok(
+        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'changeme-changeme-changeme-changeme' }).some((i) =>
+          /placeholder/.test(i.message),
+        ),
+      );
       assert.ok(issuesOf({ APP_ENV: appEnv, APP_SECRET: 'secret' }).length > 0);
     }
-    assert.equal(loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret, 'secret');
+    assert.equal(
+      loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret,
+      'secret',
+    );
     assert.equal(loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG }).isProduction, true);
   });
 
   test('the development default secret is refused in production', () => {
-    const devDefault = String((ConfigSchema.properties.APP_SECRET as { default?: unknown }).default);
-    assert.ok(issuesOf({ APP_ENV: 'production', APP_SECRET: devDefault }).some((i) => i.key === 'APP_SECRET'));
+    const devDefault = String(
+      (ConfigSchema.properties.APP_SECRET as { default?: unknown }).default,
+    );
+    assert.ok(
+      issuesOf({ APP_ENV: 'production', APP_SECRET: devDefault }).some(
+        (i) => i.key === 'APP_SECRET',
+      ),
+    );
   });
 
   test('placeholder detection', () => {
-    for (const value of ['changeme', 'CHANGE_ME', 'secret', 'password', 'replace-with-a-secret', 'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa', 'your-secret-here-please']) {
+    for (const value of [
+      'changeme',
+      'CHANGE_ME',
+      'secret',
+      'password',
+      'replace-with-a-secret',
+      'aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa',
+      'your-secret-here-please',
+    ]) {
       assert.equal(isPlaceholderSecret(value), true, value);
     }
     assert.equal(isPlaceholderSecret(STRONG), false);
   });
 
   test('an unknown APP_ENV is refused', () => {
-    assert.deepEqual(issuesOf({ APP_ENV: 'prod' }).map((i) => i.key), ['APP_ENV']);
+    assert.deepEqual(
+      issuesOf({ APP_ENV: 'prod' }).map((i) => i.key),
+      ['APP_ENV'],
+    );
   });
 
   test('CORS "*" is refused in production, malformed origins everywhere', () => {
-    assert.ok(issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some((i) => i.key === 'CORS_ORIGINS'));
-    assert.ok(issuesOf({ CORS_ORIGINS: 'https://app.example.com/' }).some((i) => i.key === 'CORS_ORIGINS'));
+    assert.ok(
+      issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some(
+        (i) => i.key === 'CORS_ORIGINS',
+      ),
+    );
+    assert.ok(
+      issuesOf({ CORS_ORIGINS: 'https://app.example.com/' }).some((i) => i.key === 'CORS_ORIGINS'),
+    );
     assert.ok(issuesOf({ CORS_ORIGINS: 'ftp://x' }).some((i) => i.key === 'CORS_ORIGINS'));
     assert.deepEqual(loadConfig({ CORS_ORIGINS: '*' }).http.corsOrigins, ['*']);
   });
 
   test('bad TRUST_PROXY, ALLOWED_HOSTS and a TLS cert without key are refused', () => {
-    const keys = issuesOf({ TRUST_PROXY: '10.0.0.0/40', ALLOWED_HOSTS: 'bad host!', TLS_CERT_FILE: '/x.pem' }).map((i) => i.key).sort();
+    const keys = issuesOf({
+      TRUST_PROXY: '10.0.0.0/40',
+      ALLOWED_HOSTS: 'bad host!',
+      TLS_CERT_FILE: '/x.pem',
+    })
+      .map((i) => i.key)
+      .sort();
     assert.deepEqual(keys, ['ALLOWED_HOSTS', 'TLS_KEY_FILE', 'TRUST_PROXY']);
   });
 
@@ -149,8 +196,16 @@ describe('config', () => {
 
   test('docs/configuration.md and .env.example are generated from the schema and up to date', () => {
     const root = new URL('../../', import.meta.url);
-    assert.equal(readFileSync(new URL('docs/configuration.md', root), 'utf8'), renderConfigDocs(), 'run npm run docs:config');
-    assert.equal(readFileSync(new URL('.env.example', root), 'utf8'), renderEnvExample(), 'run npm run docs:config');
+    assert.equal(
+      readFileSync(new URL('docs/configuration.md', root), 'utf8'),
+      renderConfigDocs(),
+      'run npm run docs:config',
+    );
+    assert.equal(
+      readFileSync(new URL('.env.example', root), 'utf8'),
+      renderEnvExample(),
+      'run npm run docs:config',
+    );
     for (const key of Object.keys(ConfigSchema.properties)) {
       assert.match(renderConfigDocs(), new RegExp(`\`${key}\``));
       assert.match(renderEnvExample(), new RegExp(`^#? ?${key}=`, 'm'));

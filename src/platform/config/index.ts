@@ -1,4 +1,11 @@
-export { loadConfig, maskEnv, isPlaceholderSecret, ConfigError, EXIT_CONFIG } from './load.ts';
+export {
+  loadConfig,
+  loadProcessConfig,
+  maskEnv,
+  isPlaceholderSecret,
+  ConfigError,
+  EXIT_CONFIG,
+} from './load.ts';
 export type { Config, ConfigIssue, LoadOptions } from './load.ts';
 export { ConfigSchema, metaOf, APP_ENVS } from './schema.ts';
 export type { AppEnv, Env, VarMeta } from './schema.ts';

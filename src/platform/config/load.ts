@@ -29,7 +29,11 @@ export interface Config {
   readonly isProduction: boolean;
   /** staging or production: real secrets, no dev conveniences. */
   readonly isDeployed: boolean;
-  readonly server: { readonly host: string; readonly port: number; readonly apps: readonly string[] | 'all' };
+  readonly server: {
+    readonly host: string;
+    readonly port: number;
+    readonly apps: readonly string[] | 'all';
+  };
   readonly secrets: { readonly appSecret: string };
   readonly http: {
     readonly trustProxy: readonly string[] | number | false;
@@ -62,10 +66,34 @@ export interface LoadOptions {
 }
 
 const PLACEHOLDER_EXACT = new Set([
-  'secret', 'password', 'changeme', 'changethis', 'default', 'example', 'test', 'token',
-  'admin', 'placeholder', 'todo', 'xxx', 'none', 'null', 'undefined', '123456', '12345678',
+  'secret',
+  'password',
+  'changeme',
+  'changethis',
+  'default',
+  'example',
+  'test',
+  'token',
+  'admin',
+  'placeholder',
+  'todo',
+  'xxx',
+  'none',
+  'null',
+  'undefined',
+  '123456',
+  '12345678',
 ]);
-const PLACEHOLDER_PARTS = ['changeme', 'changethis', 'replacewith', 'replaceme', 'devonly', 'insecure', 'placeholder', 'yoursecret'];
+const PLACEHOLDER_PARTS = [
+  'changeme',
+  'changethis',
+  'replacewith',
+  'replaceme',
+  'devonly',
+  'insecure',
+  'placeholder',
+  'yoursecret',
+];
 
 /** True for values people leave in templates: `changeme`, `secret`, `replace-with-...`, `aaaa...`. */
 export function isPlaceholderSecret(value: string): boolean {
@@ -113,17 +141,22 @@ function parseOrigins(value: string, env: AppEnv, issues: ConfigIssue[]): string
   const origins = list(value);
   for (const origin of origins) {
     if (origin === '*') {
-      if (env === 'production') issues.push({ key: 'CORS_ORIGINS', message: '"*" is not allowed in production' });
+      if (env === 'production')
+        issues.push({ key: 'CORS_ORIGINS', message: '"*" is not allowed in production' });
       continue;
     }
-    let ok = false;
+    let ok: boolean;
     try {
       const url = new URL(origin);
       ok = (url.protocol === 'http:' || url.protocol === 'https:') && url.origin === origin;
     } catch {
       ok = false;
     }
-    if (!ok) issues.push({ key: 'CORS_ORIGINS', message: `"${origin}" is not an origin (scheme://host[:port], no path or trailing slash)` });
+    if (!ok)
+      issues.push({
+        key: 'CORS_ORIGINS',
+        message: `"${origin}" is not an origin (scheme://host[:port], no path or trailing slash)`,
+      });
   }
   return origins;
 }
@@ -131,7 +164,10 @@ function parseOrigins(value: string, env: AppEnv, issues: ConfigIssue[]): string
 function parseHosts(value: string, issues: ConfigIssue[]): string[] {
   const hosts = list(value).map((h) => h.toLowerCase());
   for (const host of hosts) {
-    if (!/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host) && isIP(host) === 0) {
+    if (
+      !/^\.?[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/.test(host) &&
+      isIP(host) === 0
+    ) {
       issues.push({ key: 'ALLOWED_HOSTS', message: `"${host}" is not a host name` });
     }
   }
@@ -147,7 +183,8 @@ function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigI
     if (!meta.secret) continue;
     const value = given[key] === undefined ? '' : String(vars[key as keyof Env] ?? '');
     if (value === '') {
-      if (meta.requiredIn?.includes(appEnv)) issues.push({ key, message: `is required in ${appEnv}` });
+      if (meta.requiredIn?.includes(appEnv))
+        issues.push({ key, message: `is required in ${appEnv}` });
       continue;
     }
     if (meta.minLength === undefined) continue;
@@ -171,7 +208,10 @@ function deepFreeze<T>(value: T): T {
  * Validates the environment against the schema and returns the frozen configuration.
  * Throws `ConfigError` listing every bad variable.
  */
-export function loadConfig(source: Readonly<Record<string, string | undefined>>, options: LoadOptions = {}): Config {
+export function loadConfig(
+  source: Readonly<Record<string, string | undefined>>,
+  options: LoadOptions = {},
+): Config {
   const rawEnv = source.APP_ENV ?? 'development';
   const fromFiles =
     (rawEnv === 'development' || rawEnv === 'test') && options.cwd !== undefined
@@ -195,14 +235,19 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
     const key = error.instancePath.replace(/^\//, '').split('/')[0] ?? '';
     if (key === '') continue;
     const given = raw[key];
-    issues.push({ key, message: `${error.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}` });
+    issues.push({
+      key,
+      message: `${error.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`,
+    });
   }
   // Keep the first error per key: one reason is enough to act on.
   const seen = new Set<string>();
   const unique = issues.filter((i) => (seen.has(i.key) ? false : (seen.add(i.key), true)));
   if (unique.length > 0) {
     // Type errors make the cross-field checks meaningless; report them, plus secret checks where possible.
-    const appEnv = APP_ENVS.includes(converted.APP_ENV as AppEnv) ? (converted.APP_ENV as AppEnv) : 'development';
+    const appEnv = APP_ENVS.includes(converted.APP_ENV as AppEnv)
+      ? (converted.APP_ENV as AppEnv)
+      : 'development';
     checkSecrets({ ...(converted as Env), APP_ENV: appEnv }, raw, unique);
     throw new ConfigError(unique);
   }
@@ -214,7 +259,10 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
   const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
   const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);
   if ((vars.TLS_CERT_FILE === '') !== (vars.TLS_KEY_FILE === '')) {
-    out.push({ key: vars.TLS_CERT_FILE === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE', message: 'TLS_CERT_FILE and TLS_KEY_FILE go together' });
+    out.push({
+      key: vars.TLS_CERT_FILE === '' ? 'TLS_CERT_FILE' : 'TLS_KEY_FILE',
+      message: 'TLS_CERT_FILE and TLS_KEY_FILE go together',
+    });
   }
   if (out.length > 0) throw new ConfigError(out);
 
@@ -227,7 +275,10 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
     secrets: { appSecret: vars.APP_SECRET },
     http: {
       trustProxy,
-      tls: vars.TLS_CERT_FILE === '' ? null : { certFile: vars.TLS_CERT_FILE, keyFile: vars.TLS_KEY_FILE },
+      tls:
+        vars.TLS_CERT_FILE === ''
+          ? null
+          : { certFile: vars.TLS_CERT_FILE, keyFile: vars.TLS_KEY_FILE },
       allowedHosts,
       corsOrigins,
       bodyLimit: vars.BODY_LIMIT_BYTES,
@@ -245,7 +296,10 @@ export function loadConfig(source: Readonly<Record<string, string | undefined>>,
       metricsToken: vars.METRICS_TOKEN === '' ? null : vars.METRICS_TOKEN,
       sentryDsn: vars.SENTRY_DSN === '' ? null : vars.SENTRY_DSN,
     },
-    lifecycle: { shutdownGraceMs: vars.SHUTDOWN_GRACE_MS, shutdownDrainDelayMs: vars.SHUTDOWN_DRAIN_DELAY_MS },
+    lifecycle: {
+      shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,
+      shutdownDrainDelayMs: vars.SHUTDOWN_DRAIN_DELAY_MS,
+    },
     vars: { ...vars },
   });
 }
@@ -257,4 +311,9 @@ export function maskEnv(vars: Readonly<Env>): Record<string, unknown> {
     out[key] = metaOf(key).secret && value !== '' ? '********' : value;
   }
   return out;
+}
+
+/** The configuration of this process: its environment, and `.env` files in its working directory. */
+export function loadProcessConfig(): Config {
+  return loadConfig(process.env, { cwd: process.cwd() });
 }

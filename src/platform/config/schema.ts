@@ -33,18 +33,29 @@ const ms = (description: string, def: number, min = 0, max = 86_400_000) =>
 export const ConfigSchema = Type.Object({
   APP_ENV: v(
     Type.Enum([...APP_ENVS], {
-        description:
-          'Deployment environment. `.env` files are read only in development and test; staging and production refuse weak secrets.',
-        default: 'development',
+      description:
+        'Deployment environment. `.env` files are read only in development and test; staging and production refuse weak secrets.',
+      default: 'development',
     }),
     { group: 'Server' },
   ),
-  HOST: v(Type.String({ description: 'Interface to listen on.', default: '0.0.0.0', minLength: 1 }), {
-    group: 'Server',
-  }),
-  PORT: v(Type.Integer({ description: 'TCP port to listen on.', default: 3000, minimum: 0, maximum: 65535 }), {
-    group: 'Server',
-  }),
+  HOST: v(
+    Type.String({ description: 'Interface to listen on.', default: '0.0.0.0', minLength: 1 }),
+    {
+      group: 'Server',
+    },
+  ),
+  PORT: v(
+    Type.Integer({
+      description: 'TCP port to listen on.',
+      default: 3000,
+      minimum: 0,
+      maximum: 65535,
+    }),
+    {
+      group: 'Server',
+    },
+  ),
   APPS: v(
     Type.String({
       description: 'Comma-separated list of apps to enable, or `all`.',
@@ -59,7 +70,13 @@ export const ConfigSchema = Type.Object({
         'Server-side secret used to sign opaque values (cursors, CSRF tokens). At least 32 characters in staging/production.',
       default: 'dev-only-insecure-secret-change-me-0000',
     }),
-    { group: 'Server', secret: true, requiredIn: deployed, minLength: 32, example: 'replace-with-64-random-characters' },
+    {
+      group: 'Server',
+      secret: true,
+      requiredIn: deployed,
+      minLength: 32,
+      example: 'replace-with-64-random-characters',
+    },
   ),
   LOG_LEVEL: v(
     Type.Enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
@@ -78,12 +95,18 @@ export const ConfigSchema = Type.Object({
     { group: 'HTTP' },
   ),
   TLS_CERT_FILE: v(
-    Type.String({ description: 'PEM certificate; with `TLS_KEY_FILE`, serve HTTPS directly.', default: '' }),
+    Type.String({
+      description: 'PEM certificate; with `TLS_KEY_FILE`, serve HTTPS directly.',
+      default: '',
+    }),
     { group: 'HTTP' },
   ),
-  TLS_KEY_FILE: v(Type.String({ description: 'PEM private key for `TLS_CERT_FILE`.', default: '' }), {
-    group: 'HTTP',
-  }),
+  TLS_KEY_FILE: v(
+    Type.String({ description: 'PEM private key for `TLS_CERT_FILE`.', default: '' }),
+    {
+      group: 'HTTP',
+    },
+  ),
   ALLOWED_HOSTS: v(
     Type.String({
       description:
@@ -101,48 +124,97 @@ export const ConfigSchema = Type.Object({
     { group: 'HTTP', example: 'http://localhost:5173' },
   ),
   BODY_LIMIT_BYTES: v(
-    Type.Integer({ description: 'Largest request body accepted, in bytes (routes may override).', default: 1_048_576, minimum: 1, maximum: 1_073_741_824 }),
+    Type.Integer({
+      description: 'Largest request body accepted, in bytes (routes may override).',
+      default: 1_048_576,
+      minimum: 1,
+      maximum: 1_073_741_824,
+    }),
     { group: 'HTTP' },
   ),
   MAX_URL_LENGTH: v(
-    Type.Integer({ description: 'Longest request target (path and query) accepted; longer gets 414.', default: 8192, minimum: 256, maximum: 65536 }),
+    Type.Integer({
+      description: 'Longest request target (path and query) accepted; longer gets 414.',
+      default: 8192,
+      minimum: 256,
+      maximum: 65536,
+    }),
     { group: 'HTTP' },
   ),
-  HANDLER_TIMEOUT_MS: v(ms('Time a request may take from routing to response before it is answered with 503.', 30_000, 1), {
-    group: 'HTTP',
-  }),
-  REQUEST_TIMEOUT_MS: v(ms('Time to receive a whole request (headers and body) on a socket.', 60_000, 1), {
-    group: 'HTTP',
-  }),
+  HANDLER_TIMEOUT_MS: v(
+    ms(
+      'Time a request may take from routing to response before it is answered with 503.',
+      30_000,
+      1,
+    ),
+    {
+      group: 'HTTP',
+    },
+  ),
+  REQUEST_TIMEOUT_MS: v(
+    ms('Time to receive a whole request (headers and body) on a socket.', 60_000, 1),
+    {
+      group: 'HTTP',
+    },
+  ),
   HEADERS_TIMEOUT_MS: v(ms('Time to receive the request headers.', 20_000, 1), { group: 'HTTP' }),
   KEEP_ALIVE_TIMEOUT_MS: v(
-    ms('Idle keep-alive timeout; keep it above your load balancer\'s idle timeout.', 72_000, 1),
+    ms("Idle keep-alive timeout; keep it above your load balancer's idle timeout.", 72_000, 1),
     { group: 'HTTP' },
   ),
   MAX_EVENT_LOOP_DELAY_MS: v(
     ms('Event-loop delay above which requests are shed with 503 (0 disables).', 1_000, 0, 60_000),
     { group: 'HTTP' },
   ),
-  PRESSURE_SAMPLE_INTERVAL_MS: v(ms('How often event-loop pressure is sampled.', 1_000, 10, 60_000), {
-    group: 'HTTP',
-  }),
+  PRESSURE_SAMPLE_INTERVAL_MS: v(
+    ms('How often event-loop pressure is sampled.', 1_000, 10, 60_000),
+    {
+      group: 'HTTP',
+    },
+  ),
   PROBLEM_TYPE_BASE: v(
-    Type.String({ description: 'Prefix of the `type` URI of problem responses; the lowercased code is appended.', default: 'urn:groundwork:problem:', minLength: 1 }),
+    Type.String({
+      description:
+        'Prefix of the `type` URI of problem responses; the lowercased code is appended.',
+      default: 'urn:groundwork:problem:',
+      minLength: 1,
+    }),
     { group: 'HTTP' },
   ),
   METRICS_TOKEN: v(
-    Type.String({ description: 'Bearer token required by `/metrics` and `/health` when set. At least 16 characters in staging/production.', default: '' }),
+    Type.String({
+      description:
+        'Bearer token required by `/metrics` and `/health` when set. At least 16 characters in staging/production.',
+      default: '',
+    }),
     { group: 'Observability', secret: true, minLength: 16 },
   ),
   SENTRY_DSN: v(
-    Type.String({ description: 'When set, 5xx errors are reported to this Sentry DSN; otherwise nothing is sent anywhere.', default: '' }),
+    Type.String({
+      description:
+        'When set, 5xx errors are reported to this Sentry DSN; otherwise nothing is sent anywhere.',
+      default: '',
+    }),
     { group: 'Observability', secret: true },
   ),
-  SHUTDOWN_GRACE_MS: v(ms('Time in-flight requests get to finish after SIGTERM before the process is forced down.', 10_000, 0, 600_000), {
-    group: 'Lifecycle',
-  }),
+  SHUTDOWN_GRACE_MS: v(
+    ms(
+      'Time in-flight requests get to finish after SIGTERM before the process is forced down.',
+      10_000,
+      0,
+      600_000,
+    ),
+    {
+      group: 'Lifecycle',
+    },
+  ),
   SHUTDOWN_DRAIN_DELAY_MS: v(
-    ms('Time between readiness turning 503 and the listener closing, so load balancers notice first.', 0, 0, 120_000),
+    ms(
+      'Time between readiness turning 503 and the listener closing, so load balancers notice first.',
+      0,
+      0,
+      120_000,
+    ),
     { group: 'Lifecycle' },
   ),
 });
@@ -152,6 +224,8 @@ export type EnvKey = keyof Env;
 
 /** Metadata of one variable. */
 export function metaOf(key: string): VarMeta {
-  const schema = (ConfigSchema.properties as Record<string, TSchema & { 'x-config'?: VarMeta }>)[key];
+  const schema = (ConfigSchema.properties as Record<string, TSchema & { 'x-config'?: VarMeta }>)[
+    key
+  ];
   return schema?.['x-config'] ?? { group: 'Other' };
 }

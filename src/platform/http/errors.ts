@@ -58,12 +58,16 @@ const registry = new Map<string, ErrorCodeDef & { area: string }>();
  * Declares an area's error codes in one place (UPPER_SNAKE, stable forever once shipped).
  * Returns the same object, typed, so code refers to `Codes.X` rather than a string.
  */
-export function defineErrorCodes<const T extends Record<string, ErrorCodeDef>>(area: string, codes: T): { [K in keyof T]: K & string } {
+export function defineErrorCodes<const T extends Record<string, ErrorCodeDef>>(
+  area: string,
+  codes: T,
+): { [K in keyof T]: K & string } {
   const out: Record<string, string> = {};
   for (const [code, def] of Object.entries(codes)) {
     if (!/^[A-Z][A-Z0-9_]*$/.test(code)) throw new Error(`error code ${code} is not UPPER_SNAKE`);
     const existing = registry.get(code);
-    if (existing && existing.area !== area) throw new Error(`error code ${code} is declared by ${existing.area} and ${area}`);
+    if (existing && existing.area !== area)
+      throw new Error(`error code ${code} is declared by ${existing.area} and ${area}`);
     registry.set(code, { ...def, area });
     out[code] = code;
   }
@@ -71,10 +75,24 @@ export function defineErrorCodes<const T extends Record<string, ErrorCodeDef>>(a
 }
 
 /** Every declared error code, for docs and OpenAPI. */
-export function listErrorCodes(): { code: string; status: number; area: string; title: string; description: string }[] {
+export function listErrorCodes(): {
+  code: string;
+  status: number;
+  area: string;
+  title: string;
+  description: string;
+}[] {
   return [...registry.entries()]
-    .map(([code, d]) => ({ code, status: statusOf(d.kind), area: d.area, title: d.title, description: d.description }))
-    .sort((a, b) => a.area.localeCompare(b.area) || a.status - b.status || a.code.localeCompare(b.code));
+    .map(([code, d]) => ({
+      code,
+      status: statusOf(d.kind),
+      area: d.area,
+      title: d.title,
+      description: d.description,
+    }))
+    .sort(
+      (a, b) => a.area.localeCompare(b.area) || a.status - b.status || a.code.localeCompare(b.code),
+    );
 }
 
 export function errorCodeDef(code: string): (ErrorCodeDef & { area: string }) | undefined {
@@ -122,20 +140,81 @@ export class HttpError extends Error {
 }
 
 export const HttpCodes = defineErrorCodes('http', {
-  MALFORMED_BODY: { kind: 'BadRequest', title: 'Malformed request body', description: 'The body could not be parsed (invalid JSON, or empty with a JSON content type).' },
-  BAD_REQUEST: { kind: 'BadRequest', title: 'Bad request', description: 'The request is not well-formed HTTP (bad header, bad content length).' },
-  HOST_NOT_ALLOWED: { kind: 'BadRequest', title: 'Host not allowed', description: 'The `Host` header names a host this server does not answer (`ALLOWED_HOSTS`).' },
-  UNAUTHORIZED: { kind: 'Unauthorized', title: 'Authentication required', description: 'Missing or invalid credentials.' },
+  MALFORMED_BODY: {
+    kind: 'BadRequest',
+    title: 'Malformed request body',
+    description: 'The body could not be parsed (invalid JSON, or empty with a JSON content type).',
+  },
+  BAD_REQUEST: {
+    kind: 'BadRequest',
+    title: 'Bad request',
+    description: 'The request is not well-formed HTTP (bad header, bad content length).',
+  },
+  HOST_NOT_ALLOWED: {
+    kind: 'BadRequest',
+    title: 'Host not allowed',
+    description: 'The `Host` header names a host this server does not answer (`ALLOWED_HOSTS`).',
+  },
+  UNAUTHORIZED: {
+    kind: 'Unauthorized',
+    title: 'Authentication required',
+    description: 'Missing or invalid credentials.',
+  },
   FORBIDDEN: { kind: 'Forbidden', title: 'Forbidden', description: 'The caller may not do this.' },
-  ROUTE_NOT_FOUND: { kind: 'NotFound', title: 'Route not found', description: 'No route matches this method and path.' },
-  NOT_FOUND: { kind: 'NotFound', title: 'Not found', description: 'The resource does not exist or is not visible to the caller.' },
-  PAYLOAD_TOO_LARGE: { kind: 'PayloadTooLarge', title: 'Payload too large', description: 'The body is larger than the route accepts (1 MiB by default).' },
-  URI_TOO_LONG: { kind: 'UriTooLong', title: 'URI too long', description: 'The request target is longer than `MAX_URL_LENGTH`.' },
-  UNSUPPORTED_MEDIA_TYPE: { kind: 'UnsupportedMediaType', title: 'Unsupported media type', description: 'The `Content-Type` of the body is not one the route accepts.' },
-  VALIDATION_FAILED: { kind: 'Invalid', title: 'Validation failed', description: 'The body, query, path or headers do not match the schema; `errors` lists each field.' },
-  HEADERS_TOO_LARGE: { kind: 'HeadersTooLarge', title: 'Request header fields too large', description: 'The request line and headers exceed the server limit.' },
-  INTERNAL_ERROR: { kind: 'Internal', title: 'Internal server error', description: 'Something unexpected failed; the `requestId` finds it in the logs.' },
-  HANDLER_TIMEOUT: { kind: 'Unavailable', title: 'Request timed out', description: 'The request took longer than the handler timeout; it may be retried later.' },
-  OVERLOADED: { kind: 'Unavailable', title: 'Server overloaded', description: 'The server is shedding load; retry after `Retry-After` seconds.' },
-  SHUTTING_DOWN: { kind: 'Unavailable', title: 'Server shutting down', description: 'This instance is stopping; retry on another.' },
+  ROUTE_NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Route not found',
+    description: 'No route matches this method and path.',
+  },
+  NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Not found',
+    description: 'The resource does not exist or is not visible to the caller.',
+  },
+  PAYLOAD_TOO_LARGE: {
+    kind: 'PayloadTooLarge',
+    title: 'Payload too large',
+    description: 'The body is larger than the route accepts (1 MiB by default).',
+  },
+  URI_TOO_LONG: {
+    kind: 'UriTooLong',
+    title: 'URI too long',
+    description: 'The request target is longer than `MAX_URL_LENGTH`.',
+  },
+  UNSUPPORTED_MEDIA_TYPE: {
+    kind: 'UnsupportedMediaType',
+    title: 'Unsupported media type',
+    description: 'The `Content-Type` of the body is not one the route accepts.',
+  },
+  VALIDATION_FAILED: {
+    kind: 'Invalid',
+    title: 'Validation failed',
+    description:
+      'The body, query, path or headers do not match the schema; `errors` lists each field.',
+  },
+  HEADERS_TOO_LARGE: {
+    kind: 'HeadersTooLarge',
+    title: 'Request header fields too large',
+    description: 'The request line and headers exceed the server limit.',
+  },
+  INTERNAL_ERROR: {
+    kind: 'Internal',
+    title: 'Internal server error',
+    description: 'Something unexpected failed; the `requestId` finds it in the logs.',
+  },
+  HANDLER_TIMEOUT: {
+    kind: 'Unavailable',
+    title: 'Request timed out',
+    description: 'The request took longer than the handler timeout; it may be retried later.',
+  },
+  OVERLOADED: {
+    kind: 'Unavailable',
+    title: 'Server overloaded',
+    description: 'The server is shedding load; retry after `Retry-After` seconds.',
+  },
+  SHUTTING_DOWN: {
+    kind: 'Unavailable',
+    title: 'Server shutting down',
+    description: 'This instance is stopping; retry on another.',
+  },
 });

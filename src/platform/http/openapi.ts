@@ -17,7 +17,11 @@ export function problemSchema() {
     type: 'object',
     required: ['type', 'title', 'status', 'detail', 'code', 'requestId'],
     properties: {
-      type: { type: 'string', description: 'URI identifying the problem type.', examples: ['urn:groundwork:problem:validation-failed'] },
+      type: {
+        type: 'string',
+        description: 'URI identifying the problem type.',
+        examples: ['urn:groundwork:problem:validation-failed'],
+      },
       title: { type: 'string', description: 'Short summary of the problem type.' },
       status: { type: 'integer', description: 'HTTP status code.' },
       detail: { type: 'string', description: 'Explanation of this occurrence.' },
@@ -26,14 +30,20 @@ export function problemSchema() {
         description: 'Stable machine-readable error code (see docs/errors.md).',
         enum: listErrorCodes().map((c) => c.code),
       },
-      requestId: { type: 'string', description: 'The request id, also in the `X-Request-Id` header and the logs.' },
+      requestId: {
+        type: 'string',
+        description: 'The request id, also in the `X-Request-Id` header and the logs.',
+      },
       errors: {
         type: 'array',
         description: 'Field errors, for `VALIDATION_FAILED`.',
         items: {
           type: 'object',
           required: ['path', 'message'],
-          properties: { path: { type: 'string', examples: ['/body/email'] }, message: { type: 'string' } },
+          properties: {
+            path: { type: 'string', examples: ['/body/email'] },
+            message: { type: 'string' },
+          },
         },
       },
     },
@@ -53,7 +63,11 @@ export function problemSchema() {
 
 const problemRef = (description: string) => ({
   description,
-  content: { [PROBLEM_CONTENT_TYPE.split(';')[0] ?? 'application/problem+json']: { schema: { $ref: '#/components/schemas/Problem' } } },
+  content: {
+    [PROBLEM_CONTENT_TYPE.split(';')[0] ?? 'application/problem+json']: {
+      schema: { $ref: '#/components/schemas/Problem' },
+    },
+  },
 });
 
 interface RouteSchemaLike {
@@ -76,11 +90,19 @@ function withErrorResponses(schema: RouteSchemaLike, method: string): RouteSchem
     add('413', 'Body too large (`PAYLOAD_TOO_LARGE`).');
     add('415', 'Unsupported content type (`UNSUPPORTED_MEDIA_TYPE`).');
   }
-  if (schema.body !== undefined || schema.querystring !== undefined || schema.params !== undefined || schema.headers !== undefined) {
+  if (
+    schema.body !== undefined ||
+    schema.querystring !== undefined ||
+    schema.params !== undefined ||
+    schema.headers !== undefined
+  ) {
     add('422', 'Validation failed (`VALIDATION_FAILED`), with `errors` per field.');
   }
   add('500', 'Unexpected error (`INTERNAL_ERROR`); the detail never shows internals.');
-  add('503', 'Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`.');
+  add(
+    '503',
+    'Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`.',
+  );
   return { ...schema, response };
 }
 
@@ -97,17 +119,26 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
       tags: info.tags,
       components: {
         securitySchemes: {
-          bearerAuth: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT', description: 'Access token from `POST /api/v1/auth/login`.' },
-          metricsToken: { type: 'http', scheme: 'bearer', description: 'The `METRICS_TOKEN` of the deployment, for `/metrics` and `/health`.' },
+          bearerAuth: {
+            type: 'http',
+            scheme: 'bearer',
+            bearerFormat: 'JWT',
+            description: 'Access token from `POST /api/v1/auth/login`.',
+          },
+          metricsToken: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'The `METRICS_TOKEN` of the deployment, for `/metrics` and `/health`.',
+          },
         },
         schemas: { Problem: problemSchema() as never },
       },
     },
     transform: ({ schema, url, route }) => {
       const s = (schema ?? {}) as RouteSchemaLike;
-      if (s.hide) return { schema: s as never, url };
+      if (s.hide) return { schema: s, url };
       const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
-      return { schema: withErrorResponses(s, method) as never, url };
+      return { schema: withErrorResponses(s, method), url };
     },
   });
   await app.register(swaggerUi, {

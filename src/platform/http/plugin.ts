@@ -23,9 +23,17 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
   const { config, lifecycle } = options;
   const typeBase = config.http.problemTypeBase;
 
-  app.setErrorHandler(makeErrorHandler({ typeBase, exposeInternalErrors: config.env === 'development', reportError: options.reportError }));
+  app.setErrorHandler(
+    makeErrorHandler({
+      typeBase,
+      exposeInternalErrors: config.env === 'development',
+      reportError: options.reportError,
+    }),
+  );
   app.setNotFoundHandler(async (request) => {
-    throw new HttpError(HttpCodes.ROUTE_NOT_FOUND, { detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.` });
+    throw new HttpError(HttpCodes.ROUTE_NOT_FOUND, {
+      detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.`,
+    });
   });
   // JSON only: a JSON body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
@@ -41,7 +49,9 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
       retryAfter,
       pressureHandler: async (request: FastifyRequest) => {
         if (NEVER_SHED.has(request.url)) return;
-        throw new HttpError(HttpCodes.OVERLOADED, { headers: { 'retry-after': String(retryAfter) } });
+        throw new HttpError(HttpCodes.OVERLOADED, {
+          headers: { 'retry-after': String(retryAfter) },
+        });
       },
     });
   }

@@ -56,7 +56,10 @@ interface AjvError {
 }
 
 /** Turns Ajv errors into `{path, message}` entries with JSON pointers prefixed by the request part. */
-export function fieldErrors(context: string | undefined, validation: readonly AjvError[]): FieldError[] {
+export function fieldErrors(
+  context: string | undefined,
+  validation: readonly AjvError[],
+): FieldError[] {
   const part = context === 'querystring' ? 'query' : (context ?? 'body');
   return validation.map((e) => {
     let path = `/${part}${e.instancePath ?? ''}`;
@@ -95,7 +98,10 @@ const STATUS_FALLBACK: Record<number, string> = {
 };
 
 /** Maps anything thrown into an `HttpError`; unknown errors become `INTERNAL_ERROR`. */
-export function toHttpError(error: unknown, exposeInternal: boolean): { httpError: HttpError; unexpected: boolean } {
+export function toHttpError(
+  error: unknown,
+  exposeInternal: boolean,
+): { httpError: HttpError; unexpected: boolean } {
   if (error instanceof HttpError) return { httpError: error, unexpected: false };
   const fe = error as Partial<FastifyError> & { validation?: AjvError[] };
   if (Array.isArray(fe.validation)) {
@@ -112,18 +118,29 @@ export function toHttpError(error: unknown, exposeInternal: boolean): { httpErro
   const status = fe.statusCode;
   if (typeof status === 'number' && status >= 400 && status < 500) {
     // A library's client error (proto poisoning, bad content length...): its message is meant for the client.
-    const code = status === 400 && error instanceof SyntaxError ? HttpCodes.MALFORMED_BODY : (STATUS_FALLBACK[status] ?? HttpCodes.BAD_REQUEST);
-    return { httpError: new HttpError(code, { detail: fe.message, cause: error }), unexpected: false };
+    const code =
+      status === 400 && error instanceof SyntaxError
+        ? HttpCodes.MALFORMED_BODY
+        : (STATUS_FALLBACK[status] ?? HttpCodes.BAD_REQUEST);
+    return {
+      httpError: new HttpError(code, { detail: fe.message, cause: error }),
+      unexpected: false,
+    };
   }
   const detail = exposeInternal && error instanceof Error ? error.message : GENERIC_5XX_DETAIL;
-  return { httpError: new HttpError(HttpCodes.INTERNAL_ERROR, { detail, cause: error }), unexpected: true };
+  return {
+    httpError: new HttpError(HttpCodes.INTERNAL_ERROR, { detail, cause: error }),
+    unexpected: true,
+  };
 }
 
 /** Sends an `HttpError` as problem+json with its headers. */
 export function sendProblem(reply: FastifyReply, base: string, error: HttpError): FastifyReply {
   reply.code(error.status);
   for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
-  return reply.type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(problemBody(base, error, reply.request.id)));
+  return reply
+    .type(PROBLEM_CONTENT_TYPE)
+    .send(JSON.stringify(problemBody(base, error, reply.request.id)));
 }
 
 /** The one Fastify error handler: every error response leaves through here. */
@@ -148,7 +165,9 @@ export function makeClientErrorHandler(typeBase: string) {
       socket.destroy(err);
       return;
     }
-    const error = new HttpError(err.code === 'HPE_HEADER_OVERFLOW' ? HttpCodes.HEADERS_TOO_LARGE : HttpCodes.BAD_REQUEST);
+    const error = new HttpError(
+      err.code === 'HPE_HEADER_OVERFLOW' ? HttpCodes.HEADERS_TOO_LARGE : HttpCodes.BAD_REQUEST,
+    );
     const requestId = newRequestId();
     const body = JSON.stringify(problemBody(typeBase, error, requestId));
     if (socket.writable) {

@@ -19,7 +19,9 @@ export function isDocsPath(url: string): boolean {
 
 function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
   const host = hostname.toLowerCase().replace(/\.$/, '');
-  return allowed.some((entry) => (entry.startsWith('.') ? host.endsWith(entry) || host === entry.slice(1) : host === entry));
+  return allowed.some((entry) =>
+    entry.startsWith('.') ? host.endsWith(entry) || host === entry.slice(1) : host === entry,
+  );
 }
 
 /** Security headers, host allow-list, URL length limit and CORS. */
@@ -28,9 +30,15 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
 
   app.addHook('onRequest', async (request: FastifyRequest) => {
     if (request.url.length > http.maxUrlLength) {
-      throw new HttpError(HttpCodes.URI_TOO_LONG, { detail: `The request target is longer than ${http.maxUrlLength} characters.` });
+      throw new HttpError(HttpCodes.URI_TOO_LONG, {
+        detail: `The request target is longer than ${http.maxUrlLength} characters.`,
+      });
     }
-    if (http.allowedHosts.length > 0 && !PROBE_PATHS.has(request.url) && !hostAllowed(request.hostname, http.allowedHosts)) {
+    if (
+      http.allowedHosts.length > 0 &&
+      !PROBE_PATHS.has(request.url) &&
+      !hostAllowed(request.hostname, http.allowedHosts)
+    ) {
       throw new HttpError(HttpCodes.HOST_NOT_ALLOWED);
     }
   });
@@ -50,7 +58,8 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
   app.addHook('onSend', async (request, reply, payload) => {
     reply.header('content-security-policy', isDocsPath(request.url) ? DOCS_CSP : API_CSP);
     // Only over HTTPS: served directly with TLS, or behind a trusted TLS proxy in production.
-    if (hstsAllowed && request.protocol === 'https') reply.header('strict-transport-security', HSTS);
+    if (hstsAllowed && request.protocol === 'https')
+      reply.header('strict-transport-security', HSTS);
     reply.removeHeader('x-powered-by');
     return payload;
   });
@@ -59,8 +68,27 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
   const origins = new Set(http.corsOrigins);
   const common = {
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
-    allowedHeaders: ['Authorization', 'Content-Type', 'Idempotency-Key', 'X-Request-Id', 'X-CSRF-Token', 'If-None-Match', 'If-Match'],
-    exposedHeaders: ['X-Request-Id', 'API-Version', 'Deprecation', 'Sunset', 'Link', 'Retry-After', 'RateLimit', 'RateLimit-Policy', 'ETag', 'Idempotent-Replayed'],
+    allowedHeaders: [
+      'Authorization',
+      'Content-Type',
+      'Idempotency-Key',
+      'X-Request-Id',
+      'X-CSRF-Token',
+      'If-None-Match',
+      'If-Match',
+    ],
+    exposedHeaders: [
+      'X-Request-Id',
+      'API-Version',
+      'Deprecation',
+      'Sunset',
+      'Link',
+      'Retry-After',
+      'RateLimit',
+      'RateLimit-Policy',
+      'ETag',
+      'Idempotent-Replayed',
+    ],
     maxAge: 600,
   };
   // Decided per request so that credentials are only ever granted to a listed origin.

@@ -5,14 +5,21 @@ import { makeClientErrorHandler } from './problem.ts';
 import { genReqId } from './request-id.ts';
 
 /** Fastify factory options from config: timeouts, limits, trusted proxies, request ids, validation. */
-export function serverOptions(config: Config): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } | null } {
+export function serverOptions(
+  config: Config,
+): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } | null } {
   const { http } = config;
   // Fastify accepts a hop count at run time; its types only list string | string[] | boolean.
-  const trustProxy = (typeof http.trustProxy === 'object' ? [...http.trustProxy] : http.trustProxy) as string[] | boolean;
+  const trustProxy = (
+    typeof http.trustProxy === 'object' ? [...http.trustProxy] : http.trustProxy
+  ) as string[] | boolean;
   return {
     genReqId,
     // The observability area writes one completion line per request itself.
-    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
+    logController: new LogController({
+      requestIdLogLabel: 'requestId',
+      disableRequestLogging: true,
+    }),
     trustProxy,
     bodyLimit: http.bodyLimit,
     handlerTimeout: http.handlerTimeoutMs,
@@ -24,8 +31,15 @@ export function serverOptions(config: Config): FastifyServerOptions & { https?: 
     clientErrorHandler: makeClientErrorHandler(http.problemTypeBase),
     routerOptions: { maxParamLength: 200 },
     ajv: {
-      customOptions: { allErrors: true, removeAdditional: true, coerceTypes: 'array', useDefaults: true },
+      customOptions: {
+        allErrors: true,
+        removeAdditional: true,
+        coerceTypes: 'array',
+        useDefaults: true,
+      },
     },
-    ...(http.tls ? { https: { cert: readFileSync(http.tls.certFile), key: readFileSync(http.tls.keyFile) } } : {}),
+    ...(http.tls
+      ? { https: { cert: readFileSync(http.tls.certFile), key: readFileSync(http.tls.keyFile) } }
+      : {}),
   };
 }

@@ -32,15 +32,19 @@ export function registerVersioning(app: FastifyInstance): void {
     if (!deprecation) return;
     toDate(deprecation.since, 'since');
     toDate(deprecation.sunset, 'sunset');
-    route.schema = { ...route.schema, deprecated: true } as typeof route.schema;
+    route.schema = { ...route.schema, deprecated: true };
   });
   app.addHook('onSend', async (request, reply, payload) => {
     if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
     const deprecation = request.routeOptions.config.deprecation;
     if (deprecation) {
-      reply.header('deprecation', `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`);
+      reply.header(
+        'deprecation',
+        `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`,
+      );
       reply.header('sunset', toDate(deprecation.sunset, 'sunset').toUTCString());
-      if (deprecation.link) reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
+      if (deprecation.link)
+        reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
     }
     return payload;
   });

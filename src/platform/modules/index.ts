@@ -14,18 +14,24 @@ export interface AppModule {
 
 /** Declares an app module (identity function that checks the shape). */
 export function defineApp(module: AppModule): AppModule {
-  if (!/^[a-z][a-z0-9-]*$/.test(module.name)) throw new Error(`app name ${module.name} must be kebab-case`);
+  if (!/^[a-z][a-z0-9-]*$/.test(module.name))
+    throw new Error(`app name ${module.name} must be kebab-case`);
   return module;
 }
 
 /** The modules enabled by `APPS` (`all` or a list); unknown names are a configuration error. */
-export function selectApps(available: readonly AppModule[], wanted: readonly string[] | 'all'): AppModule[] {
+export function selectApps(
+  available: readonly AppModule[],
+  wanted: readonly string[] | 'all',
+): AppModule[] {
   if (wanted === 'all') return [...available];
   const byName = new Map(available.map((m) => [m.name, m]));
   const unknown = wanted.filter((n) => !byName.has(n));
   if (unknown.length > 0) {
     const known = [...byName.keys()].join(', ') || 'none';
-    throw new ConfigError([{ key: 'APPS', message: `unknown apps: ${unknown.join(', ')} (known: ${known})` }]);
+    throw new ConfigError([
+      { key: 'APPS', message: `unknown apps: ${unknown.join(', ')} (known: ${known})` },
+    ]);
   }
   return wanted.map((n) => byName.get(n) as AppModule);
 }

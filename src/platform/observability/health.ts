@@ -51,7 +51,11 @@ async function runOne({ check, timeoutMs }: Registered): Promise<CheckResult> {
     return { status: 'up', latencyMs: elapsed(started) };
   } catch (error) {
     // The message names the failure kind only; checks must not put secrets in their errors.
-    return { status: 'down', latencyMs: elapsed(started), error: error instanceof Error ? error.message : String(error) };
+    return {
+      status: 'down',
+      latencyMs: elapsed(started),
+      error: error instanceof Error ? error.message : String(error),
+    };
   } finally {
     clearTimeout(timer);
   }

@@ -46,7 +46,9 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
 /** The process logger: JSON lines on stdout with secrets redacted. */
 export function createLogger(settings: LoggerSettings): Logger {
   const options = loggerOptions(settings.level, settings.base);
-  return settings.destination ? pino(options, settings.destination) : pino(options, pino.destination({ sync: false }));
+  return settings.destination
+    ? pino(options, settings.destination)
+    : pino(options, pino.destination({ sync: false }));
 }
 
 export type { Logger };

@@ -14,7 +14,12 @@ export function createMetricsRegistry(): Registry {
 /** Records `http_requests_total` and `http_request_duration_seconds` labelled by route template. */
 export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
   const labelNames = ['method', 'route', 'status_code'] as const;
-  const requests = new Counter({ name: 'http_requests_total', help: 'HTTP requests completed', labelNames, registers: [registry] });
+  const requests = new Counter({
+    name: 'http_requests_total',
+    help: 'HTTP requests completed',
+    labelNames,
+    registers: [registry],
+  });
   const duration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'HTTP request duration from arrival to response',
@@ -23,7 +28,11 @@ export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
     registers: [registry],
   });
   app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
-    const labels = { method: request.method, route: routeLabel(request), status_code: String(reply.statusCode) };
+    const labels = {
+      method: request.method,
+      route: routeLabel(request),
+      status_code: String(reply.statusCode),
+    };
     requests.inc(labels);
     duration.observe(labels, reply.elapsedTime / 1000);
     done();

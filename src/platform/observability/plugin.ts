@@ -52,7 +52,10 @@ const ReadySchema = Type.Object({
 });
 
 /** One completion log line per request, Prometheus metrics, and the health endpoints. */
-export async function registerObservability(app: FastifyInstance, options: ObservabilityOptions): Promise<void> {
+export async function registerObservability(
+  app: FastifyInstance,
+  options: ObservabilityOptions,
+): Promise<void> {
   const { registry, health, lifecycle } = options;
 
   app.addHook('onResponse', async (request, reply) => {
@@ -75,7 +78,12 @@ export async function registerObservability(app: FastifyInstance, options: Obser
     '/metrics',
     {
       onRequest: requireToken(options.metricsToken),
-      schema: { ...operational, summary: 'Prometheus metrics', security: [{ metricsToken: [] }], produces: ['text/plain'] },
+      schema: {
+        ...operational,
+        summary: 'Prometheus metrics',
+        security: [{ metricsToken: [] }],
+        produces: ['text/plain'],
+      },
     },
     async (_request, reply) => {
       reply.type(registry.contentType);
@@ -96,7 +104,8 @@ export async function registerObservability(app: FastifyInstance, options: Obser
   );
 
   const readiness = async () => {
-    if (lifecycle.shuttingDown) return { ok: false, checks: {} as Record<string, never>, shuttingDown: true };
+    if (lifecycle.shuttingDown)
+      return { ok: false, checks: {} as Record<string, never>, shuttingDown: true };
     return { ...(await health.run()), shuttingDown: false };
   };
 
@@ -106,14 +115,18 @@ export async function registerObservability(app: FastifyInstance, options: Obser
       schema: {
         ...operational,
         summary: 'Readiness: every dependency answers',
-        description: 'Runs every registered check with its own timeout. 503 while any is down or the process is shutting down.',
+        description:
+          'Runs every registered check with its own timeout. 503 while any is down or the process is shutting down.',
         response: { 200: ReadySchema, 503: ReadySchema },
       },
     },
     async (_request, reply) => {
       const result = await readiness();
       reply.code(result.ok ? 200 : 503);
-      return { status: result.ok ? ('ok' as const) : ('unavailable' as const), checks: result.checks };
+      return {
+        status: result.ok ? ('ok' as const) : ('unavailable' as const),
+        checks: result.checks,
+      };
     },
   );
 
@@ -137,7 +150,12 @@ export async function registerObservability(app: FastifyInstance, options: Obser
         version: options.version,
         uptimeSeconds: Math.round((Date.now() - started) / 1000),
         shuttingDown: result.shuttingDown,
-        memory: { rssBytes: memory.rss, heapUsedBytes: memory.heapUsed, heapTotalBytes: memory.heapTotal, externalBytes: memory.external },
+        memory: {
+          rssBytes: memory.rss,
+          heapUsedBytes: memory.heapUsed,
+          heapTotalBytes: memory.heapTotal,
+          externalBytes: memory.external,
+        },
         checks: result.checks,
         ...(options.details?.() ?? {}),
       };

@@ -6,7 +6,11 @@ export interface ErrorReporter {
 }
 
 /** Sends unexpected 5xx errors to Sentry when a DSN is configured; nothing is sent otherwise. */
-export function createErrorReporter(dsn: string | null, environment: string, release: string): ErrorReporter | null {
+export function createErrorReporter(
+  dsn: string | null,
+  environment: string,
+  release: string,
+): ErrorReporter | null {
   if (!dsn) return null;
   // Errors only: no default integrations, so nothing is patched and no traces or PII leave the process.
   Sentry.initWithoutDefaultIntegrations({ dsn, environment, release, tracesSampleRate: 0 });
