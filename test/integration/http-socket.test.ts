@@ -74,6 +74,12 @@ describe('HTTP over a real socket', async () => {
       assert.equal((JSON.parse(res.body) as { code: string }).code, 'BAD_REQUEST');
   });
 
+  test('socket timeouts come from config', () => {
+    assert.equal(app.server.requestTimeout, 60_000);
+    assert.equal(app.server.headersTimeout, 20_000);
+    assert.equal(app.server.keepAliveTimeout, 72_000);
+  });
+
   test('real responses carry the security headers and no version banner', async () => {
     const res = await fetch(`http://127.0.0.1:${port}/health/live`);
     assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
