@@ -16,7 +16,7 @@ type Command = (typeof COMMANDS)[number];
 function parseCommand(argv: readonly string[]): Command {
   const command = argv[2] ?? 'all';
   if ((COMMANDS as readonly string[]).includes(command)) return command as Command;
-  process.stderr.write(`usage: node src/main.ts [${COMMANDS.join('|')}]\n`);
+  process.stderr.write(`usage: main [${COMMANDS.join('|')}] (default: all)\n`);
   process.exit(64);
 }
 
@@ -95,4 +95,11 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  // APPS naming an unknown app is found while building the app: still a configuration error.
+  if (!(error instanceof ConfigError)) throw error;
+  process.stderr.write(`${error.message}\n`);
+  process.exit(EXIT_CONFIG);
+}

@@ -153,6 +153,8 @@ describe('HTTP contract', async () => {
   test('a 100 KB query string is refused with 414 URI_TOO_LONG', async () => {
     const res = await app.inject({ method: 'GET', url: `/api/v1/items?q=${'a'.repeat(100_000)}` });
     assertProblem(res, 414, 'URI_TOO_LONG');
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-frame-options'], 'DENY');
   });
 
   test('an unexpected error is 500 INTERNAL_ERROR without the internal message or stack', async () => {

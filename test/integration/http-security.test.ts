@@ -114,8 +114,25 @@ describe('ALLOWED_HOSTS', async () => {
     }
   });
 
-  test('orchestrator probes by IP are exempt', async () => {
-    for (const url of ['/health/live', '/health/ready']) {
+  test('refused hosts still get the security headers', async () => {
+    const res = await app.inject({
+      method: 'GET',
+      url: '/openapi.json',
+      headers: { host: 'evil.com' },
+    });
+    assert.equal(res.statusCode, 400);
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.equal(res.headers['x-frame-options'], 'DENY');
+  });
+
+  test('orchestrator probes and scrapes by IP are exempt, with or without a query string', async () => {
+    for (const url of [
+      '/health/live',
+      '/health/ready',
+      '/health/live?probe=1',
+      '/metrics',
+      '/health',
+    ]) {
       const res = await app.inject({ method: 'GET', url, headers: { host: '10.0.0.7:3000' } });
       assert.equal(res.statusCode, 200, url);
     }
@@ -215,7 +232,7 @@ describe('load shedding', () => {
     assert.equal(shed.statusCode, 503);
     assert.equal(shed.json<{ code: string }>().code, 'OVERLOADED');
     assert.ok(Number(shed.headers['retry-after']) >= 1);
-    const live = await app.inject({ method: 'GET', url: '/health/live' });
+    const live = await app.inject({ method: 'GET', url: '/health/live?from=probe' });
     assert.equal(live.statusCode, 200);
   });
 });

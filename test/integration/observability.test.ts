@@ -227,7 +227,7 @@ describe('health', () => {
   });
 
   test('readiness turns 503 as soon as shutdown begins; responses then close the connection', async (t) => {
-    const { app } = await buildTestApp();
+    const { app, logs } = await buildTestApp();
     t.after(() => app.close());
     assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200);
     app.platform.lifecycle.beginShutdown();
@@ -235,6 +235,8 @@ describe('health', () => {
     assert.equal(ready.statusCode, 503);
     assert.equal(ready.json<{ status: string }>().status, 'unavailable');
     assert.equal(ready.headers.connection, 'close');
+    const line = logs.lines.find((l) => l.requestId === ready.headers['x-request-id']);
+    assert.equal(line?.level, 'warn', 'an expected 503 is a warning, not an error');
     assert.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200);
   });
 });

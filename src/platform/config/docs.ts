@@ -33,7 +33,7 @@ export function renderConfigDocs(): string {
     if (meta.requiredIn) notes.push(`required in ${meta.requiredIn.join(', ')}`);
     if (meta.minLength) notes.push(`min ${meta.minLength} chars when deployed`);
     const def = schema.default === '' ? '_(empty)_' : `\`${String(schema.default)}\``;
-    const row = `| \`${key}\` | ${typeOf(schema)} | ${meta.secret ? '_(dev default)_' : def} | ${notes.join('; ')} | ${schema.description ?? ''} |`;
+    const row = `| \`${key}\` | ${typeOf(schema)} | ${meta.secret && schema.default !== '' ? '_(development default)_' : def} | ${notes.join('; ')} | ${schema.description ?? ''} |`;
     groups.set(meta.group, [...(groups.get(meta.group) ?? []), row]);
   }
   const parts = [

@@ -212,9 +212,4 @@ export const HttpCodes = defineErrorCodes('http', {
     title: 'Server overloaded',
     description: 'The server is shedding load; retry after `Retry-After` seconds.',
   },
-  SHUTTING_DOWN: {
-    kind: 'Unavailable',
-    title: 'Server shutting down',
-    description: 'This instance is stopping; retry on another.',
-  },
 });

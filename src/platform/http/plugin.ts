@@ -48,7 +48,7 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
       sampleInterval: config.http.pressureSampleIntervalMs,
       retryAfter,
       pressureHandler: async (request: FastifyRequest) => {
-        if (NEVER_SHED.has(request.url)) return;
+        if (NEVER_SHED.has(request.routeOptions.url ?? '')) return;
         throw new HttpError(HttpCodes.OVERLOADED, {
           headers: { 'retry-after': String(retryAfter) },
         });

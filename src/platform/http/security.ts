@@ -10,8 +10,8 @@ export const DOCS_CSP =
   "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self'; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'";
 const HSTS = 'max-age=31536000; includeSubDomains';
 
-/** Paths probed by orchestrators by IP address: exempt from the `ALLOWED_HOSTS` check. */
-const PROBE_PATHS = new Set(['/health/live', '/health/ready']);
+/** Operational routes reached by IP (orchestrator probes, Prometheus): exempt from `ALLOWED_HOSTS`. */
+const OPERATIONAL_ROUTES = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
 
 export function isDocsPath(url: string): boolean {
   return url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?');
@@ -27,21 +27,6 @@ function hostAllowed(hostname: string, allowed: readonly string[]): boolean {
 /** Security headers, host allow-list, URL length limit and CORS. */
 export async function registerSecurity(app: FastifyInstance, config: Config): Promise<void> {
   const { http } = config;
-
-  app.addHook('onRequest', async (request: FastifyRequest) => {
-    if (request.url.length > http.maxUrlLength) {
-      throw new HttpError(HttpCodes.URI_TOO_LONG, {
-        detail: `The request target is longer than ${http.maxUrlLength} characters.`,
-      });
-    }
-    if (
-      http.allowedHosts.length > 0 &&
-      !PROBE_PATHS.has(request.url) &&
-      !hostAllowed(request.hostname, http.allowedHosts)
-    ) {
-      throw new HttpError(HttpCodes.HOST_NOT_ALLOWED);
-    }
-  });
 
   await app.register(helmet, {
     global: true,
@@ -100,5 +85,21 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       const listed = typeof origin === 'string' && origins.has(origin);
       callback(null, { ...common, origin: listed ? origin : false, credentials: listed });
     },
+  });
+
+  // After helmet and CORS, so that refused requests still carry the security headers.
+  app.addHook('onRequest', async (request: FastifyRequest) => {
+    if (request.url.length > http.maxUrlLength) {
+      throw new HttpError(HttpCodes.URI_TOO_LONG, {
+        detail: `The request target is longer than ${http.maxUrlLength} characters.`,
+      });
+    }
+    if (
+      http.allowedHosts.length > 0 &&
+      !OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '') &&
+      !hostAllowed(request.hostname, http.allowedHosts)
+    ) {
+      throw new HttpError(HttpCodes.HOST_NOT_ALLOWED);
+    }
   });
 }

@@ -68,7 +68,10 @@ export async function registerObservability(
       ip: request.ip,
       userId: request.userId,
     };
-    if (reply.statusCode >= 500) request.log.error(line, 'request completed');
+    // 503s are expected answers (draining, shedding, a dependency down): warn, and keep error for failures.
+    if (reply.statusCode >= 500 && reply.statusCode !== 503)
+      request.log.error(line, 'request completed');
+    else if (reply.statusCode === 503) request.log.warn(line, 'request completed');
     else request.log.info(line, 'request completed');
   });
   instrumentHttp(app, registry);
