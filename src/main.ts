@@ -8,7 +8,7 @@ import {
   type Config,
 } from './platform/config/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
-import { createLogger, type Logger } from './platform/observability/index.ts';
+import { createLogger, flushLogger, type Logger } from './platform/observability/index.ts';
 
 const COMMANDS = ['serve', 'worker', 'migrate', 'all'] as const;
 type Command = (typeof COMMANDS)[number];
@@ -30,10 +30,6 @@ function loadOrExit(): Config {
     }
     throw error;
   }
-}
-
-function flush(logger: Logger): Promise<void> {
-  return new Promise((resolve) => logger.flush(() => resolve()));
 }
 
 /** Installs signal and crash handling: first signal drains, second forces exit, crashes exit non-zero. */
@@ -59,7 +55,7 @@ function onShutdown(
         await sleep(config.lifecycle.shutdownDrainDelayMs);
       await close();
       logger.info('shutdown complete');
-      await flush(logger);
+      await flushLogger(logger);
     },
   );
 }
@@ -76,7 +72,7 @@ async function main(): Promise<void> {
   switch (command) {
     case 'migrate':
       logger.info('no migrations to apply');
-      await flush(logger);
+      await flushLogger(logger);
       return;
     case 'worker': {
       // The jobs area fills this role; until then a worker idles until it is told to stop.

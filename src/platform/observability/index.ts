@@ -1,4 +1,4 @@
-export { createLogger, loggerOptions, REDACT_PATHS } from './logger.ts';
+export { createLogger, flushLogger, loggerOptions, REDACT_PATHS } from './logger.ts';
 export type { Logger, LoggerSettings } from './logger.ts';
 export { createMetricsRegistry, routeLabel, UNMATCHED_ROUTE } from './metrics.ts';
 export { HealthChecks } from './health.ts';

@@ -43,12 +43,37 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
   };
 }
 
+const destinations = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
+
 /** The process logger: JSON lines on stdout with secrets redacted. */
 export function createLogger(settings: LoggerSettings): Logger {
   const options = loggerOptions(settings.level, settings.base);
-  return settings.destination
-    ? pino(options, settings.destination)
-    : pino(options, pino.destination({ sync: false }));
+  if (settings.destination) return pino(options, settings.destination);
+  const stdout = pino.destination({ sync: false });
+  const logger = pino(options, stdout);
+  destinations.set(logger, stdout);
+  return logger;
+}
+
+/**
+ * Resolves once every line logged so far has reached stdout (at most `capMs` later).
+ * `logger.flush(cb)` is not enough: for the unbuffered async destination it calls back at once
+ * even with a write in flight, and pino's exit hook then writes later lines first, so the last
+ * lines came out of order or not at all. An empty write makes the destination emit 'drain' once
+ * everything before it is written.
+ */
+export function flushLogger(logger: Logger, capMs = 1_000): Promise<void> {
+  const stream = destinations.get(logger);
+  if (!stream) return new Promise((resolve) => logger.flush(() => resolve()));
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, capMs);
+    function done() {
+      clearTimeout(timer);
+      resolve();
+    }
+    stream.once('drain', done);
+    stream.write('');
+  });
 }
 
 export type { Logger };
