@@ -58,6 +58,7 @@ describe('security headers', async () => {
 describe('HSTS behind a trusted TLS proxy in production', async () => {
   const { app } = await buildTestApp({
     APP_ENV: 'production',
+    DATABASE_URL: 'postgres://127.0.0.1:5432/test',
     APP_SECRET: STRONG,
     TRUST_PROXY: '127.0.0.1',
   });

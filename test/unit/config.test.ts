@@ -14,6 +14,7 @@ import {
 } from '../../src/platform/config/index.ts';
 
 const STRONG = 'k3J9x!qPz7Lw2Vb8Nc4Rt6Ym1Hs5Dg0Fa';
+const DB = 'postgres://groundwork:pw@127.0.0.1:5432/groundwork';
 
 function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
   try {
@@ -71,9 +72,16 @@ describe('config', () => {
       METRICS_TOKEN: 'changeme',
     });
     const keys = issues.map((i) => i.key).sort();
-    assert.deepEqual(keys, ['APP_SECRET', 'MAX_URL_LENGTH', 'METRICS_TOKEN', 'PORT']);
+    assert.deepEqual(keys, [
+      'APP_SECRET',
+      'DATABASE_URL',
+      'MAX_URL_LENGTH',
+      'METRICS_TOKEN',
+      'PORT',
+    ]);
     const byKey = Object.fromEntries(issues.map((i) => [i.key, i.message]));
     assert.match(byKey.APP_SECRET ?? '', /required in production/);
+    assert.match(byKey.DATABASE_URL ?? '', /required in production/);
     assert.match(byKey.PORT ?? '', /integer/);
     assert.match(byKey.MAX_URL_LENGTH ?? '', /256/);
     assert.match(byKey.METRICS_TOKEN ?? '', /placeholder|at least/);
@@ -93,7 +101,7 @@ describe('config', () => {
   test('short and placeholder secrets refuse to start in staging and production only', () => {
     for (const appEnv of ['staging', 'production']) {
       assert.deepEqual(
-        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'short' }).map((i) => i.key),
+        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'short', DATABASE_URL: DB }).map((i) => i.key),
         ['APP_SECRET'],
       );
       assert.ok(
@@ -107,7 +115,10 @@ describe('config', () => {
       loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret,
       'secret',
     );
-    assert.equal(loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG }).isProduction, true);
+    assert.equal(
+      loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB }).isProduction,
+      true,
+    );
   });
 
   test('the development default secret is refused in production', () => {
@@ -176,12 +187,60 @@ describe('config', () => {
       assert.equal(loadConfig({ APP_ENV: 'development' }, { cwd: dir }).server.port, 4001);
       assert.equal(loadConfig({ APP_ENV: 'test' }, { cwd: dir }).server.port, 4002);
       assert.equal(loadConfig({ APP_ENV: 'test', PORT: '4004' }, { cwd: dir }).server.port, 4004);
-      const prod = loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG }, { cwd: dir });
+      const prod = loadConfig(
+        { APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB },
+        { cwd: dir },
+      );
       assert.equal(prod.server.port, 3000);
       assert.equal(prod.observability.logLevel, 'info');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  test('staging may use the embedded database; production may not', () => {
+    assert.equal(loadConfig({ APP_ENV: 'staging', APP_SECRET: STRONG }).database.url, null);
+    assert.ok(
+      issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG }).some((i) => i.key === 'DATABASE_URL'),
+    );
+    assert.ok(issuesOf({ DATABASE_URL: 'mysql://x@y/z' }).some((i) => i.key === 'DATABASE_URL'));
+  });
+
+  test('migrations run at start in development, test and embedded; opt-in when deployed', () => {
+    assert.equal(
+      loadConfig({ APP_ENV: 'development', DATABASE_URL: DB }).database.migrateOnStart,
+      true,
+    );
+    assert.equal(
+      loadConfig({ APP_ENV: 'staging', APP_SECRET: STRONG }).database.migrateOnStart,
+      true,
+    );
+    assert.equal(
+      loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB }).database
+        .migrateOnStart,
+      false,
+    );
+    assert.equal(
+      loadConfig({
+        APP_ENV: 'production',
+        APP_SECRET: STRONG,
+        DATABASE_URL: DB,
+        MIGRATE_ON_START: 'true',
+      }).database.migrateOnStart,
+      true,
+    );
+  });
+
+  test('connection URLs keep their shape with credentials masked', () => {
+    const config = loadConfig({
+      DATABASE_URL: DB,
+      SENTRY_DSN: 'https://abc123key@o1.ingest.example.com/42',
+      METRICS_TOKEN: 'weird:token-value-1234',
+    });
+    const masked = maskEnv(config.vars);
+    assert.equal(masked.DATABASE_URL, 'postgres://groundwork:********@127.0.0.1:5432/groundwork');
+    assert.equal(masked.SENTRY_DSN, 'https://********@o1.ingest.example.com/42');
+    assert.equal(masked.METRICS_TOKEN, '********');
   });
 
   test('maskEnv hides secrets that are set', () => {

@@ -2,6 +2,7 @@ export {
   loadConfig,
   loadProcessConfig,
   maskEnv,
+  maskSecret,
   isPlaceholderSecret,
   ConfigError,
   EXIT_CONFIG,

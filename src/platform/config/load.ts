@@ -56,6 +56,21 @@ export interface Config {
     readonly sentryDsn: string | null;
   };
   readonly lifecycle: { readonly shutdownGraceMs: number; readonly shutdownDrainDelayMs: number };
+  readonly database: {
+    /** null: start the embedded PostgreSQL server. */
+    readonly url: string | null;
+    readonly dataDir: string;
+    readonly poolMax: number;
+    readonly idleTimeoutMs: number;
+    readonly connectTimeoutMs: number;
+    readonly statementTimeoutMs: number;
+    readonly ssl: Env['DATABASE_SSL'];
+    readonly sslCaFile: string | null;
+    readonly slowQueryMs: number;
+    /** Apply pending migrations when serving starts (development, test, embedded, or opted in). */
+    readonly migrateOnStart: boolean;
+    readonly estimateAbove: number;
+  };
   /** The validated variables, for `config:check` (print through `maskEnv`). */
   readonly vars: Readonly<Env>;
 }
@@ -264,6 +279,9 @@ export function loadConfig(
       message: 'TLS_CERT_FILE and TLS_KEY_FILE go together',
     });
   }
+  if (vars.DATABASE_URL !== '' && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL)) {
+    out.push({ key: 'DATABASE_URL', message: 'must be a postgres:// or postgresql:// URL' });
+  }
   if (out.length > 0) throw new ConfigError(out);
 
   const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
@@ -296,6 +314,23 @@ export function loadConfig(
       metricsToken: vars.METRICS_TOKEN === '' ? null : vars.METRICS_TOKEN,
       sentryDsn: vars.SENTRY_DSN === '' ? null : vars.SENTRY_DSN,
     },
+    database: {
+      url: vars.DATABASE_URL === '' ? null : vars.DATABASE_URL,
+      dataDir: vars.DATA_DIR,
+      poolMax: vars.DATABASE_POOL_MAX,
+      idleTimeoutMs: vars.DATABASE_IDLE_TIMEOUT_MS,
+      connectTimeoutMs: vars.DATABASE_CONNECT_TIMEOUT_MS,
+      statementTimeoutMs: vars.DATABASE_STATEMENT_TIMEOUT_MS,
+      ssl: vars.DATABASE_SSL,
+      sslCaFile: vars.DATABASE_SSL_CA_FILE === '' ? null : vars.DATABASE_SSL_CA_FILE,
+      slowQueryMs: vars.DB_SLOW_QUERY_MS,
+      migrateOnStart:
+        vars.MIGRATE_ON_START ||
+        vars.DATABASE_URL === '' ||
+        vars.APP_ENV === 'development' ||
+        vars.APP_ENV === 'test',
+      estimateAbove: vars.PAGINATION_ESTIMATE_ABOVE,
+    },
     lifecycle: {
       shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,
       shutdownDrainDelayMs: vars.SHUTDOWN_DRAIN_DELAY_MS,
@@ -304,11 +339,27 @@ export function loadConfig(
   });
 }
 
+const URL_SECRET = /^(postgres|postgresql|redis|rediss|smtp|smtps|http|https):\/\//;
+
+/** A connection URL keeps its shape with its credentials hidden; any other secret is hidden whole. */
+export function maskSecret(value: string): string {
+  if (!URL_SECRET.test(value)) return '********';
+  try {
+    const url = new URL(value);
+    if (url.password !== '') url.password = '********';
+    // A Sentry DSN carries its key as the user name.
+    else if (url.username !== '') url.username = '********';
+    return url.toString();
+  } catch {
+    return '********';
+  }
+}
+
 /** The variables with secrets masked, for printing. */
 export function maskEnv(vars: Readonly<Env>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(vars)) {
-    out[key] = metaOf(key).secret && value !== '' ? '********' : value;
+    out[key] = metaOf(key).secret && value !== '' ? maskSecret(String(value)) : value;
   }
   return out;
 }

@@ -181,6 +181,88 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'HTTP' },
   ),
+  DATABASE_URL: v(
+    Type.String({
+      description:
+        'PostgreSQL connection URL. Empty: an embedded PostgreSQL server is started with its data in `DATA_DIR` (one process only; not for production).',
+      default: '',
+    }),
+    {
+      group: 'Database',
+      secret: true,
+      requiredIn: ['production'],
+      example: 'postgres://groundwork:password@127.0.0.1:5432/groundwork',
+    },
+  ),
+  DATA_DIR: v(
+    Type.String({
+      description: 'Folder for the embedded PostgreSQL data (when `DATABASE_URL` is empty).',
+      default: './.data',
+      minLength: 1,
+    }),
+    { group: 'Database' },
+  ),
+  DATABASE_POOL_MAX: v(
+    Type.Integer({
+      description: 'Most connections in the pool.',
+      default: 10,
+      minimum: 1,
+      maximum: 1000,
+    }),
+    {
+      group: 'Database',
+    },
+  ),
+  DATABASE_IDLE_TIMEOUT_MS: v(ms('Time an idle pooled connection is kept.', 10_000, 0), {
+    group: 'Database',
+  }),
+  DATABASE_CONNECT_TIMEOUT_MS: v(
+    ms('Time to wait for a new connection before failing.', 5_000, 1),
+    { group: 'Database' },
+  ),
+  DATABASE_STATEMENT_TIMEOUT_MS: v(
+    ms('Server-side `statement_timeout` for every statement (0 disables).', 15_000, 0),
+    {
+      group: 'Database',
+    },
+  ),
+  DATABASE_SSL: v(
+    Type.Enum(['disable', 'require', 'verify-full'], {
+      description:
+        '`require`: TLS without certificate checks; `verify-full`: TLS with the CA in `DATABASE_SSL_CA_FILE` (or the system CAs) and host name checks.',
+      default: 'disable',
+    }),
+    { group: 'Database' },
+  ),
+  DATABASE_SSL_CA_FILE: v(
+    Type.String({ description: 'PEM CA bundle for `DATABASE_SSL=verify-full`.', default: '' }),
+    {
+      group: 'Database',
+    },
+  ),
+  DB_SLOW_QUERY_MS: v(
+    ms('Queries slower than this are logged (SQL text only, never parameters).', 200, 0),
+    {
+      group: 'Database',
+    },
+  ),
+  MIGRATE_ON_START: v(
+    Type.Boolean({
+      description:
+        'Apply pending migrations when `serve`/`all` starts. Always on in development and with the embedded database; off by default in staging/production, where `migrate` runs as a deploy step.',
+      default: false,
+    }),
+    { group: 'Database' },
+  ),
+  PAGINATION_ESTIMATE_ABOVE: v(
+    Type.Integer({
+      description:
+        'Above this many rows (planner estimate), offset pagination reports the estimate as `total` instead of counting.',
+      default: 100_000,
+      minimum: 0,
+    }),
+    { group: 'Database' },
+  ),
   METRICS_TOKEN: v(
     Type.String({
       description:
