@@ -4,6 +4,7 @@ import type { DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
 import { allApps } from './apps/index.ts';
 import type { Config } from './platform/config/index.ts';
+import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { selectApps, type AppModule } from './platform/modules/index.ts';
@@ -24,6 +25,8 @@ export interface Platform {
   readonly health: HealthChecks;
   readonly metrics: Registry;
   readonly version: string;
+  /** The open database; null only for apps built without one (some tests, the OpenAPI script). */
+  readonly database: Database | null;
 }
 
 declare module 'fastify' {
@@ -40,6 +43,10 @@ export interface BuildOptions {
   /** App modules to mount; the ones selected by `APPS` when absent. */
   apps?: readonly AppModule[];
   lifecycle?: Lifecycle;
+  /** The database, opened (and later closed) by the caller. */
+  database?: Database;
+  /** Metrics registry; one is made when absent (pass the one the database was opened with). */
+  metrics?: Registry;
 }
 
 let cachedVersion: string | undefined;
@@ -67,7 +74,8 @@ export async function buildApp(
     });
   const lifecycle = options.lifecycle ?? new Lifecycle();
   const health = new HealthChecks();
-  const metrics = createMetricsRegistry();
+  const metrics = options.metrics ?? createMetricsRegistry();
+  const database = options.database ?? null;
   const version = packageVersion();
   const apps = options.apps ?? selectApps(allApps, config.server.apps);
   const reporter = createErrorReporter(config.observability.sentryDsn, config.env, version);
@@ -75,7 +83,15 @@ export async function buildApp(
   // pino's Logger is a FastifyBaseLogger; annotating keeps Fastify's generics at their defaults.
   const loggerInstance: FastifyBaseLogger = logger;
   const app = Fastify({ ...serverOptions(config), loggerInstance });
-  app.decorate('platform', { config, lifecycle, health, metrics, version } satisfies Platform);
+  app.decorate('platform', {
+    config,
+    lifecycle,
+    health,
+    metrics,
+    version,
+    database,
+  } satisfies Platform);
+  if (database) health.register('database', (signal) => database.ping(signal));
   // Node's own server limit for the time to receive headers (Fastify has no option for it).
   app.server.headersTimeout = config.http.headersTimeoutMs;
 
@@ -91,6 +107,7 @@ export async function buildApp(
         ...apps.flatMap((m) => m.tags ?? [{ name: m.name, description: m.description }]),
       ],
     },
+    translators: [translateDbError],
     reportError: reporter
       ? (error, request) =>
           reporter.report(error, {

@@ -1,16 +1,34 @@
 import closeWithGrace from 'close-with-grace';
+import type { FastifyInstance } from 'fastify';
+import type { Kysely } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.ts';
+import { allApps } from './apps/index.ts';
+import { runDbCommand } from './commands/db.ts';
+import { allMigrations } from './migrations/index.ts';
 import {
   ConfigError,
   EXIT_CONFIG,
   loadProcessConfig,
   type Config,
 } from './platform/config/index.ts';
+import {
+  migrateToLatest,
+  migrationStatus,
+  openDatabase,
+  type Database,
+  type MigrationSet,
+} from './platform/db/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
-import { createLogger, flushLogger, type Logger } from './platform/observability/index.ts';
+import { selectApps } from './platform/modules/index.ts';
+import {
+  createLogger,
+  createMetricsRegistry,
+  flushLogger,
+  type Logger,
+} from './platform/observability/index.ts';
 
-const COMMANDS = ['serve', 'worker', 'migrate', 'all'] as const;
+const COMMANDS = ['serve', 'worker', 'migrate', 'all', 'db'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function parseCommand(argv: readonly string[]): Command {
@@ -60,6 +78,26 @@ function onShutdown(
   );
 }
 
+/** Migrates at start where config says so; otherwise warns when the schema is behind the code. */
+async function prepareSchema(
+  config: Config,
+  database: Database,
+  migrations: MigrationSet,
+  logger: Logger,
+): Promise<void> {
+  const db = database.db as unknown as Kysely<unknown>;
+  if (config.database.migrateOnStart) {
+    const applied = await migrateToLatest(db, migrations);
+    if (applied.length > 0) logger.info({ applied }, `applied ${applied.length} migration(s)`);
+    return;
+  }
+  const pending = (await migrationStatus(db, migrations))
+    .filter((m) => m.executedAt === null)
+    .map((m) => m.name);
+  if (pending.length > 0)
+    logger.warn({ pending }, 'the database has pending migrations: run `migrate` before serving');
+}
+
 async function main(): Promise<void> {
   const command = parseCommand(process.argv);
   const config = loadOrExit();
@@ -67,24 +105,41 @@ async function main(): Promise<void> {
     level: config.observability.logLevel,
     base: { service: 'groundwork', role: command },
   });
+  const apps = selectApps(allApps, config.server.apps);
+  const migrations = allMigrations(apps);
+
+  if (command === 'db' || command === 'migrate') {
+    const args = command === 'migrate' ? ['migrate'] : process.argv.slice(3);
+    process.exitCode = await runDbCommand(args, config, logger, migrations);
+    await flushLogger(logger);
+    return;
+  }
+
   const lifecycle = new Lifecycle();
+  const metrics = createMetricsRegistry();
+  const opened: { app?: FastifyInstance; database?: Database; keepAlive?: NodeJS.Timeout } = {};
+  // Installed first, so a signal during start-up still closes what was opened (the embedded server).
+  onShutdown(logger, config, lifecycle, async () => {
+    await opened.app?.close();
+    clearInterval(opened.keepAlive);
+    await opened.database?.close();
+  });
+
+  const database = await openDatabase(config, { logger, metrics, role: command });
+  opened.database = database;
+  await prepareSchema(config, database, migrations, logger);
+  if (lifecycle.shuttingDown) return;
 
   switch (command) {
-    case 'migrate':
-      logger.info('no migrations to apply');
-      await flushLogger(logger);
-      return;
-    case 'worker': {
+    case 'worker':
       // The jobs area fills this role; until then a worker idles until it is told to stop.
-      const keepAlive = setInterval(() => undefined, 60_000);
-      onShutdown(logger, config, lifecycle, async () => clearInterval(keepAlive));
+      opened.keepAlive = setInterval(() => undefined, 60_000);
       logger.info('worker started');
       return;
-    }
     case 'serve':
     case 'all': {
-      const app = await buildApp(config, { logger, lifecycle });
-      onShutdown(logger, config, lifecycle, () => app.close());
+      const app = await buildApp(config, { logger, lifecycle, database, metrics, apps });
+      opened.app = app;
       await app.listen({ host: config.server.host, port: config.server.port });
       return;
     }
@@ -94,7 +149,7 @@ async function main(): Promise<void> {
 try {
   await main();
 } catch (error) {
-  // APPS naming an unknown app is found while building the app: still a configuration error.
+  // APPS naming an unknown app is found after the config loads: still a configuration error.
   if (!(error instanceof ConfigError)) throw error;
   process.stderr.write(`${error.message}\n`);
   process.exit(EXIT_CONFIG);

@@ -13,6 +13,7 @@ export interface HttpOptions {
   lifecycle: Lifecycle;
   openapi: OpenApiInfo;
   reportError?: (error: unknown, request: FastifyRequest) => void;
+  translators?: readonly ((error: unknown) => HttpError | undefined)[];
 }
 
 /** Routes that must answer even when the server sheds load. */
@@ -28,6 +29,7 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
       typeBase,
       exposeInternalErrors: config.env === 'development',
       reportError: options.reportError,
+      translators: options.translators,
     }),
   );
   app.setNotFoundHandler(async (request) => {

@@ -22,6 +22,8 @@ export interface ProblemOptions {
   typeBase: string;
   /** Show internal error messages in 500 responses (development only). */
   exposeInternalErrors: boolean;
+  /** Turn library errors into typed errors at the edge of the area that owns them (database down → 503). */
+  translators?: readonly ((error: unknown) => HttpError | undefined)[];
   /** Called for every 5xx caused by an unexpected error (error tracking). */
   reportError?: (error: unknown, request: FastifyRequest) => void;
 }
@@ -146,7 +148,13 @@ export function sendProblem(reply: FastifyReply, base: string, error: HttpError)
 /** The one Fastify error handler: every error response leaves through here. */
 export function makeErrorHandler(options: ProblemOptions) {
   return function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
-    const { httpError, unexpected } = toHttpError(error, options.exposeInternalErrors);
+    const translated = options.translators?.reduce<HttpError | undefined>(
+      (found, t) => found ?? t(error),
+      undefined,
+    );
+    const { httpError, unexpected } = translated
+      ? { httpError: translated, unexpected: false }
+      : toHttpError(error, options.exposeInternalErrors);
     if (unexpected) {
       request.log.error({ err: error }, 'unexpected error');
       options.reportError?.(error, request);

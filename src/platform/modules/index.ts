@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/index.ts';
+import type { MigrationSet } from '../db/index.ts';
 
 /** What an app brings to the platform. Later areas add migrations, jobs, permissions and events. */
 export interface AppModule {
@@ -8,6 +9,8 @@ export interface AppModule {
   readonly description: string;
   /** OpenAPI tags the app's routes use. */
   readonly tags?: readonly { name: string; description: string }[];
+  /** The app's migrations (`YYYYMMDDHHMM_app_what`), merged into one ordered history. */
+  readonly migrations?: MigrationSet;
   /** Registers the app's routes; mounted under `/api/v1`. */
   readonly routes?: (app: FastifyInstance) => Promise<void>;
 }

@@ -1,0 +1,13 @@
+import { mergeMigrations, type MigrationSet } from '../platform/db/index.ts';
+import type { AppModule } from '../platform/modules/index.ts';
+import * as base from './202611220001_platform_base.ts';
+
+/** The platform's own migrations, in order. Apps declare theirs in their module. */
+export const platformMigrations: MigrationSet = {
+  '202611220001_platform_base': base,
+};
+
+/** The one ordered history: the platform's migrations and those of the given apps. */
+export function allMigrations(apps: readonly AppModule[]): MigrationSet {
+  return mergeMigrations(platformMigrations, ...apps.map((a) => a.migrations ?? {}));
+}

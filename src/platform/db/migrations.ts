@@ -1,0 +1,82 @@
+import type { Kysely } from 'kysely';
+import { Migrator, NO_MIGRATIONS, type Migration, type MigrationResult } from 'kysely/migration';
+
+/** Migrations by name; names sort into one history across the platform and every app. */
+export type MigrationSet = Readonly<Record<string, Migration>>;
+
+const NAME = /^\d{12}_[a-z0-9]+(_[a-z0-9]+)*$/;
+
+/** Merges migration sets, refusing duplicate or badly named entries (`YYYYMMDDHHMM_area_what`). */
+export function mergeMigrations(...sets: MigrationSet[]): MigrationSet {
+  const all: Record<string, Migration> = {};
+  for (const set of sets) {
+    for (const [name, migration] of Object.entries(set)) {
+      if (!NAME.test(name))
+        throw new Error(`migration name ${name} must look like 202611221200_area_what`);
+      if (all[name]) throw new Error(`migration ${name} is declared twice`);
+      if (typeof migration.down !== 'function') throw new Error(`migration ${name} has no down`);
+      all[name] = migration;
+    }
+  }
+  return Object.fromEntries(Object.entries(all).sort(([a], [b]) => a.localeCompare(b)));
+}
+
+/**
+ * Kysely's migrator: on PostgreSQL it holds a transaction-scoped advisory lock while it runs, so
+ * concurrent runners (several replicas starting) apply each migration once, inside a transaction.
+ */
+function migrator(db: Kysely<unknown>, migrations: MigrationSet): Migrator {
+  return new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
+}
+
+export interface MigrationStatus {
+  name: string;
+  executedAt: Date | null;
+}
+
+function check(outcome: { error?: unknown; results?: MigrationResult[] }): MigrationResult[] {
+  if (outcome.error) {
+    const failed = outcome.results?.find((r) => r.status === 'Error');
+    throw new Error(
+      `migration ${failed?.migrationName ?? ''} failed: ${String((outcome.error as Error).message ?? outcome.error)}`,
+      {
+        cause: outcome.error,
+      },
+    );
+  }
+  return outcome.results ?? [];
+}
+
+/** Applies every pending migration; returns the names applied. */
+export async function migrateToLatest(
+  db: Kysely<unknown>,
+  migrations: MigrationSet,
+): Promise<string[]> {
+  return check(await migrator(db, migrations).migrateToLatest()).map((r) => r.migrationName);
+}
+
+/** Rolls back the last `steps` migrations, or all of them; returns the names rolled back. */
+export async function rollback(
+  db: Kysely<unknown>,
+  migrations: MigrationSet,
+  steps: number | 'all',
+): Promise<string[]> {
+  const m = migrator(db, migrations);
+  if (steps === 'all') return check(await m.migrateTo(NO_MIGRATIONS)).map((r) => r.migrationName);
+  const done: string[] = [];
+  for (let i = 0; i < steps; i++) {
+    const results = check(await m.migrateDown());
+    if (results.length === 0) break;
+    done.push(...results.map((r) => r.migrationName));
+  }
+  return done;
+}
+
+/** Every known migration with when it was applied (null: pending). */
+export async function migrationStatus(
+  db: Kysely<unknown>,
+  migrations: MigrationSet,
+): Promise<MigrationStatus[]> {
+  const infos = await migrator(db, migrations).getMigrations();
+  return infos.map((i) => ({ name: i.name, executedAt: i.executedAt ?? null }));
+}

@@ -1,0 +1,196 @@
+import {
+  sql,
+  type Kysely,
+  type Expression,
+  type SqlBool,
+} from 'kysely';
+import { Type, type TSchema } from 'typebox';
+import { decodeCursor, encodeCursor } from './cursor.ts';
+import {
+  applyListFilters,
+  type AnyEb,
+  type AnySelect,
+  type ListQuery,
+  type ListSpec,
+} from './list-query.ts';
+
+/** The `page` member of a list response. */
+export interface PageInfo {
+  limit: number;
+  nextCursor: string | null;
+  hasMore: boolean;
+  page?: number;
+  size?: number;
+  total?: number;
+  pages?: number;
+  totalIsEstimate?: boolean;
+}
+
+export interface Page<T> {
+  items: T[];
+  page: PageInfo;
+}
+
+export interface PaginateOptions {
+  /** Signs cursors (`APP_SECRET`). */
+  secret: string;
+  /** Above this planner estimate, offset totals are estimated (`PAGINATION_ESTIMATE_ABOVE`). */
+  estimateAbove: number;
+}
+
+/** The response schema of a paginated list of `item`. */
+export function pageSchema(item: TSchema): TSchema {
+  return Type.Object({
+    items: Type.Array(item),
+    page: Type.Object({
+      limit: Type.Integer(),
+      nextCursor: Type.Union([Type.String(), Type.Null()], {
+        description: 'Pass as `cursor` for the next page; null on the last.',
+      }),
+      hasMore: Type.Boolean(),
+      page: Type.Optional(Type.Integer()),
+      size: Type.Optional(Type.Integer()),
+      total: Type.Optional(Type.Integer()),
+      pages: Type.Optional(Type.Integer()),
+      totalIsEstimate: Type.Optional(
+        Type.Boolean({
+          description: 'True when `total` is the planner estimate of a large table.',
+        }),
+      ),
+    }),
+  });
+}
+
+type Key = string | number | null;
+
+function orderColumns(spec: ListSpec, list: ListQuery): { column: string; desc: boolean }[] {
+  const id = spec.idColumn ?? 'id';
+  const cols = list.sort.map((s) => ({ column: s.column, desc: s.desc }));
+  if (!cols.some((c) => c.column === id))
+    cols.push({ column: id, desc: cols.at(-1)?.desc ?? false });
+  return cols;
+}
+
+/** Rows strictly after `keys` in the given order: (a > x) or (a = x and b > y) or ... */
+function after(
+  eb: AnyEb,
+  cols: { column: string; desc: boolean }[],
+  keys: Key[],
+): Expression<SqlBool> {
+  const branches = cols.map((col, i) => {
+    const equal = cols.slice(0, i).map((c, j) => eb(sql.ref(c.column), '=', keys[j]));
+    return eb.and([...equal, eb(sql.ref(col.column), col.desc ? '<' : '>', keys[i])]);
+  });
+  return eb.or(branches);
+}
+
+function signature(
+  spec: ListSpec,
+  list: ListQuery,
+  cols: { column: string; desc: boolean }[],
+): string {
+  const filters = list.filters
+    .map((f) => `${f.field}:${f.op}:${JSON.stringify(f.value)}`)
+    .join('&');
+  return `${spec.name}|${cols.map((c) => `${c.desc ? '-' : ''}${c.column}`).join(',')}|${filters}|${list.search ?? ''}`;
+}
+
+/**
+ * Runs a list query with keyset (cursor) or offset pagination, as the parsed query asks.
+ * `qb` selects the item columns from the base table; filters, order and limits are added here.
+ * Keyset keys are read back as text from PostgreSQL, so timestamps keep their microseconds.
+ */
+export async function paginate<QB extends AnySelect>(
+  db: Kysely<unknown>,
+  spec: ListSpec,
+  list: ListQuery,
+  qb: QB,
+  options: PaginateOptions,
+): Promise<Page<Awaited<ReturnType<QB['execute']>>[number]>> {
+  type Row = Awaited<ReturnType<QB['execute']>>[number];
+  const cols = orderColumns(spec, list);
+  let query: AnySelect = applyListFilters(spec, list, qb);
+
+  if (list.mode === 'offset') {
+    const base = query;
+    for (const c of cols) query = query.orderBy(sql.ref(c.column), c.desc ? 'desc' : 'asc');
+    const rows = (await query
+      .limit(list.limit)
+      .offset((list.page - 1) * list.limit)
+      .execute()) as Row[];
+    const info: PageInfo = {
+      limit: list.limit,
+      nextCursor: null,
+      hasMore: false,
+      page: list.page,
+      size: list.limit,
+    };
+    if (list.count) {
+      const { total, estimated } = await countRows(db, base, options.estimateAbove);
+      info.total = total;
+      info.pages = Math.ceil(total / list.limit);
+      info.hasMore = list.page < info.pages;
+      if (estimated) info.totalIsEstimate = true;
+    } else {
+      info.hasMore = rows.length === list.limit;
+    }
+    return { items: rows, page: info };
+  }
+
+  const sig = signature(spec, list, cols);
+  if (list.cursor !== null) {
+    const keys = decodeCursor(options.secret, sig, list.cursor, cols.length);
+    query = query.where((eb: AnyEb) => after(eb, cols, keys));
+  }
+  cols.forEach((c, i) => {
+    query = query
+      .select(sql<string>`${sql.ref(c.column)}::text`.as(`__k${i}`))
+      .orderBy(sql.ref(c.column), c.desc ? 'desc' : 'asc');
+  });
+  const rows = (await query.limit(list.limit + 1).execute()) as Record<string, unknown>[];
+  const hasMore = rows.length > list.limit;
+  const pageRows = hasMore ? rows.slice(0, list.limit) : rows;
+  const last = pageRows.at(-1);
+  const items = pageRows.map((row) => {
+    const copy = { ...row };
+    for (let i = 0; i < cols.length; i++) delete copy[`__k${i}`];
+    return copy;
+  });
+  const nextCursor =
+    hasMore && last
+      ? encodeCursor(
+          options.secret,
+          sig,
+          cols.map((_, i) => (last[`__k${i}`] as string | null) ?? null),
+        )
+      : null;
+  return { items, page: { limit: list.limit, nextCursor, hasMore } };
+}
+
+/** Exact count, or the planner's estimate when that is above `estimateAbove` rows. */
+async function countRows(
+  db: Kysely<unknown>,
+  base: AnySelect,
+  estimateAbove: number,
+): Promise<{ total: number; estimated: boolean }> {
+  const compiled = base.compile();
+  type Plan = { 'QUERY PLAN': { Plan: { 'Plan Rows': number } }[] };
+  const plan = sql<Plan>`explain (format json) ${sql.raw(compiled.sql)}`;
+  // The plan is for the filtered query itself; parameters are bound as in the real query.
+  const explained = await db.executeQuery<Plan>({
+    ...plan.compile(db),
+    parameters: compiled.parameters,
+  });
+  const estimate = Math.round(explained.rows[0]?.['QUERY PLAN'][0]?.Plan['Plan Rows'] ?? 0);
+  if (estimate > estimateAbove) return { total: estimate, estimated: true };
+  const counted = await db
+    .selectFrom(
+      base
+        .clearSelect()
+        .select(sql`1`.as('one'))
+        .as('filtered'),
+    )
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .executeTakeFirstOrThrow();
+  return { total: Number(counted.n), estimated: false };
+}

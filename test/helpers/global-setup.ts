@@ -1,0 +1,56 @@
+// node --test --test-global-setup: finds the PostgreSQL the tests use. TEST_DATABASE_URL (default the
+// machine's server at 127.0.0.1:5432/test) when it answers; otherwise an embedded server for this run,
+// so `npm ci && npm test` works on a machine with only Node.
+import { join } from 'node:path';
+import pg from 'pg';
+import { pino } from 'pino';
+import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/platform/db/index.ts';
+
+const DEFAULT_URL = 'postgres://127.0.0.1:5432/test';
+let embedded: EmbeddedServer | undefined;
+
+async function answers(url: string): Promise<boolean> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
+  try {
+    await client.connect();
+    await client.query('select 1');
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function dropLeftovers(url: string): Promise<void> {
+  const client = new pg.Client(url);
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ datname: string }>(
+      "select datname from pg_database where datname like 'gw\\_test\\_%' or datname like 'gw\\_tpl\\_%'",
+    );
+    for (const { datname } of rows)
+      await client.query(`drop database if exists "${datname}" with (force)`);
+  } finally {
+    await client.end();
+  }
+}
+
+export async function globalSetup(): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL ?? DEFAULT_URL;
+  if (await answers(url)) {
+    process.env.TEST_DATABASE_URL = url;
+  } else {
+    const dir = join(import.meta.dirname, '..', '..', '.data', 'test-postgres');
+    embedded = await startEmbeddedPostgres(dir, pino({ level: 'warn' }));
+    process.env.TEST_DATABASE_URL = embedded.url;
+    process.stdout.write(`tests use an embedded PostgreSQL (nothing answered at ${url})\n`);
+  }
+  await dropLeftovers(process.env.TEST_DATABASE_URL);
+}
+
+export async function globalTeardown(): Promise<void> {
+  const url = process.env.TEST_DATABASE_URL;
+  if (url) await dropLeftovers(url).catch(() => undefined);
+  await embedded?.stop();
+}
