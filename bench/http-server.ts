@@ -1,0 +1,95 @@
+/**
+ * One server under test, run as a child of `http.ts` so that the load generator never shares
+ * its process. Listens on a free port and sends `{ port }` to the parent over IPC, then answers
+ * each message with `{ cpuMicros }`, its CPU time so far.
+ */
+import Fastify from 'fastify';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { pino } from 'pino';
+import { buildApp } from '../src/app.ts';
+import { loadConfig } from '../src/platform/config/index.ts';
+import { defineApp } from '../src/platform/modules/index.ts';
+import {
+  HEALTH,
+  HEALTH_PATH,
+  HealthSchema,
+  ITEMS,
+  ITEMS_PATH,
+  ItemsSchema,
+  SERVER_KINDS,
+  type ServerKind,
+} from './http-data.ts';
+
+const HOST = '127.0.0.1';
+
+const BODIES = new Map<string, unknown>([
+  [HEALTH_PATH, HEALTH],
+  [ITEMS_PATH, ITEMS],
+]);
+
+async function nodeHttp(): Promise<number> {
+  const server = createServer((req, res) => {
+    const body = req.method === 'GET' ? BODIES.get(req.url ?? '') : undefined;
+    if (body === undefined) {
+      res.writeHead(404).end();
+      return;
+    }
+    const json = JSON.stringify(body);
+    res.writeHead(200, {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': Buffer.byteLength(json),
+    });
+    res.end(json);
+  });
+  await new Promise<void>((resolve) => server.listen(0, HOST, resolve));
+  return (server.address() as AddressInfo).port;
+}
+
+async function bareFastify(): Promise<number> {
+  const app = Fastify();
+  app.get(HEALTH_PATH, { schema: { response: { 200: HealthSchema } } }, () =>
+    Promise.resolve(HEALTH),
+  );
+  app.get(ITEMS_PATH, { schema: { response: { 200: ItemsSchema } } }, () => Promise.resolve(ITEMS));
+  await app.listen({ host: HOST, port: 0 });
+  return (app.server.address() as AddressInfo).port;
+}
+
+const benchApp = defineApp({
+  name: 'bench',
+  description: 'Benchmark fixture: a 20-item JSON list.',
+  routes: (app) => {
+    app.get('/bench/items', { schema: { tags: ['bench'], response: { 200: ItemsSchema } } }, () =>
+      Promise.resolve(ITEMS),
+    );
+    return Promise.resolve();
+  },
+});
+
+async function groundwork(): Promise<number> {
+  const config = loadConfig({ APP_ENV: 'test', LOG_LEVEL: 'info', HOST, PORT: '0' });
+  // Asynchronous like the production logger, so every request still pays for its log line.
+  const logDestination = pino.destination({ dest: '/dev/null', sync: false });
+  const app = await buildApp(config, { apps: [benchApp], logDestination });
+  await app.listen({ host: config.server.host, port: config.server.port });
+  return (app.server.address() as AddressInfo).port;
+}
+
+const start: Record<ServerKind, () => Promise<number>> = {
+  'node:http': nodeHttp,
+  fastify: bareFastify,
+  groundwork,
+};
+
+const kind = process.argv[2] as ServerKind;
+if (!Object.hasOwn(start, kind) || process.send === undefined) {
+  process.stderr.write(`usage: forked by bench/http.ts with one of ${SERVER_KINDS.join(', ')}\n`);
+  process.exit(64);
+}
+const port = await start[kind]();
+process.on('message', () => {
+  const { user, system } = process.cpuUsage();
+  process.send?.({ cpuMicros: user + system });
+});
+process.send({ port });

@@ -1,0 +1,211 @@
+/**
+ * HTTP benchmark: bare node:http, bare Fastify and Groundwork's full stack, each on a health
+ * route and a 20-item JSON route. Every server runs in its own child process; autocannon runs
+ * here, so the load generator never shares a process with a server.
+ */
+import autocannon from 'autocannon';
+import { fork, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { isDeepStrictEqual } from 'node:util';
+import {
+  HEALTH,
+  HEALTH_PATH,
+  ITEMS,
+  ITEMS_PATH,
+  SERVER_KINDS,
+  type ServerKind,
+} from './http-data.ts';
+
+const CONNECTIONS = 50;
+const PIPELINING = 1;
+const WARMUP_SECONDS = 2;
+const TARGET = 0.7;
+
+const ROUTES = [
+  { name: 'health', path: HEALTH_PATH, expected: HEALTH },
+  { name: 'items (20)', path: ITEMS_PATH, expected: ITEMS },
+] as const;
+type RouteName = (typeof ROUTES)[number]['name'];
+
+interface Measurement {
+  route: RouteName;
+  server: ServerKind;
+  path: string;
+  requestsPerSecond: number;
+  latencyP99Ms: number;
+  latencyAverageMs: number;
+  requests: number;
+  /** Server process CPU time per request: steadier than requests/s when the machine is shared. */
+  serverCpuMicrosPerRequest: number;
+}
+
+function durationSeconds(): number {
+  const raw = process.env.BENCH_DURATION ?? '10';
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw new Error(`BENCH_DURATION must be a positive number of seconds, got "${raw}"`);
+  }
+  return seconds;
+}
+
+class Server {
+  readonly kind: ServerKind;
+  readonly port: number;
+  readonly #child: ChildProcess;
+  readonly #exited: Promise<unknown>;
+
+  private constructor(
+    kind: ServerKind,
+    port: number,
+    child: ChildProcess,
+    exited: Promise<unknown>,
+  ) {
+    this.kind = kind;
+    this.port = port;
+    this.#child = child;
+    this.#exited = exited;
+  }
+
+  static async start(kind: ServerKind): Promise<Server> {
+    const child = fork(new URL('./http-server.ts', import.meta.url), [kind], {
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    });
+    const exited = once(child, 'exit');
+    const [message] = (await Promise.race([
+      once(child, 'message'),
+      exited.then(([code]) => {
+        throw new Error(`${kind} server exited (${String(code)}) before listening`);
+      }),
+    ])) as [{ port: number }];
+    return new Server(kind, message.port, child, exited);
+  }
+
+  async cpuMicros(): Promise<number> {
+    const reply = once(this.#child, 'message');
+    this.#child.send('cpu');
+    const [message] = (await reply) as [{ cpuMicros: number }];
+    return message.cpuMicros;
+  }
+
+  async stop(): Promise<void> {
+    this.#child.kill('SIGTERM');
+    await this.#exited;
+  }
+}
+
+/** Fails fast when a server answers differently, so the figures compare the same work. */
+async function checkResponse(kind: ServerKind, url: string, expected: unknown): Promise<void> {
+  const response = await fetch(url);
+  const body: unknown = await response.json();
+  if (response.status !== 200 || !isDeepStrictEqual(body, expected)) {
+    throw new Error(`${kind} ${url} answered ${String(response.status)} with an unexpected body`);
+  }
+  if (kind === 'groundwork' && !response.headers.has('x-request-id')) {
+    throw new Error('groundwork answered without x-request-id: its full stack is not active');
+  }
+}
+
+async function load(url: string, duration: number): Promise<autocannon.Result> {
+  const result = await autocannon({
+    url,
+    connections: CONNECTIONS,
+    pipelining: PIPELINING,
+    duration,
+  });
+  if (result.errors > 0 || result.non2xx > 0) {
+    throw new Error(
+      `${url}: ${String(result.errors)} errors, ${String(result.non2xx)} non-2xx responses`,
+    );
+  }
+  return result;
+}
+
+async function measure(
+  server: Server,
+  route: (typeof ROUTES)[number],
+  duration: number,
+): Promise<Measurement> {
+  const url = `http://127.0.0.1:${String(server.port)}${route.path}`;
+  await checkResponse(server.kind, url, route.expected);
+  process.stderr.write(
+    `${server.kind} ${route.path}: ${String(WARMUP_SECONDS)} s warm-up, ${String(duration)} s measured\n`,
+  );
+  await load(url, WARMUP_SECONDS);
+  const cpuBefore = await server.cpuMicros();
+  const result = await load(url, duration);
+  const cpuAfter = await server.cpuMicros();
+  return {
+    route: route.name,
+    server: server.kind,
+    path: route.path,
+    requestsPerSecond: result.requests.average,
+    latencyP99Ms: result.latency.p99,
+    latencyAverageMs: result.latency.average,
+    requests: result.requests.total,
+    serverCpuMicrosPerRequest: (cpuAfter - cpuBefore) / result.requests.total,
+  };
+}
+
+function table(results: Measurement[], ratios: Record<RouteName, number>): string {
+  const rows = results.map((m) => {
+    const ratio = m.server === 'groundwork' ? ratios[m.route].toFixed(2) : '';
+    const rps = Math.round(m.requestsPerSecond).toLocaleString('en-US');
+    return `| ${m.route} | ${m.server} | ${rps} | ${m.latencyP99Ms.toFixed(1)} | ${m.serverCpuMicrosPerRequest.toFixed(1)} | ${ratio} |`;
+  });
+  return [
+    '| Route | Server | Requests/s (avg) | p99 latency (ms) | Server CPU (µs/request) | Groundwork / Fastify (req/s) |',
+    '| --- | --- | ---: | ---: | ---: | ---: |',
+    ...rows,
+  ].join('\n');
+}
+
+export async function main(): Promise<void> {
+  const duration = durationSeconds();
+  // All servers start first (an idle one costs nothing), then each route is measured on the
+  // three servers back to back, so the ratios compare neighbouring moments on a shared machine.
+  const servers: Server[] = [];
+  const results: Measurement[] = [];
+  try {
+    for (const kind of SERVER_KINDS) servers.push(await Server.start(kind));
+    for (const route of ROUTES) {
+      for (const server of servers) results.push(await measure(server, route, duration));
+    }
+  } finally {
+    await Promise.all(servers.map((s) => s.stop()));
+  }
+
+  const rps = (server: ServerKind, route: RouteName) =>
+    results.find((m) => m.server === server && m.route === route)?.requestsPerSecond ?? Number.NaN;
+  const ratios = Object.fromEntries(
+    ROUTES.map((r) => [r.name, rps('groundwork', r.name) / rps('fastify', r.name)]),
+  ) as Record<RouteName, number>;
+  const met = Object.values(ratios).every((r) => r >= TARGET);
+
+  const summary = ROUTES.map((r) => `${r.name} ${ratios[r.name].toFixed(2)}`).join(', ');
+  const verdict = `target >= ${TARGET.toFixed(2)}: ${met ? 'met' : 'MISSED'}`;
+  process.stdout.write(
+    `${table(results, ratios)}\n\nGroundwork / bare Fastify requests/s: ${summary} (${verdict})\n`,
+  );
+
+  const report = {
+    benchmark: 'http',
+    date: new Date().toISOString(),
+    node: process.version,
+    cpus: cpus().length,
+    settings: {
+      connections: CONNECTIONS,
+      pipelining: PIPELINING,
+      warmupSeconds: WARMUP_SECONDS,
+      durationSeconds: duration,
+    },
+    results,
+    ratios,
+    target: TARGET,
+    met,
+  };
+  const dir = new URL('./results/', import.meta.url);
+  await mkdir(dir, { recursive: true });
+  await writeFile(new URL('http.json', dir), `${JSON.stringify(report, null, 2)}\n`);
+}

@@ -1,0 +1,12 @@
+/** `npm run bench -- <name>`: runs one benchmark; each lives in its own module exporting `main`. */
+const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
+  http: () => import('./http.ts'),
+};
+
+const name = process.argv[2] ?? '';
+const load = Object.hasOwn(benchmarks, name) ? benchmarks[name] : undefined;
+if (load === undefined) {
+  process.stderr.write(`usage: npm run bench -- <${Object.keys(benchmarks).join('|')}>\n`);
+  process.exit(64);
+}
+await (await load()).main();
