@@ -1,10 +1,9 @@
-import { allApps } from '../../src/apps/index.ts';
+// Importing the app imports every platform area and app, so each has declared its codes.
+import '../../src/app.ts';
 import { listErrorCodes } from '../../src/platform/http/index.ts';
 
 /** docs/errors.md from the error-code registry, after every app has declared its codes. */
 export async function renderErrorDocs(): Promise<string> {
-  // Importing the apps registers their codes; platform areas register theirs on import.
-  void allApps;
   const rows = listErrorCodes().map(
     (c) => `| \`${c.code}\` | ${c.status} | ${c.area} | ${c.title} | ${c.description} |`,
   );

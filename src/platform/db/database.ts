@@ -131,6 +131,14 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
       'idle database connection lost',
     );
   });
+  // A connection lost while checked out (a backend terminated mid-transaction, the server going
+  // down between two statements) makes `pg` emit 'error' on the client as well as failing its
+  // query, and the pool listens only to idle clients: without this listener that event is an
+  // uncaught exception that takes the process down. The query's own error reaches the caller
+  // (a 503), and the pool discards the dead client when it is released.
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
 
   const db = new Kysely<DB>({
     dialect: new PostgresDialect({ pool }),

@@ -1,9 +1,4 @@
-import {
-  sql,
-  type Kysely,
-  type Expression,
-  type SqlBool,
-} from 'kysely';
+import { sql, type Kysely, type Expression, type SqlBool } from 'kysely';
 import { Type, type TSchema } from 'typebox';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
@@ -71,7 +66,11 @@ function orderColumns(spec: ListSpec, list: ListQuery): { column: string; desc: 
   return cols;
 }
 
-/** Rows strictly after `keys` in the given order: (a > x) or (a = x and b > y) or ... */
+/**
+ * Rows strictly after `keys` in the given order: a >= x and ((a > x) or (a = x and b > y) or ...).
+ * The redundant bound on the leading column is what the index can seek to: the OR alone is only a
+ * filter, so each later page would scan (and discard) every row before the cursor.
+ */
 function after(
   eb: AnyEb,
   cols: { column: string; desc: boolean }[],
@@ -81,7 +80,9 @@ function after(
     const equal = cols.slice(0, i).map((c, j) => eb(sql.ref(c.column), '=', keys[j]));
     return eb.and([...equal, eb(sql.ref(col.column), col.desc ? '<' : '>', keys[i])]);
   });
-  return eb.or(branches);
+  const [lead] = cols;
+  if (!lead) return eb.or(branches);
+  return eb.and([eb(sql.ref(lead.column), lead.desc ? '<=' : '>=', keys[0]), eb.or(branches)]);
 }
 
 function signature(

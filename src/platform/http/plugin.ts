@@ -5,8 +5,8 @@ import type { Lifecycle } from '../lifecycle/index.ts';
 import { HttpCodes, HttpError } from './errors.ts';
 import { registerOpenApi, type OpenApiInfo } from './openapi.ts';
 import { makeErrorHandler } from './problem.ts';
-import { registerSecurity } from './security.ts';
-import { registerVersioning } from './versioning.ts';
+import { makeSecurityHeaders, registerSecurity } from './security.ts';
+import { registerVersioning, setVersionHeaders } from './versioning.ts';
 
 export interface HttpOptions {
   config: Config;
@@ -58,10 +58,14 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
     });
   }
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  // One synchronous onSend hook for every header the platform adds: hooks are per-request cost.
+  const securityHeaders = makeSecurityHeaders(config);
+  app.addHook('onSend', (request, reply, payload, done) => {
+    securityHeaders(request, reply);
+    setVersionHeaders(request, reply);
     reply.header('x-request-id', request.id);
     if (lifecycle.shuttingDown) reply.header('connection', 'close');
-    return payload;
+    done(null, payload);
   });
 
   await registerOpenApi(app, options.openapi);

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
 export const API_VERSION = '1';
 export const API_PREFIX = '/api/v1';
@@ -25,7 +25,7 @@ function toDate(value: string, what: string): Date {
   return date;
 }
 
-/** `API-Version` on every API response; deprecation headers on deprecated routes. */
+/** Flags deprecated routes in OpenAPI and checks their dates at start-up. */
 export function registerVersioning(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const deprecation = route.config?.deprecation;
@@ -34,18 +34,18 @@ export function registerVersioning(app: FastifyInstance): void {
     toDate(deprecation.sunset, 'sunset');
     route.schema = { ...route.schema, deprecated: true };
   });
-  app.addHook('onSend', async (request, reply, payload) => {
-    if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
-    const deprecation = request.routeOptions.config.deprecation;
-    if (deprecation) {
-      reply.header(
-        'deprecation',
-        `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`,
-      );
-      reply.header('sunset', toDate(deprecation.sunset, 'sunset').toUTCString());
-      if (deprecation.link)
-        reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
-    }
-    return payload;
-  });
+}
+
+/** Sets `API-Version` on API responses and the deprecation headers of a deprecated route. */
+export function setVersionHeaders(request: FastifyRequest, reply: FastifyReply): void {
+  if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
+  const deprecation = request.routeOptions.config.deprecation;
+  if (!deprecation) return;
+  reply.header(
+    'deprecation',
+    `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`,
+  );
+  reply.header('sunset', toDate(deprecation.sunset, 'sunset').toUTCString());
+  if (deprecation.link)
+    reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
 }

@@ -1,6 +1,7 @@
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 
-const SENSITIVE_KEYS = [
+/** Keys whose values never reach a log line, at any depth up to `SCRUB_DEPTH`. */
+export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
   'password',
   'currentPassword',
   'newPassword',
@@ -12,19 +13,45 @@ const SENSITIVE_KEYS = [
   'apiKey',
   'authorization',
   'cookie',
-];
+  'set-cookie',
+  'x-api-key',
+]);
+const SCRUB_DEPTH = 4;
+const CENSOR = '[REDACTED]';
 
-/** Paths pino redacts: auth headers, cookies, and any password/token/secret field up to three levels deep. */
+/** Header paths pino redacts when request/response objects are logged. */
 export const REDACT_PATHS: string[] = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-api-key"]',
   'res.headers["set-cookie"]',
-  'headers.authorization',
-  'headers.cookie',
-  'headers["set-cookie"]',
-  ...SENSITIVE_KEYS.flatMap((k) => [k, `*.${k}`, `*.*.${k}`, `*.*.*.${k}`]),
 ];
+
+/**
+ * Replaces sensitive keys in one pass over a log object, copying only objects that hold one.
+ * Written here rather than with pino's wildcard redact paths (`*.*.password`): those re-walk every
+ * path on each line and cost more than half of a request's time in the HTTP benchmark.
+ */
+export function scrub(value: unknown, depth = 0): unknown {
+  if (depth >= SCRUB_DEPTH || value === null || typeof value !== 'object' || value instanceof Error)
+    return value;
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    let copy: unknown[] | undefined;
+    items.forEach((item, i) => {
+      const clean = scrub(item, depth + 1);
+      if (clean !== item) (copy ??= [...items])[i] = clean;
+    });
+    return copy ?? value;
+  }
+  let copy: Record<string, unknown> | undefined;
+  for (const key in value) {
+    const item = (value as Record<string, unknown>)[key];
+    const clean = SENSITIVE_KEYS.has(key) ? CENSOR : scrub(item, depth + 1);
+    if (clean !== item) (copy ??= { ...(value as Record<string, unknown>) })[key] = clean;
+  }
+  return copy ?? value;
+}
 
 export interface LoggerSettings {
   level: string;
@@ -38,8 +65,11 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
     level,
     base: { pid: process.pid, ...base },
     timestamp: pino.stdTimeFunctions.isoTime,
-    redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    formatters: { level: (label) => ({ level: label }) },
+    redact: { paths: REDACT_PATHS, censor: CENSOR },
+    formatters: {
+      level: (label) => ({ level: label }),
+      log: (object) => scrub(object) as Record<string, unknown>,
+    },
   };
 }
 

@@ -58,7 +58,7 @@ export async function registerObservability(
 ): Promise<void> {
   const { registry, health, lifecycle } = options;
 
-  app.addHook('onResponse', async (request, reply) => {
+  app.addHook('onResponse', (request, reply, done) => {
     const line = {
       method: request.method,
       route: routeLabel(request),
@@ -69,10 +69,10 @@ export async function registerObservability(
       userId: request.userId,
     };
     // 503s are expected answers (draining, shedding, a dependency down): warn, and keep error for failures.
-    if (reply.statusCode >= 500 && reply.statusCode !== 503)
-      request.log.error(line, 'request completed');
-    else if (reply.statusCode === 503) request.log.warn(line, 'request completed');
+    if (reply.statusCode === 503) request.log.warn(line, 'request completed');
+    else if (reply.statusCode >= 500) request.log.error(line, 'request completed');
     else request.log.info(line, 'request completed');
+    done();
   });
   instrumentHttp(app, registry);
 
