@@ -1,7 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { pino } from 'pino';
+import { pino, type Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import { allMigrations } from '../../src/migrations/index.ts';
 import type { Config } from '../../src/platform/config/index.ts';
 import {
@@ -78,9 +79,19 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates a database for one test file, cloned from the migrated template; `drop()` removes it. */
+/**
+ * Creates a database for one test file, cloned from the migrated template; `drop()` removes it.
+ * `logger` and `metrics` go to `openDatabase` (slow-query lines, query and pool metrics): build the
+ * app with the same registry to see them on `/metrics`.
+ */
 export async function createTestDatabase(
-  options: { migrations?: MigrationSet; migrated?: boolean; config?: Config } = {},
+  options: {
+    migrations?: MigrationSet;
+    migrated?: boolean;
+    config?: Config;
+    logger?: Logger;
+    metrics?: Registry;
+  } = {},
 ): Promise<TestDatabase> {
   const name = `gw_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const template =
@@ -90,7 +101,8 @@ export async function createTestDatabase(
   await admin((client) => client.query(`create database "${name}" template "${template}"`));
   const url = urlFor(name);
   const database = await openDatabase(options.config ?? testConfig(), {
-    logger: pino({ level: 'silent' }),
+    logger: options.logger ?? pino({ level: 'silent' }),
+    ...(options.metrics ? { metrics: options.metrics } : {}),
     url,
   });
   return {
