@@ -35,7 +35,13 @@ export async function runDbCommand(
     process.stderr.write(`${USAGE}\n`);
     return 64;
   }
-  const database = await openDatabase(config, { logger, role: 'db' });
+  let database;
+  try {
+    database = await openDatabase(config, { logger, role: 'db' });
+  } catch (error) {
+    logger.error({ err: error }, `db ${sub}: cannot open the database`);
+    return 1;
+  }
   const db = database.db as unknown as Kysely<unknown>;
   try {
     switch (sub) {

@@ -15,7 +15,7 @@ import { testConfig } from './app.ts';
 
 /** The server the tests use (set by the global setup; the machine's default otherwise). */
 export function testServerUrl(): string {
-  return process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
+  return process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 }
 
 export function urlFor(database: string): string {

@@ -6,7 +6,8 @@ import pg from 'pg';
 import { pino } from 'pino';
 import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/platform/db/index.ts';
 
-const DEFAULT_URL = 'postgres://127.0.0.1:5432/test';
+// The user is explicit: libpq's default (the OS user) is unset in some CI environments.
+const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 let embedded: EmbeddedServer | undefined;
 
 async function answers(url: string): Promise<boolean> {
@@ -22,15 +23,32 @@ async function answers(url: string): Promise<boolean> {
   }
 }
 
-async function dropLeftovers(url: string): Promise<void> {
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Drops test databases left by crashed runs (named gw_test_<pid>_..., the pid no longer alive), and,
+ * at the end of a run, the migrated templates unless another run is still using the server.
+ */
+async function dropLeftovers(url: string, templates: boolean): Promise<void> {
   const client = new pg.Client(url);
   await client.connect();
   try {
     const { rows } = await client.query<{ datname: string }>(
       "select datname from pg_database where datname like 'gw\\_test\\_%' or datname like 'gw\\_tpl\\_%'",
     );
-    for (const { datname } of rows)
-      await client.query(`drop database if exists "${datname}" with (force)`);
+    const tests = rows.map((r) => r.datname).filter((n) => n.startsWith('gw_test_'));
+    const live = tests.filter((n) => alive(Number(n.split('_')[2])));
+    const drop = tests.filter((n) => !live.includes(n));
+    if (templates && live.length === 0)
+      drop.push(...rows.map((r) => r.datname).filter((n) => n.startsWith('gw_tpl_')));
+    for (const name of drop) await client.query(`drop database if exists "${name}" with (force)`);
   } finally {
     await client.end();
   }
@@ -46,11 +64,11 @@ export async function globalSetup(): Promise<void> {
     process.env.TEST_DATABASE_URL = embedded.url;
     process.stdout.write(`tests use an embedded PostgreSQL (nothing answered at ${url})\n`);
   }
-  await dropLeftovers(process.env.TEST_DATABASE_URL);
+  await dropLeftovers(process.env.TEST_DATABASE_URL, false);
 }
 
 export async function globalTeardown(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL;
-  if (url) await dropLeftovers(url).catch(() => undefined);
+  if (url) await dropLeftovers(url, true).catch(() => undefined);
   await embedded?.stop();
 }

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { decodeCursor, encodeCursor } from '../../src/platform/db/index.ts';
 import { HttpError } from '../../src/platform/http/index.ts';
@@ -117,5 +118,13 @@ describe('keyset cursors', () => {
     invalid(() => decodeCursor(SECRET, SIG, `${forged}.${mac}`, 2));
     // The untouched cursor still decodes.
     assert.deepEqual(decodeCursor(SECRET, SIG, cursor, 2), KEYS);
+  });
+
+  test('a correctly signed payload that is not an object is INVALID_CURSOR, not a 500', () => {
+    for (const json of ['null', '42', '"text"', '[]']) {
+      const body = Buffer.from(json).toString('base64url');
+      const mac = createHmac('sha256', SECRET).update(body).digest('base64url').slice(0, 22);
+      invalid(() => decodeCursor(SECRET, SIG, `${body}.${mac}`, 2));
+    }
   });
 });

@@ -49,6 +49,7 @@ export function decodeCursor(
   } catch {
     throw invalid('The cursor is malformed.');
   }
+  if (payload === null || typeof payload !== 'object') throw invalid('The cursor is malformed.');
   if (payload.s !== signature)
     throw invalid('The cursor belongs to another sort order or listing.');
   if (!Array.isArray(payload.k) || payload.k.length !== keyCount)

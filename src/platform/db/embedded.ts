@@ -151,6 +151,7 @@ function prepareDataDir(root: string, pgdata: string): void {
 export async function startEmbeddedPostgres(
   dataDir: string,
   logger: Logger,
+  options: { postgresFlags?: readonly string[] } = {},
 ): Promise<EmbeddedServer> {
   const root = resolve(dataDir);
   const pgdata = join(root, 'pg');
@@ -174,7 +175,13 @@ export async function startEmbeddedPostgres(
     authMethod: 'scram-sha-256',
     persistent: true,
     // TCP on loopback only; no Unix socket, so several servers never collide in /tmp.
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'unix_socket_directories='],
+    postgresFlags: [
+      '-c',
+      'listen_addresses=127.0.0.1',
+      '-c',
+      'unix_socket_directories=',
+      ...(options.postgresFlags ?? []),
+    ],
     onLog: (message) => {
       lines.push(String(message));
       if (lines.length > 50) lines.shift();
