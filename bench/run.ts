@@ -1,6 +1,7 @@
 /** `npm run bench -- <name>`: runs one benchmark; each lives in its own module exporting `main`. */
 const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   http: () => import('./http.ts'),
+  db: () => import('./db.ts'),
 };
 
 const name = process.argv[2] ?? '';
