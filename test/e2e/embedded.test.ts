@@ -424,13 +424,17 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
     { timeout: TEST_TIMEOUT_MS },
     async () => {
       const server = await start();
-      const status = await run(['src/main.ts', 'db', 'status']);
-      assert.notEqual(status.code, 0, status.stdout);
-      assert.match(status.stderr, /DATA_DIR .* is in use by another running process/);
-      assert.equal(isAlive(server.postmaster), true, 'the server’s postgres still runs');
-      assert.equal((await get(server.port, '/health/ready')).status, 200);
-      assert.deepEqual(await notes(server), [NOTE]);
-      await stop(server);
+      try {
+        const status = await run(['src/main.ts', 'db', 'status']);
+        assert.equal(status.code, 1, status.stdout);
+        assert.match(status.stdout, /cannot open the database/);
+        assert.match(status.stdout, /DATA_DIR .* is in use by another running process/);
+        assert.equal(isAlive(server.postmaster), true, 'the server’s postgres still runs');
+        assert.equal((await get(server.port, '/health/ready')).status, 200);
+        assert.deepEqual(await notes(server), [NOTE]);
+      } finally {
+        await stop(server);
+      }
     },
   );
 
