@@ -6,6 +6,7 @@ import {
   defineErrorCodes,
   listErrorCodes,
   problemType,
+  newRequestId,
   requestIdFrom,
   statusOf,
   toHttpError,
@@ -96,6 +97,16 @@ describe('problem details', () => {
 });
 
 describe('request ids', () => {
+  test('new ids are UUID v7 carrying the current millisecond', () => {
+    const before = Date.now();
+    const id = newRequestId();
+    const after = Date.now();
+    assert.match(id, /^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const ms = parseInt(id.slice(0, 8) + id.slice(9, 13), 16);
+    assert.ok(ms >= before && ms <= after);
+    assert.notEqual(newRequestId(), newRequestId());
+  });
+
   test('safe ids are kept, anything else is replaced', () => {
     assert.equal(requestIdFrom('abc-123_x.y:z'), 'abc-123_x.y:z');
     for (const bad of [undefined, '', 'a b', 'a\nb', 'é', 'x'.repeat(129), ['a', 'b']]) {

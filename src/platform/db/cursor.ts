@@ -1,4 +1,4 @@
-import { createHmac, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { HttpError } from '../http/index.ts';
 import { DbCodes } from './errors.ts';
 
@@ -8,8 +8,12 @@ interface CursorPayload {
   k: (string | number | null)[];
 }
 
+const keys = new Map<string, KeyObject>();
+
 function sign(secret: string, body: string): string {
-  return createHmac('sha256', secret).update(body).digest('base64url').slice(0, 22);
+  let key = keys.get(secret);
+  if (!key) keys.set(secret, (key = createSecretKey(Buffer.from(secret))));
+  return createHmac('sha256', key).update(body).digest('base64url').slice(0, 22);
 }
 
 function invalid(detail: string): HttpError {

@@ -276,10 +276,8 @@ export function applyListFilters<QB extends AnySelect>(
   list: ListQuery,
   qb: QB,
 ): QB {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  return qb.where((eb: ExpressionBuilder<any, any>) =>
-    eb.and(listConditions(spec, list, eb)),
-  ) as QB;
+  if (list.filters.length === 0 && list.search === null) return qb;
+  return qb.where((eb: AnyEb) => eb.and(listConditions(spec, list, eb))) as QB;
 }
 
 /** The list query parameters for OpenAPI; the values are checked by `parseListQuery`. */

@@ -76,6 +76,14 @@ function after(
   cols: { column: string; desc: boolean }[],
   keys: Key[],
 ): Expression<SqlBool> {
+  // One direction for every column: a row comparison, which PostgreSQL turns into one index bound.
+  if (cols.every((c) => c.desc === cols[0]?.desc)) {
+    const row = sql.join(cols.map((c) => sql.ref(c.column)));
+    const values = sql.join(keys.map((k) => sql`${k}`));
+    return sql<SqlBool>`(${row}) ${sql.raw(cols[0]?.desc ? '<' : '>')} (${values})`;
+  }
+  // Mixed directions: (a > x) or (a = x and b < y) ..., bounded on the first column so that the
+  // cursor position still starts the index scan.
   const branches = cols.map((col, i) => {
     const equal = cols.slice(0, i).map((c, j) => eb(sql.ref(c.column), '=', keys[j]));
     return eb.and([...equal, eb(sql.ref(col.column), col.desc ? '<' : '>', keys[i])]);
@@ -152,10 +160,12 @@ export async function paginate<QB extends AnySelect>(
   const hasMore = rows.length > list.limit;
   const pageRows = hasMore ? rows.slice(0, list.limit) : rows;
   const last = pageRows.at(-1);
+  // The keys are read into the cursor, then dropped from the items (one pass, no `delete`).
+  const keyNames = new Set(cols.map((_, i) => `__k${i}`));
   const items = pageRows.map((row) => {
-    const copy = { ...row };
-    for (let i = 0; i < cols.length; i++) delete copy[`__k${i}`];
-    return copy;
+    const item: Record<string, unknown> = {};
+    for (const name in row) if (!keyNames.has(name)) item[name] = row[name];
+    return item;
   });
   const nextCursor =
     hasMore && last

@@ -1,11 +1,17 @@
 import type { IncomingMessage } from 'node:http';
-import { v7 as uuidv7 } from 'uuid';
+import { randomUUID } from 'node:crypto';
 
 const SAFE_REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-/** A fresh request id (UUID v7: time-ordered, so logs sort by it). */
+/**
+ * A fresh request id: a UUID v7 (48-bit millisecond time, then random bits), so logs sort by it.
+ * Made from `randomUUID()` rather than the `uuid` package's v7, which costs several times more on
+ * every request (bench/http); ids within one millisecond need no order among themselves.
+ */
 export function newRequestId(): string {
-  return uuidv7();
+  const random = randomUUID();
+  const ms = Date.now().toString(16).padStart(12, '0');
+  return `${ms.slice(0, 8)}-${ms.slice(8, 12)}-7${random.slice(15)}`;
 }
 
 /** Keeps a client's `X-Request-Id` only when it is short and safe to echo; otherwise makes one. */
