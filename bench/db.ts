@@ -65,7 +65,7 @@ function positiveNumber(name: string, fallback: string): number {
 }
 
 function serverUrl(): string {
-  return process.env.BENCH_DATABASE_URL ?? 'postgres://127.0.0.1:5432/test';
+  return process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 }
 
 function benchUrl(): string {
