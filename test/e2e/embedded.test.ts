@@ -11,16 +11,14 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { freePort, get, isAlive, parseLogs, within, type LogLine } from '../helpers/process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -29,8 +27,6 @@ const STARTUP_TIMEOUT_MS = 60_000;
 const EXIT_TIMEOUT_MS = 30_000;
 const COMMAND_TIMEOUT_MS = 60_000;
 const TEST_TIMEOUT_MS = 120_000;
-
-type LogLine = Record<string, unknown> & { msg?: string; pid?: number; level?: string };
 
 interface Server {
   npm: ChildProcess;
@@ -48,63 +44,6 @@ interface Running extends Server {
   pgPort: number;
   postmaster: number;
   pgProcesses: number[];
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  server.close();
-  await once(server, 'close');
-  return address.port;
-}
-
-function get(port: number, path: string, timeoutMs = 10_000) {
-  return new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function parseLogs(text: string): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue;
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      // a line cut short by a kill
-    }
-  }
-  return lines;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  // A zombie (exited, not yet reaped by its new parent) is gone for our purposes.
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
-  } catch {
-    return false;
-  }
 }
 
 /** Every live process whose command line mentions `text` (like `pgrep -f`). */
@@ -145,19 +84,6 @@ async function waitFor(what: string, check: () => boolean, ms: number): Promise<
   while (!check()) {
     if (Date.now() > deadline) assert.fail(`${what}: not within ${ms} ms`);
     await sleep(50);
-  }
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const controller = new AbortController();
-  const timeout = sleep(ms, undefined, { signal: controller.signal }).then(() => {
-    throw new Error(`${what}: no result within ${ms} ms`);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    controller.abort();
-    timeout.catch(() => undefined);
   }
 }
 

@@ -11,12 +11,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { request as httpRequest } from 'node:http';
-import { createServer } from 'node:net';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { freePort, get, isAlive, parseLogs, within, type LogLine } from '../helpers/process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const preload = fileURLToPath(new URL('../fixtures/slow-route.ts', import.meta.url));
@@ -25,8 +23,6 @@ const preload = fileURLToPath(new URL('../fixtures/slow-route.ts', import.meta.u
 const STARTUP_TIMEOUT_MS = 15_000;
 const EXIT_TIMEOUT_MS = 15_000;
 const TEST_TIMEOUT_MS = 45_000;
-
-type LogLine = Record<string, unknown> & { level?: string; msg?: string; pid?: number };
 
 interface Exit {
   code: number | null;
@@ -43,79 +39,6 @@ interface Server {
   logs: () => LogLine[];
   /** Resolves once npm has exited and every stdio stream has closed. */
   closed: Promise<Exit>;
-}
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A port that was free a moment ago (the server cannot report a `PORT=0` choice easily). */
-async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  assert.ok(address !== null && typeof address === 'object');
-  server.close();
-  await once(server, 'close');
-  return address.port;
-}
-
-/** One GET on a fresh TCP connection (no pooling: a reused socket would hide a closed listener). */
-function get(port: number, path: string, timeoutMs = 10_000): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      { host: '127.0.0.1', port, path, agent: false, timeout: timeoutMs },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out after ${timeoutMs} ms`)));
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-function parseLogs(text: string): LogLine[] {
-  const lines: LogLine[] = [];
-  for (const line of text.split('\n')) {
-    if (!line.startsWith('{')) continue; // npm's banner and warnings
-    try {
-      lines.push(JSON.parse(line) as LogLine);
-    } catch {
-      // a line cut short by a forced exit
-    }
-  }
-  return lines;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Rejects after `ms` with `what` in the message; the timer does not keep the test alive. */
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  const controller = new AbortController();
-  const timeout = sleep(ms, undefined, { signal: controller.signal }).then(() => {
-    throw new Error(`${what}: no result within ${ms} ms`);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    controller.abort();
-    timeout.catch(() => undefined);
-  }
 }
 
 /** Runs `npm start` in its own process group with `env` over the current environment. */
