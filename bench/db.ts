@@ -11,10 +11,9 @@
  * The database `gw_bench_db` is created on the server at `BENCH_DATABASE_URL` and dropped at the
  * end, unless `BENCH_KEEP=1` (a later run reuses a database seeded the same way).
  */
-import autocannon from 'autocannon';
+import { CONNECTIONS, load, PIPELINING, ServerChild, WARMUP_SECONDS } from './lib.ts';
 import { Kysely, PostgresDialect, type CompiledQuery } from 'kysely';
-import { execFileSync, fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
@@ -50,9 +49,6 @@ const FAR_PAGE = 1_000;
 const LATENCY_WARMUP = 20;
 const KEYSET_TARGET = 1.5;
 
-const CONNECTIONS = 50;
-const PIPELINING = 1;
-const WARMUP_SECONDS = 2;
 const THROUGHPUT_TARGET = 0.6;
 
 function positiveNumber(name: string, fallback: string): number {
@@ -386,56 +382,6 @@ interface ThroughputRow {
   postgresCpuMicrosPerRequest: number | null;
 }
 
-class Server {
-  readonly kind: ServerKind;
-  readonly port: number;
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<unknown>;
-
-  private constructor(
-    kind: ServerKind,
-    port: number,
-    child: ChildProcess,
-    exited: Promise<unknown>,
-  ) {
-    this.kind = kind;
-    this.port = port;
-    this.#child = child;
-    this.#exited = exited;
-  }
-
-  static async start(kind: ServerKind, url: string): Promise<Server> {
-    const child = fork(new URL('./db-server.ts', import.meta.url), [kind, url], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const exited = once(child, 'exit');
-    const [message] = (await Promise.race([
-      once(child, 'message'),
-      exited.then(([code]) => {
-        throw new Error(`${kind} server exited (${String(code)}) before listening`);
-      }),
-    ])) as [{ port: number }];
-    return new Server(kind, message.port, child, exited);
-  }
-
-  get url(): string {
-    return `http://127.0.0.1:${String(this.port)}${LIST_PATH}`;
-  }
-
-  async cpuMicros(): Promise<number> {
-    const reply = once(this.#child, 'message');
-    this.#child.send('cpu');
-    const [message] = (await reply) as [{ cpuMicros: number }];
-    return message.cpuMicros;
-  }
-
-  async stop(): Promise<void> {
-    if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
-    this.#child.kill('SIGTERM');
-    await this.#exited;
-  }
-}
-
 const CLOCK_TICKS = (() => {
   try {
     return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
@@ -481,12 +427,19 @@ interface Body {
 }
 
 /** Fails fast unless both servers answer the same 20 items, in the order of keyset page 1. */
-async function checkResponses(servers: Server[], expectedIds: string[]): Promise<void> {
+function listUrl(server: ServerChild<ServerKind>): string {
+  return `http://127.0.0.1:${String(server.port)}${LIST_PATH}`;
+}
+
+async function checkResponses(
+  servers: ServerChild<ServerKind>[],
+  expectedIds: string[],
+): Promise<void> {
   const bodies: Body[] = [];
   for (const server of servers) {
-    const response = await fetch(server.url);
+    const response = await fetch(listUrl(server));
     if (response.status !== 200) {
-      throw new Error(`${server.kind} ${server.url} answered ${String(response.status)}`);
+      throw new Error(`${server.kind} ${listUrl(server)} answered ${String(response.status)}`);
     }
     if (server.kind === 'groundwork' && !response.headers.has('x-request-id')) {
       throw new Error('groundwork answered without x-request-id: its full stack is not active');
@@ -494,7 +447,7 @@ async function checkResponses(servers: Server[], expectedIds: string[]): Promise
     const body = (await response.json()) as Body;
     const ids = body.items.map((item) => item.id);
     if (!isDeepStrictEqual(ids, expectedIds) || !body.page.hasMore || !body.page.nextCursor) {
-      throw new Error(`${server.kind} ${server.url} answered other items than keyset page 1`);
+      throw new Error(`${server.kind} ${listUrl(server)} answered other items than keyset page 1`);
     }
     bodies.push(body);
   }
@@ -504,33 +457,18 @@ async function checkResponses(servers: Server[], expectedIds: string[]): Promise
   }
 }
 
-async function load(url: string, duration: number): Promise<autocannon.Result> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    pipelining: PIPELINING,
-    duration,
-  });
-  if (result.errors > 0 || result.non2xx > 0) {
-    throw new Error(
-      `${url}: ${String(result.errors)} errors, ${String(result.non2xx)} non-2xx responses`,
-    );
-  }
-  return result;
-}
-
 async function measureThroughput(
   admin: pg.Client,
-  server: Server,
+  server: ServerChild<ServerKind>,
   duration: number,
 ): Promise<ThroughputRow> {
   process.stderr.write(
     `${server.kind} ${LIST_PATH}: ${String(WARMUP_SECONDS)} s warm-up, ${String(duration)} s measured\n`,
   );
-  await load(server.url, WARMUP_SECONDS);
+  await load(listUrl(server), WARMUP_SECONDS);
   const cpuBefore = await server.cpuMicros();
   const pgBefore = await backendCpu(admin, server.kind);
-  const result = await load(server.url, duration);
+  const result = await load(listUrl(server), duration);
   const cpuAfter = await server.cpuMicros();
   const pgAfter = await backendCpu(admin, server.kind);
   const pgMicros = cpuDelta(pgBefore, pgAfter);
@@ -597,9 +535,12 @@ export async function main(): Promise<void> {
     latency = await measureLatency(samples);
 
     // Both servers start first (an idle one costs little), then are measured back to back.
-    const servers: Server[] = [];
+    const servers: ServerChild<ServerKind>[] = [];
     try {
-      for (const kind of SERVER_KINDS) servers.push(await Server.start(kind, benchUrl()));
+      for (const kind of SERVER_KINDS)
+        servers.push(
+          await ServerChild.start(new URL('./db-server.ts', import.meta.url), kind, [benchUrl()]),
+        );
       await checkResponses(servers, latency.firstPageIds);
       await withClient(benchUrl(), async (admin) => {
         for (const server of servers)

@@ -3,9 +3,7 @@
  * route and a 20-item JSON route. Every server runs in its own child process; autocannon runs
  * here, so the load generator never shares a process with a server.
  */
-import autocannon from 'autocannon';
-import { fork, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
+import { CONNECTIONS, load, PIPELINING, ServerChild, WARMUP_SECONDS } from './lib.ts';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
@@ -18,9 +16,6 @@ import {
   type ServerKind,
 } from './http-data.ts';
 
-const CONNECTIONS = 50;
-const PIPELINING = 1;
-const WARMUP_SECONDS = 2;
 const TARGET = 0.7;
 
 const ROUTES = [
@@ -50,51 +45,6 @@ function durationSeconds(): number {
   return seconds;
 }
 
-class Server {
-  readonly kind: ServerKind;
-  readonly port: number;
-  readonly #child: ChildProcess;
-  readonly #exited: Promise<unknown>;
-
-  private constructor(
-    kind: ServerKind,
-    port: number,
-    child: ChildProcess,
-    exited: Promise<unknown>,
-  ) {
-    this.kind = kind;
-    this.port = port;
-    this.#child = child;
-    this.#exited = exited;
-  }
-
-  static async start(kind: ServerKind): Promise<Server> {
-    const child = fork(new URL('./http-server.ts', import.meta.url), [kind], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
-    const exited = once(child, 'exit');
-    const [message] = (await Promise.race([
-      once(child, 'message'),
-      exited.then(([code]) => {
-        throw new Error(`${kind} server exited (${String(code)}) before listening`);
-      }),
-    ])) as [{ port: number }];
-    return new Server(kind, message.port, child, exited);
-  }
-
-  async cpuMicros(): Promise<number> {
-    const reply = once(this.#child, 'message');
-    this.#child.send('cpu');
-    const [message] = (await reply) as [{ cpuMicros: number }];
-    return message.cpuMicros;
-  }
-
-  async stop(): Promise<void> {
-    this.#child.kill('SIGTERM');
-    await this.#exited;
-  }
-}
-
 /** Fails fast when a server answers differently, so the figures compare the same work. */
 async function checkResponse(kind: ServerKind, url: string, expected: unknown): Promise<void> {
   const response = await fetch(url);
@@ -107,23 +57,8 @@ async function checkResponse(kind: ServerKind, url: string, expected: unknown): 
   }
 }
 
-async function load(url: string, duration: number): Promise<autocannon.Result> {
-  const result = await autocannon({
-    url,
-    connections: CONNECTIONS,
-    pipelining: PIPELINING,
-    duration,
-  });
-  if (result.errors > 0 || result.non2xx > 0) {
-    throw new Error(
-      `${url}: ${String(result.errors)} errors, ${String(result.non2xx)} non-2xx responses`,
-    );
-  }
-  return result;
-}
-
 async function measure(
-  server: Server,
+  server: ServerChild<ServerKind>,
   route: (typeof ROUTES)[number],
   duration: number,
 ): Promise<Measurement> {
@@ -165,10 +100,11 @@ export async function main(): Promise<void> {
   const duration = durationSeconds();
   // All servers start first (an idle one costs nothing), then each route is measured on the
   // three servers back to back, so the ratios compare neighbouring moments on a shared machine.
-  const servers: Server[] = [];
+  const servers: ServerChild<ServerKind>[] = [];
   const results: Measurement[] = [];
   try {
-    for (const kind of SERVER_KINDS) servers.push(await Server.start(kind));
+    for (const kind of SERVER_KINDS)
+      servers.push(await ServerChild.start(new URL('./http-server.ts', import.meta.url), kind));
     for (const route of ROUTES) {
       for (const server of servers) results.push(await measure(server, route, duration));
     }
