@@ -1,3 +1,4 @@
+import { assertProblem } from '../helpers/problem.ts';
 import type { FastifyInstance } from 'fastify';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import assert from 'node:assert/strict';
@@ -13,7 +14,6 @@ import {
   type WidgetsDB,
 } from '../helpers/widgets-app.ts';
 
-const PROBLEM = 'application/problem+json; charset=utf-8';
 const OTHER_SECRET = 'a-different-secret-for-the-second-app-0000';
 
 interface Item {
@@ -38,13 +38,6 @@ interface PageBody {
     pages?: number;
     totalIsEstimate?: boolean;
   };
-}
-
-interface Problem {
-  status: number;
-  code: string;
-  detail: string;
-  errors?: { path: string; message: string }[];
 }
 
 interface Seed {
@@ -152,19 +145,6 @@ async function insertSeeds(db: Kysely<WidgetsDB>, rows: Seed[]): Promise<void> {
 function url(query: Record<string, string>): string {
   const qs = new URLSearchParams(query).toString();
   return `/api/v1/widgets${qs ? `?${qs}` : ''}`;
-}
-
-function assertProblem(
-  res: { statusCode: number; headers: Record<string, unknown>; body: string },
-  status: number,
-  code: string,
-): Problem {
-  assert.equal(res.statusCode, status, res.body);
-  assert.equal(res.headers['content-type'], PROBLEM);
-  const body = JSON.parse(res.body) as Problem;
-  assert.equal(body.status, status);
-  assert.equal(body.code, code);
-  return body;
 }
 
 describe('lists: keyset and offset pagination, filters, sorts, search', () => {

@@ -2,8 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildTestApp } from '../helpers/app.ts';
 import { testkitApp } from '../helpers/testkit-app.ts';
-
-const PROBLEM = 'application/problem+json; charset=utf-8';
+import { assertProblem } from '../helpers/problem.ts';
 
 interface Problem {
   type: string;
@@ -13,23 +12,6 @@ interface Problem {
   code: string;
   requestId: string;
   errors?: { path: string; message: string }[];
-}
-
-function assertProblem(
-  res: { statusCode: number; headers: Record<string, unknown>; body: string },
-  status: number,
-  code: string,
-): Problem {
-  assert.equal(res.statusCode, status, res.body);
-  assert.equal(res.headers['content-type'], PROBLEM);
-  const body = JSON.parse(res.body) as Problem;
-  assert.equal(body.status, status);
-  assert.equal(body.code, code);
-  assert.equal(body.type, `urn:groundwork:problem:${code.toLowerCase().replaceAll('_', '-')}`);
-  assert.equal(typeof body.title, 'string');
-  assert.equal(typeof body.detail, 'string');
-  assert.equal(body.requestId, res.headers['x-request-id']);
-  return body;
 }
 
 describe('HTTP contract', async () => {
