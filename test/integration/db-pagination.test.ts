@@ -1,3 +1,4 @@
+import type { Page } from '../../src/platform/db/index.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import type { FastifyInstance } from 'fastify';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type RawBuilder } from 'kysely';
@@ -26,19 +27,7 @@ interface Item {
   updatedAt: string;
 }
 
-interface PageBody {
-  items: Item[];
-  page: {
-    limit: number;
-    nextCursor: string | null;
-    hasMore: boolean;
-    page?: number;
-    size?: number;
-    total?: number;
-    pages?: number;
-    totalIsEstimate?: boolean;
-  };
-}
+type PageBody = Page<Item>;
 
 interface Seed {
   id: string;

@@ -1,18 +1,11 @@
+import type { ProblemBody } from '../../src/platform/http/index.ts';
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildTestApp } from '../helpers/app.ts';
 import { testkitApp } from '../helpers/testkit-app.ts';
 import { assertProblem } from '../helpers/problem.ts';
 
-interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  requestId: string;
-  errors?: { path: string; message: string }[];
-}
+type Problem = ProblemBody;
 
 describe('HTTP contract', async () => {
   const { app, logs } = await buildTestApp({}, { apps: [testkitApp] });
