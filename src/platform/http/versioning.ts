@@ -16,6 +16,8 @@ export interface Deprecation {
 declare module 'fastify' {
   interface FastifyContextConfig {
     deprecation?: Deprecation;
+    /** Set by the platform at registration: the deprecation headers, computed once. */
+    deprecationHeaders?: Readonly<Record<string, string>>;
   }
 }
 
@@ -25,13 +27,22 @@ function toDate(value: string, what: string): Date {
   return date;
 }
 
-/** Flags deprecated routes in OpenAPI and checks their dates at start-up. */
+/** The headers of a deprecated route; a bad date fails at start-up, not on a request. */
+function deprecationHeaders(deprecation: Deprecation): Record<string, string> {
+  const headers: Record<string, string> = {
+    deprecation: `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`,
+    sunset: toDate(deprecation.sunset, 'sunset').toUTCString(),
+  };
+  if (deprecation.link) headers.link = `<${deprecation.link}>; rel="deprecation"; type="text/html"`;
+  return headers;
+}
+
+/** Flags deprecated routes in OpenAPI and computes their headers once, at registration. */
 export function registerVersioning(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const deprecation = route.config?.deprecation;
     if (!deprecation) return;
-    toDate(deprecation.since, 'since');
-    toDate(deprecation.sunset, 'sunset');
+    route.config = { ...route.config, deprecationHeaders: deprecationHeaders(deprecation) };
     route.schema = { ...route.schema, deprecated: true };
   });
 }
@@ -39,13 +50,6 @@ export function registerVersioning(app: FastifyInstance): void {
 /** Sets `API-Version` on API responses and the deprecation headers of a deprecated route. */
 export function setVersionHeaders(request: FastifyRequest, reply: FastifyReply): void {
   if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
-  const deprecation = request.routeOptions.config.deprecation;
-  if (!deprecation) return;
-  reply.header(
-    'deprecation',
-    `@${Math.floor(toDate(deprecation.since, 'since').getTime() / 1000)}`,
-  );
-  reply.header('sunset', toDate(deprecation.sunset, 'sunset').toUTCString());
-  if (deprecation.link)
-    reply.header('link', `<${deprecation.link}>; rel="deprecation"; type="text/html"`);
+  const headers = request.routeOptions.config.deprecationHeaders;
+  if (headers) reply.headers(headers);
 }
