@@ -6,6 +6,7 @@ import { allApps } from './apps/index.ts';
 import type { Config } from './platform/config/index.ts';
 import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
+import { registerJobRoutes, type JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { selectApps, type AppModule } from './platform/modules/index.ts';
 import {
@@ -27,6 +28,8 @@ export interface Platform {
   readonly version: string;
   /** The open database; null only for apps built without one (some tests, the OpenAPI script). */
   readonly database: Database | null;
+  /** The job queue; null when built without one (some tests, the OpenAPI script). */
+  readonly jobs: JobQueue | null;
 }
 
 declare module 'fastify' {
@@ -47,6 +50,10 @@ export interface BuildOptions {
   database?: Database;
   /** Metrics registry; one is made when absent (pass the one the database was opened with). */
   metrics?: Registry;
+  /** The job queue, started (and later stopped) by the caller. */
+  jobs?: JobQueue;
+  /** Only the operational routes (health, metrics): a worker process's HTTP face. */
+  operationalOnly?: boolean;
 }
 
 let cachedVersion: string | undefined;
@@ -76,6 +83,7 @@ export async function buildApp(
   const health = new HealthChecks();
   const metrics = options.metrics ?? createMetricsRegistry();
   const database = options.database ?? null;
+  const jobs = options.jobs ?? null;
   const version = packageVersion();
   const apps = options.apps ?? selectApps(allApps, config.server.apps);
   const reporter = createErrorReporter(config.observability.sentryDsn, config.env, version);
@@ -90,8 +98,10 @@ export async function buildApp(
     metrics,
     version,
     database,
+    jobs,
   } satisfies Platform);
   if (database) health.register('database', (signal) => database.ping(signal));
+  if (jobs) health.register('queue', (signal) => jobs.ping(signal));
   // Node's own server limit for the time to receive headers (Fastify has no option for it).
   app.server.headersTimeout = config.http.headersTimeoutMs;
 
@@ -104,6 +114,12 @@ export async function buildApp(
       description: 'The Groundwork platform and its apps.',
       tags: [
         { name: 'operations', description: 'Health, readiness and metrics.' },
+        ...(jobs && !options.operationalOnly
+          ? [
+              { name: 'jobs', description: 'Status of background jobs.' },
+              { name: 'admin', description: 'Operator API: queues and dead letters.' },
+            ]
+          : []),
         ...apps.flatMap((m) => m.tags ?? [{ name: m.name, description: m.description }]),
       ],
     },
@@ -125,8 +141,21 @@ export async function buildApp(
     version,
   });
 
-  for (const module of apps) {
-    if (module.routes) await app.register(module.routes, { prefix: API_PREFIX });
+  if (!options.operationalOnly) {
+    if (jobs) {
+      await app.register(
+        (scope) =>
+          registerJobRoutes(scope, {
+            jobs,
+            adminToken: config.admin.token,
+            cursorSecret: config.secrets.appSecret,
+          }),
+        { prefix: API_PREFIX },
+      );
+    }
+    for (const module of apps) {
+      if (module.routes) await app.register(module.routes, { prefix: API_PREFIX });
+    }
   }
 
   app.addHook('onClose', async () => {

@@ -19,6 +19,7 @@ import {
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
+import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { selectApps } from './platform/modules/index.ts';
 import {
@@ -117,11 +118,12 @@ async function main(): Promise<void> {
 
   const lifecycle = new Lifecycle();
   const metrics = createMetricsRegistry();
-  const opened: { app?: FastifyInstance; database?: Database; keepAlive?: NodeJS.Timeout } = {};
+  const opened: { app?: FastifyInstance; database?: Database; jobs?: JobQueue } = {};
   // Installed first, so a signal during start-up still closes what was opened (the embedded server).
   onShutdown(logger, config, lifecycle, async () => {
+    // HTTP first (in-flight requests may still enqueue), then workers finish their running jobs.
     await opened.app?.close();
-    clearInterval(opened.keepAlive);
+    await opened.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
     await opened.database?.close();
   });
 
@@ -130,20 +132,32 @@ async function main(): Promise<void> {
   await prepareSchema(config, database, migrations, logger);
   if (lifecycle.shuttingDown) return;
 
-  switch (command) {
-    case 'worker':
-      // The jobs area fills this role; until then a worker idles until it is told to stop.
-      opened.keepAlive = setInterval(() => undefined, 60_000);
-      logger.info('worker started');
-      return;
-    case 'serve':
-    case 'all': {
-      const app = await buildApp(config, { logger, lifecycle, database, metrics, apps });
-      opened.app = app;
-      await app.listen({ host: config.server.host, port: config.server.port });
-      return;
-    }
-  }
+  const works = command === 'worker' || command === 'all';
+  const jobs = new JobQueue({
+    config,
+    database,
+    logger,
+    metrics,
+    definitions: apps.flatMap((a) => a.jobs ?? []),
+    work: works,
+  });
+  opened.jobs = jobs;
+  await jobs.start();
+  if (lifecycle.shuttingDown) return;
+  if (works) await jobs.startWorkers();
+
+  // A worker serves only the operational routes (health, metrics) for probes and scrapes.
+  const app = await buildApp(config, {
+    logger,
+    lifecycle,
+    database,
+    metrics,
+    apps,
+    jobs,
+    operationalOnly: command === 'worker',
+  });
+  opened.app = app;
+  await app.listen({ host: config.server.host, port: config.server.port });
 }
 
 try {

@@ -55,6 +55,19 @@ export interface Config {
     readonly metricsToken: string | null;
     readonly sentryDsn: string | null;
   };
+  readonly jobs: {
+    readonly poolMax: number;
+    readonly pollIntervalMs: number;
+    readonly superviseIntervalS: number;
+  };
+  readonly admin: { readonly token: string | null };
+  readonly mail: {
+    /** null: the dev mailbox in development; sending fails elsewhere (production requires it). */
+    readonly smtpUrl: string | null;
+    readonly from: string;
+    readonly defaultLocale: string;
+    readonly publicUrl: string;
+  };
   readonly lifecycle: { readonly shutdownGraceMs: number; readonly shutdownDrainDelayMs: number };
   readonly database: {
     /** null: start the embedded PostgreSQL server. */
@@ -282,6 +295,9 @@ export function loadConfig(
   if (vars.DATABASE_URL !== '' && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL)) {
     out.push({ key: 'DATABASE_URL', message: 'must be a postgres:// or postgresql:// URL' });
   }
+  if (vars.SMTP_URL !== '' && !/^smtps?:\/\/[^/\s]+/.test(vars.SMTP_URL)) {
+    out.push({ key: 'SMTP_URL', message: 'must be an smtp:// or smtps:// URL' });
+  }
   if (out.length > 0) throw new ConfigError(out);
 
   const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
@@ -330,6 +346,18 @@ export function loadConfig(
         vars.APP_ENV === 'development' ||
         vars.APP_ENV === 'test',
       estimateAbove: vars.PAGINATION_ESTIMATE_ABOVE,
+    },
+    jobs: {
+      poolMax: vars.JOBS_POOL_MAX,
+      pollIntervalMs: vars.JOBS_POLL_INTERVAL_MS,
+      superviseIntervalS: vars.JOBS_SUPERVISE_INTERVAL_S,
+    },
+    admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
+    mail: {
+      smtpUrl: vars.SMTP_URL === '' ? null : vars.SMTP_URL,
+      from: vars.MAIL_FROM,
+      defaultLocale: vars.MAIL_DEFAULT_LOCALE,
+      publicUrl: vars.PUBLIC_URL.replace(/\/+$/, ''),
     },
     lifecycle: {
       shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,

@@ -263,6 +263,82 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Database' },
   ),
+  JOBS_POOL_MAX: v(
+    Type.Integer({
+      description:
+        "Connections in the job queue's own pool (pg-boss), apart from `DATABASE_POOL_MAX`, so a burst of jobs never starves HTTP requests.",
+      default: 5,
+      minimum: 2,
+      maximum: 100,
+    }),
+    { group: 'Jobs' },
+  ),
+  JOBS_POLL_INTERVAL_MS: v(
+    ms(
+      'How often an idle worker looks for due jobs. New jobs wake workers at once (LISTEN/NOTIFY); this bounds the start lag of delayed jobs and retries.',
+      1_000,
+      500,
+      60_000,
+    ),
+    { group: 'Jobs' },
+  ),
+  JOBS_SUPERVISE_INTERVAL_S: v(
+    Type.Integer({
+      description:
+        'How often a worker checks for jobs whose lease expired (a worker killed mid-job) and hands them back for a retry.',
+      default: 30,
+      minimum: 1,
+      maximum: 3_600,
+    }),
+    { group: 'Jobs' },
+  ),
+  ADMIN_TOKEN: v(
+    Type.String({
+      description:
+        'Bearer token for the admin API (`/api/v1/admin/*`: queues, dead letters). Unset: the admin API refuses every request. At least 32 characters in staging/production.',
+      default: '',
+    }),
+    { group: 'Admin', secret: true, minLength: 32 },
+  ),
+  PUBLIC_URL: v(
+    Type.String({
+      description:
+        'Public base URL of the API, used for links in mail (verification, password reset). Required in production.',
+      default: 'http://localhost:3000',
+      pattern: '^https?://[^\\s/]+(/.*)?$',
+    }),
+    { group: 'Mail', requiredIn: ['production'], example: 'https://api.example.com' },
+  ),
+  SMTP_URL: v(
+    Type.String({
+      description:
+        'SMTP server for outgoing mail (`smtp://user:pass@host:587`, `smtps://...:465`). Unset in development: mail goes to the dev mailbox at `/dev/mailbox`. Required in production.',
+      default: '',
+    }),
+    {
+      group: 'Mail',
+      secret: true,
+      requiredIn: ['production'],
+      example: 'smtp://user:password@smtp.example.com:587',
+    },
+  ),
+  MAIL_FROM: v(
+    Type.String({
+      description: 'Sender of outgoing mail, as `Name <address>` or an address.',
+      default: 'Groundwork <no-reply@localhost>',
+      minLength: 3,
+    }),
+    { group: 'Mail', requiredIn: ['production'], example: 'Example <no-reply@example.com>' },
+  ),
+  MAIL_DEFAULT_LOCALE: v(
+    Type.String({
+      description:
+        "Locale used when a recipient's locale has no version of a template (every template must have this one).",
+      default: 'en',
+      pattern: '^[a-z]{2}(-[A-Z]{2})?$',
+    }),
+    { group: 'Mail' },
+  ),
   METRICS_TOKEN: v(
     Type.String({
       description:

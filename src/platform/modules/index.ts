@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/index.ts';
 import type { MigrationSet } from '../db/index.ts';
+import type { AnyJob } from '../jobs/index.ts';
 
 /** What an app brings to the platform. Later areas add migrations, jobs, permissions and events. */
 export interface AppModule {
@@ -11,6 +12,8 @@ export interface AppModule {
   readonly tags?: readonly { name: string; description: string }[];
   /** The app's migrations (`YYYYMMDDHHMM_app_what`), merged into one ordered history. */
   readonly migrations?: MigrationSet;
+  /** The app's job types; their queues are created at start and worked by worker processes. */
+  readonly jobs?: readonly AnyJob[];
   /** Registers the app's routes; mounted under `/api/v1`. */
   readonly routes?: (app: FastifyInstance) => Promise<void>;
 }

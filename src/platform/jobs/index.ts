@@ -1,0 +1,13 @@
+export { defineJob, InvalidJobPayloadError, DEAD_SUFFIX } from './definition.ts';
+export type { AnyJob, JobContext, JobDefinition, JobOptions, CronSchedule } from './definition.ts';
+export { JobQueue, JOBS_SCHEMA } from './queue.ts';
+export type {
+  DeadJob,
+  Enqueued,
+  EnqueueOptions,
+  JobQueueOptions,
+  JobState,
+  JobStatus,
+  QueueCounts,
+} from './queue.ts';
+export { JobCodes, registerJobRoutes, requireAdminToken } from './routes.ts';
