@@ -61,6 +61,9 @@ describe('HSTS behind a trusted TLS proxy in production', async () => {
     DATABASE_URL: 'postgres://127.0.0.1:5432/test',
     APP_SECRET: STRONG,
     TRUST_PROXY: '127.0.0.1',
+    SMTP_URL: 'smtp://127.0.0.1:2525',
+    MAIL_FROM: 'Example <no-reply@example.com>',
+    PUBLIC_URL: 'https://api.example.com',
   });
   test.after(() => app.close());
 

@@ -15,6 +15,12 @@ import {
 
 const STRONG = 'k3J9x!qPz7Lw2Vb8Nc4Rt6Ym1Hs5Dg0Fa';
 const DB = 'postgres://groundwork:pw@127.0.0.1:5432/groundwork';
+/** Mail settings staging and production require. */
+const MAIL = {
+  SMTP_URL: 'smtp://mailer:pw@smtp.example.com:587',
+  MAIL_FROM: 'Example <no-reply@example.com>',
+  PUBLIC_URL: 'https://api.example.com',
+};
 
 function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
   try {
@@ -44,6 +50,7 @@ describe('config', () => {
       BODY_LIMIT_BYTES: '2048',
       TRUST_PROXY: '2',
       APP_ENV: 'staging',
+      ...MAIL,
       APP_SECRET: STRONG,
     });
     assert.equal(config.server.port, 8080);
@@ -67,6 +74,7 @@ describe('config', () => {
   test('missing required, wrong type, out of range and placeholder secret are all listed at once', () => {
     const issues = issuesOf({
       APP_ENV: 'production',
+      ...MAIL,
       PORT: 'abc',
       MAX_URL_LENGTH: '10',
       METRICS_TOKEN: 'changeme',
@@ -101,22 +109,27 @@ describe('config', () => {
   test('short and placeholder secrets refuse to start in staging and production only', () => {
     for (const appEnv of ['staging', 'production']) {
       assert.deepEqual(
-        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'short', DATABASE_URL: DB }).map((i) => i.key),
+        issuesOf({ APP_ENV: appEnv, ...MAIL, APP_SECRET: 'short', DATABASE_URL: DB }).map(
+          (i) => i.key,
+        ),
         ['APP_SECRET'],
       );
       assert.ok(
-        issuesOf({ APP_ENV: appEnv, APP_SECRET: 'changeme-changeme-changeme-changeme' }).some((i) =>
-          /placeholder/.test(i.message),
-        ),
+        issuesOf({
+          APP_ENV: appEnv,
+          ...MAIL,
+          APP_SECRET: 'changeme-changeme-changeme-changeme',
+        }).some((i) => /placeholder/.test(i.message)),
       );
-      assert.ok(issuesOf({ APP_ENV: appEnv, APP_SECRET: 'secret' }).length > 0);
+      assert.ok(issuesOf({ APP_ENV: appEnv, ...MAIL, APP_SECRET: 'secret' }).length > 0);
     }
     assert.equal(
       loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret,
       'secret',
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB }).isProduction,
+      loadConfig({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB })
+        .isProduction,
       true,
     );
   });
@@ -126,7 +139,7 @@ describe('config', () => {
       (ConfigSchema.properties.APP_SECRET as { default?: unknown }).default,
     );
     assert.ok(
-      issuesOf({ APP_ENV: 'production', APP_SECRET: devDefault }).some(
+      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: devDefault }).some(
         (i) => i.key === 'APP_SECRET',
       ),
     );
@@ -156,7 +169,7 @@ describe('config', () => {
 
   test('CORS "*" is refused in production, malformed origins everywhere', () => {
     assert.ok(
-      issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some(
+      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some(
         (i) => i.key === 'CORS_ORIGINS',
       ),
     );
@@ -188,7 +201,7 @@ describe('config', () => {
       assert.equal(loadConfig({ APP_ENV: 'test' }, { cwd: dir }).server.port, 4002);
       assert.equal(loadConfig({ APP_ENV: 'test', PORT: '4004' }, { cwd: dir }).server.port, 4004);
       const prod = loadConfig(
-        { APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB },
+        { APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB },
         { cwd: dir },
       );
       assert.equal(prod.server.port, 3000);
@@ -199,9 +212,14 @@ describe('config', () => {
   });
 
   test('staging may use the embedded database; production may not', () => {
-    assert.equal(loadConfig({ APP_ENV: 'staging', APP_SECRET: STRONG }).database.url, null);
+    assert.equal(
+      loadConfig({ APP_ENV: 'staging', ...MAIL, APP_SECRET: STRONG }).database.url,
+      null,
+    );
     assert.ok(
-      issuesOf({ APP_ENV: 'production', APP_SECRET: STRONG }).some((i) => i.key === 'DATABASE_URL'),
+      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG }).some(
+        (i) => i.key === 'DATABASE_URL',
+      ),
     );
     assert.ok(issuesOf({ DATABASE_URL: 'mysql://x@y/z' }).some((i) => i.key === 'DATABASE_URL'));
   });
@@ -212,17 +230,18 @@ describe('config', () => {
       true,
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'staging', APP_SECRET: STRONG }).database.migrateOnStart,
+      loadConfig({ APP_ENV: 'staging', ...MAIL, APP_SECRET: STRONG }).database.migrateOnStart,
       true,
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'production', APP_SECRET: STRONG, DATABASE_URL: DB }).database
+      loadConfig({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB }).database
         .migrateOnStart,
       false,
     );
     assert.equal(
       loadConfig({
         APP_ENV: 'production',
+        ...MAIL,
         APP_SECRET: STRONG,
         DATABASE_URL: DB,
         MIGRATE_ON_START: 'true',

@@ -303,22 +303,22 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: v(
     Type.String({
       description:
-        'Public base URL of the API, used for links in mail (verification, password reset). Required in production.',
+        'Public base URL of the API, used for links in mail (verification, password reset). Required in staging and production.',
       default: 'http://localhost:3000',
       pattern: '^https?://[^\\s/]+(/.*)?$',
     }),
-    { group: 'Mail', requiredIn: ['production'], example: 'https://api.example.com' },
+    { group: 'Mail', requiredIn: deployed, example: 'https://api.example.com' },
   ),
   SMTP_URL: v(
     Type.String({
       description:
-        'SMTP server for outgoing mail (`smtp://user:pass@host:587`, `smtps://...:465`). Unset in development: mail goes to the dev mailbox at `/dev/mailbox`. Required in production.',
+        'SMTP server for outgoing mail (`smtp://user:pass@host:587`, `smtps://...:465`). Unset in development: mail goes to the dev mailbox at `/dev/mailbox`. Required in staging and production.',
       default: '',
     }),
     {
       group: 'Mail',
       secret: true,
-      requiredIn: ['production'],
+      requiredIn: deployed,
       example: 'smtp://user:password@smtp.example.com:587',
     },
   ),
@@ -328,7 +328,7 @@ export const ConfigSchema = Type.Object({
       default: 'Groundwork <no-reply@localhost>',
       minLength: 3,
     }),
-    { group: 'Mail', requiredIn: ['production'], example: 'Example <no-reply@example.com>' },
+    { group: 'Mail', requiredIn: deployed, example: 'Example <no-reply@example.com>' },
   ),
   MAIL_DEFAULT_LOCALE: v(
     Type.String({

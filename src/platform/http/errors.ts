@@ -192,6 +192,12 @@ export const HttpCodes = defineErrorCodes('http', {
     description:
       'The body, query, path or headers do not match the schema; `errors` lists each field.',
   },
+  RATE_LIMITED: {
+    kind: 'RateLimited',
+    title: 'Too many requests',
+    description:
+      'A rate or send limit was reached; retry after `Retry-After` seconds (the `RateLimit` headers say which policy).',
+  },
   HEADERS_TOO_LARGE: {
     kind: 'HeadersTooLarge',
     title: 'Request header fields too large',

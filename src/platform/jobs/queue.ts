@@ -194,6 +194,14 @@ export class JobQueue {
     if (options.metrics) this.#instrument(options.metrics);
   }
 
+  /** Adds a job type (platform areas such as mail register theirs); only before `start()`. */
+  register(definition: AnyJob): void {
+    if (this.#started) throw new Error(`job ${definition.name} registered after start`);
+    if (this.#definitions.has(definition.name))
+      throw new Error(`job ${definition.name} is defined twice`);
+    this.#definitions.set(definition.name, definition);
+  }
+
   get definitions(): readonly AnyJob[] {
     return [...this.#definitions.values()];
   }
