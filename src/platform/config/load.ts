@@ -59,6 +59,7 @@ export interface Config {
     readonly poolMax: number;
     readonly pollIntervalMs: number;
     readonly superviseIntervalS: number;
+    readonly cronIntervalS: number;
   };
   readonly admin: { readonly token: string | null };
   readonly mail: {
@@ -351,6 +352,7 @@ export function loadConfig(
       poolMax: vars.JOBS_POOL_MAX,
       pollIntervalMs: vars.JOBS_POLL_INTERVAL_MS,
       superviseIntervalS: vars.JOBS_SUPERVISE_INTERVAL_S,
+      cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
     admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
     mail: {

@@ -292,6 +292,16 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Jobs' },
   ),
+  JOBS_CRON_INTERVAL_S: v(
+    Type.Integer({
+      description:
+        'How often a worker checks cron schedules for due occurrences (a recurring job starts within this many seconds of its time).',
+      default: 30,
+      minimum: 1,
+      maximum: 45,
+    }),
+    { group: 'Jobs' },
+  ),
   ADMIN_TOKEN: v(
     Type.String({
       description:

@@ -181,6 +181,8 @@ export class JobQueue {
       supervise: work,
       schedule: work,
       superviseIntervalSeconds: config.jobs.superviseIntervalS,
+      cronWorkerIntervalSeconds: config.jobs.cronIntervalS,
+      cronMonitorIntervalSeconds: config.jobs.cronIntervalS,
       // Migrations run at start under pg-boss's own advisory lock, safe with many processes.
       migrate: true,
     });
@@ -276,7 +278,9 @@ export class JobQueue {
           includeMetadata: true,
           perJobResults: true,
           pollingIntervalSeconds,
-          notifyPollingIntervalSeconds: Math.max(pollingIntervalSeconds, 30),
+          // NOTIFY wakes workers for new jobs only: retries and delayed jobs become due silently,
+          // so polling stays at the configured pace rather than pg-boss's relaxed 30 s backstop.
+          notifyPollingIntervalSeconds: pollingIntervalSeconds,
           burstWhenBatchFull: batchSize > 1,
         },
         (jobs: JobWithMetadata<Envelope>[]) => Promise.all(jobs.map((job) => this.#run(d, job))),
@@ -522,9 +526,7 @@ export class JobQueue {
       const newId = await this.#boss.send(queue, data, { db, priority: d.options.priority ?? 0 });
       if (newId === null) {
         // A waiting job holds the same singleton key: the work is already queued.
-        const key = (d.options.singletonKey)?.(
-          dead.payload,
-        );
+        const key = d.options.singletonKey?.(dead.payload);
         const waiting = await this.#boss.findJobs(queue, { key, queued: true, db });
         return waiting[0] ? { id: waiting[0].id } : null;
       }
