@@ -181,6 +181,8 @@ export class JobQueue {
       supervise: work,
       schedule: work,
       superviseIntervalSeconds: config.jobs.superviseIntervalS,
+      // Lease expiry runs in the monitor pass, which pg-boss gates per queue by this interval.
+      monitorIntervalSeconds: config.jobs.superviseIntervalS,
       cronWorkerIntervalSeconds: config.jobs.cronIntervalS,
       cronMonitorIntervalSeconds: config.jobs.cronIntervalS,
       // Migrations run at start under pg-boss's own advisory lock, safe with many processes.
