@@ -2,6 +2,7 @@
 const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> = {
   http: () => import('./http.ts'),
   db: () => import('./db.ts'),
+  jobs: () => import('./jobs.ts'),
 };
 
 const name = process.argv[2] ?? '';

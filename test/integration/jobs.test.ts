@@ -176,6 +176,25 @@ describe('jobs', () => {
     assert.equal((await h.rows('test.echo')).length, before);
   });
 
+  test('sendMany enqueues a batch in one statement, or nothing when one payload is bad', async () => {
+    const before = (await h.rows('test.echo')).length;
+    await assert.rejects(
+      h.jobs.sendMany(echo, [{ value: 'a' }, { value: 7 } as never]),
+      InvalidJobPayloadError,
+    );
+    assert.equal((await h.rows('test.echo')).length, before);
+    const created = await h.jobs.sendMany(echo, [
+      { value: 'b1' },
+      { value: 'b2' },
+      { value: 'b3' },
+    ]);
+    assert.equal(created, 3);
+    await eventually('batch completed', async () => {
+      const rows = await h.rows('test.echo');
+      return rows.length === before + 3 && rows.every((r) => r.state === 'completed');
+    });
+  });
+
   test('the triggering user sees the job status and result; others and unknown ids get 404', async () => {
     const res = await h.app.inject({
       method: 'POST',

@@ -392,6 +392,37 @@ export class JobQueue {
     return { id: existing.id, created: false };
   }
 
+  /**
+   * Enqueues many jobs of one type in one statement (validated first: one bad payload rejects
+   * them all). Jobs deduplicated by a singleton key are skipped. Returns the number created.
+   */
+  async sendMany<S extends TSchema>(
+    definition: JobDefinition<S>,
+    payloads: readonly Static<S>[],
+    options: Omit<EnqueueOptions, 'priority'> = {},
+  ): Promise<number> {
+    const d = this.#definitions.get(definition.name);
+    if (!d) throw new Error(`job ${definition.name} is not registered`);
+    for (const payload of payloads) {
+      const errors = payloadErrors(d, payload);
+      if (errors.length > 0) throw new InvalidJobPayloadError(d.name, errors);
+    }
+    if (payloads.length === 0) return 0;
+    const meta = { userId: options.userId ?? null, requestId: options.requestId ?? null };
+    const key = d.options.singletonKey;
+    const ids = await this.#boss.insert(
+      d.name,
+      payloads.map((payload) => ({
+        data: { payload, meta } satisfies Envelope,
+        priority: d.options.priority ?? 0,
+        ...(options.startAfter === undefined ? {} : { startAfter: options.startAfter }),
+        ...(key ? { singletonKey: key(payload) } : {}),
+      })),
+      { returnId: true, ...(options.trx ? { db: fromKysely(options.trx) } : {}) },
+    );
+    return ids?.length ?? 0;
+  }
+
   #queueNames(): string[] {
     return [...this.#definitions.keys()];
   }
