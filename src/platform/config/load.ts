@@ -62,6 +62,12 @@ export interface Config {
     readonly cronIntervalS: number;
   };
   readonly admin: { readonly token: string | null };
+  readonly redis: {
+    /** null: in-process stores (one process only). */
+    readonly url: string | null;
+    readonly keyPrefix: string;
+    readonly commandTimeoutMs: number;
+  };
   readonly mail: {
     /** null: the dev mailbox in development; sending fails elsewhere (production requires it). */
     readonly smtpUrl: string | null;
@@ -296,6 +302,9 @@ export function loadConfig(
   if (vars.DATABASE_URL !== '' && !/^postgres(ql)?:\/\//.test(vars.DATABASE_URL)) {
     out.push({ key: 'DATABASE_URL', message: 'must be a postgres:// or postgresql:// URL' });
   }
+  if (vars.REDIS_URL !== '' && !/^rediss?:\/\/[^/\s]*/.test(vars.REDIS_URL)) {
+    out.push({ key: 'REDIS_URL', message: 'must be a redis:// or rediss:// URL' });
+  }
   if (vars.SMTP_URL !== '' && !/^smtps?:\/\/[^/\s]+/.test(vars.SMTP_URL)) {
     out.push({ key: 'SMTP_URL', message: 'must be an smtp:// or smtps:// URL' });
   }
@@ -355,6 +364,11 @@ export function loadConfig(
       cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
     admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
+    redis: {
+      url: vars.REDIS_URL === '' ? null : vars.REDIS_URL,
+      keyPrefix: vars.REDIS_KEY_PREFIX,
+      commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+    },
     mail: {
       smtpUrl: vars.SMTP_URL === '' ? null : vars.SMTP_URL,
       from: vars.MAIL_FROM,

@@ -302,6 +302,32 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Jobs' },
   ),
+  REDIS_URL: v(
+    Type.String({
+      description:
+        'Redis for rate limits, cache and pub/sub shared by every process (`redis://[:password@]host:6379/0`, `rediss://` for TLS). Unset: in-process stores, correct for one process only (see docs/traffic.md).',
+      default: '',
+    }),
+    { group: 'Redis', secret: true, example: 'redis://127.0.0.1:6379/0' },
+  ),
+  REDIS_KEY_PREFIX: v(
+    Type.String({
+      description:
+        'Prefix of every key Groundwork writes, so several deployments can share a server.',
+      default: 'gw:',
+      pattern: '^[A-Za-z0-9:_.-]{0,64}$',
+    }),
+    { group: 'Redis' },
+  ),
+  REDIS_COMMAND_TIMEOUT_MS: v(
+    ms(
+      'A Redis command slower than this fails (rate limits then follow their fail mode, the cache misses).',
+      500,
+      10,
+      60_000,
+    ),
+    { group: 'Redis' },
+  ),
   ADMIN_TOKEN: v(
     Type.String({
       description:
