@@ -62,6 +62,17 @@ export interface Config {
     readonly cronIntervalS: number;
   };
   readonly admin: { readonly token: string | null };
+  readonly rateLimit: {
+    readonly enabled: boolean;
+    readonly anonymousPerMin: number;
+    readonly tiers: {
+      readonly free: number;
+      readonly premium: number;
+      readonly enterprise: number;
+    };
+    readonly notFoundPerMin: number;
+    readonly memoryMaxKeys: number;
+  };
   readonly redis: {
     /** null: in-process stores (one process only). */
     readonly url: string | null;
@@ -364,6 +375,17 @@ export function loadConfig(
       cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
     admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
+    rateLimit: {
+      enabled: vars.RATE_LIMIT_ENABLED,
+      anonymousPerMin: vars.RATE_LIMIT_ANONYMOUS_PER_MIN,
+      tiers: {
+        free: vars.RATE_LIMIT_FREE_PER_MIN,
+        premium: vars.RATE_LIMIT_PREMIUM_PER_MIN,
+        enterprise: vars.RATE_LIMIT_ENTERPRISE_PER_MIN,
+      },
+      notFoundPerMin: vars.RATE_LIMIT_NOT_FOUND_PER_MIN,
+      memoryMaxKeys: vars.RATE_LIMIT_MEMORY_MAX_KEYS,
+    },
     redis: {
       url: vars.REDIS_URL === '' ? null : vars.REDIS_URL,
       keyPrefix: vars.REDIS_KEY_PREFIX,

@@ -328,6 +328,69 @@ export const ConfigSchema = Type.Object({
     ),
     { group: 'Redis' },
   ),
+  RATE_LIMIT_ENABLED: v(
+    Type.Boolean({
+      description:
+        'Rate limits on `/api/*` and on unknown routes. Off only for benchmarks and tests that count requests.',
+      default: true,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_ANONYMOUS_PER_MIN: v(
+    Type.Integer({
+      description: 'Requests per minute to `/api/*` per client IP without a signed-in user.',
+      default: 30,
+      minimum: 1,
+      maximum: 1_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_FREE_PER_MIN: v(
+    Type.Integer({
+      description: 'Requests per minute to `/api/*` per signed-in user of the `free` tier.',
+      default: 100,
+      minimum: 1,
+      maximum: 1_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_PREMIUM_PER_MIN: v(
+    Type.Integer({
+      description: 'Requests per minute to `/api/*` per signed-in user of the `premium` tier.',
+      default: 1000,
+      minimum: 1,
+      maximum: 1_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_ENTERPRISE_PER_MIN: v(
+    Type.Integer({
+      description: 'Requests per minute to `/api/*` per signed-in user of the `enterprise` tier.',
+      default: 10000,
+      minimum: 1,
+      maximum: 1_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_NOT_FOUND_PER_MIN: v(
+    Type.Integer({
+      description: 'Requests per minute to unknown routes per client IP (404s: scanners).',
+      default: 30,
+      minimum: 1,
+      maximum: 1_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_MEMORY_MAX_KEYS: v(
+    Type.Integer({
+      description:
+        'Most keys the in-process rate-limit store holds (without `REDIS_URL`); the least recently used go first.',
+      default: 100_000,
+      minimum: 100,
+      maximum: 10_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
   ADMIN_TOKEN: v(
     Type.String({
       description:

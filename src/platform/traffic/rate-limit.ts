@@ -1,0 +1,268 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { createHash } from 'node:crypto';
+import { Counter, type Registry } from 'prom-client';
+import type { Config } from '../config/index.ts';
+import { API_PREFIX, HttpCodes, HttpError, defineErrorCodes } from '../http/index.ts';
+import type { Logger } from '../observability/index.ts';
+import type { Decision, RateStore } from './gcra.ts';
+
+export const TrafficCodes = defineErrorCodes('traffic', {
+  RATE_LIMIT_UNAVAILABLE: {
+    kind: 'Unavailable',
+    title: 'Rate limiting unavailable',
+    description:
+      'The rate-limit store did not answer and this route fails closed (sign-in and other sensitive routes); retry after `Retry-After` seconds.',
+  },
+});
+
+export type Tier = 'free' | 'premium' | 'enterprise';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The signed-in user's plan, set by the identity area; picks the per-tier API limit. */
+    userTier?: Tier;
+    /** The API client (machine credential) making the call, set by the identity area. */
+    apiClientId?: string;
+  }
+  interface FastifyContextConfig {
+    /** Extra limits for this route (checked with the API default), or `false` for none at all. */
+    rateLimit?: readonly RateLimitPolicy[] | false;
+  }
+}
+
+/** One limit: `limit` requests per `windowSeconds` per key. */
+export interface RateLimitPolicy {
+  /** Shown in the `RateLimit-Policy` header: lowercase letters, digits and dashes. */
+  readonly name: string;
+  readonly limit: number;
+  readonly windowSeconds: number;
+  /** What the key is: client IP, signed-in user, API client, or an account named in the request. */
+  readonly by: 'ip' | 'user' | 'client' | 'account';
+  /** For `by: 'account'`: the account a request is about (e.g. the login name in the body). */
+  readonly account?: (request: FastifyRequest) => string | undefined;
+  /** When the store fails: `open` lets the request through, `closed` refuses it with 503. Default open. */
+  readonly failMode?: 'open' | 'closed';
+}
+
+/** Defaults for the identity area's routes (auth routes fail closed). */
+export const AuthLimits = {
+  login: (account: (r: FastifyRequest) => string | undefined): RateLimitPolicy[] => [
+    { name: 'login-ip', limit: 5, windowSeconds: 60, by: 'ip', failMode: 'closed' },
+    {
+      name: 'login-account',
+      limit: 10,
+      windowSeconds: 3_600,
+      by: 'account',
+      account,
+      failMode: 'closed',
+    },
+  ],
+  register: (): RateLimitPolicy[] => [
+    { name: 'register-ip', limit: 3, windowSeconds: 3_600, by: 'ip', failMode: 'closed' },
+  ],
+  /** Password-reset and verification mail. */
+  accountMail: (account: (r: FastifyRequest) => string | undefined): RateLimitPolicy[] => [
+    { name: 'account-mail-ip', limit: 3, windowSeconds: 3_600, by: 'ip', failMode: 'closed' },
+    {
+      name: 'account-mail-account',
+      limit: 3,
+      windowSeconds: 3_600,
+      by: 'account',
+      account,
+      failMode: 'closed',
+    },
+  ],
+} as const;
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,63}$/;
+
+function keyOf(policy: RateLimitPolicy, request: FastifyRequest): string | undefined {
+  switch (policy.by) {
+    case 'ip':
+      return request.ip;
+    case 'user':
+      return request.userId;
+    case 'client':
+      return request.apiClientId;
+    case 'account': {
+      const account = policy.account?.(request);
+      if (account === undefined || account === '') return undefined;
+      // Accounts (emails, user names) are hashed: the store never holds them in clear.
+      return createHash('sha256')
+        .update(account.normalize('NFKC').toLowerCase())
+        .digest('base64url')
+        .slice(0, 22);
+    }
+  }
+}
+
+interface Applied {
+  policy: RateLimitPolicy;
+  decision: Decision;
+}
+
+function header(applied: readonly Applied[]): { policy: string; limit: string } {
+  return {
+    policy: applied
+      .map(
+        (a) => `"${a.policy.name}";q=${String(a.policy.limit)};w=${String(a.policy.windowSeconds)}`,
+      )
+      .join(', '),
+    limit: applied
+      .map(
+        (a) =>
+          `"${a.policy.name}";r=${String(a.decision.remaining)};t=${String(a.decision.resetSeconds)}`,
+      )
+      .join(', '),
+  };
+}
+
+export interface RateLimiterOptions {
+  config: Config;
+  store: RateStore;
+  logger: Logger;
+  metrics?: Registry;
+}
+
+/**
+ * Rate limits: every `/api/*` request counts against the API default (per user by tier when
+ * signed in, per IP otherwise) plus the route's own policies (`config.rateLimit`); unknown routes
+ * count against the not-found limit per IP. Allowed requests on limited routes carry
+ * `RateLimit-Policy` and `RateLimit` (IETF draft); refused ones get 429 `RATE_LIMITED` with
+ * `Retry-After` too.
+ */
+export function registerRateLimits(app: FastifyInstance, options: RateLimiterOptions): void {
+  const { config, store, logger } = options;
+  const settings = config.rateLimit;
+  const errors = options.metrics
+    ? new Counter({
+        name: 'ratelimit_store_errors_total',
+        help: 'Rate-limit decisions the store could not make, by policy and the fail mode applied',
+        labelNames: ['policy', 'mode'],
+        registers: [options.metrics],
+      })
+    : undefined;
+  const limited = options.metrics
+    ? new Counter({
+        name: 'ratelimit_limited_total',
+        help: 'Requests refused by a rate limit, by policy',
+        labelNames: ['policy'],
+        registers: [options.metrics],
+      })
+    : undefined;
+
+  const anonymous: RateLimitPolicy = {
+    name: 'api-anonymous',
+    limit: settings.anonymousPerMin,
+    windowSeconds: 60,
+    by: 'ip',
+  };
+  const perTier: Record<Tier, RateLimitPolicy> = {
+    free: { name: 'api-free', limit: settings.tiers.free, windowSeconds: 60, by: 'user' },
+    premium: { name: 'api-premium', limit: settings.tiers.premium, windowSeconds: 60, by: 'user' },
+    enterprise: {
+      name: 'api-enterprise',
+      limit: settings.tiers.enterprise,
+      windowSeconds: 60,
+      by: 'user',
+    },
+  };
+  const notFound: RateLimitPolicy = {
+    name: 'not-found',
+    limit: settings.notFoundPerMin,
+    windowSeconds: 60,
+    by: 'ip',
+  };
+
+  app.addHook('onRoute', (route) => {
+    const policies = route.config?.rateLimit;
+    if (!policies) return;
+    for (const p of policies) {
+      if (!NAME.test(p.name) || !(p.limit >= 1) || !(p.windowSeconds >= 1))
+        throw new Error(`route ${route.url}: invalid rate-limit policy ${JSON.stringify(p.name)}`);
+      if (p.by === 'account' && !p.account)
+        throw new Error(`route ${route.url}: policy ${p.name} is by account but names none`);
+    }
+  });
+
+  let lastErrorLog = 0;
+  async function check(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    policies: readonly RateLimitPolicy[],
+  ): Promise<void> {
+    const applied: Applied[] = [];
+    let refused: Applied | undefined;
+    for (const policy of policies) {
+      const key = keyOf(policy, request);
+      if (key === undefined) continue;
+      let decision: Decision;
+      try {
+        decision = await store.take(
+          `${policy.name}:${policy.by}:${key}`,
+          policy.limit,
+          policy.windowSeconds * 1000,
+        );
+      } catch (error) {
+        const mode = policy.failMode ?? 'open';
+        errors?.inc({ policy: policy.name, mode });
+        if (Date.now() - lastErrorLog > 10_000) {
+          lastErrorLog = Date.now();
+          logger.warn(
+            { err: { message: (error as Error).message }, policy: policy.name, mode },
+            'rate-limit store failed',
+          );
+        }
+        if (mode === 'closed') {
+          throw new HttpError(TrafficCodes.RATE_LIMIT_UNAVAILABLE, {
+            headers: { 'retry-after': '5' },
+          });
+        }
+        continue;
+      }
+      const entry = { policy, decision };
+      applied.push(entry);
+      if (
+        !decision.allowed &&
+        (!refused || decision.retryAfterSeconds > refused.decision.retryAfterSeconds)
+      )
+        refused = entry;
+    }
+    if (applied.length === 0) return;
+    const h = header(applied);
+    reply.header('ratelimit-policy', h.policy);
+    reply.header('ratelimit', h.limit);
+    if (refused) {
+      limited?.inc({ policy: refused.policy.name });
+      throw new HttpError(HttpCodes.RATE_LIMITED, {
+        detail: `Too many requests (${refused.policy.name}); retry in ${String(refused.decision.retryAfterSeconds)} s.`,
+        headers: {
+          'retry-after': String(refused.decision.retryAfterSeconds),
+          'ratelimit-policy': h.policy,
+          ratelimit: h.limit,
+        },
+      });
+    }
+  }
+
+  if (!settings.enabled) return;
+
+  // Unknown routes: counted per IP before anything else runs (scanners walk paths).
+  app.addHook('onRequest', async (request, reply) => {
+    if (request.is404) await check(request, reply, [notFound]);
+  });
+
+  app.addHook('preHandler', async (request, reply) => {
+    const own = request.routeOptions.config.rateLimit;
+    if (own === false) return;
+    const url = request.routeOptions.url ?? '';
+    const api = url.startsWith(`${API_PREFIX}/`);
+    if (!api && !own) return;
+    const policies: RateLimitPolicy[] = [];
+    if (api) {
+      policies.push(request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free']);
+    }
+    if (own) policies.push(...own);
+    await check(request, reply, policies);
+  });
+}

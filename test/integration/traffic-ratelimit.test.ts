@@ -1,0 +1,294 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, test } from 'node:test';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { pino } from 'pino';
+import { connectRedis, closeRedis, type Redis } from '../../src/platform/redis/index.ts';
+import {
+  AuthLimits,
+  MemoryRateStore,
+  RedisRateStore,
+  registerTraffic,
+  type RateStore,
+  type Tier,
+} from '../../src/platform/traffic/index.ts';
+import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
+import { buildTestApp, testConfig } from '../helpers/app.ts';
+import { assertProblem } from '../helpers/problem.ts';
+import { needsRedis, PrivateRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
+
+const silent = pino({ level: 'silent' });
+
+/** An app with the limiter, a login route limited per IP and per account, and a plain API route. */
+async function limitedApp(
+  overrides: Record<string, string>,
+  store: RateStore | undefined,
+  redis: Redis | null = null,
+) {
+  const metrics = createMetricsRegistry();
+  return buildTestApp(
+    { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_ANONYMOUS_PER_MIN: '1000', ...overrides },
+    {
+      metrics,
+      setup: (app: FastifyInstance) => {
+        app.addHook('onRequest', (request, _reply, done) => {
+          const user = request.headers['x-test-user'];
+          if (typeof user === 'string') request.userId = user;
+          const tier = request.headers['x-test-tier'];
+          if (typeof tier === 'string') request.userTier = tier as Tier;
+          done();
+        });
+        registerTraffic(app, {
+          config: app.platform.config,
+          logger: silent,
+          redis,
+          database: null,
+          metrics,
+          ...(store ? { store } : {}),
+        });
+        app.get('/api/v1/things', async () => ({ ok: true }));
+        app.get('/api/v1/unlimited', { config: { rateLimit: false } }, async () => ({ ok: true }));
+        app.post(
+          '/api/v1/login',
+          {
+            config: {
+              rateLimit: AuthLimits.login(
+                (r: FastifyRequest) => (r.body as { login?: string } | undefined)?.login,
+              ),
+            },
+          },
+          async () => ({ ok: true }),
+        );
+      },
+    },
+  );
+}
+
+function suite(
+  name: string,
+  makeStore: () => Promise<{ store: RateStore; close(): Promise<void> }>,
+) {
+  describe(`rate limits (${name} store)`, () => {
+    let store: RateStore;
+    let handle: { close(): Promise<void> } | undefined;
+    before(async () => {
+      const made = await makeStore();
+      store = made.store;
+      handle = made;
+    });
+    after(() => handle?.close());
+
+    test('the anonymous API limit counts per IP, with RateLimit headers, then 429', async () => {
+      const { app } = await limitedApp({ RATE_LIMIT_ANONYMOUS_PER_MIN: '3' }, store);
+      try {
+        const ip = `198.51.100.${String(Math.floor(Math.random() * 250))}`;
+        for (let i = 0; i < 3; i++) {
+          const res = await app.inject({ url: '/api/v1/things', remoteAddress: ip });
+          assert.equal(res.statusCode, 200);
+          assert.equal(res.headers['ratelimit-policy'], '"api-anonymous";q=3;w=60');
+          assert.match(
+            String(res.headers.ratelimit),
+            new RegExp(`^"api-anonymous";r=${String(2 - i)};t=\\d+$`),
+          );
+        }
+        const limited = await app.inject({ url: '/api/v1/things', remoteAddress: ip });
+        const body = assertProblem(limited, 429, 'RATE_LIMITED');
+        assert.match(body.detail ?? '', /api-anonymous/);
+        const retry = Number(limited.headers['retry-after']);
+        assert.ok(retry >= 1 && retry <= 20, `Retry-After ${String(retry)}`);
+        assert.equal(limited.headers['ratelimit-policy'], '"api-anonymous";q=3;w=60');
+        assert.match(String(limited.headers.ratelimit), /^"api-anonymous";r=0;t=\d+$/);
+        // Another client is not affected; opted-out and operational routes are not limited.
+        assert.equal(
+          (await app.inject({ url: '/api/v1/things', remoteAddress: '192.0.2.77' })).statusCode,
+          200,
+        );
+        const free = await app.inject({ url: '/api/v1/unlimited', remoteAddress: ip });
+        assert.equal(free.statusCode, 200);
+        assert.equal(free.headers.ratelimit, undefined);
+        for (let i = 0; i < 10; i++) {
+          assert.equal(
+            (await app.inject({ url: '/health/live', remoteAddress: ip })).statusCode,
+            200,
+          );
+        }
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('login: 5 per minute per IP and 10 per hour per account', async () => {
+      const { app } = await limitedApp({}, store);
+      try {
+        const login = `user-${randomUUID()}@example.com`;
+        const ip = '203.0.113.10';
+        const post = (remoteAddress: string, who = login) =>
+          app.inject({
+            method: 'POST',
+            url: '/api/v1/login',
+            remoteAddress,
+            payload: { login: who },
+          });
+        for (let i = 0; i < 5; i++) assert.equal((await post(ip)).statusCode, 200);
+        const perIp = await post(ip, `other-${randomUUID()}`);
+        assertProblem(perIp, 429, 'RATE_LIMITED');
+        assert.match(
+          String(perIp.headers['ratelimit-policy']),
+          /"login-ip";q=5;w=60, "login-account";q=10;w=3600/,
+        );
+        // Spread over many IPs, the account limit still holds (5 done above from one IP).
+        for (let i = 0; i < 5; i++)
+          assert.equal((await post(`203.0.113.${String(20 + i)}`)).statusCode, 200);
+        const perAccount = await post('203.0.113.99');
+        const body = assertProblem(perAccount, 429, 'RATE_LIMITED');
+        assert.match(body.detail ?? '', /login-account/);
+        // The account key ignores case and Unicode form.
+        assertProblem(await post('203.0.113.98', login.toUpperCase()), 429, 'RATE_LIMITED');
+        assert.ok(Number(perAccount.headers['retry-after']) > 60);
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('signed-in users are limited per user by tier', async () => {
+      const { app } = await limitedApp(
+        { RATE_LIMIT_FREE_PER_MIN: '2', RATE_LIMIT_PREMIUM_PER_MIN: '4' },
+        store,
+      );
+      try {
+        const get = (user: string, tier?: Tier) =>
+          app.inject({
+            url: '/api/v1/things',
+            headers: { 'x-test-user': user, ...(tier ? { 'x-test-tier': tier } : {}) },
+          });
+        const free = `free-${randomUUID()}`;
+        const premium = `premium-${randomUUID()}`;
+        assert.equal((await get(free)).headers['ratelimit-policy'], '"api-free";q=2;w=60');
+        assert.equal((await get(free)).statusCode, 200);
+        assertProblem(await get(free), 429, 'RATE_LIMITED');
+        for (let i = 0; i < 4; i++) assert.equal((await get(premium, 'premium')).statusCode, 200);
+        assertProblem(await get(premium, 'premium'), 429, 'RATE_LIMITED');
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('unknown routes are limited per IP too', async () => {
+      const { app } = await limitedApp({ RATE_LIMIT_NOT_FOUND_PER_MIN: '2' }, store);
+      try {
+        const ip = '192.0.2.200';
+        for (const path of ['/wp-admin', '/.env']) {
+          assertProblem(await app.inject({ url: path, remoteAddress: ip }), 404, 'ROUTE_NOT_FOUND');
+        }
+        const limited = await app.inject({ url: '/phpmyadmin', remoteAddress: ip });
+        assertProblem(limited, 429, 'RATE_LIMITED');
+        assert.equal(limited.headers['ratelimit-policy'], '"not-found";q=2;w=60');
+      } finally {
+        await app.close();
+      }
+    });
+  });
+}
+
+suite('in-process', async () => ({
+  store: new MemoryRateStore(10_000),
+  close: async () => undefined,
+}));
+
+const redisOk = await needsRedis();
+describe('with Redis', redisOk, () => {
+  suite('Redis', async () => {
+    const client = await connectRedis(
+      testConfig({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:` }),
+      silent,
+    );
+    assert.ok(client);
+    return { store: new RedisRateStore(client), close: () => closeRedis(client) };
+  });
+
+  test('processes sharing Redis share one budget', async () => {
+    const config = testConfig({
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:`,
+    });
+    const a = await connectRedis(config, silent);
+    const b = await connectRedis(config, silent);
+    assert.ok(a && b);
+    try {
+      const [sa, sb] = [new RedisRateStore(a), new RedisRateStore(b)];
+      const results = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => (i % 2 ? sa : sb).take('shared', 10, 60_000)),
+      );
+      assert.equal(results.filter((r) => r.allowed).length, 10, 'exactly the limit, atomically');
+    } finally {
+      await closeRedis(a);
+      await closeRedis(b);
+    }
+  });
+});
+
+describe('Redis failing', redisOk, () => {
+  let server: PrivateRedis;
+  before(async () => {
+    server = await PrivateRedis.create();
+    await server.start();
+  });
+  after(() => server.stop());
+
+  test('open policies let requests through, closed ones refuse with 503, and limits return with Redis', async () => {
+    const config = testConfig({ REDIS_URL: server.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
+    const client = await connectRedis(config, silent);
+    assert.ok(client);
+    const { app } = await limitedApp(
+      { REDIS_URL: server.url, RATE_LIMIT_ANONYMOUS_PER_MIN: '2' },
+      undefined,
+      client,
+    );
+    try {
+      const ip = '198.51.100.7';
+      const things = () => app.inject({ url: '/api/v1/things', remoteAddress: ip });
+      const login = () =>
+        app.inject({
+          method: 'POST',
+          url: '/api/v1/login',
+          remoteAddress: '198.51.100.8',
+          payload: { login: 'a' },
+        });
+      assert.equal((await things()).statusCode, 200);
+      assert.equal((await login()).statusCode, 200);
+
+      await server.stop();
+      for (let i = 0; i < 5; i++) {
+        const res = await things();
+        assert.equal(res.statusCode, 200, 'fail open: the API stays up');
+        assert.equal(res.headers.ratelimit, undefined);
+      }
+      const closed = await login();
+      assertProblem(closed, 503, 'RATE_LIMIT_UNAVAILABLE');
+      assert.equal(closed.headers['retry-after'], '5');
+      const metrics = await app.inject({ url: '/metrics' });
+      assert.match(
+        metrics.body,
+        /^ratelimit_store_errors_total\{policy="api-anonymous",mode="open"\} [1-9]/m,
+      );
+      assert.match(
+        metrics.body,
+        /^ratelimit_store_errors_total\{policy="login-ip",mode="closed"\} [1-9]/m,
+      );
+
+      await server.start();
+      await new Promise<void>((resolve) => {
+        if (client.status === 'ready') resolve();
+        else client.once('ready', () => resolve());
+      });
+      // A fresh server: the budget starts over and is enforced again.
+      assert.equal((await things()).statusCode, 200);
+      assert.equal((await things()).statusCode, 200);
+      assertProblem(await things(), 429, 'RATE_LIMITED');
+      assert.equal((await login()).statusCode, 200);
+    } finally {
+      await app.close();
+      await closeRedis(client);
+    }
+  });
+});
