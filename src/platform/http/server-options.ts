@@ -9,10 +9,16 @@ export function serverOptions(
   config: Config,
 ): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } | null } {
   const { http } = config;
-  // Fastify accepts a hop count at run time; its types only list string | string[] | boolean.
-  const trustProxy = (
-    typeof http.trustProxy === 'object' ? [...http.trustProxy] : http.trustProxy
-  ) as string[] | boolean;
+  // A hop count trusts that many addresses from the socket inwards, whatever they are. Fastify
+  // ignores a bare number (it cannot check the peer), so it is passed as a trust function: only
+  // safe when the server is reachable through those proxies alone (docs/traffic.md says so).
+  const hops = http.trustProxy;
+  const trustProxy =
+    typeof hops === 'number'
+      ? (_address: string, hop: number) => hop < hops
+      : typeof hops === 'object'
+        ? [...hops]
+        : hops;
   return {
     genReqId,
     // The observability area writes one completion line per request itself.
