@@ -8,6 +8,7 @@ import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
 import { registerJobRoutes, type JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
+import { registerDevMailRoutes, type Mailer } from './platform/mail/index.ts';
 import { selectApps, type AppModule } from './platform/modules/index.ts';
 import {
   HealthChecks,
@@ -30,6 +31,8 @@ export interface Platform {
   readonly database: Database | null;
   /** The job queue; null when built without one (some tests, the OpenAPI script). */
   readonly jobs: JobQueue | null;
+  /** Outgoing mail (`send` enqueues); null when built without one (some tests, the OpenAPI script). */
+  readonly mail: Mailer | null;
 }
 
 declare module 'fastify' {
@@ -52,6 +55,8 @@ export interface BuildOptions {
   metrics?: Registry;
   /** The job queue, started (and later stopped) by the caller. */
   jobs?: JobQueue;
+  /** Outgoing mail, built on `jobs` before it started (and closed by the caller). */
+  mail?: Mailer;
   /** Only the operational routes (health, metrics): a worker process's HTTP face. */
   operationalOnly?: boolean;
 }
@@ -84,6 +89,9 @@ export async function buildApp(
   const metrics = options.metrics ?? createMetricsRegistry();
   const database = options.database ?? null;
   const jobs = options.jobs ?? null;
+  const mail = options.mail ?? null;
+  // The development mailbox and template previews exist in development only.
+  const devMail = mail !== null && config.env === 'development' && !options.operationalOnly;
   const version = packageVersion();
   const apps = options.apps ?? selectApps(allApps, config.server.apps);
   const reporter = createErrorReporter(config.observability.sentryDsn, config.env, version);
@@ -99,6 +107,7 @@ export async function buildApp(
     version,
     database,
     jobs,
+    mail,
   } satisfies Platform);
   if (database) health.register('database', (signal) => database.ping(signal));
   if (jobs) health.register('queue', (signal) => jobs.ping(signal));
@@ -119,6 +128,9 @@ export async function buildApp(
               { name: 'jobs', description: 'Status of background jobs.' },
               { name: 'admin', description: 'Operator API: queues and dead letters.' },
             ]
+          : []),
+        ...(devMail
+          ? [{ name: 'development', description: 'Development only: mailbox, mail previews.' }]
           : []),
         ...apps.flatMap((m) => m.tags ?? [{ name: m.name, description: m.description }]),
       ],
@@ -153,6 +165,8 @@ export async function buildApp(
         { prefix: API_PREFIX },
       );
     }
+    if (mail && devMail)
+      await app.register((scope) => registerDevMailRoutes(scope, { mailer: mail }));
     for (const module of apps) {
       if (module.routes) await app.register(module.routes, { prefix: API_PREFIX });
     }

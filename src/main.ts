@@ -21,6 +21,7 @@ import {
 } from './platform/db/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
+import { Mailer } from './platform/mail/index.ts';
 import { selectApps } from './platform/modules/index.ts';
 import {
   createLogger,
@@ -118,12 +119,13 @@ async function main(): Promise<void> {
 
   const lifecycle = new Lifecycle();
   const metrics = createMetricsRegistry();
-  const opened: { app?: FastifyInstance; database?: Database; jobs?: JobQueue } = {};
+  const opened: { app?: FastifyInstance; database?: Database; jobs?: JobQueue; mail?: Mailer } = {};
   // Installed first, so a signal during start-up still closes what was opened (the embedded server).
   onShutdown(logger, config, lifecycle, async () => {
     // HTTP first (in-flight requests may still enqueue), then workers finish their running jobs.
     await opened.app?.close();
     await opened.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
+    await opened.mail?.close();
     await opened.database?.close();
   });
 
@@ -142,6 +144,17 @@ async function main(): Promise<void> {
     work: works,
   });
   opened.jobs = jobs;
+  // Registers its send job on the queue, so it comes before start().
+  const mail = new Mailer({
+    config,
+    database,
+    jobs,
+    logger,
+    metrics,
+    templates: apps.flatMap((a) => a.mailTemplates ?? []),
+  });
+  opened.mail = mail;
+  logger.info({ transport: mail.transport }, 'mail transport');
   await jobs.start();
   if (lifecycle.shuttingDown) return;
   if (works) await jobs.startWorkers();
@@ -154,6 +167,7 @@ async function main(): Promise<void> {
     metrics,
     apps,
     jobs,
+    mail,
     operationalOnly: command === 'worker',
   });
   opened.app = app;

@@ -18,9 +18,11 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { platformMigrations } from '../../src/migrations/index.ts';
 import { freePort, get, isAlive, parseLogs, within, type LogLine } from '../helpers/process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
+const PLATFORM_MIGRATIONS = Object.keys(platformMigrations);
 
 /** initdb and a first start take a few seconds; these bound every wait so a hang fails. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -255,8 +257,10 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
       const server = await start();
       const messages = server.logs().map((l) => l.msg);
       assert.ok(messages.includes('initialising embedded postgres'), server.stdout());
-      const applied = server.logs().find((l) => l.msg === 'applied 1 migration(s)');
-      assert.deepEqual(applied?.applied, ['202611220001_platform_base'], server.stdout());
+      const applied = server
+        .logs()
+        .find((l) => l.msg === `applied ${PLATFORM_MIGRATIONS.length} migration(s)`);
+      assert.deepEqual(applied?.applied, PLATFORM_MIGRATIONS, server.stdout());
 
       const ready = await get(server.port, '/health/ready');
       assert.equal(ready.status, 200);
@@ -285,7 +289,11 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
         const { rows } = await client.query<{ n: number }>(
           'select count(*)::int as n from kysely_migration',
         );
-        assert.equal(rows[0]?.n, 1, 'the migration is recorded in the embedded database');
+        assert.equal(
+          rows[0]?.n,
+          PLATFORM_MIGRATIONS.length,
+          'the migrations are recorded in the embedded database',
+        );
         await client.query('create table e2e_notes (id int primary key, body text not null)');
         await client.query('insert into e2e_notes values ($1, $2)', [NOTE.id, NOTE.body]);
       } finally {
@@ -319,20 +327,25 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
     async () => {
       const status = await run(['src/main.ts', 'db', 'status']);
       assert.equal(status.code, 0, `${status.stdout}\n${status.stderr}`);
-      assert.match(status.stdout, /^applied \S+\s+202611220001_platform_base$/m);
+      for (const name of PLATFORM_MIGRATIONS)
+        assert.match(status.stdout, new RegExp(`^applied \\S+\\s+${name}$`, 'm'));
 
       // `npm run db:rollback -- --all` passes --all through to the command.
       const down = await run(['run', 'db:rollback', '--', '--all'], 'npm');
       assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
       assert.match(down.stdout, /> node src\/main\.ts db rollback --all/);
-      const rolledBack = parseLogs(down.stdout).find((l) => l.msg === 'rolled back 1 migration(s)');
-      assert.deepEqual(rolledBack?.rolledBack, ['202611220001_platform_base'], down.stdout);
+      const rolledBack = parseLogs(down.stdout).find(
+        (l) => l.msg === `rolled back ${PLATFORM_MIGRATIONS.length} migration(s)`,
+      );
+      assert.deepEqual(rolledBack?.rolledBack, [...PLATFORM_MIGRATIONS].reverse(), down.stdout);
       assert.match((await run(['src/main.ts', 'db', 'status'])).stdout, /^pending\s+2026/m);
 
       const up = await run(['run', 'db:migrate'], 'npm');
       assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
       assert.ok(
-        parseLogs(up.stdout).some((l) => l.msg === 'applied 1 migration(s)'),
+        parseLogs(up.stdout).some(
+          (l) => l.msg === `applied ${PLATFORM_MIGRATIONS.length} migration(s)`,
+        ),
         up.stdout,
       );
       assert.match((await run(['src/main.ts', 'db', 'status'])).stdout, /^applied /m);

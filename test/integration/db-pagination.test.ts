@@ -147,7 +147,7 @@ describe('lists: keyset and offset pagination, filters, sorts, search', () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db; // the platform DB declares no tables; this view adds widgets
+    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
     await createWidgetsTable(db as unknown as Kysely<unknown>);
     await insertSeeds(db, shuffle(rows, 42));
     await sql`analyze widgets`.execute(db);
@@ -702,7 +702,7 @@ describe('the hot list queries are served by indexes (EXPLAIN, 5,000 rows)', () 
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db; // the platform DB declares no tables; this view adds widgets
+    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
     await createWidgetsTable(db as unknown as Kysely<unknown>);
     const base = Date.parse('2026-01-01T00:00:00Z');
     const many: Seed[] = [];

@@ -20,7 +20,7 @@ describe('schema conventions', () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db; // the platform DB declares no tables; this view adds widgets
+    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
     raw = db as unknown as Kysely<unknown>;
     await createWidgetsTable(raw);
   });

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { ConfigError } from '../config/index.ts';
 import type { MigrationSet } from '../db/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
+import type { MailTemplate } from '../mail/index.ts';
 
 /** What an app brings to the platform. Later areas add migrations, jobs, permissions and events. */
 export interface AppModule {
@@ -14,6 +15,8 @@ export interface AppModule {
   readonly migrations?: MigrationSet;
   /** The app's job types; their queues are created at start and worked by worker processes. */
   readonly jobs?: readonly AnyJob[];
+  /** The app's mail templates (`defineMailTemplate`), sent with `app.platform.mail.send`. */
+  readonly mailTemplates?: readonly MailTemplate[];
   /** Registers the app's routes; mounted under `/api/v1`. */
   readonly routes?: (app: FastifyInstance) => Promise<void>;
 }
