@@ -1,0 +1,387 @@
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Logger } from '../observability/index.ts';
+import type { Redis } from '../redis/index.ts';
+import { cacheKey, namespaceOf, userCacheKey, type CacheKey, type KeyPart } from './keys.ts';
+import { MemoryStore } from './memory-store.ts';
+import { RedisStore } from './redis-store.ts';
+import type { CacheStore } from './store.ts';
+
+export interface CacheOptions {
+  /** The process's Redis client (`connectRedis`); null: an in-process LRU, private to this process. */
+  redis: Redis | null;
+  logger: Logger;
+  /** Registry for the cache metrics; none when absent. */
+  metrics?: Registry;
+  /** Namespace of the cache's Redis keys, under the client's own prefix. Default `cache:`. */
+  keyPrefix?: string;
+  /** In-process backend: most entries kept. Default 10,000. */
+  maxEntries?: number;
+  /** In-process backend: most bytes kept (keys and values, two bytes a character). Default 64 MiB. */
+  maxBytes?: number;
+}
+
+export interface CacheSetOptions {
+  /** How long the value may be served; also the longest a lost invalidation can leave it stale. */
+  ttlSeconds: number;
+  /** Tags to invalidate it by, such as `user:42` (`userTag(42)`) or `product:7`. */
+  tags?: readonly string[];
+}
+
+/** A JSON cache: Redis shared by every process, or an in-process LRU when there is no Redis. */
+export interface Cache {
+  readonly backend: 'memory' | 'redis';
+  /** A key for data that is the same for every caller: see `cacheKey`. */
+  key(namespace: string, ...parts: KeyPart[]): CacheKey;
+  /** A key only this user can reach; required for anything that depends on who asks. */
+  userKey(userId: KeyPart, namespace: string, ...parts: KeyPart[]): CacheKey;
+  /** The cached value, or undefined on a miss (and when the backend does not answer). */
+  get<T>(key: CacheKey): Promise<T | undefined>;
+  /** Stores `value` (JSON-serialised; undefined is refused) for `ttlSeconds`. */
+  set(key: CacheKey, value: unknown, options: CacheSetOptions): Promise<void>;
+  /**
+   * The cached value, or `compute()`'s result, stored unless it is undefined. Concurrent misses for
+   * one key in this process run `compute` once; if it throws, every waiter gets the error and
+   * nothing is cached.
+   */
+  getOrSet<T>(key: CacheKey, compute: () => T | Promise<T>, options: CacheSetOptions): Promise<T>;
+  /** Removes keys. */
+  delete(...keys: CacheKey[]): Promise<void>;
+  /** Removes every value stored with this tag. */
+  invalidateTag(tag: string): Promise<void>;
+  /** Removes every value stored with any of these tags. */
+  invalidateTags(tags: readonly string[]): Promise<void>;
+  /** Drops in-process entries and listeners; does not close the Redis client (its owner does). */
+  close(): void;
+}
+
+const MAX_TTL_SECONDS = 30 * 24 * 3600;
+const MAX_TAGS = 32;
+const MAX_TAG_LENGTH = 256;
+/** Invalidations that failed while Redis was away, replayed when it is back; oldest dropped. */
+const MAX_PENDING_INVALIDATIONS = 10_000;
+/** While the backend keeps failing, one warning per this many milliseconds. */
+const FAILURE_LOG_INTERVAL_MS = 60_000;
+
+type Operation = 'get' | 'set' | 'delete' | 'invalidate';
+type Result = 'hit' | 'miss' | 'coalesced';
+
+interface CacheMetrics {
+  requests: Counter<'namespace' | 'result'>;
+  errors: Counter<'operation'>;
+}
+
+/** A metric of this name already in the registry (a second cache on it), or a new one. */
+function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing instanceof Counter) return existing;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+function checkOptions(options: CacheSetOptions): number {
+  const { ttlSeconds, tags = [] } = options;
+  if (!(Number.isFinite(ttlSeconds) && ttlSeconds > 0 && ttlSeconds <= MAX_TTL_SECONDS))
+    throw new RangeError(`cache ttlSeconds must be above 0 and at most ${MAX_TTL_SECONDS}`);
+  if (tags.length > MAX_TAGS) throw new RangeError(`a cache entry takes at most ${MAX_TAGS} tags`);
+  for (const tag of tags) checkTag(tag);
+  return Math.max(1, Math.ceil(ttlSeconds * 1000));
+}
+
+function checkTag(tag: string): void {
+  if (typeof tag !== 'string' || tag.length === 0 || tag.length > MAX_TAG_LENGTH)
+    throw new RangeError(`a cache tag is a string of 1 to ${MAX_TAG_LENGTH} characters`);
+}
+
+function serialize(value: unknown): string {
+  const json: unknown = JSON.stringify(value);
+  if (typeof json !== 'string') throw new TypeError('cache values must be JSON-serialisable');
+  return json;
+}
+
+class CacheImpl implements Cache {
+  readonly #store: CacheStore;
+  readonly #log: Logger;
+  readonly #metrics: CacheMetrics | undefined;
+  readonly #counted = new Map<string, { inc(): void }>();
+  readonly #flights = new Map<string, Promise<unknown>>();
+  /** Keyed `k:<key>` / `t:<tag>`; insertion order is age. */
+  readonly #pending = new Map<string, { kind: 'key' | 'tag'; name: string }>();
+  /** Set while failed invalidations wait for the backend to reconnect. */
+  #unsubscribe: (() => void) | undefined;
+  #failing = false;
+  #failures = 0;
+  #lastWarnAt = 0;
+
+  constructor(store: CacheStore, logger: Logger, metrics: CacheMetrics | undefined) {
+    this.#store = store;
+    this.#log = logger;
+    this.#metrics = metrics;
+  }
+
+  get backend(): 'memory' | 'redis' {
+    return this.#store.backend;
+  }
+
+  key(namespace: string, ...parts: KeyPart[]): CacheKey {
+    return cacheKey(namespace, ...parts);
+  }
+
+  userKey(userId: KeyPart, namespace: string, ...parts: KeyPart[]): CacheKey {
+    return userCacheKey(userId, namespace, ...parts);
+  }
+
+  async get<T>(key: CacheKey): Promise<T | undefined> {
+    const raw = this.#store.get(key);
+    const found = typeof raw === 'object' ? await this.#read(raw) : raw;
+    const value = found === undefined ? undefined : this.#parse<T>(found);
+    this.#count(key, value === undefined ? 'miss' : 'hit');
+    return value;
+  }
+
+  async set(key: CacheKey, value: unknown, options: CacheSetOptions): Promise<void> {
+    const ttlMs = checkOptions(options);
+    if (value === undefined) throw new TypeError('cache values cannot be undefined');
+    await this.#write(key, serialize(value), ttlMs, options.tags ?? []);
+  }
+
+  getOrSet<T>(key: CacheKey, compute: () => T | Promise<T>, options: CacheSetOptions): Promise<T> {
+    let ttlMs: number;
+    try {
+      ttlMs = checkOptions(options);
+    } catch (error) {
+      return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+    }
+    const flight = this.#flights.get(key);
+    if (flight !== undefined) {
+      this.#count(key, 'coalesced');
+      return flight as Promise<T>;
+    }
+    const raw = this.#store.get(key);
+    if (typeof raw === 'string') {
+      // The in-process store answers synchronously: a hit needs no flight.
+      const value = this.#parse<T>(raw);
+      if (value !== undefined) {
+        this.#count(key, 'hit');
+        return Promise.resolve(value);
+      }
+    }
+    // Registered before the first await, so a caller arriving meanwhile joins this flight.
+    const started = this.#fill(
+      key,
+      typeof raw === 'object' ? raw : undefined,
+      compute,
+      ttlMs,
+      options,
+    );
+    this.#flights.set(key, started);
+    const done = () => this.#flights.delete(key);
+    started.then(done, done);
+    return started;
+  }
+
+  async delete(...keys: CacheKey[]): Promise<void> {
+    if (keys.length === 0) return;
+    try {
+      await this.#store.delete(keys);
+      this.#succeeded();
+    } catch (error) {
+      this.#failed('delete', error);
+      for (const key of keys) this.#remember('key', key);
+    }
+  }
+
+  async invalidateTag(tag: string): Promise<void> {
+    await this.invalidateTags([tag]);
+  }
+
+  async invalidateTags(tags: readonly string[]): Promise<void> {
+    for (const tag of tags) checkTag(tag);
+    if (tags.length === 0) return;
+    try {
+      await this.#store.invalidateTags(tags);
+      this.#succeeded();
+    } catch (error) {
+      this.#failed('invalidate', error);
+      for (const tag of tags) this.#remember('tag', tag);
+    }
+  }
+
+  close(): void {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    this.#store.close();
+    this.#pending.clear();
+  }
+
+  async #fill<T>(
+    key: CacheKey,
+    lookup: Promise<string | undefined> | undefined,
+    compute: () => T | Promise<T>,
+    ttlMs: number,
+    options: CacheSetOptions,
+  ): Promise<T> {
+    const found = lookup === undefined ? undefined : await this.#read(lookup);
+    if (found !== undefined) {
+      const value = this.#parse<T>(found);
+      if (value !== undefined) {
+        this.#count(key, 'hit');
+        return value;
+      }
+    }
+    this.#count(key, 'miss');
+    const value = await compute();
+    if (value !== undefined) await this.#write(key, serialize(value), ttlMs, options.tags ?? []);
+    return value;
+  }
+
+  /** A backend read; a failure is a miss. */
+  async #read(lookup: Promise<string | undefined>): Promise<string | undefined> {
+    try {
+      const raw = await lookup;
+      this.#succeeded();
+      return raw;
+    } catch (error) {
+      this.#failed('get', error);
+      return undefined;
+    }
+  }
+
+  /** A backend write; a failure leaves the value uncached. */
+  async #write(key: string, json: string, ttlMs: number, tags: readonly string[]): Promise<void> {
+    try {
+      await this.#store.set(key, json, ttlMs, tags);
+      this.#succeeded();
+    } catch (error) {
+      this.#failed('set', error);
+    }
+  }
+
+  #parse<T>(raw: string): T | undefined {
+    try {
+      return JSON.parse(raw) as T;
+    } catch (error) {
+      this.#failed('get', error);
+      return undefined;
+    }
+  }
+
+  #count(key: CacheKey, result: Result): void {
+    if (this.#metrics === undefined) return;
+    const namespace = namespaceOf(key);
+    const id = `${namespace}\0${result}`;
+    let child = this.#counted.get(id);
+    if (child === undefined) {
+      child = this.#metrics.requests.labels({ namespace, result });
+      this.#counted.set(id, child);
+    }
+    child.inc();
+  }
+
+  #succeeded(): void {
+    if (!this.#failing) return;
+    this.#failing = false;
+    this.#log.info({ failures: this.#failures }, 'cache backend answering again');
+    this.#failures = 0;
+  }
+
+  #failed(operation: Operation, error: unknown): void {
+    this.#metrics?.errors.inc({ operation });
+    this.#failures += 1;
+    const now = Date.now();
+    if (this.#failing && now - this.#lastWarnAt < FAILURE_LOG_INTERVAL_MS) return;
+    this.#failing = true;
+    this.#lastWarnAt = now;
+    this.#log.warn(
+      {
+        operation,
+        failures: this.#failures,
+        err: { message: error instanceof Error ? error.message : String(error) },
+      },
+      'cache backend failing: serving misses, not caching',
+    );
+  }
+
+  #remember(kind: 'key' | 'tag', name: string): void {
+    const id = `${kind === 'key' ? 'k' : 't'}:${name}`;
+    this.#pending.delete(id);
+    this.#pending.set(id, { kind, name });
+    if (this.#pending.size > MAX_PENDING_INVALIDATIONS) {
+      const oldest = this.#pending.keys().next().value;
+      if (oldest !== undefined) this.#pending.delete(oldest);
+    }
+    // Listen for the reconnection only while something waits for it.
+    this.#unsubscribe ??= this.#store.onReconnect?.(() => {
+      this.#unsubscribe = undefined;
+      void this.#replayInvalidations();
+    });
+  }
+
+  /** Once Redis is back, applies the deletes and invalidations that failed while it was away. */
+  async #replayInvalidations(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const pending = [...this.#pending.values()];
+    this.#pending.clear();
+    const keys = pending.filter((p) => p.kind === 'key').map((p) => p.name as CacheKey);
+    const tags = pending.filter((p) => p.kind === 'tag').map((p) => p.name);
+    this.#log.info({ keys: keys.length, tags: tags.length }, 'cache replaying lost invalidations');
+    await this.delete(...keys);
+    await this.invalidateTags(tags);
+  }
+}
+
+/**
+ * The process's cache: Redis when a client is given (shared by every process), otherwise an
+ * in-process LRU bounded by `maxEntries` and `maxBytes` (each process has its own). A backend
+ * that fails makes reads miss and writes no-ops; it never throws to the caller.
+ */
+export function createCache(options: CacheOptions): Cache {
+  const logger = options.logger.child({ component: 'cache' });
+  const store: CacheStore =
+    options.redis === null
+      ? new MemoryStore({
+          maxEntries: options.maxEntries ?? 10_000,
+          maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+        })
+      : new RedisStore(options.redis, options.keyPrefix ?? 'cache:');
+  let metrics: CacheMetrics | undefined;
+  if (options.metrics) {
+    metrics = {
+      requests: counter(
+        options.metrics,
+        'cache_requests_total',
+        'Cache lookups by key namespace and result (hit, miss, coalesced: joined a running computation)',
+        ['namespace', 'result'],
+      ),
+      errors: counter(
+        options.metrics,
+        'cache_errors_total',
+        'Cache backend failures by operation (each served as a miss or skipped)',
+        ['operation'],
+      ),
+    };
+    if (store instanceof MemoryStore && !options.metrics.getSingleMetric('cache_entries')) {
+      const memory = store;
+      new Gauge({
+        name: 'cache_entries',
+        help: 'Entries in the in-process cache',
+        registers: [options.metrics],
+        collect() {
+          this.set(memory.stats().entries);
+        },
+      });
+      new Gauge({
+        name: 'cache_size_bytes',
+        help: 'Bytes charged to the in-process cache (keys and values at two bytes a character)',
+        registers: [options.metrics],
+        collect() {
+          this.set(memory.stats().bytes);
+        },
+      });
+    }
+  }
+  return new CacheImpl(store, logger, metrics);
+}

@@ -1,0 +1,4 @@
+export { createCache } from './cache.ts';
+export type { Cache, CacheOptions, CacheSetOptions } from './cache.ts';
+export { cacheKey, userCacheKey, userTag, encodeKeyPart } from './keys.ts';
+export type { CacheKey, KeyPart } from './keys.ts';
