@@ -47,6 +47,13 @@ describe('HTTP caching of public GET routes', () => {
             reply.header('etag', '"v7"');
             return { version: 7 };
           });
+          // Apps register their routes in an encapsulated plugin under /api/v1.
+          void scope.register(
+            async (child) => {
+              child.get('/spots', { config: { cache: { maxAge: 30 } } }, async () => ({ n: 1 }));
+            },
+            { prefix: '/api/v1' },
+          );
           scope.get('/stream', { config: { cache: { maxAge: 5 } } }, async (_request, reply) => {
             reply.type('text/plain');
             return Readable.from(['streamed']);
@@ -185,6 +192,17 @@ describe('HTTP caching of public GET routes', () => {
       method: 'GET',
       url: '/versioned',
       headers: { 'if-none-match': '"v7"' },
+    });
+    assert.equal(again.statusCode, 304);
+  });
+
+  test('routes in an encapsulated plugin under a prefix are covered too', async () => {
+    const res = await app.inject({ method: 'GET', url: '/api/v1/spots' });
+    assert.equal(res.headers['cache-control'], 'public, max-age=30');
+    const again = await app.inject({
+      method: 'GET',
+      url: '/api/v1/spots',
+      headers: { 'if-none-match': String(res.headers.etag) },
     });
     assert.equal(again.statusCode, 304);
   });
