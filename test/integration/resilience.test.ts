@@ -272,6 +272,34 @@ describe('retries', () => {
     );
     assert.equal(await metricValue(registry, 'circuit_state', { target: 'inventory' }), 0);
   });
+  test('an oversized body or unreadable JSON is UPSTREAM_ERROR, not retried and not counted by the breaker', async (t) => {
+    const upstream = await startUpstream(t);
+    upstream.respond = (res, n) => {
+      if (n === 1) return json(res, 200, { big: 'x'.repeat(1_000) }); // declared content-length
+      res.writeHead(200, { 'content-type': 'application/json' });
+      if (n === 2) {
+        // chunked, no content-length: the limit is counted while streaming
+        res.write('x'.repeat(60));
+        res.end('x'.repeat(60));
+      } else res.end('{not json');
+    };
+    const { client } = makeClient(t, {
+      ...FAST,
+      breaker: { failureThreshold: 1, halfOpenAfterMs: 300 },
+    });
+    const api = client.target('feed', { baseUrl: upstream.url, maxResponseBytes: 100 });
+    const big = await rejectsWith(api.request({ path: '/a' }), ResilienceCodes.UPSTREAM_ERROR);
+    assert.equal(big.detail, 'The feed service sent a response that could not be read.');
+    await rejectsWith(api.request({ path: '/b' }), ResilienceCodes.UPSTREAM_ERROR);
+    const res = await api.request({ path: '/c' });
+    assert.equal(res.text(), '{not json');
+    assert.throws(
+      () => res.json(),
+      (e) => e instanceof HttpError && e.code === ResilienceCodes.UPSTREAM_ERROR,
+    );
+    assert.equal(upstream.hits.length, 3);
+    assert.equal(api.state(), 'closed');
+  });
 });
 
 describe('timeouts', () => {

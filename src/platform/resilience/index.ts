@@ -1,13 +1,8 @@
-export { createHttpClient, expandPath } from './client.ts';
-export type {
-  HttpClient,
-  HttpClientOptions,
-  QueryValue,
-  TargetOptions,
-  UpstreamRequest,
-  UpstreamResponse,
-  UpstreamTarget,
-} from './client.ts';
+export { createHttpClient } from './client.ts';
+export type { HttpClient, HttpClientOptions, TargetOptions } from './client.ts';
+export type { UpstreamTarget } from './target.ts';
+export { expandPath } from './message.ts';
+export type { QueryValue, UpstreamRequest, UpstreamResponse } from './message.ts';
 export { ResilienceCodes } from './errors.ts';
 export { CIRCUIT_STATE_VALUE } from './metrics.ts';
 export type { AttemptOutcome, CircuitStateName } from './metrics.ts';
