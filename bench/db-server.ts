@@ -8,7 +8,6 @@ import type { Kysely } from 'kysely';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import {
@@ -19,7 +18,11 @@ import {
   parseListQuery,
 } from '../src/platform/db/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
-import { createLogger, createMetricsRegistry } from '../src/platform/observability/index.ts';
+import {
+  createLogDestination,
+  createLogger,
+  createMetricsRegistry,
+} from '../src/platform/observability/index.ts';
 import {
   APPLICATION_NAME,
   FIRST_PAGE_SQL,
@@ -139,10 +142,10 @@ async function groundwork(url: string): Promise<number> {
     DATABASE_URL: url,
     DATABASE_POOL_MAX: String(POOL_SIZE),
   });
-  // Asynchronous like the production logger, so every request still pays for its log line.
+  // The production logger's destination, writing to /dev/null: every request pays for its line.
   const logger = createLogger({
     level: config.observability.logLevel,
-    destination: pino.destination({ dest: '/dev/null', sync: false }),
+    destination: createLogDestination('/dev/null'),
     base: { service: 'groundwork' },
   });
   const metrics = createMetricsRegistry();

@@ -6,10 +6,10 @@
 import Fastify from 'fastify';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { pino } from 'pino';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
+import { createLogDestination } from '../src/platform/observability/index.ts';
 import {
   HEALTH,
   HEALTH_PATH,
@@ -69,8 +69,8 @@ const benchApp = defineApp({
 
 async function groundwork(): Promise<number> {
   const config = loadConfig({ APP_ENV: 'test', LOG_LEVEL: 'info', HOST, PORT: '0' });
-  // Asynchronous like the production logger, so every request still pays for its log line.
-  const logDestination = pino.destination({ dest: '/dev/null', sync: false });
+  // The production logger's destination, writing to /dev/null: every request pays for its line.
+  const logDestination = createLogDestination('/dev/null');
   const app = await buildApp(config, { apps: [benchApp], logDestination });
   await app.listen({ host: config.server.host, port: config.server.port });
   return (app.server.address() as AddressInfo).port;

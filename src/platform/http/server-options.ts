@@ -1,6 +1,7 @@
 import { LogController, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
+import { requestChildLogger } from '../observability/logger.ts';
 import { makeClientErrorHandler } from './problem.ts';
 import { genReqId } from './request-id.ts';
 
@@ -22,6 +23,7 @@ export function serverOptions(
   return {
     genReqId,
     // The observability area writes one completion line per request itself.
+    childLoggerFactory: requestChildLogger,
     logController: new LogController({
       requestIdLogLabel: 'requestId',
       disableRequestLogging: true,

@@ -1,4 +1,11 @@
-export { createLogger, flushLogger, loggerOptions, REDACT_PATHS } from './logger.ts';
+export {
+  BatchedDestination,
+  createLogDestination,
+  createLogger,
+  flushLogger,
+  loggerOptions,
+  REDACT_PATHS,
+} from './logger.ts';
 export type { Logger, LoggerSettings } from './logger.ts';
 export { createMetricsRegistry, routeLabel, UNMATCHED_ROUTE } from './metrics.ts';
 export { HealthChecks } from './health.ts';

@@ -1,4 +1,7 @@
+import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+
+type SonicBoom = ReturnType<typeof pino.destination>;
 
 /** Keys whose values never reach a log line, at any depth up to `SCRUB_DEPTH`. */
 export const SENSITIVE_KEYS: ReadonlySet<string> = new Set([
@@ -60,11 +63,31 @@ export interface LoggerSettings {
   base?: Record<string, unknown>;
 }
 
+let cachedSecond = Number.NaN;
+let cachedPrefix = '';
+
+/**
+ * pino's `isoTime` (`,"time":"2026-01-02T03:04:05.678Z"`, the same text), with the date formatted
+ * once per second rather than by `Date#toISOString()` on every line: that call was a measured
+ * part of each request's log line in bench/http.
+ */
+export function isoTime(): string {
+  const now = Date.now();
+  const ms = now % 1000;
+  const second = now - ms;
+  if (second !== cachedSecond) {
+    cachedSecond = second;
+    // "2026-01-02T03:04:05." (the milliseconds and "Z" are the last four characters)
+    cachedPrefix = `,"time":"${new Date(second).toISOString().slice(0, -4)}`;
+  }
+  return `${cachedPrefix}${ms < 10 ? '00' : ms < 100 ? '0' : ''}${String(ms)}Z"`;
+}
+
 export function loggerOptions(level: string, base: Record<string, unknown> = {}): LoggerOptions {
   return {
     level,
     base: { pid: process.pid, ...base },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     redact: { paths: REDACT_PATHS, censor: CENSOR },
     formatters: {
       level: (label) => ({ level: label }),
@@ -73,15 +96,84 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
   };
 }
 
-const destinations = new WeakMap<Logger, ReturnType<typeof pino.destination>>();
+const batched = new Set<BatchedDestination>();
+let exitHookInstalled = false;
+
+/**
+ * An asynchronous log destination that hands sonic-boom the lines of one event-loop turn as one
+ * write. sonic-boom's `write` measures the byte length of its whole pending chunk on every call
+ * (and so flattens the concatenated string), and under load, with a write in flight, lines pile up
+ * behind it: each line then cost time in proportion to the chunk (up to 16 KB), about half of a
+ * request's logging cost in bench/http. Batched, that is paid once per turn. Lines keep their
+ * order; at exit the pending lines are written synchronously, like sonic-boom's own.
+ */
+export class BatchedDestination implements DestinationStream {
+  readonly stream: SonicBoom;
+  #pending = '';
+  #scheduled = false;
+
+  constructor(stream: SonicBoom) {
+    this.stream = stream;
+    batched.add(this);
+    stream.on('close', () => batched.delete(this));
+    if (!exitHookInstalled) {
+      exitHookInstalled = true;
+      process.on('exit', () => {
+        for (const destination of batched) destination.flushSync();
+      });
+    }
+  }
+
+  write(line: string): void {
+    this.#pending += line;
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(this.#writePending);
+    }
+  }
+
+  /** Hands the lines logged so far to sonic-boom (which writes them asynchronously). */
+  writePending(): void {
+    if (this.#pending === '') return;
+    const lines = this.#pending;
+    this.#pending = '';
+    this.stream.write(lines);
+  }
+
+  readonly #writePending = (): void => {
+    this.#scheduled = false;
+    this.writePending();
+  };
+
+  /** pino's `logger.flush(cb)`. */
+  flush(callback?: (error?: Error) => void): void {
+    this.writePending();
+    this.stream.flush(callback);
+  }
+
+  flushSync(): void {
+    this.writePending();
+    try {
+      this.stream.flushSync();
+    } catch {
+      // Not open yet, or already closed: nothing more can be written.
+    }
+  }
+}
+
+/** The asynchronous destination the process logger writes to: stdout by default. */
+export function createLogDestination(dest: string | number = 1): BatchedDestination {
+  return new BatchedDestination(pino.destination({ dest, sync: false }));
+}
+
+const destinations = new WeakMap<Logger, BatchedDestination>();
 
 /** The process logger: JSON lines on stdout with secrets redacted. */
 export function createLogger(settings: LoggerSettings): Logger {
   const options = loggerOptions(settings.level, settings.base);
-  if (settings.destination) return pino(options, settings.destination);
-  const stdout = pino.destination({ sync: false });
-  const logger = pino(options, stdout);
-  destinations.set(logger, stdout);
+  const destination = settings.destination ?? createLogDestination();
+  const logger = pino(options, destination);
+  if (destination instanceof BatchedDestination) destinations.set(logger, destination);
   return logger;
 }
 
@@ -93,8 +185,10 @@ export function createLogger(settings: LoggerSettings): Logger {
  * everything before it is written.
  */
 export function flushLogger(logger: Logger, capMs = 1_000): Promise<void> {
-  const stream = destinations.get(logger);
-  if (!stream) return new Promise((resolve) => logger.flush(() => resolve()));
+  const destination = destinations.get(logger);
+  if (!destination) return new Promise((resolve) => logger.flush(() => resolve()));
+  destination.writePending();
+  const stream = destination.stream;
   return new Promise((resolve) => {
     const timer = setTimeout(done, capMs);
     function done() {
@@ -107,3 +201,24 @@ export function flushLogger(logger: Logger, capMs = 1_000): Promise<void> {
 }
 
 export type { Logger };
+
+const requestParents = new WeakMap<FastifyBaseLogger, FastifyBaseLogger>();
+
+/**
+ * Fastify's `childLoggerFactory`: the per-request child that adds `requestId` to every line of the
+ * request, made on pino's cheap path. Fastify's default passes an options object, which makes pino
+ * rebuild the formatters of every child; and a child of the root logger always rebuilds them. So
+ * each request's child is made, without options, from one intermediate child of the logger (the
+ * same lines: it adds no bindings). Route log levels and serializers still take pino's full path.
+ */
+export const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
+  logger,
+  bindings,
+  options,
+) => {
+  if (options.level !== undefined || options.serializers !== undefined)
+    return logger.child(bindings, options);
+  let parent = requestParents.get(logger);
+  if (!parent) requestParents.set(logger, (parent = logger.child({})));
+  return parent.child(bindings);
+};
