@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest, onSendHookHandler } from 'fastify';
 
 export const API_VERSION = '1';
 export const API_PREFIX = '/api/v1';
@@ -37,19 +37,27 @@ function deprecationHeaders(deprecation: Deprecation): Record<string, string> {
   return headers;
 }
 
-/** Flags deprecated routes in OpenAPI and computes their headers once, at registration. */
+/**
+ * Flags deprecated routes in OpenAPI and gives each its own onSend hook for its headers, computed
+ * once at registration: the other routes pay nothing for deprecation on their responses.
+ */
 export function registerVersioning(app: FastifyInstance): void {
   app.addHook('onRoute', (route) => {
     const deprecation = route.config?.deprecation;
     if (!deprecation) return;
-    route.config = { ...route.config, deprecationHeaders: deprecationHeaders(deprecation) };
+    const headers = deprecationHeaders(deprecation);
+    route.config = { ...route.config, deprecationHeaders: headers };
     route.schema = { ...route.schema, deprecated: true };
+    const setHeaders: onSendHookHandler = (_request, reply, payload, done) => {
+      reply.headers(headers);
+      done(null, payload);
+    };
+    const existing = route.onSend;
+    route.onSend = existing === undefined ? [setHeaders] : [setHeaders, ...[existing].flat()];
   });
 }
 
-/** Sets `API-Version` on API responses and the deprecation headers of a deprecated route. */
+/** Sets `API-Version` on API responses (a deprecated route's own hook adds its headers). */
 export function setVersionHeaders(request: FastifyRequest, reply: FastifyReply): void {
   if (request.url.startsWith('/api/')) reply.header('api-version', API_VERSION);
-  const headers = request.routeOptions.config.deprecationHeaders;
-  if (headers) reply.headers(headers);
 }

@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyRequest } from 'fastify';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Route label for requests that matched no route, so unknown paths cannot grow label cardinality. */
@@ -11,8 +11,17 @@ export function createMetricsRegistry(): Registry {
   return registry;
 }
 
-/** Records `http_requests_total` and `http_request_duration_seconds` labelled by route template. */
-export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
+type HttpLabels = Readonly<{ method: string; route: string; status_code: string }>;
+
+/**
+ * Makes `http_requests_total` and `http_request_duration_seconds`, labelled by method, route
+ * template and status, and returns the function that records one completed request (called from
+ * the single completion hook in `plugin.ts`). The label objects are made once per route, method
+ * and status and reused, rather than built and stringified on every request.
+ */
+export function instrumentHttp(
+  registry: Registry,
+): (method: string, route: string, statusCode: number, seconds: number) => void {
   const labelNames = ['method', 'route', 'status_code'] as const;
   const requests = new Counter({
     name: 'http_requests_total',
@@ -27,16 +36,20 @@ export function instrumentHttp(app: FastifyInstance, registry: Registry): void {
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
-  app.addHook('onResponse', (request: FastifyRequest, reply: FastifyReply, done) => {
-    const labels = {
-      method: request.method,
-      route: routeLabel(request),
-      status_code: String(reply.statusCode),
-    };
+  // route -> "METHOD status" -> labels; bounded by the routes and the status codes they answer.
+  const cache = new Map<string, Map<string, HttpLabels>>();
+  return (method, route, statusCode, seconds) => {
+    let byRoute = cache.get(route);
+    if (!byRoute) cache.set(route, (byRoute = new Map<string, HttpLabels>()));
+    const key = `${method} ${String(statusCode)}`;
+    let labels = byRoute.get(key);
+    if (!labels) {
+      labels = Object.freeze({ method, route, status_code: String(statusCode) });
+      byRoute.set(key, labels);
+    }
     requests.inc(labels);
-    duration.observe(labels, reply.elapsedTime / 1000);
-    done();
-  });
+    duration.observe(labels, seconds);
+  };
 }
 
 /** The route template of a request (`/api/v1/posts/:id`), or the unmatched label. */

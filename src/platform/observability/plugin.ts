@@ -58,23 +58,28 @@ export async function registerObservability(
 ): Promise<void> {
   const { registry, health, lifecycle } = options;
 
+  // One completion hook for the log line and the metrics: each hook is a per-request cost.
+  const recordMetrics = instrumentHttp(registry);
   app.addHook('onResponse', (request, reply, done) => {
+    const route = routeLabel(request);
+    const statusCode = reply.statusCode;
+    const elapsedMs = reply.elapsedTime;
     const line = {
       method: request.method,
-      route: routeLabel(request),
+      route,
       url: request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url,
-      statusCode: reply.statusCode,
-      durationMs: Math.round(reply.elapsedTime * 100) / 100,
+      statusCode,
+      durationMs: Math.round(elapsedMs * 100) / 100,
       ip: request.ip,
       userId: request.userId,
     };
     // 503s are expected answers (draining, shedding, a dependency down): warn, and keep error for failures.
-    if (reply.statusCode === 503) request.log.warn(line, 'request completed');
-    else if (reply.statusCode >= 500) request.log.error(line, 'request completed');
+    if (statusCode === 503) request.log.warn(line, 'request completed');
+    else if (statusCode >= 500) request.log.error(line, 'request completed');
     else request.log.info(line, 'request completed');
+    recordMetrics(line.method, route, statusCode, elapsedMs / 1000);
     done();
   });
-  instrumentHttp(app, registry);
 
   const operational = { tags: ['operations'] };
   app.get(
