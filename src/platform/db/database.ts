@@ -56,6 +56,8 @@ function oneLine(sql: string): string {
   return sql.replace(/\s+/g, ' ').slice(0, 2_000);
 }
 
+type Labels = Readonly<{ operation: string; outcome: 'ok' | 'error' }>;
+
 function instrument(
   options: OpenOptions,
   slowMs: number,
@@ -85,10 +87,18 @@ function instrument(
     gauge('db_pool_connections_idle', 'Idle connections in the pool', () => pool.idleCount);
     gauge('db_pool_requests_waiting', 'Queries waiting for a connection', () => pool.waitingCount);
   }
+  // Label objects per query kind and outcome, made once: this runs on every query.
+  const labelSets = new Map<string, { ok: Labels; error: Labels }>();
   return (event) => {
-    const operation = event.query.query.kind.replace(/Node$/, '').toLowerCase();
+    const kind = event.query.query.kind;
+    let labels = labelSets.get(kind);
+    if (!labels) {
+      const operation = kind.replace(/Node$/, '').toLowerCase();
+      labels = { ok: { operation, outcome: 'ok' }, error: { operation, outcome: 'error' } };
+      labelSets.set(kind, labels);
+    }
     duration?.observe(
-      { operation, outcome: event.level === 'error' ? 'error' : 'ok' },
+      event.level === 'error' ? labels.error : labels.ok,
       event.queryDurationMillis / 1000,
     );
     if (event.queryDurationMillis >= slowMs) {
