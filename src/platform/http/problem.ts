@@ -148,10 +148,14 @@ export function sendProblem(reply: FastifyReply, base: string, error: HttpError)
 /** The one Fastify error handler: every error response leaves through here. */
 export function makeErrorHandler(options: ProblemOptions) {
   return function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
-    const translated = options.translators?.reduce<HttpError | undefined>(
-      (found, t) => found ?? t(error),
-      undefined,
-    );
+    // An HttpError is already an answer: translators (which look at causes) must not replace it.
+    const translated =
+      error instanceof HttpError
+        ? undefined
+        : options.translators?.reduce<HttpError | undefined>(
+            (found, t) => found ?? t(error),
+            undefined,
+          );
     const { httpError, unexpected } = translated
       ? { httpError: translated, unexpected: false }
       : toHttpError(error, options.exposeInternalErrors);
