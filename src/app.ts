@@ -4,12 +4,16 @@ import type { DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
 import { allApps } from './apps/index.ts';
 import type { Config } from './platform/config/index.ts';
+import { createCache, registerHttpCaching, type Cache } from './platform/cache/index.ts';
 import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
 import { registerJobRoutes, type JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { registerDevMailRoutes, type Mailer } from './platform/mail/index.ts';
 import { selectApps, type AppModule } from './platform/modules/index.ts';
+import { pingRedis, type Redis } from './platform/redis/index.ts';
+import { createHttpClient, type HttpClient } from './platform/resilience/index.ts';
+import { registerTraffic } from './platform/traffic/index.ts';
 import {
   HealthChecks,
   createErrorReporter,
@@ -33,6 +37,12 @@ export interface Platform {
   readonly jobs: JobQueue | null;
   /** Outgoing mail (`send` enqueues); null when built without one (some tests, the OpenAPI script). */
   readonly mail: Mailer | null;
+  /** The shared Redis client; null without `REDIS_URL` (in-process stores stand in). */
+  readonly redis: Redis | null;
+  /** Cache (Redis, or an in-process LRU without `REDIS_URL`). */
+  readonly cache: Cache;
+  /** Outbound HTTP with timeouts, retries and a circuit breaker per target. */
+  readonly upstream: HttpClient;
 }
 
 declare module 'fastify' {
@@ -57,6 +67,8 @@ export interface BuildOptions {
   jobs?: JobQueue;
   /** Outgoing mail, built on `jobs` before it started (and closed by the caller). */
   mail?: Mailer;
+  /** The Redis client, connected (and later closed) by the caller; none means in-process stores. */
+  redis?: Redis | null;
   /** Only the operational routes (health, metrics): a worker process's HTTP face. */
   operationalOnly?: boolean;
 }
@@ -90,6 +102,21 @@ export async function buildApp(
   const database = options.database ?? null;
   const jobs = options.jobs ?? null;
   const mail = options.mail ?? null;
+  const redis = options.redis ?? null;
+  const cache = createCache({ redis, logger, metrics });
+  const upstream = createHttpClient({
+    logger,
+    metrics,
+    defaults: {
+      timeoutMs: config.upstream.timeoutMs,
+      retries: config.upstream.retries,
+      maxRetryAfterMs: config.upstream.maxRetryAfterMs,
+      breaker: {
+        failureThreshold: config.upstream.breakerFailureThreshold,
+        halfOpenAfterMs: config.upstream.breakerHalfOpenAfterMs,
+      },
+    },
+  });
   // The development mailbox and template previews exist in development only.
   const devMail = mail !== null && config.env === 'development' && !options.operationalOnly;
   const version = packageVersion();
@@ -108,9 +135,13 @@ export async function buildApp(
     database,
     jobs,
     mail,
+    redis,
+    cache,
+    upstream,
   } satisfies Platform);
   if (database) health.register('database', (signal) => database.ping(signal));
   if (jobs) health.register('queue', (signal) => jobs.ping(signal));
+  if (redis) health.register('redis', (signal) => pingRedis(redis, signal));
   // Node's own server limit for the time to receive headers (Fastify has no option for it).
   app.server.headersTimeout = config.http.headersTimeoutMs;
 
@@ -151,9 +182,16 @@ export async function buildApp(
     lifecycle,
     metricsToken: config.observability.metricsToken,
     version,
+    // An open breaker shows here and in `circuit_state`; it does not fail readiness (one dead
+    // dependency must not take every instance out of the balancer).
+    details: () => ({ circuits: upstream.breakerStates() }),
   });
 
   if (!options.operationalOnly) {
+    // Client IP warning, rate limits on /api/* and unknown routes, idempotency keys.
+    registerTraffic(app, { config, logger, redis, database, metrics });
+    // Route `config.cache`: Cache-Control, strong ETags and 304s on public GETs.
+    registerHttpCaching(app);
     if (jobs) {
       await app.register(
         (scope) =>
@@ -173,6 +211,8 @@ export async function buildApp(
   }
 
   app.addHook('onClose', async () => {
+    await upstream.close();
+    cache.close();
     await reporter?.flush(2_000);
   });
   return app;

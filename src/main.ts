@@ -22,6 +22,8 @@ import {
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
+import { closeRedis, connectRedis, type Redis } from './platform/redis/index.ts';
+import { purgeIdempotencyKeys } from './platform/traffic/index.ts';
 import { selectApps } from './platform/modules/index.ts';
 import {
   createLogger,
@@ -119,13 +121,20 @@ async function main(): Promise<void> {
 
   const lifecycle = new Lifecycle();
   const metrics = createMetricsRegistry();
-  const opened: { app?: FastifyInstance; database?: Database; jobs?: JobQueue; mail?: Mailer } = {};
+  const opened: {
+    app?: FastifyInstance;
+    database?: Database;
+    jobs?: JobQueue;
+    mail?: Mailer;
+    redis?: Redis | null;
+  } = {};
   // Installed first, so a signal during start-up still closes what was opened (the embedded server).
   onShutdown(logger, config, lifecycle, async () => {
     // HTTP first (in-flight requests may still enqueue), then workers finish their running jobs.
     await opened.app?.close();
     await opened.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
     await opened.mail?.close();
+    if (opened.redis) await closeRedis(opened.redis);
     await opened.database?.close();
   });
 
@@ -135,6 +144,8 @@ async function main(): Promise<void> {
   if (lifecycle.shuttingDown) return;
 
   const works = command === 'worker' || command === 'all';
+  const redis = await connectRedis(config, logger);
+  opened.redis = redis;
   const jobs = new JobQueue({
     config,
     database,
@@ -154,6 +165,7 @@ async function main(): Promise<void> {
     templates: apps.flatMap((a) => a.mailTemplates ?? []),
   });
   opened.mail = mail;
+  jobs.register(purgeIdempotencyKeys);
   logger.info({ transport: mail.transport }, 'mail transport');
   await jobs.start();
   if (lifecycle.shuttingDown) return;
@@ -168,6 +180,7 @@ async function main(): Promise<void> {
     apps,
     jobs,
     mail,
+    redis,
     operationalOnly: command === 'worker',
   });
   opened.app = app;

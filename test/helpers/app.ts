@@ -5,7 +5,13 @@ import { loadConfig, type Config } from '../../src/platform/config/index.ts';
 
 /** A validated test configuration: APP_ENV=test, silent-free logs captured by the caller. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
-  return loadConfig({ APP_ENV: 'test', LOG_LEVEL: 'info', ...overrides });
+  // Rate limits stay off unless a test turns them on: most tests send many requests from one IP.
+  return loadConfig({
+    APP_ENV: 'test',
+    LOG_LEVEL: 'info',
+    RATE_LIMIT_ENABLED: 'false',
+    ...overrides,
+  });
 }
 
 /** Collects the JSON log lines an app writes. */

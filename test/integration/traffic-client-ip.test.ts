@@ -1,7 +1,5 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { pino } from 'pino';
-import { registerTraffic } from '../../src/platform/traffic/index.ts';
 import { buildTestApp, LogCapture } from '../helpers/app.ts';
 import { createLogger } from '../../src/platform/observability/index.ts';
 
@@ -74,12 +72,6 @@ describe('client IP', () => {
       { TRUST_PROXY: '10.0.0.0/8', RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_ANONYMOUS_PER_MIN: '2' },
       {
         setup: (a) => {
-          registerTraffic(a, {
-            config: a.platform.config,
-            logger: pino({ level: 'silent' }),
-            redis: null,
-            database: null,
-          });
           a.get('/api/v1/ip', async (request) => ({ ip: request.ip }));
         },
       },
@@ -123,11 +115,7 @@ describe('client IP', () => {
         MAIL_FROM: 'Example <no-reply@example.com>',
         PUBLIC_URL: 'https://api.example.com',
       },
-      {
-        setup: (a) => {
-          registerTraffic(a, { config: a.platform.config, logger, redis: null, database: null });
-        },
-      },
+      { logger },
     );
     await app.close();
     assert.ok(logs.lines.some((l) => l.level === 40 || l.level === 'warn'));

@@ -4,15 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { pino } from 'pino';
 import { connectRedis, closeRedis, type Redis } from '../../src/platform/redis/index.ts';
-import {
-  AuthLimits,
-  MemoryRateStore,
-  RedisRateStore,
-  registerTraffic,
-  type RateStore,
-  type Tier,
-} from '../../src/platform/traffic/index.ts';
-import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
+import { AuthLimits, RedisRateStore, type Tier } from '../../src/platform/traffic/index.ts';
 import { buildTestApp, testConfig } from '../helpers/app.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import { needsRedis, PrivateRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
@@ -20,16 +12,11 @@ import { needsRedis, PrivateRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 const silent = pino({ level: 'silent' });
 
 /** An app with the limiter, a login route limited per IP and per account, and a plain API route. */
-async function limitedApp(
-  overrides: Record<string, string>,
-  store: RateStore | undefined,
-  redis: Redis | null = null,
-) {
-  const metrics = createMetricsRegistry();
+async function limitedApp(overrides: Record<string, string>, redis: Redis | null) {
   return buildTestApp(
     { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_ANONYMOUS_PER_MIN: '1000', ...overrides },
     {
-      metrics,
+      redis,
       setup: (app: FastifyInstance) => {
         app.addHook('onRequest', (request, _reply, done) => {
           const user = request.headers['x-test-user'];
@@ -37,14 +24,6 @@ async function limitedApp(
           const tier = request.headers['x-test-tier'];
           if (typeof tier === 'string') request.userTier = tier as Tier;
           done();
-        });
-        registerTraffic(app, {
-          config: app.platform.config,
-          logger: silent,
-          redis,
-          database: null,
-          metrics,
-          ...(store ? { store } : {}),
         });
         app.get('/api/v1/things', async () => ({ ok: true }));
         app.get('/api/v1/unlimited', { config: { rateLimit: false } }, async () => ({ ok: true }));
@@ -64,22 +43,18 @@ async function limitedApp(
   );
 }
 
-function suite(
-  name: string,
-  makeStore: () => Promise<{ store: RateStore; close(): Promise<void> }>,
-) {
+function suite(name: string, makeRedis: () => Promise<Redis | null>) {
   describe(`rate limits (${name} store)`, () => {
-    let store: RateStore;
-    let handle: { close(): Promise<void> } | undefined;
+    let redis: Redis | null = null;
     before(async () => {
-      const made = await makeStore();
-      store = made.store;
-      handle = made;
+      redis = await makeRedis();
     });
-    after(() => handle?.close());
+    after(async () => {
+      if (redis) await closeRedis(redis);
+    });
 
     test('the anonymous API limit counts per IP, with RateLimit headers, then 429', async () => {
-      const { app } = await limitedApp({ RATE_LIMIT_ANONYMOUS_PER_MIN: '3' }, store);
+      const { app } = await limitedApp({ RATE_LIMIT_ANONYMOUS_PER_MIN: '3' }, redis);
       try {
         const ip = `198.51.100.${String(Math.floor(Math.random() * 250))}`;
         for (let i = 0; i < 3; i++) {
@@ -118,7 +93,7 @@ function suite(
     });
 
     test('login: 5 per minute per IP and 10 per hour per account', async () => {
-      const { app } = await limitedApp({}, store);
+      const { app } = await limitedApp({}, redis);
       try {
         const login = `user-${randomUUID()}@example.com`;
         const ip = '203.0.113.10';
@@ -153,7 +128,7 @@ function suite(
     test('signed-in users are limited per user by tier', async () => {
       const { app } = await limitedApp(
         { RATE_LIMIT_FREE_PER_MIN: '2', RATE_LIMIT_PREMIUM_PER_MIN: '4' },
-        store,
+        redis,
       );
       try {
         const get = (user: string, tier?: Tier) =>
@@ -174,7 +149,7 @@ function suite(
     });
 
     test('unknown routes are limited per IP too', async () => {
-      const { app } = await limitedApp({ RATE_LIMIT_NOT_FOUND_PER_MIN: '2' }, store);
+      const { app } = await limitedApp({ RATE_LIMIT_NOT_FOUND_PER_MIN: '2' }, redis);
       try {
         const ip = '192.0.2.200';
         for (const path of ['/wp-admin', '/.env']) {
@@ -190,10 +165,7 @@ function suite(
   });
 }
 
-suite('in-process', async () => ({
-  store: new MemoryRateStore(10_000),
-  close: async () => undefined,
-}));
+suite('in-process', async () => null);
 
 const redisOk = await needsRedis();
 describe('with Redis', redisOk, () => {
@@ -203,7 +175,7 @@ describe('with Redis', redisOk, () => {
       silent,
     );
     assert.ok(client);
-    return { store: new RedisRateStore(client), close: () => closeRedis(client) };
+    return client;
   });
 
   test('processes sharing Redis share one budget', async () => {
@@ -239,16 +211,15 @@ describe('Redis failing', redisOk, () => {
     const config = testConfig({ REDIS_URL: server.url, REDIS_COMMAND_TIMEOUT_MS: '200' });
     const client = await connectRedis(config, silent);
     assert.ok(client);
-    const { app } = await limitedApp(
-      { REDIS_URL: server.url, RATE_LIMIT_ANONYMOUS_PER_MIN: '2' },
-      undefined,
-      client,
-    );
+    let app: FastifyInstance | undefined;
     try {
+      app = (await limitedApp({ REDIS_URL: server.url, RATE_LIMIT_ANONYMOUS_PER_MIN: '2' }, client))
+        .app;
+      const inject = app.inject.bind(app);
       const ip = '198.51.100.7';
-      const things = () => app.inject({ url: '/api/v1/things', remoteAddress: ip });
+      const things = () => inject({ url: '/api/v1/things', remoteAddress: ip });
       const login = () =>
-        app.inject({
+        inject({
           method: 'POST',
           url: '/api/v1/login',
           remoteAddress: '198.51.100.8',
@@ -266,7 +237,7 @@ describe('Redis failing', redisOk, () => {
       const closed = await login();
       assertProblem(closed, 503, 'RATE_LIMIT_UNAVAILABLE');
       assert.equal(closed.headers['retry-after'], '5');
-      const metrics = await app.inject({ url: '/metrics' });
+      const metrics = await inject({ url: '/metrics' });
       assert.match(
         metrics.body,
         /^ratelimit_store_errors_total\{policy="api-anonymous",mode="open"\} [1-9]/m,
@@ -287,7 +258,7 @@ describe('Redis failing', redisOk, () => {
       assertProblem(await things(), 429, 'RATE_LIMITED');
       assert.equal((await login()).statusCode, 200);
     } finally {
-      await app.close();
+      await app?.close();
       await closeRedis(client);
     }
   });

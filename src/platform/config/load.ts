@@ -73,6 +73,13 @@ export interface Config {
     readonly notFoundPerMin: number;
     readonly memoryMaxKeys: number;
   };
+  readonly upstream: {
+    readonly timeoutMs: number;
+    readonly retries: number;
+    readonly maxRetryAfterMs: number;
+    readonly breakerFailureThreshold: number;
+    readonly breakerHalfOpenAfterMs: number;
+  };
   readonly redis: {
     /** null: in-process stores (one process only). */
     readonly url: string | null;
@@ -385,6 +392,13 @@ export function loadConfig(
       },
       notFoundPerMin: vars.RATE_LIMIT_NOT_FOUND_PER_MIN,
       memoryMaxKeys: vars.RATE_LIMIT_MEMORY_MAX_KEYS,
+    },
+    upstream: {
+      timeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+      retries: vars.UPSTREAM_RETRIES,
+      maxRetryAfterMs: vars.UPSTREAM_MAX_RETRY_AFTER_MS,
+      breakerFailureThreshold: vars.BREAKER_FAILURE_THRESHOLD,
+      breakerHalfOpenAfterMs: vars.BREAKER_HALF_OPEN_AFTER_MS,
     },
     redis: {
       url: vars.REDIS_URL === '' ? null : vars.REDIS_URL,

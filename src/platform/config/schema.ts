@@ -391,6 +391,53 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Rate limits' },
   ),
+  UPSTREAM_TIMEOUT_MS: v(
+    ms(
+      'Time limit of each attempt of an outbound HTTP call (connect, headers, body).',
+      5_000,
+      1,
+      600_000,
+    ),
+    { group: 'Outbound HTTP' },
+  ),
+  UPSTREAM_RETRIES: v(
+    Type.Integer({
+      description:
+        'Retries after the first attempt of an outbound call that may be retried (idempotent methods or calls marked so).',
+      default: 2,
+      minimum: 0,
+      maximum: 10,
+    }),
+    { group: 'Outbound HTTP' },
+  ),
+  UPSTREAM_MAX_RETRY_AFTER_MS: v(
+    ms(
+      'Longest upstream `Retry-After` honoured; a longer one ends the call instead of waiting.',
+      10_000,
+      0,
+      600_000,
+    ),
+    { group: 'Outbound HTTP' },
+  ),
+  BREAKER_FAILURE_THRESHOLD: v(
+    Type.Integer({
+      description:
+        'Consecutive failed calls (5xx, timeouts, network errors) to one upstream that open its circuit breaker.',
+      default: 5,
+      minimum: 1,
+      maximum: 1_000,
+    }),
+    { group: 'Outbound HTTP' },
+  ),
+  BREAKER_HALF_OPEN_AFTER_MS: v(
+    ms(
+      'How long an open circuit fails fast before one trial call is let through.',
+      10_000,
+      100,
+      3_600_000,
+    ),
+    { group: 'Outbound HTTP' },
+  ),
   ADMIN_TOKEN: v(
     Type.String({
       description:

@@ -39,7 +39,7 @@ export const IdempotencyCodes = defineErrorCodes('idempotency', {
   INVALID_IDEMPOTENCY_KEY: {
     kind: 'BadRequest',
     title: 'Invalid idempotency key',
-    description: '`Idempotency-Key` must be 1 to 255 printable ASCII characters, sent once.',
+    description: '`Idempotency-Key` must be 1 to 255 printable ASCII characters.',
   },
   IDEMPOTENCY_KEY_REUSED: {
     kind: 'Invalid',
