@@ -3,6 +3,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   http: () => import('./http.ts'),
   db: () => import('./db.ts'),
   jobs: () => import('./jobs.ts'),
+  traffic: () => import('./traffic.ts'),
 };
 
 const name = process.argv[2] ?? '';
