@@ -9,6 +9,10 @@ import { testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { eventually } from '../helpers/jobs-harness.ts';
 import { freePort, get, isAlive, parseLogs } from '../helpers/process.ts';
+import { redisAnswers, TEST_REDIS_URL } from '../helpers/redis.ts';
+
+/** Workers use the shared Redis when one answers: the scaled-out path (REDIS_URL set). */
+const withRedis = await redisAnswers();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const preload = fileURLToPath(new URL('../fixtures/jobs-app.ts', import.meta.url));
@@ -33,6 +37,7 @@ async function startWorker(url: string): Promise<Worker> {
     JOBS_POLL_INTERVAL_MS: '500',
     JOBS_SUPERVISE_INTERVAL_S: '1',
     SHUTDOWN_GRACE_MS: '8000',
+    ...(withRedis ? { REDIS_URL: TEST_REDIS_URL } : {}),
   };
   delete env.NODE_TEST_CONTEXT;
   const child = spawn(process.execPath, ['--import', preload, 'src/main.ts', 'worker'], {
@@ -46,11 +51,17 @@ async function startWorker(url: string): Promise<Worker> {
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.on('exit', (code, signal) => resolve({ code, signal })),
   );
-  await eventually(
-    `worker on ${port} ready`,
-    async () => (await get(port, '/health/ready').catch(() => ({ status: 0 }))).status === 200,
+  const ready = await eventually(
+    `worker on ${String(port)} ready`,
+    async () => {
+      const res = await get(port, '/health/ready').catch(() => ({ status: 0, body: '' }));
+      return res.status === 200 ? res : undefined;
+    },
     30_000,
   );
+  const checks = (JSON.parse(ready.body) as { checks: Record<string, { status: string }> }).checks;
+  assert.equal(checks.queue?.status, 'up');
+  if (withRedis) assert.equal(checks.redis?.status, 'up');
   return { child, pid: child.pid as number, port, stdout: () => stdout, exited };
 }
 
