@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql, type Generated } from 'kysely';
 import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
@@ -92,15 +92,17 @@ export function registerIdempotency(
 ): void {
   const { db, logger, leaseMs } = options;
 
+  // Hooks go on the opted-in routes only, decided once at registration.
   app.addHook('onRoute', (route) => {
     if (!route.config?.idempotency) return;
     const methods = Array.isArray(route.method) ? route.method : [route.method];
     if (methods.some((m) => m !== 'POST'))
       throw new Error(`route ${route.url}: idempotency keys are for POST routes only`);
+    route.preHandler = [...[route.preHandler ?? []].flat(), claim];
+    route.onSend = [...[route.onSend ?? []].flat(), store];
   });
 
-  app.addHook('preHandler', async (request, reply) => {
-    if (!request.routeOptions.config.idempotency) return;
+  async function claim(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const raw = request.headers['idempotency-key'];
     if (raw === undefined) return;
     if (typeof raw !== 'string' || !KEY.test(raw)) {
@@ -148,9 +150,13 @@ export function registerIdempotency(
     for (const [name, value] of Object.entries(stored.headers ?? {})) reply.header(name, value);
     reply.header('idempotent-replayed', 'true');
     return reply.send(stored.body ?? '');
-  });
+  }
 
-  app.addHook('onSend', async (request, reply, payload) => {
+  async function store(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    payload: unknown,
+  ): Promise<unknown> {
     const claim = request.idempotencyClaim;
     if (!claim) return payload;
     request.idempotencyClaim = undefined;
@@ -190,7 +196,7 @@ export function registerIdempotency(
       logger.error({ err: error, requestId: request.id }, 'storing the idempotent response failed');
     }
     return payload;
-  });
+  }
 }
 
 /** Hourly purge of expired keys (registered by the platform on its job queue). */

@@ -174,17 +174,6 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     by: 'ip',
   };
 
-  app.addHook('onRoute', (route) => {
-    const policies = route.config?.rateLimit;
-    if (!policies) return;
-    for (const p of policies) {
-      if (!NAME.test(p.name) || !(p.limit >= 1) || !(p.windowSeconds >= 1))
-        throw new Error(`route ${route.url}: invalid rate-limit policy ${JSON.stringify(p.name)}`);
-      if (p.by === 'account' && !p.account)
-        throw new Error(`route ${route.url}: policy ${p.name} is by account but names none`);
-    }
-  });
-
   let lastErrorLog = 0;
   async function check(
     request: FastifyRequest,
@@ -245,24 +234,46 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     }
   }
 
-  if (!settings.enabled) return;
+  const validate = (url: string, policies: readonly RateLimitPolicy[]) => {
+    for (const p of policies) {
+      if (!NAME.test(p.name) || !(p.limit >= 1) || !(p.windowSeconds >= 1))
+        throw new Error(`route ${url}: invalid rate-limit policy ${JSON.stringify(p.name)}`);
+      if (p.by === 'account' && !p.account)
+        throw new Error(`route ${url}: policy ${p.name} is by account but names none`);
+    }
+  };
 
-  // Unknown routes: counted per IP before anything else runs (scanners walk paths).
-  app.addHook('onRequest', async (request, reply) => {
-    if (request.is404) await check(request, reply, [notFound]);
+  // Hooks go on the routes that are limited only (decided once, at registration), so operational
+  // routes pay nothing per request. Routes registered before this (health, metrics) are never limited.
+  app.addHook('onRoute', (route) => {
+    const own = route.config?.rateLimit;
+    if (own) validate(route.url, own);
+    if (!settings.enabled || own === false) return;
+    const api = route.url.startsWith(`${API_PREFIX}/`);
+    if (!api && !own) return;
+    const fixed = own ?? [];
+    const limit = async (request: FastifyRequest, reply: FastifyReply) => {
+      const policies: RateLimitPolicy[] = [];
+      if (api) {
+        policies.push(
+          request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free'],
+        );
+      }
+      policies.push(...fixed);
+      await check(request, reply, policies);
+    };
+    const existing = route.preHandler;
+    route.preHandler = existing === undefined ? [limit] : [...[existing].flat(), limit];
   });
 
-  app.addHook('preHandler', async (request, reply) => {
-    const own = request.routeOptions.config.rateLimit;
-    if (own === false) return;
-    const url = request.routeOptions.url ?? '';
-    const api = url.startsWith(`${API_PREFIX}/`);
-    if (!api && !own) return;
-    const policies: RateLimitPolicy[] = [];
-    if (api) {
-      policies.push(request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free']);
+  if (!settings.enabled) return;
+  // Unknown routes: counted per IP before anything else runs (scanners walk paths). A callback
+  // hook, so matched routes pay a property read and no promise.
+  app.addHook('onRequest', (request, reply, done) => {
+    if (!request.is404) {
+      done();
+      return;
     }
-    if (own) policies.push(...own);
-    await check(request, reply, policies);
+    check(request, reply, [notFound]).then(() => done(), done);
   });
 }
