@@ -2,8 +2,10 @@
 
 # One image, every role: the command picks serve, worker, migrate or all (the default).
 #   docker build -t groundwork .
-#   docker run --rm -e APP_SECRET=... -p 3000:3000 groundwork          # all
-#   docker run --rm -e APP_SECRET=... groundwork migrate               # or serve, worker
+#   docker run --rm --env-file prod.env groundwork migrate             # then serve, worker
+#   docker run --rm --env-file prod.env -p 3000:3000 groundwork         # all
+# APP_ENV is production: prod.env needs at least APP_SECRET, DATABASE_URL and SMTP_URL (else exit 78),
+# and should set MAIL_FROM, PUBLIC_URL, METRICS_TOKEN, and REDIS_URL for several processes (docs/deployment.md).
 
 # ---- build: compile src/ to dist/ with the full dependency tree ----
 FROM node:24-bookworm-slim AS build
@@ -27,7 +29,9 @@ USER node
 EXPOSE 3000
 # Liveness only (the process answers). Slim images have no curl, so node's fetch does it.
 # With TLS_CERT_FILE set the server speaks HTTPS; the certificate cannot match 127.0.0.1, so it is not verified here.
-# Roles without an HTTP server (worker, migrate) must turn this off (compose: healthcheck.disable).
+# serve, worker and all listen on PORT (a worker serves only /health/* and /metrics), so the check
+# fits them; migrate has no HTTP server and must turn it off (compose: healthcheck.disable).
+# Orchestrators should probe /health/ready for readiness (see deploy/compose.yaml).
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "const tls = Boolean(process.env.TLS_CERT_FILE); if (tls) process.env.NODE_TLS_REJECT_UNAUTHORIZED = '0'; fetch((tls ? 'https' : 'http') + '://127.0.0.1:' + (process.env.PORT || '3000') + '/health/live', { signal: AbortSignal.timeout(4000) }).then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # The process drains on SIGTERM (readiness 503, SHUTDOWN_DRAIN_DELAY_MS, then in-flight requests finish):
