@@ -51,6 +51,9 @@ export async function main(): Promise<void> {
   const un = median(results.unlimited.rps);
   const lim = median(results.limited.rps);
   const drop = 1 - lim / un;
+  // When the machine is busy, requests/s follow the load generator and the neighbours; the
+  // server's CPU per request is the steadier figure: the drop a CPU-bound server would see.
+  const cpuDrop = 1 - median(results.unlimited.cpuUs) / median(results.limited.cpuUs);
   const cache = await cacheHitLatency();
 
   const lines = [
@@ -62,7 +65,7 @@ export async function main(): Promise<void> {
         `| ${k === 'limited' ? 'with limiter (Redis store)' : 'without limiter'} | ${fmt(median(results[k].rps))} | ${String(median(results[k].p99))} | ${median(results[k].cpuUs).toFixed(1)} |`,
     ),
     '',
-    `Limiter cost: ${(drop * 100).toFixed(1)}% of requests/s (target ≤ ${String(TARGET_DROP * 100)}%: ${drop <= TARGET_DROP ? 'met' : 'missed'}).`,
+    `Limiter cost: ${(drop * 100).toFixed(1)}% of requests/s (target ≤ ${String(TARGET_DROP * 100)}%: ${drop <= TARGET_DROP ? 'met' : 'missed'}); by server CPU per request: ${(cpuDrop * 100).toFixed(1)}% (${cpuDrop <= TARGET_DROP ? 'met' : 'missed'}).`,
     '',
     '| Cache hit path (getOrSet) | p50 (µs) | p99 (µs) | ops/s |',
     '| --- | ---: | ---: | ---: |',
@@ -77,6 +80,6 @@ export async function main(): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(
     new URL('traffic.json', dir),
-    `${JSON.stringify({ date: new Date().toISOString(), results, drop, cache }, null, 2)}\n`,
+    `${JSON.stringify({ date: new Date().toISOString(), results, drop, cpuDrop, cache }, null, 2)}\n`,
   );
 }
