@@ -28,6 +28,19 @@ async function limitedApp(overrides: Record<string, string>, redis: Redis | null
         app.get('/api/v1/things', async () => ({ ok: true }));
         app.get('/api/v1/unlimited', { config: { rateLimit: false } }, async () => ({ ok: true }));
         app.post(
+          '/api/v1/strict',
+          {
+            schema: {
+              body: {
+                type: 'object',
+                properties: { n: { type: 'integer' } },
+                required: ['n'],
+              },
+            },
+          },
+          async () => ({ ok: true }),
+        );
+        app.post(
           '/api/v1/login',
           {
             config: {
@@ -87,6 +100,28 @@ function suite(name: string, makeRedis: () => Promise<Redis | null>) {
             200,
           );
         }
+      } finally {
+        await app.close();
+      }
+    });
+
+    test('requests refused before the handler (bad JSON, validation) count too', async () => {
+      const { app } = await limitedApp({ RATE_LIMIT_ANONYMOUS_PER_MIN: '3' }, redis);
+      try {
+        const ip = '198.51.100.201';
+        const post = (payload: string) =>
+          app.inject({
+            method: 'POST',
+            url: '/api/v1/strict',
+            remoteAddress: ip,
+            headers: { 'content-type': 'application/json' },
+            payload,
+          });
+        assertProblem(await post('{"n":"x"}'), 422, 'VALIDATION_FAILED');
+        assertProblem(await post('{not json'), 400, 'MALFORMED_BODY');
+        assertProblem(await post('{}'), 422, 'VALIDATION_FAILED');
+        const limited = await post('{"n":1}');
+        assertProblem(limited, 429, 'RATE_LIMITED');
       } finally {
         await app.close();
       }

@@ -23,6 +23,8 @@ declare module 'fastify' {
     userTier?: Tier;
     /** The API client (machine credential) making the call, set by the identity area. */
     apiClientId?: string;
+    /** @internal the rate-limit decisions made for this request so far (for the headers). */
+    rateLimitsApplied?: { policy: RateLimitPolicy; decision: Decision }[];
   }
   interface FastifyContextConfig {
     /** Extra limits for this route (checked with the API default), or `false` for none at all. */
@@ -218,7 +220,10 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
         refused = entry;
     }
     if (applied.length === 0) return;
-    const h = header(applied);
+    // A route's own policies are checked after the API default: the headers list both.
+    const all = [...(request.rateLimitsApplied ?? []), ...applied];
+    request.rateLimitsApplied = all;
+    const h = header(all);
     reply.header('ratelimit-policy', h.policy);
     reply.header('ratelimit', h.limit);
     if (refused) {
@@ -251,19 +256,23 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     if (!settings.enabled || own === false) return;
     const api = route.url.startsWith(`${API_PREFIX}/`);
     if (!api && !own) return;
-    const fixed = own ?? [];
-    const limit = async (request: FastifyRequest, reply: FastifyReply) => {
-      const policies: RateLimitPolicy[] = [];
-      if (api) {
-        policies.push(
+    // The API default runs first thing (route-level onRequest, after authentication set the
+    // user), so requests refused later (bad body, bad token, validation) still count. A route's
+    // own policies may read the body, so they run once it is parsed and validated.
+    if (api) {
+      const apiLimit = async (request: FastifyRequest, reply: FastifyReply) => {
+        await check(request, reply, [
           request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free'],
-        );
-      }
-      policies.push(...fixed);
-      await check(request, reply, policies);
-    };
-    const existing = route.preHandler;
-    route.preHandler = existing === undefined ? [limit] : [...[existing].flat(), limit];
+        ]);
+      };
+      route.onRequest = [...[route.onRequest ?? []].flat(), apiLimit];
+    }
+    if (own && own.length > 0) {
+      const ownLimit = async (request: FastifyRequest, reply: FastifyReply) => {
+        await check(request, reply, own);
+      };
+      route.preHandler = [...[route.preHandler ?? []].flat(), ownLimit];
+    }
   });
 
   if (!settings.enabled) return;
