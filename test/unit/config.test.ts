@@ -211,6 +211,24 @@ describe('config', () => {
     }
   });
 
+  test('mail settings must be set explicitly when deployed: their defaults do not count', () => {
+    for (const appEnv of ['staging', 'production']) {
+      const keys = issuesOf({ APP_ENV: appEnv, APP_SECRET: STRONG, DATABASE_URL: DB }).map(
+        (i) => i.key,
+      );
+      for (const key of ['SMTP_URL', 'MAIL_FROM', 'PUBLIC_URL']) assert.ok(keys.includes(key), key);
+    }
+    const config = loadConfig({
+      APP_ENV: 'production',
+      APP_SECRET: STRONG,
+      DATABASE_URL: DB,
+      ...MAIL,
+    });
+    assert.equal(config.mail.from, MAIL.MAIL_FROM);
+    assert.equal(config.mail.publicUrl, MAIL.PUBLIC_URL);
+    assert.equal(loadConfig({}).mail.from, 'Groundwork <no-reply@localhost>');
+  });
+
   test('staging may use the embedded database; production may not', () => {
     assert.equal(
       loadConfig({ APP_ENV: 'staging', ...MAIL, APP_SECRET: STRONG }).database.url,

@@ -227,20 +227,20 @@ function parseHosts(value: string, issues: ConfigIssue[]): string[] {
   return hosts;
 }
 
-/** Staging/production secret rules. A secret's development default never counts as set there. */
+/** Staging/production rules: required variables must be set (defaults do not count); secrets must be strong. */
 function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigIssue[]): void {
   const appEnv = vars.APP_ENV;
   if (appEnv !== 'staging' && appEnv !== 'production') return;
   for (const key of Object.keys(ConfigSchema.properties)) {
     const meta = metaOf(key);
-    if (!meta.secret) continue;
+    // A development default never counts as set here, secret or not (MAIL_FROM, PUBLIC_URL...).
     const value = given[key] === undefined ? '' : String(vars[key as keyof Env] ?? '');
     if (value === '') {
       if (meta.requiredIn?.includes(appEnv))
         issues.push({ key, message: `is required in ${appEnv}` });
       continue;
     }
-    if (meta.minLength === undefined) continue;
+    if (!meta.secret || meta.minLength === undefined) continue;
     if (isPlaceholderSecret(value)) {
       issues.push({ key, message: `is a placeholder value; set a real secret in ${appEnv}` });
     } else if (value.length < meta.minLength) {
