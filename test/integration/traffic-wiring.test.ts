@@ -66,6 +66,11 @@ describe('traffic and resilience wiring in buildApp', () => {
       const again = await app.inject({ url: '/api/v1/public', headers: { 'if-none-match': etag } });
       assert.equal(again.statusCode, 304);
       assert.equal(again.body, '');
+      // OpenAPI documents the 304 of a cached route.
+      const doc = (await app.inject({ url: '/openapi.json' })).json<{
+        paths: Record<string, { get: { responses: Record<string, unknown> } }>;
+      }>();
+      assert.ok(doc.paths['/api/v1/public']?.get.responses['304']);
     } finally {
       await app.close();
     }

@@ -143,7 +143,19 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
       const s = (schema ?? {}) as RouteSchemaLike;
       if (s.hide) return { schema: s, url };
       const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
-      return { schema: withErrorResponses(s, method), url };
+      const documented = withErrorResponses(s, method);
+      // Public cached GETs (route `config.cache` with a max age) answer 304 to a matching ETag.
+      const cache = (route.config as { cache?: unknown } | undefined)?.cache;
+      if (typeof cache === 'object' && cache !== null && method === 'GET') {
+        documented.response = {
+          ...documented.response,
+          304: {
+            description:
+              'Not modified: the `If-None-Match` tag matches the current `ETag`; no body.',
+          },
+        };
+      }
+      return { schema: documented, url };
     },
   });
   await app.register(swaggerUi, {
