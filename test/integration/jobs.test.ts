@@ -568,3 +568,33 @@ describe('jobs: priority', () => {
     }
   });
 });
+
+describe('jobs: admin API under the rate limit', () => {
+  test('guessing the admin token counts against the anonymous API limit', async () => {
+    const h = await startJobsHarness([], {
+      work: false,
+      overrides: { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_ANONYMOUS_PER_MIN: '3' },
+    });
+    try {
+      const guess = () =>
+        h.app.inject({
+          url: '/api/v1/admin/queues',
+          remoteAddress: '203.0.113.66',
+          headers: { authorization: 'Bearer guess' },
+        });
+      for (let i = 0; i < 3; i++) assertProblem(await guess(), 401, 'UNAUTHORIZED');
+      assertProblem(await guess(), 429, 'RATE_LIMITED');
+      // Without a token a bad query is still 401, not a validation answer.
+      assertProblem(
+        await h.app.inject({
+          url: '/api/v1/admin/queues/x/dead?limit=0',
+          remoteAddress: '203.0.113.67',
+        }),
+        401,
+        'UNAUTHORIZED',
+      );
+    } finally {
+      await h.close();
+    }
+  });
+});

@@ -135,7 +135,9 @@ export async function registerJobRoutes(
   );
 
   await app.register(async (admin) => {
-    admin.addHook('onRequest', requireAdminToken(options.adminToken));
+    // preValidation, not onRequest: the API rate limit (checked on arrival) then counts every
+    // attempt, so guessing the token is limited like any other anonymous traffic.
+    admin.addHook('preValidation', requireAdminToken(options.adminToken));
     const common = { tags: ['admin'], security: [{ adminToken: [] }] };
     const queueOf = (queue: string) => {
       if (!jobs.hasQueue(queue)) throw new HttpError(JobCodes.QUEUE_NOT_FOUND);
