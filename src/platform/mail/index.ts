@@ -1,7 +1,14 @@
 import './tables.ts';
 
 export { MailCodes } from './errors.ts';
-export { Mailer, MailLimitedError, MAIL_JOB, platformTemplates } from './mailer.ts';
+export {
+  Mailer,
+  MailLimitedError,
+  MAIL_JOB,
+  MAIL_RETENTION_DAYS,
+  platformTemplates,
+  purgeMailDeliveries,
+} from './mailer.ts';
 export type { MailerOptions, MailMessage, MailRetry, QueuedMail, SendOptions } from './mailer.ts';
 export { defineMailTemplate, renderMail, singleLine } from './template.ts';
 export type {

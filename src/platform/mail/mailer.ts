@@ -40,6 +40,29 @@ import {
 
 /** The queue every message goes through. */
 export const MAIL_JOB = 'platform.mail.send';
+/** Delivery records (recipient, template, outcome) are kept this long, then purged daily. */
+export const MAIL_RETENTION_DAYS = 90;
+
+/**
+ * Daily purge of delivery records older than the retention period (sent or failed; queued ones
+ * stay until they settle). The development mailbox rows go with them (foreign key cascade).
+ */
+export const purgeMailDeliveries = defineJob({
+  name: 'platform.mail-purge',
+  payload: Type.Object({}),
+  handler: async (_payload, ctx) => {
+    const cutoff = new Date(Date.now() - MAIL_RETENTION_DAYS * 86_400_000);
+    const result = await ctx.db
+      .deleteFrom('gw_mail_delivery')
+      .where('status', '<>', 'queued')
+      .where('created_at', '<', cutoff)
+      .executeTakeFirst();
+    const deleted = Number(result.numDeletedRows);
+    if (deleted > 0) ctx.log.info({ deleted }, 'old mail delivery records purged');
+    return { deleted };
+  },
+  options: { cron: { expression: '41 3 * * *', payload: {} }, retries: 1 },
+});
 
 /** Templates the platform ships; apps and areas add theirs. */
 export const platformTemplates: readonly MailTemplate[] = [notificationTemplate];
@@ -173,6 +196,7 @@ export class Mailer {
       },
     });
     this.#jobs.register(this.job);
+    this.#jobs.register(purgeMailDeliveries);
   }
 
   #defaultTransport(concurrency: number): MailTransport {
