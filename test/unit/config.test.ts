@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
+import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
 import {
   ConfigError,
   ConfigSchema,
@@ -21,6 +22,9 @@ const MAIL = {
   MAIL_FROM: 'Example <no-reply@example.com>',
   PUBLIC_URL: 'https://api.example.com',
 };
+
+/** The access-token signing key staging and production require. */
+const IDENTITY = { AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY };
 
 function issuesOf(env: Record<string, string>): { key: string; message: string }[] {
   try {
@@ -51,6 +55,7 @@ describe('config', () => {
       TRUST_PROXY: '2',
       APP_ENV: 'staging',
       ...MAIL,
+      ...IDENTITY,
       APP_SECRET: STRONG,
     });
     assert.equal(config.server.port, 8080);
@@ -75,6 +80,7 @@ describe('config', () => {
     const issues = issuesOf({
       APP_ENV: 'production',
       ...MAIL,
+      ...IDENTITY,
       PORT: 'abc',
       MAX_URL_LENGTH: '10',
       METRICS_TOKEN: 'changeme',
@@ -109,27 +115,39 @@ describe('config', () => {
   test('short and placeholder secrets refuse to start in staging and production only', () => {
     for (const appEnv of ['staging', 'production']) {
       assert.deepEqual(
-        issuesOf({ APP_ENV: appEnv, ...MAIL, APP_SECRET: 'short', DATABASE_URL: DB }).map(
-          (i) => i.key,
-        ),
+        issuesOf({
+          APP_ENV: appEnv,
+          ...MAIL,
+          ...IDENTITY,
+          APP_SECRET: 'short',
+          DATABASE_URL: DB,
+        }).map((i) => i.key),
         ['APP_SECRET'],
       );
       assert.ok(
         issuesOf({
           APP_ENV: appEnv,
           ...MAIL,
+          ...IDENTITY,
           APP_SECRET: 'changeme-changeme-changeme-changeme',
         }).some((i) => /placeholder/.test(i.message)),
       );
-      assert.ok(issuesOf({ APP_ENV: appEnv, ...MAIL, APP_SECRET: 'secret' }).length > 0);
+      assert.ok(
+        issuesOf({ APP_ENV: appEnv, ...MAIL, ...IDENTITY, APP_SECRET: 'secret' }).length > 0,
+      );
     }
     assert.equal(
       loadConfig({ APP_ENV: 'development', APP_SECRET: 'secret' }).secrets.appSecret,
       'secret',
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB })
-        .isProduction,
+      loadConfig({
+        APP_ENV: 'production',
+        ...MAIL,
+        ...IDENTITY,
+        APP_SECRET: STRONG,
+        DATABASE_URL: DB,
+      }).isProduction,
       true,
     );
   });
@@ -139,7 +157,7 @@ describe('config', () => {
       (ConfigSchema.properties.APP_SECRET as { default?: unknown }).default,
     );
     assert.ok(
-      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: devDefault }).some(
+      issuesOf({ APP_ENV: 'production', ...MAIL, ...IDENTITY, APP_SECRET: devDefault }).some(
         (i) => i.key === 'APP_SECRET',
       ),
     );
@@ -169,9 +187,13 @@ describe('config', () => {
 
   test('CORS "*" is refused in production, malformed origins everywhere', () => {
     assert.ok(
-      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, CORS_ORIGINS: '*' }).some(
-        (i) => i.key === 'CORS_ORIGINS',
-      ),
+      issuesOf({
+        APP_ENV: 'production',
+        ...MAIL,
+        ...IDENTITY,
+        APP_SECRET: STRONG,
+        CORS_ORIGINS: '*',
+      }).some((i) => i.key === 'CORS_ORIGINS'),
     );
     assert.ok(
       issuesOf({ CORS_ORIGINS: 'https://app.example.com/' }).some((i) => i.key === 'CORS_ORIGINS'),
@@ -201,7 +223,7 @@ describe('config', () => {
       assert.equal(loadConfig({ APP_ENV: 'test' }, { cwd: dir }).server.port, 4002);
       assert.equal(loadConfig({ APP_ENV: 'test', PORT: '4004' }, { cwd: dir }).server.port, 4004);
       const prod = loadConfig(
-        { APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB },
+        { APP_ENV: 'production', ...MAIL, ...IDENTITY, APP_SECRET: STRONG, DATABASE_URL: DB },
         { cwd: dir },
       );
       assert.equal(prod.server.port, 3000);
@@ -223,6 +245,7 @@ describe('config', () => {
       APP_SECRET: STRONG,
       DATABASE_URL: DB,
       ...MAIL,
+      ...IDENTITY,
     });
     assert.equal(config.mail.from, MAIL.MAIL_FROM);
     assert.equal(config.mail.publicUrl, MAIL.PUBLIC_URL);
@@ -231,11 +254,11 @@ describe('config', () => {
 
   test('staging may use the embedded database; production may not', () => {
     assert.equal(
-      loadConfig({ APP_ENV: 'staging', ...MAIL, APP_SECRET: STRONG }).database.url,
+      loadConfig({ APP_ENV: 'staging', ...MAIL, ...IDENTITY, APP_SECRET: STRONG }).database.url,
       null,
     );
     assert.ok(
-      issuesOf({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG }).some(
+      issuesOf({ APP_ENV: 'production', ...MAIL, ...IDENTITY, APP_SECRET: STRONG }).some(
         (i) => i.key === 'DATABASE_URL',
       ),
     );
@@ -248,18 +271,25 @@ describe('config', () => {
       true,
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'staging', ...MAIL, APP_SECRET: STRONG }).database.migrateOnStart,
+      loadConfig({ APP_ENV: 'staging', ...MAIL, ...IDENTITY, APP_SECRET: STRONG }).database
+        .migrateOnStart,
       true,
     );
     assert.equal(
-      loadConfig({ APP_ENV: 'production', ...MAIL, APP_SECRET: STRONG, DATABASE_URL: DB }).database
-        .migrateOnStart,
+      loadConfig({
+        APP_ENV: 'production',
+        ...MAIL,
+        ...IDENTITY,
+        APP_SECRET: STRONG,
+        DATABASE_URL: DB,
+      }).database.migrateOnStart,
       false,
     );
     assert.equal(
       loadConfig({
         APP_ENV: 'production',
         ...MAIL,
+        ...IDENTITY,
         APP_SECRET: STRONG,
         DATABASE_URL: DB,
         MIGRATE_ON_START: 'true',

@@ -10,4 +10,5 @@ export {
 export type { Config, ConfigIssue, LoadOptions } from './load.ts';
 export { ConfigSchema, metaOf, APP_ENVS } from './schema.ts';
 export type { AppEnv, Env, VarMeta } from './schema.ts';
+export { parseDuration } from './load.ts';
 export { renderConfigDocs, renderEnvExample } from './docs.ts';

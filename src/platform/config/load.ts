@@ -1,3 +1,4 @@
+import { createPrivateKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -62,6 +63,35 @@ export interface Config {
     readonly cronIntervalS: number;
   };
   readonly admin: { readonly token: string | null };
+  readonly identity: {
+    /** PKCS#8 PEM; null: generate a key per process (development and test only). */
+    readonly jwtPrivateKey: string | null;
+    readonly jwtIssuer: string;
+    readonly jwtAudience: string;
+    /** Durations in seconds (configured with units, parsed once). */
+    readonly accessTokenTtlS: number;
+    readonly refreshTokenTtlS: number;
+    readonly rememberMeTtlS: number;
+    readonly sessionMaxAgeS: number;
+    readonly refreshReuseGraceS: number;
+    readonly emailTokenTtlS: number;
+    readonly requireVerifiedEmail: boolean;
+    readonly lockout: {
+      readonly threshold: number;
+      readonly durationS: number;
+      readonly maxDurationS: number;
+    };
+    readonly password: {
+      readonly minLength: number;
+      readonly maxLength: number;
+      readonly minScore: number;
+    };
+    readonly argon2: {
+      readonly memoryKib: number;
+      readonly timeCost: number;
+      readonly parallelism: number;
+    };
+  };
   readonly rateLimit: {
     readonly enabled: boolean;
     readonly anonymousPerMin: number;
@@ -249,6 +279,63 @@ function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigI
   }
 }
 
+const UNIT_SECONDS = { s: 1, m: 60, h: 3_600, d: 86_400 } as const;
+
+/** `15m` → 900. The schema's pattern has already checked the shape. */
+export function parseDuration(value: string): number {
+  const unit = value.slice(-1) as keyof typeof UNIT_SECONDS;
+  return Number(value.slice(0, -1)) * UNIT_SECONDS[unit];
+}
+
+/** argon2id rows of the OWASP Password Storage Cheat Sheet (memory KiB, iterations). */
+const OWASP_ARGON2: readonly (readonly [number, number])[] = [
+  [47_104, 1],
+  [19_456, 2],
+  [12_288, 3],
+  [9_216, 4],
+  [7_168, 5],
+];
+
+function checkIdentity(vars: Env, issues: ConfigIssue[]): void {
+  const deployedEnv = vars.APP_ENV === 'staging' || vars.APP_ENV === 'production';
+  if (
+    deployedEnv &&
+    !OWASP_ARGON2.some(([m, t]) => vars.ARGON2_MEMORY_KIB >= m && vars.ARGON2_TIME_COST >= t)
+  ) {
+    issues.push({
+      key: 'ARGON2_MEMORY_KIB',
+      message: `with ARGON2_TIME_COST=${vars.ARGON2_TIME_COST} is below the OWASP minimum (19456 KiB and 2 iterations, or an equivalent row)`,
+    });
+  }
+  if (vars.ARGON2_MEMORY_KIB < 8 * vars.ARGON2_PARALLELISM) {
+    issues.push({ key: 'ARGON2_MEMORY_KIB', message: 'must be at least 8 × ARGON2_PARALLELISM' });
+  }
+  if (vars.PASSWORD_MIN_LENGTH > vars.PASSWORD_MAX_LENGTH) {
+    issues.push({ key: 'PASSWORD_MIN_LENGTH', message: 'is above PASSWORD_MAX_LENGTH' });
+  }
+  if (parseDuration(vars.AUTH_LOCKOUT_DURATION) > parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION)) {
+    issues.push({ key: 'AUTH_LOCKOUT_DURATION', message: 'is above AUTH_LOCKOUT_MAX_DURATION' });
+  }
+  if (vars.AUTH_JWT_PRIVATE_KEY !== '') {
+    try {
+      const key = createPrivateKey(jwtPem(vars.AUTH_JWT_PRIVATE_KEY));
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (
+        key.asymmetricKeyType !== 'ed25519' &&
+        !(key.asymmetricKeyType === 'ec' && curve === 'prime256v1')
+      )
+        issues.push({ key: 'AUTH_JWT_PRIVATE_KEY', message: 'must be an Ed25519 or P-256 key' });
+    } catch {
+      issues.push({ key: 'AUTH_JWT_PRIVATE_KEY', message: 'is not a PEM private key' });
+    }
+  }
+}
+
+/** A PEM given in one line with `\\n` escapes, as environment files often carry it. */
+function jwtPem(value: string): string {
+  return value.replace(/\\n/g, '\n').trim();
+}
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -308,6 +395,7 @@ export function loadConfig(
   const vars = converted as Env;
   const out: ConfigIssue[] = [];
   checkSecrets(vars, raw, out);
+  checkIdentity(vars, out);
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, out);
   const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
   const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);
@@ -382,6 +470,34 @@ export function loadConfig(
       cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
     admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
+    identity: {
+      jwtPrivateKey: vars.AUTH_JWT_PRIVATE_KEY === '' ? null : jwtPem(vars.AUTH_JWT_PRIVATE_KEY),
+      jwtIssuer:
+        vars.AUTH_JWT_ISSUER === '' ? vars.PUBLIC_URL.replace(/\/+$/, '') : vars.AUTH_JWT_ISSUER,
+      jwtAudience: vars.AUTH_JWT_AUDIENCE,
+      accessTokenTtlS: parseDuration(vars.AUTH_ACCESS_TOKEN_TTL),
+      refreshTokenTtlS: parseDuration(vars.AUTH_REFRESH_TOKEN_TTL),
+      rememberMeTtlS: parseDuration(vars.AUTH_REMEMBER_ME_TTL),
+      sessionMaxAgeS: parseDuration(vars.AUTH_SESSION_MAX_AGE),
+      refreshReuseGraceS: parseDuration(vars.AUTH_REFRESH_REUSE_GRACE),
+      emailTokenTtlS: parseDuration(vars.AUTH_EMAIL_TOKEN_TTL),
+      requireVerifiedEmail: vars.AUTH_REQUIRE_VERIFIED_EMAIL,
+      lockout: {
+        threshold: vars.AUTH_LOCKOUT_THRESHOLD,
+        durationS: parseDuration(vars.AUTH_LOCKOUT_DURATION),
+        maxDurationS: parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION),
+      },
+      password: {
+        minLength: vars.PASSWORD_MIN_LENGTH,
+        maxLength: vars.PASSWORD_MAX_LENGTH,
+        minScore: vars.PASSWORD_MIN_SCORE,
+      },
+      argon2: {
+        memoryKib: vars.ARGON2_MEMORY_KIB,
+        timeCost: vars.ARGON2_TIME_COST,
+        parallelism: vars.ARGON2_PARALLELISM,
+      },
+    },
     rateLimit: {
       enabled: vars.RATE_LIMIT_ENABLED,
       anonymousPerMin: vars.RATE_LIMIT_ANONYMOUS_PER_MIN,

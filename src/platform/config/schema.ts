@@ -26,6 +26,17 @@ function v<T extends TSchema>(schema: T, meta: VarMeta): T {
 const ms = (description: string, def: number, min = 0, max = 86_400_000) =>
   Type.Integer({ description, default: def, minimum: min, maximum: max });
 
+/** `15m`, `30d`: a positive whole number and one of s, m, h, d. */
+export const DURATION_PATTERN = '^[1-9][0-9]{0,6}(s|m|h|d)$';
+
+/** A duration with its unit (seconds at least), parsed once by the loader into seconds. */
+const duration = (description: string, def: string) =>
+  Type.String({
+    description: `${description} With a unit: \`30s\`, \`15m\`, \`12h\`, \`30d\`.`,
+    default: def,
+    pattern: DURATION_PATTERN,
+  });
+
 /**
  * Every environment variable Groundwork reads. Values arrive as strings and are converted to
  * the declared type; `docs/configuration.md` and `.env.example` are generated from this.
@@ -437,6 +448,135 @@ export const ConfigSchema = Type.Object({
       3_600_000,
     ),
     { group: 'Outbound HTTP' },
+  ),
+  AUTH_JWT_PRIVATE_KEY: v(
+    Type.String({
+      description:
+        'PKCS#8 PEM private key that signs access tokens: Ed25519 (EdDSA) or P-256 (ES256); `\\n` escapes stand for line breaks. Unset in development and test: a key is generated per process (tokens die with it). Required in staging and production.',
+      default: '',
+    }),
+    { group: 'Identity', secret: true, requiredIn: deployed },
+  ),
+  AUTH_JWT_ISSUER: v(
+    Type.String({
+      description: 'The `iss` of access tokens. Empty: `PUBLIC_URL`.',
+      default: '',
+    }),
+    { group: 'Identity' },
+  ),
+  AUTH_JWT_AUDIENCE: v(
+    Type.String({
+      description: 'The `aud` of access tokens; tokens for another audience are refused.',
+      default: 'groundwork-api',
+      minLength: 1,
+    }),
+    { group: 'Identity' },
+  ),
+  AUTH_ACCESS_TOKEN_TTL: v(duration('Lifetime of an access token (JWT).', '15m'), {
+    group: 'Identity',
+  }),
+  AUTH_REFRESH_TOKEN_TTL: v(
+    duration(
+      'Lifetime of a refresh token without remember-me; also the idle timeout of such a session (each refresh starts it again).',
+      '1d',
+    ),
+    { group: 'Identity' },
+  ),
+  AUTH_REMEMBER_ME_TTL: v(
+    duration('Lifetime of a refresh token when the login asked `rememberMe`.', '30d'),
+    { group: 'Identity' },
+  ),
+  AUTH_SESSION_MAX_AGE: v(
+    duration('Absolute lifetime of a session, however often it is refreshed.', '90d'),
+    { group: 'Identity' },
+  ),
+  AUTH_REFRESH_REUSE_GRACE: v(
+    duration(
+      'A spent refresh token presented again within this time gets the current pair (two tabs refreshing at once); later it revokes the session.',
+      '10s',
+    ),
+    { group: 'Identity' },
+  ),
+  AUTH_EMAIL_TOKEN_TTL: v(duration('Lifetime of an email verification token.', '24h'), {
+    group: 'Identity',
+  }),
+  AUTH_REQUIRE_VERIFIED_EMAIL: v(
+    Type.Boolean({
+      description:
+        'Refuse sign-in (401 `INVALID_CREDENTIALS`, like a wrong password) until the address is verified.',
+      default: true,
+    }),
+    { group: 'Identity' },
+  ),
+  AUTH_LOCKOUT_THRESHOLD: v(
+    Type.Integer({
+      description: 'Failed sign-ins in a row that lock an account.',
+      default: 5,
+      minimum: 1,
+      maximum: 1_000,
+    }),
+    { group: 'Identity' },
+  ),
+  AUTH_LOCKOUT_DURATION: v(
+    duration('First lockout; each further lockout doubles it (up to the maximum).', '15m'),
+    { group: 'Identity' },
+  ),
+  AUTH_LOCKOUT_MAX_DURATION: v(duration('Longest lockout.', '24h'), { group: 'Identity' }),
+  PASSWORD_MIN_LENGTH: v(
+    Type.Integer({
+      description: 'Fewest characters (after NFKC normalisation) in a new password.',
+      default: 12,
+      minimum: 8,
+      maximum: 128,
+    }),
+    { group: 'Identity' },
+  ),
+  PASSWORD_MAX_LENGTH: v(
+    Type.Integer({
+      description: 'Most characters in a new password.',
+      default: 128,
+      minimum: 16,
+      maximum: 1_024,
+    }),
+    { group: 'Identity' },
+  ),
+  PASSWORD_MIN_SCORE: v(
+    Type.Integer({
+      description:
+        'Lowest zxcvbn score (0-4) of a new password, computed with the user name and email as context.',
+      default: 3,
+      minimum: 0,
+      maximum: 4,
+    }),
+    { group: 'Identity' },
+  ),
+  ARGON2_MEMORY_KIB: v(
+    Type.Integer({
+      description:
+        'argon2id memory cost in KiB. Staging and production refuse settings below the OWASP table (19456 KiB with 2 iterations, or an equivalent row).',
+      default: 19_456,
+      minimum: 8,
+      maximum: 4_194_304,
+    }),
+    { group: 'Identity' },
+  ),
+  ARGON2_TIME_COST: v(
+    Type.Integer({
+      description: 'argon2id iterations.',
+      default: 2,
+      minimum: 1,
+      maximum: 100,
+    }),
+    { group: 'Identity' },
+  ),
+  ARGON2_PARALLELISM: v(
+    Type.Integer({
+      description: 'argon2id lanes.',
+      default: 1,
+      minimum: 1,
+      maximum: 16,
+    }),
+    { group: 'Identity' },
   ),
   ADMIN_TOKEN: v(
     Type.String({
