@@ -7,6 +7,11 @@ import type { Config } from './platform/config/index.ts';
 import { createCache, registerHttpCaching, type Cache } from './platform/cache/index.ts';
 import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
+import {
+  createIdentity,
+  registerAuthentication,
+  registerIdentityRoutes,
+} from './platform/identity/index.ts';
 import { registerJobRoutes, type JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { registerDevMailRoutes, type Mailer } from './platform/mail/index.ts';
@@ -154,6 +159,9 @@ export async function buildApp(
       description: 'The Groundwork platform and its apps.',
       tags: [
         { name: 'operations', description: 'Health, readiness and metrics.' },
+        ...(options.operationalOnly
+          ? []
+          : [{ name: 'identity', description: 'Accounts, sign-in, sessions and access tokens.' }]),
         ...(jobs && !options.operationalOnly
           ? [
               { name: 'jobs', description: 'Status of background jobs.' },
@@ -188,10 +196,14 @@ export async function buildApp(
   });
 
   if (!options.operationalOnly) {
+    // Bearer tokens first: the rate limits below key on the user it sets.
+    const identity = await createIdentity({ config, database, mail, logger });
+    registerAuthentication(app, identity);
     // Client IP warning, rate limits on /api/* and unknown routes, idempotency keys.
     registerTraffic(app, { config, logger, redis, database, metrics });
     // Route `config.cache`: Cache-Control, strong ETags and 304s on public GETs.
     registerHttpCaching(app);
+    await registerIdentityRoutes(app, identity, config);
     if (jobs) {
       await app.register(
         (scope) =>

@@ -19,6 +19,7 @@ import {
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
+import { identityMailTemplates } from './platform/identity/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
@@ -162,7 +163,7 @@ async function main(): Promise<void> {
     jobs,
     logger,
     metrics,
-    templates: apps.flatMap((a) => a.mailTemplates ?? []),
+    templates: [...identityMailTemplates, ...apps.flatMap((a) => a.mailTemplates ?? [])],
   });
   opened.mail = mail;
   jobs.register(purgeIdempotencyKeys);

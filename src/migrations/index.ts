@@ -3,6 +3,7 @@ import type { AppModule } from '../platform/modules/index.ts';
 import * as base from './202611220001_platform_base.ts';
 import * as mail from './202611220800_platform_mail.ts';
 import * as idempotency from './202611220900_platform_idempotency.ts';
+import * as identity from './202611221000_platform_identity.ts';
 import * as mailRetention from './202611221100_platform_mail_retention.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
@@ -10,6 +11,7 @@ export const platformMigrations: MigrationSet = {
   '202611220001_platform_base': base,
   '202611220800_platform_mail': mail,
   '202611220900_platform_idempotency': idempotency,
+  '202611221000_platform_identity': identity,
   '202611221100_platform_mail_retention': mailRetention,
 };
 

@@ -135,6 +135,10 @@ export async function registerJobRoutes(
   );
 
   await app.register(async (admin) => {
+    // The admin API has its own bearer token: the identity area must not read it as a JWT.
+    admin.addHook('onRoute', (route) => {
+      route.config = { ...route.config, auth: 'none' };
+    });
     // preValidation, not onRequest: the API rate limit (checked on arrival) then counts every
     // attempt, so guessing the token is limited like any other anonymous traffic.
     admin.addHook('preValidation', requireAdminToken(options.adminToken));

@@ -1,0 +1,84 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { API_PREFIX, HttpCodes, HttpError } from '../http/index.ts';
+import { IdentityCodes } from './errors.ts';
+import type { IdentityService } from './service.ts';
+
+/**
+ * `required`: a valid access token or 401. `optional`: a token, when sent, must be valid (401
+ * otherwise, so a client knows to refresh); none is anonymous. `none`: the header is not read
+ * (routes with their own bearer scheme, such as the admin API).
+ */
+export type AuthMode = 'required' | 'optional' | 'none';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The session of the access token, set by the identity area. */
+    sessionId?: string;
+  }
+  interface FastifyContextConfig {
+    /** Authentication of the route; default `optional` under `/api/`, `none` elsewhere. */
+    auth?: AuthMode;
+  }
+}
+
+/** Longest `Authorization` header read; longer ones are refused without parsing. */
+export const MAX_AUTHORIZATION_LENGTH = 4_096;
+// Exactly `Bearer <jws>`: one space, three base64url segments (no padding, no other scheme).
+const BEARER = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)$/i;
+
+const REALM = 'Bearer realm="groundwork"';
+
+function missing(): HttpError {
+  return new HttpError(HttpCodes.UNAUTHORIZED, {
+    detail: 'Sign in and send the access token as `Authorization: Bearer <token>`.',
+    headers: { 'www-authenticate': REALM },
+  });
+}
+
+function invalid(description: string): HttpError {
+  return new HttpError(IdentityCodes.INVALID_ACCESS_TOKEN, {
+    headers: {
+      'www-authenticate': `${REALM}, error="invalid_token", error_description="${description}"`,
+    },
+  });
+}
+
+function modeOf(request: FastifyRequest): AuthMode {
+  const own = request.routeOptions.config.auth;
+  if (own !== undefined) return own;
+  return (request.routeOptions.url ?? '').startsWith(`${API_PREFIX}/`) ? 'optional' : 'none';
+}
+
+/**
+ * Reads `Authorization: Bearer <jwt>` on every route that takes one and sets `request.userId`,
+ * `request.userTier` and `request.sessionId`. Runs on `onRequest`, so the rate limits that follow
+ * key on the user. Without `service` (no database) no token is read and `required` routes refuse.
+ */
+export function registerAuthentication(
+  app: FastifyInstance,
+  service: IdentityService | null,
+): void {
+  app.addHook('onRequest', async (request) => {
+    const mode = modeOf(request);
+    if (mode === 'none') return;
+    const header = request.headers.authorization;
+    if (service === null || header === undefined) {
+      if (mode === 'required') throw missing();
+      return;
+    }
+    if (header.length > MAX_AUTHORIZATION_LENGTH) throw invalid('malformed');
+    const match = BEARER.exec(header);
+    if (!match) throw invalid('malformed');
+    const auth = await service.authenticate(match[1] as string);
+    if (auth === null) throw invalid('invalid, expired or revoked');
+    request.userId = auth.userId;
+    request.userTier = auth.tier;
+    request.sessionId = auth.sessionId;
+  });
+}
+
+/** The signed-in user of a `required` route (the hook has already refused anyone else). */
+export function currentUser(request: FastifyRequest): { userId: string; sessionId: string } {
+  if (request.userId === undefined || request.sessionId === undefined) throw missing();
+  return { userId: request.userId, sessionId: request.sessionId };
+}

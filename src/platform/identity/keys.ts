@@ -1,0 +1,109 @@
+import {
+  SignJWT,
+  calculateJwkThumbprint,
+  createLocalJWKSet,
+  exportJWK,
+  generateKeyPair,
+  importPKCS8,
+  jwtVerify,
+  type JWK,
+  type JWTPayload,
+} from 'jose';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
+
+type SigningKey = Parameters<SignJWT['sign']>[0];
+type PublicKey = Parameters<typeof exportJWK>[0];
+
+/** The claims of a Groundwork access token. */
+export interface AccessClaims {
+  /** The user id. */
+  sub: string;
+  /** The session id: checked on every request, so signing out takes effect at once. */
+  sid: string;
+}
+
+export interface KeyRingOptions {
+  /** PKCS#8 PEM (Ed25519 or P-256); null generates an Ed25519 key for this process. */
+  privateKeyPem: string | null;
+  issuer: string;
+  audience: string;
+  accessTokenTtlS: number;
+}
+
+type Alg = 'EdDSA' | 'ES256';
+
+/**
+ * The access-token signer and verifier: one asymmetric signing key with a `kid` (its JWK
+ * thumbprint), the published JWKS, and verification pinned to that algorithm, issuer and audience.
+ */
+export class KeyRing {
+  readonly alg: Alg;
+  readonly kid: string;
+  readonly jwks: { keys: JWK[] };
+  readonly #privateKey: SigningKey;
+  readonly #resolve: ReturnType<typeof createLocalJWKSet>;
+  readonly #options: KeyRingOptions;
+
+  private constructor(
+    options: KeyRingOptions,
+    alg: Alg,
+    kid: string,
+    privateKey: SigningKey,
+    publicJwk: JWK,
+  ) {
+    this.#options = options;
+    this.alg = alg;
+    this.kid = kid;
+    this.#privateKey = privateKey;
+    this.jwks = { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] };
+    this.#resolve = createLocalJWKSet(this.jwks);
+  }
+
+  /** Loads the configured key, or generates one (development and test). */
+  static async create(options: KeyRingOptions): Promise<KeyRing> {
+    let privateKey: SigningKey;
+    let publicKey: PublicKey;
+    let alg: Alg;
+    if (options.privateKeyPem === null) {
+      alg = 'EdDSA';
+      ({ privateKey, publicKey } = await generateKeyPair(alg, { extractable: true }));
+    } else {
+      const node = createPrivateKey(options.privateKeyPem);
+      alg = node.asymmetricKeyType === 'ed25519' ? 'EdDSA' : 'ES256';
+      privateKey = await importPKCS8(options.privateKeyPem, alg);
+      publicKey = createPublicKey(node);
+    }
+    const publicJwk = await exportJWK(publicKey);
+    const kid = await calculateJwkThumbprint(publicJwk);
+    return new KeyRing(options, alg, kid, privateKey, publicJwk);
+  }
+
+  /** A signed access token for this session, valid for the configured lifetime. */
+  async sign(claims: AccessClaims): Promise<string> {
+    return new SignJWT({ sid: claims.sid })
+      .setProtectedHeader({ alg: this.alg, kid: this.kid, typ: 'at+jwt' })
+      .setSubject(claims.sub)
+      .setIssuer(this.#options.issuer)
+      .setAudience(this.#options.audience)
+      .setIssuedAt()
+      .setExpirationTime(`${this.#options.accessTokenTtlS}s`)
+      .sign(this.#privateKey);
+  }
+
+  /**
+   * The claims of a valid token; throws for anything else: another algorithm (`none`, HS256 with
+   * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
+   */
+  async verify(token: string): Promise<AccessClaims & JWTPayload> {
+    const { payload } = await jwtVerify(token, this.#resolve, {
+      algorithms: [this.alg],
+      issuer: this.#options.issuer,
+      audience: this.#options.audience,
+      typ: 'at+jwt',
+      requiredClaims: ['sub', 'sid', 'exp', 'iat'],
+    });
+    if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
+      throw new Error('sub and sid must be strings');
+    return payload as AccessClaims & JWTPayload;
+  }
+}

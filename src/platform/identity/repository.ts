@@ -1,0 +1,423 @@
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB } from '../db/index.ts';
+import type { LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
+
+type Executor = Kysely<DB> | Transaction<DB>;
+
+const secs = (s: number) => sql<Date>`now() + make_interval(secs => ${s})`;
+
+// Accounts ------------------------------------------------------------------------------------
+
+export async function usernameExists(db: Executor, username: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('gw_user')
+    .select('id')
+    .where('username', '=', username)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** Inserts an account; false (nothing inserted) when a live account has the address. */
+export async function insertUser(
+  db: Executor,
+  user: { id: string; email: string; username: string; passwordHash: string },
+): Promise<boolean> {
+  const result = await db
+    .insertInto('gw_user')
+    .values({
+      id: user.id,
+      email: user.email,
+      username: user.username,
+      password_hash: user.passwordHash,
+      email_verified_at: null,
+      locked_until: null,
+      last_login_at: null,
+      deleted_at: null,
+    })
+    .onConflict((oc) => oc.column('email').where('deleted_at', 'is', null).doNothing())
+    .returning('id')
+    .executeTakeFirst();
+  return result !== undefined;
+}
+
+export interface AccountRow {
+  id: string;
+  email: string;
+  username: string;
+  email_verified_at: Date | null;
+}
+
+export async function findUserByEmail(
+  db: Executor,
+  email: string,
+): Promise<AccountRow | undefined> {
+  return db
+    .selectFrom('gw_user')
+    .select(['id', 'email', 'username', 'email_verified_at'])
+    .where('email', '=', email)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
+export interface LoginCandidate extends AccountRow {
+  password_hash: string;
+  locked: boolean;
+}
+
+/** The live account with this address or user name, with what sign-in needs. */
+export async function findLoginCandidate(
+  db: Executor,
+  by: { email: string } | { username: string },
+): Promise<LoginCandidate | undefined> {
+  let query = db
+    .selectFrom('gw_user')
+    .select([
+      'id',
+      'email',
+      'username',
+      'email_verified_at',
+      'password_hash',
+      sql<boolean>`coalesce(locked_until > now(), false)`.as('locked'),
+    ])
+    .where('deleted_at', 'is', null);
+  query =
+    'email' in by ? query.where('email', '=', by.email) : query.where('username', '=', by.username);
+  return query.executeTakeFirst();
+}
+
+/**
+ * Counts a failed sign-in; the threshold-th failure in a row locks the account for
+ * `durationS × 2^(earlier lockouts)`, at most `maxDurationS`. Not counted while locked.
+ * Returns true when this failure locked the account.
+ */
+export async function recordFailedLogin(
+  db: Executor,
+  userId: string,
+  lockout: { threshold: number; durationS: number; maxDurationS: number },
+): Promise<boolean> {
+  const reached = sql<boolean>`failed_login_count + 1 >= ${lockout.threshold}`;
+  const row = await db
+    .updateTable('gw_user')
+    .set({
+      failed_login_count: sql<number>`case when ${reached} then 0 else failed_login_count + 1 end`,
+      lockout_count: sql<number>`case when ${reached} then lockout_count + 1 else lockout_count end`,
+      locked_until: sql<Date>`case when ${reached} then now() + make_interval(secs => least(${lockout.durationS}::float8 * power(2, least(lockout_count, 30)), ${lockout.maxDurationS}::float8)) else locked_until end`,
+    })
+    .where('id', '=', userId)
+    .where((eb) =>
+      eb.or([eb('locked_until', 'is', null), eb('locked_until', '<=', sql<Date>`now()`)]),
+    )
+    .returning(sql<boolean>`locked_until > now()`.as('locked'))
+    .executeTakeFirst();
+  return row?.locked === true;
+}
+
+/** A successful sign-in: counters cleared, the hash replaced when it was due for a rehash. */
+export async function recordSuccessfulLogin(
+  db: Executor,
+  userId: string,
+  newHash: string | null,
+): Promise<void> {
+  await db
+    .updateTable('gw_user')
+    .set({
+      failed_login_count: 0,
+      lockout_count: 0,
+      locked_until: null,
+      last_login_at: sql<Date>`now()`,
+      ...(newHash === null ? {} : { password_hash: newHash }),
+    })
+    .where('id', '=', userId)
+    .execute();
+}
+
+export async function markEmailVerified(
+  db: Executor,
+  userId: string,
+  email: string,
+): Promise<void> {
+  await db
+    .updateTable('gw_user')
+    .set({ email_verified_at: sql<Date>`coalesce(email_verified_at, now())` })
+    .where('id', '=', userId)
+    .where('email', '=', email)
+    .execute();
+}
+
+// Mailed tokens -------------------------------------------------------------------------------
+
+export async function insertUserToken(
+  db: Executor,
+  token: {
+    id: string;
+    userId: string;
+    purpose: UserTokenPurpose;
+    tokenHash: string;
+    email: string;
+    ttlS: number;
+  },
+): Promise<void> {
+  await db
+    .insertInto('gw_user_token')
+    .values({
+      id: token.id,
+      user_id: token.userId,
+      purpose: token.purpose,
+      token_hash: token.tokenHash,
+      email: token.email,
+      expires_at: secs(token.ttlS),
+      used_at: null,
+    })
+    .execute();
+}
+
+/** Spends a live token: marks it used and returns whom it was for; undefined when not live. */
+export async function consumeUserToken(
+  db: Executor,
+  purpose: UserTokenPurpose,
+  tokenHash: string,
+): Promise<{ user_id: string; email: string } | undefined> {
+  return db
+    .updateTable('gw_user_token')
+    .set({ used_at: sql<Date>`now()` })
+    .where('token_hash', '=', tokenHash)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .returning(['user_id', 'email'])
+    .executeTakeFirst();
+}
+
+// Sessions and refresh tokens -----------------------------------------------------------------
+
+export async function insertSession(
+  db: Executor,
+  s: {
+    id: string;
+    userId: string;
+    rememberMe: boolean;
+    userAgent: string | null;
+    ip: string | null;
+    maxAgeS: number;
+  },
+): Promise<void> {
+  await db
+    .insertInto('gw_session')
+    .values({
+      id: s.id,
+      user_id: s.userId,
+      remember_me: s.rememberMe,
+      user_agent: s.userAgent,
+      ip: s.ip,
+      last_used_at: sql<Date>`now()`,
+      expires_at: secs(s.maxAgeS),
+      revoked_at: null,
+      revoked_reason: null,
+    })
+    .execute();
+}
+
+/** Stores a refresh token's hash; it expires after `ttlS` or with its session, whichever is first. */
+export async function insertRefreshToken(
+  db: Executor,
+  t: { tokenHash: string; sessionId: string; ttlS: number },
+): Promise<Date> {
+  const row = await db
+    .insertInto('gw_refresh_token')
+    .values({
+      token_hash: t.tokenHash,
+      session_id: t.sessionId,
+      expires_at: sql<Date>`least(now() + make_interval(secs => ${t.ttlS}), (select expires_at from gw_session where id = ${t.sessionId}))`,
+      spent_at: null,
+      successor: null,
+    })
+    .returning('expires_at')
+    .executeTakeFirstOrThrow();
+  return row.expires_at;
+}
+
+export interface RefreshRow {
+  token_hash: string;
+  session_id: string;
+  user_id: string;
+  remember_me: boolean;
+  expired: boolean;
+  spent_seconds_ago: number | null;
+  successor: string | null;
+  session_live: boolean;
+}
+
+/** The refresh token and its session, both locked until the transaction ends. */
+export async function lockRefreshToken(
+  trx: Transaction<DB>,
+  tokenHash: string,
+): Promise<RefreshRow | undefined> {
+  return trx
+    .selectFrom('gw_refresh_token as rt')
+    .innerJoin('gw_session as s', 's.id', 'rt.session_id')
+    .innerJoin('gw_user as u', 'u.id', 's.user_id')
+    .select([
+      'rt.token_hash',
+      'rt.session_id',
+      's.user_id',
+      's.remember_me',
+      sql<boolean>`rt.expires_at <= now()`.as('expired'),
+      sql<number | null>`extract(epoch from now() - rt.spent_at)::float8`.as('spent_seconds_ago'),
+      'rt.successor',
+      sql<boolean>`s.revoked_at is null and s.expires_at > now() and u.deleted_at is null`.as(
+        'session_live',
+      ),
+    ])
+    .where('rt.token_hash', '=', tokenHash)
+    .forUpdate(['rt', 's'])
+    .executeTakeFirst();
+}
+
+/** The live, unspent refresh token with this hash in this session, with its expiry. */
+export async function currentRefreshToken(
+  db: Executor,
+  sessionId: string,
+  tokenHash: string,
+): Promise<Date | undefined> {
+  const row = await db
+    .selectFrom('gw_refresh_token')
+    .select('expires_at')
+    .where('token_hash', '=', tokenHash)
+    .where('session_id', '=', sessionId)
+    .where('spent_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+  return row?.expires_at;
+}
+
+export async function spendRefreshToken(
+  db: Executor,
+  tokenHash: string,
+  sealedSuccessor: string,
+): Promise<void> {
+  await db
+    .updateTable('gw_refresh_token')
+    .set({ spent_at: sql<Date>`now()`, successor: sealedSuccessor })
+    .where('token_hash', '=', tokenHash)
+    .execute();
+}
+
+export async function touchSession(
+  db: Executor,
+  sessionId: string,
+  seen: { ip: string | null; userAgent: string | null },
+): Promise<void> {
+  await db
+    .updateTable('gw_session')
+    .set({ last_used_at: sql<Date>`now()`, ip: seen.ip, user_agent: seen.userAgent })
+    .where('id', '=', sessionId)
+    .execute();
+}
+
+/** Revokes live sessions of a user (all, or one); returns the ids revoked. */
+export async function revokeSessions(
+  db: Executor,
+  where: { userId: string; sessionId?: string },
+  reason: string,
+): Promise<string[]> {
+  let query = db
+    .updateTable('gw_session')
+    .set({ revoked_at: sql<Date>`now()`, revoked_reason: reason })
+    .where('user_id', '=', where.userId)
+    .where('revoked_at', 'is', null);
+  if (where.sessionId !== undefined) query = query.where('id', '=', where.sessionId);
+  const rows = await query.returning('id').execute();
+  return rows.map((r) => r.id);
+}
+
+/** The user's tier when the session is live and belongs to the user; undefined otherwise. */
+export async function liveSessionTier(
+  db: Executor,
+  sessionId: string,
+  userId: string,
+): Promise<UserTier | undefined> {
+  const row = await db
+    .selectFrom('gw_session as s')
+    .innerJoin('gw_user as u', 'u.id', 's.user_id')
+    .select('u.tier')
+    .where('s.id', '=', sessionId)
+    .where('s.user_id', '=', userId)
+    .where('s.revoked_at', 'is', null)
+    .where('s.expires_at', '>', sql<Date>`now()`)
+    .where('u.deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row?.tier;
+}
+
+export interface SessionRow {
+  id: string;
+  user_agent: string | null;
+  ip: string | null;
+  remember_me: boolean;
+  created_at: Date;
+  last_used_at: Date;
+  expires_at: Date;
+}
+
+export async function listLiveSessions(db: Executor, userId: string): Promise<SessionRow[]> {
+  return db
+    .selectFrom('gw_session')
+    .select(['id', 'user_agent', 'ip', 'remember_me', 'created_at', 'last_used_at', 'expires_at'])
+    .where('user_id', '=', userId)
+    .where('revoked_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .orderBy('last_used_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(200)
+    .execute();
+}
+
+// Sign-in history -----------------------------------------------------------------------------
+
+export async function insertLoginEvent(
+  db: Executor,
+  e: {
+    id: string;
+    userId: string;
+    outcome: LoginOutcome;
+    ip: string | null;
+    userAgent: string | null;
+    sessionId: string | null;
+  },
+): Promise<void> {
+  await db
+    .insertInto('gw_login_event')
+    .values({
+      id: e.id,
+      user_id: e.userId,
+      outcome: e.outcome,
+      ip: e.ip,
+      user_agent: e.userAgent,
+      session_id: e.sessionId,
+    })
+    .execute();
+}
+
+export interface LoginEventRow {
+  id: string;
+  outcome: LoginOutcome;
+  ip: string | null;
+  user_agent: string | null;
+  session_id: string | null;
+  created_at: Date;
+}
+
+export async function listLoginEvents(
+  db: Executor,
+  userId: string,
+  limit: number,
+): Promise<LoginEventRow[]> {
+  return db
+    .selectFrom('gw_login_event')
+    .select(['id', 'outcome', 'ip', 'user_agent', 'session_id', 'created_at'])
+    .where('user_id', '=', userId)
+    .orderBy('created_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(limit)
+    .execute();
+}

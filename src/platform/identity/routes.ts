@@ -1,0 +1,297 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { HttpError } from '../http/index.ts';
+import { AuthLimits } from '../traffic/index.ts';
+import { currentUser } from './authenticate.ts';
+import { IdentityCodes } from './errors.ts';
+import type { Client, IdentityService } from './service.ts';
+
+/** Auth bodies are small: anything larger (a 10 MB "password") is a 413 before it is parsed. */
+const AUTH_BODY_LIMIT = 16_384;
+/** Longest password read at all (the policy's maximum applies to new ones). */
+const PASSWORD_READ_MAX = 1_024;
+
+const Password = Type.String({ minLength: 1, maxLength: PASSWORD_READ_MAX });
+const Accepted = Type.Object({
+  status: Type.Literal('accepted'),
+  message: Type.String(),
+});
+const TokenPairSchema = Type.Object({
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
+  refreshToken: Type.String(),
+  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
+  sessionId: Type.String({ format: 'uuid' }),
+});
+const SessionSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  current: Type.Boolean({ description: 'The session of this request.' }),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  rememberMe: Type.Boolean(),
+  createdAt: Type.String({ format: 'date-time' }),
+  lastUsedAt: Type.String({ format: 'date-time', description: 'Sign-in or last refresh.' }),
+  expiresAt: Type.String({ format: 'date-time', description: 'Absolute end of the session.' }),
+});
+const LoginEventSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  outcome: Type.Union(
+    ['success', 'failure', 'locked', 'unverified', 'refresh-reuse'].map((o) => Type.Literal(o)),
+  ),
+  ip: Type.Union([Type.String(), Type.Null()]),
+  userAgent: Type.Union([Type.String(), Type.Null()]),
+  sessionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+  at: Type.String({ format: 'date-time' }),
+});
+
+function clientOf(request: FastifyRequest): Client {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    requestId: request.id,
+  };
+}
+
+const bodyField = (field: string) => (request: FastifyRequest) => {
+  const value = (request.body as Record<string, unknown> | undefined)?.[field];
+  return typeof value === 'string' ? value : undefined;
+};
+
+const ACCEPTED_MESSAGE =
+  'If the address can be used, a message is on its way: follow its link to confirm the address.';
+
+/** The identity API under `/api/v1/auth`. */
+export async function registerAuthRoutes(
+  app: FastifyInstance,
+  options: { service: () => IdentityService },
+): Promise<void> {
+  const service = options.service;
+  const tags = ['identity'];
+  const common = { tags };
+  const signedIn = { ...common, security: [{ bearerAuth: [] }] };
+
+  app.post(
+    '/auth/register',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: AuthLimits.register() },
+      schema: {
+        ...common,
+        summary: 'Create an account',
+        description:
+          'Answers 202 with the same body whether the address is new or already has an account (that address is told by mail instead). A taken user name is 409: user names are public.',
+        body: Type.Object({
+          email: Type.String({ minLength: 3, maxLength: 320 }),
+          username: Type.String({ minLength: 1, maxLength: 64 }),
+          password: Password,
+        }),
+        response: { 202: Accepted },
+      },
+    },
+    async (request, reply) => {
+      await service().register(
+        request.body as { email: string; username: string; password: string },
+        clientOf(request),
+      );
+      reply.code(202);
+      return { status: 'accepted' as const, message: ACCEPTED_MESSAGE };
+    },
+  );
+
+  app.post(
+    '/auth/verify-email',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none' },
+      schema: {
+        ...common,
+        summary: 'Confirm an address with the token from the mail',
+        body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }),
+        response: { 200: Type.Object({ verified: Type.Literal(true) }) },
+      },
+    },
+    async (request) => {
+      await service().verifyEmail((request.body as { token: string }).token);
+      return { verified: true as const };
+    },
+  );
+
+  app.post(
+    '/auth/verify-email/resend',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: AuthLimits.accountMail(bodyField('email')) },
+      schema: {
+        ...common,
+        summary: 'Send the verification mail again',
+        description: 'Always 202, whether or not the address has an unverified account.',
+        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }) }),
+        response: { 202: Accepted },
+      },
+    },
+    async (request, reply) => {
+      await service().resendVerification(
+        (request.body as { email: string }).email,
+        clientOf(request),
+      );
+      reply.code(202);
+      return { status: 'accepted' as const, message: ACCEPTED_MESSAGE };
+    },
+  );
+
+  app.post(
+    '/auth/login',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: AuthLimits.login(bodyField('login')) },
+      schema: {
+        ...common,
+        summary: 'Sign in with an address or user name',
+        description:
+          'Wrong password, unknown account, unverified address and locked account are all the same 401 `INVALID_CREDENTIALS`.',
+        body: Type.Object({
+          login: Type.String({ minLength: 1, maxLength: 320 }),
+          password: Password,
+          rememberMe: Type.Optional(Type.Boolean()),
+        }),
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request) =>
+      service().login(
+        request.body as { login: string; password: string; rememberMe?: boolean },
+        clientOf(request),
+      ),
+  );
+
+  app.post(
+    '/auth/refresh',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none' },
+      schema: {
+        ...common,
+        summary: 'Exchange a refresh token for a new pair',
+        description:
+          'The refresh token is spent. Presented again after the grace window, it revokes its session.',
+        body: Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 128 }) }),
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request) =>
+      service().refresh((request.body as { refreshToken: string }).refreshToken, clientOf(request)),
+  );
+
+  app.post(
+    '/auth/logout',
+    {
+      config: { auth: 'required' },
+      schema: { ...signedIn, summary: 'Sign out this session', response: { 204: Type.Null() } },
+    },
+    async (request, reply) => {
+      const { userId, sessionId } = currentUser(request);
+      await service().logout(userId, sessionId, 'logout');
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.post(
+    '/auth/logout-all',
+    {
+      config: { auth: 'required' },
+      schema: {
+        ...signedIn,
+        summary: 'Sign out every session, this one included',
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = currentUser(request);
+      await service().logout(userId, undefined, 'logout-all');
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.get(
+    '/auth/sessions',
+    {
+      config: { auth: 'required', cache: 'private' },
+      schema: {
+        ...signedIn,
+        summary: 'Your live sessions',
+        response: { 200: Type.Object({ items: Type.Array(SessionSchema) }) },
+      },
+    },
+    async (request) => {
+      const { userId, sessionId } = currentUser(request);
+      const rows = await service().sessions(userId);
+      return {
+        items: rows.map((s) => ({
+          id: s.id,
+          current: s.id === sessionId,
+          userAgent: s.user_agent,
+          ip: s.ip,
+          rememberMe: s.remember_me,
+          createdAt: s.created_at.toISOString(),
+          lastUsedAt: s.last_used_at.toISOString(),
+          expiresAt: s.expires_at.toISOString(),
+        })),
+      };
+    },
+  );
+
+  app.delete(
+    '/auth/sessions/:id',
+    {
+      config: { auth: 'required' },
+      schema: {
+        ...signedIn,
+        summary: 'Sign out one of your sessions',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = currentUser(request);
+      const { id } = request.params as { id: string };
+      const revoked = await service().logout(userId, id, 'revoked');
+      if (revoked === 0) throw new HttpError(IdentityCodes.SESSION_NOT_FOUND);
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.get(
+    '/auth/login-history',
+    {
+      config: { auth: 'required', cache: 'private' },
+      schema: {
+        ...signedIn,
+        summary: 'Your latest sign-ins and failed attempts',
+        querystring: Type.Object({
+          limit: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+        }),
+        response: { 200: Type.Object({ items: Type.Array(LoginEventSchema) }) },
+      },
+    },
+    async (request) => {
+      const { userId } = currentUser(request);
+      const { limit } = request.query as { limit: number };
+      const rows = await service().loginHistory(userId, limit);
+      return {
+        items: rows.map((e) => ({
+          id: e.id,
+          outcome: e.outcome,
+          ip: e.ip,
+          userAgent: e.user_agent,
+          sessionId: e.session_id,
+          at: e.created_at.toISOString(),
+        })),
+      };
+    },
+  );
+}

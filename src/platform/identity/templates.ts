@@ -1,0 +1,63 @@
+import { Type } from 'typebox';
+import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
+
+const TOKEN = '^[A-Za-z0-9_-]{43}$';
+
+/** The link that confirms an address (`/verify-email?token=` on `PUBLIC_URL`). */
+export const verifyEmailTemplate = defineMailTemplate({
+  name: 'identity.verify-email',
+  description: 'Confirms the address of a new account.',
+  vars: Type.Object(
+    {
+      username: Type.String({ minLength: 3, maxLength: 32 }),
+      token: Type.String({ pattern: TOKEN }),
+      hours: Type.Integer({ minimum: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', hours: 24 },
+  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'Confirm your address',
+      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
+<p style="margin:0 0 16px;">Confirm this address to finish setting up your account. The link works once, for {{hours}} hours.</p>
+<p style="margin:24px 0;"><a href="{{url "/verify-email"}}?token={{token}}" style="display:inline-block;padding:12px 20px;background:#2563eb;color:#ffffff;text-decoration:none;border-radius:4px;">Confirm my address</a></p>
+<p style="margin:0;font-size:13px;color:#52525b;">If you did not create an account, ignore this message.</p>`,
+      text: `Hello {{username}},
+
+Confirm this address to finish setting up your account (the link works once, for {{hours}} hours):
+
+{{url "/verify-email"}}?token={{token}}
+
+If you did not create an account, ignore this message.
+`,
+    },
+  },
+});
+
+/** Sent instead of a second account: someone used this (already registered) address. */
+export const registerAttemptTemplate = defineMailTemplate({
+  name: 'identity.register-attempt',
+  description: 'Someone tried to register an account with an address that already has one.',
+  vars: Type.Object({}, { additionalProperties: false }),
+  sample: {},
+  limits: { perRecipient: { max: 3, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'Someone tried to register with your address',
+      html: `<p style="margin:0 0 16px;">Someone tried to create an account with this address, which already has one. No new account was made.</p>
+<p style="margin:0 0 16px;">If it was you, sign in instead, or reset your password if you forgot it. If not, you can ignore this message: your account is unchanged.</p>`,
+      text: `Someone tried to create an account with this address, which already has one. No new account was made.
+
+If it was you, sign in instead, or reset your password if you forgot it. If not, you can ignore this message: your account is unchanged.
+`,
+    },
+  },
+});
+
+/** The identity area's templates, passed to the `Mailer` (`main.ts`, test harnesses). */
+export const identityMailTemplates: readonly MailTemplate[] = [
+  verifyEmailTemplate,
+  registerAttemptTemplate,
+];
