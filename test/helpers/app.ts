@@ -1,15 +1,26 @@
 import type { FastifyInstance } from 'fastify';
+import { generateKeyPairSync } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { buildApp, type BuildOptions } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config/index.ts';
 
+/** An Ed25519 signing key (PKCS#8 PEM) for configurations that require one (staging, production). */
+export const TEST_JWT_PRIVATE_KEY = generateKeyPairSync('ed25519')
+  .privateKey.export({ format: 'pem', type: 'pkcs8' })
+  .toString();
+
 /** A validated test configuration: APP_ENV=test, silent-free logs captured by the caller. */
 export function testConfig(overrides: Record<string, string> = {}): Config {
+  const deployed = overrides.APP_ENV === 'staging' || overrides.APP_ENV === 'production';
   // Rate limits stay off unless a test turns them on: most tests send many requests from one IP.
   return loadConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
     RATE_LIMIT_ENABLED: 'false',
+    // Cheap argon2id in tests only (staging and production refuse it); those need a signing key.
+    ...(deployed
+      ? { AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY }
+      : { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }),
     ...overrides,
   });
 }
