@@ -1,0 +1,99 @@
+import './tables.ts';
+import { newId, type Db } from '../db/index.ts';
+
+/**
+ * Who did what, written in the same transaction as the change it records (pass the
+ * transaction as `db`): a rolled-back change leaves no event, a committed one always has one.
+ * `action` is dotted lowercase (`auth.login.success`, `admin.user.lock`); `data` holds ids and
+ * settings, never secrets and never personal data beyond the ids (the trail outlives accounts).
+ */
+export interface AuditEvent {
+  action: string;
+  /** The account acting; null for anonymous or system actions. */
+  actorId?: string | null;
+  /** What the action was done to, e.g. `user` and its id. */
+  subjectType?: string | null;
+  subjectId?: string | null;
+  ip?: string | null;
+  requestId?: string | null;
+  data?: Record<string, unknown>;
+}
+
+/** A stored audit event. */
+export interface AuditRecord {
+  id: string;
+  occurredAt: Date;
+  action: string;
+  actorId: string | null;
+  subjectType: string | null;
+  subjectId: string | null;
+  ip: string | null;
+  requestId: string | null;
+  data: Record<string, unknown>;
+}
+
+/** The request facts every audit event carries, from a Fastify request or a job. */
+export interface AuditContext {
+  actorId?: string | null;
+  ip?: string | null;
+  requestId?: string | null;
+}
+
+/** Appends one event; call it with the transaction of the change it records. */
+export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
+  await recordAudits(db, [event]);
+}
+
+/** Appends several events in one statement. */
+export async function recordAudits(db: Db, events: readonly AuditEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db
+    .insertInto('gw_audit_event')
+    .values(
+      events.map((e) => ({
+        id: newId(),
+        action: e.action,
+        actor_id: e.actorId ?? null,
+        subject_type: e.subjectType ?? null,
+        subject_id: e.subjectId ?? null,
+        ip: e.ip ?? null,
+        request_id: e.requestId ?? null,
+        data: JSON.stringify(e.data ?? {}),
+      })),
+    )
+    .execute();
+}
+
+/** Newest first, optionally for one actor, subject or action; for the admin API and tests. */
+export async function listAuditEvents(
+  db: Db,
+  filter: {
+    actorId?: string;
+    subjectType?: string;
+    subjectId?: string;
+    action?: string;
+    limit?: number;
+  } = {},
+): Promise<AuditRecord[]> {
+  let query = db
+    .selectFrom('gw_audit_event')
+    .select([
+      'id',
+      'occurred_at as occurredAt',
+      'action',
+      'actor_id as actorId',
+      'subject_type as subjectType',
+      'subject_id as subjectId',
+      'ip',
+      'request_id as requestId',
+      'data',
+    ])
+    .orderBy('occurred_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(filter.limit ?? 100);
+  if (filter.actorId) query = query.where('actor_id', '=', filter.actorId);
+  if (filter.subjectType) query = query.where('subject_type', '=', filter.subjectType);
+  if (filter.subjectId) query = query.where('subject_id', '=', filter.subjectId);
+  if (filter.action) query = query.where('action', '=', filter.action);
+  return query.execute();
+}
