@@ -6,6 +6,7 @@ import * as idempotency from './202611220900_platform_idempotency.ts';
 import * as identity from './202611221000_platform_identity.ts';
 import * as mailRetention from './202611221100_platform_mail_retention.ts';
 import * as audit from './202612020100_platform_audit.ts';
+import * as sessionAuth from './202612020200_platform_session_auth.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -15,6 +16,7 @@ export const platformMigrations: MigrationSet = {
   '202611221000_platform_identity': identity,
   '202611221100_platform_mail_retention': mailRetention,
   '202612020100_platform_audit': audit,
+  '202612020200_platform_session_auth': sessionAuth,
 };
 
 /** The one ordered history: the platform's migrations and those of the given apps. */

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { API_PREFIX, HttpCodes, HttpError } from '../http/index.ts';
 import { IdentityCodes } from './errors.ts';
 import type { IdentityService } from './service.ts';
+import type { AuthMethod } from './tables.ts';
 
 /**
  * `required`: a valid access token or 401. `optional`: a token, when sent, must be valid (401
@@ -14,6 +15,9 @@ declare module 'fastify' {
   interface FastifyRequest {
     /** The session of the access token, set by the identity area. */
     sessionId?: string;
+    /** When and how that session last authenticated (step-up checks, MFA-only permissions). */
+    authenticatedAt?: Date;
+    amr?: AuthMethod[];
   }
   interface FastifyContextConfig {
     /** Authentication of the route; default `optional` under `/api/`, `none` elsewhere. */
@@ -74,11 +78,22 @@ export function registerAuthentication(
     request.userId = auth.userId;
     request.userTier = auth.tier;
     request.sessionId = auth.sessionId;
+    request.authenticatedAt = auth.authenticatedAt;
+    request.amr = auth.amr;
   });
 }
 
+/** The signed-in user of a `required` route. */
+export interface CurrentUser {
+  userId: string;
+  sessionId: string;
+  authenticatedAt: Date;
+  amr: AuthMethod[];
+}
+
 /** The signed-in user of a `required` route (the hook has already refused anyone else). */
-export function currentUser(request: FastifyRequest): { userId: string; sessionId: string } {
-  if (request.userId === undefined || request.sessionId === undefined) throw missing();
-  return { userId: request.userId, sessionId: request.sessionId };
+export function currentUser(request: FastifyRequest): CurrentUser {
+  const { userId, sessionId, authenticatedAt, amr } = request;
+  if (!userId || !sessionId || !authenticatedAt || !amr) throw missing();
+  return { userId, sessionId, authenticatedAt, amr };
 }

@@ -15,7 +15,7 @@ import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
 export { currentUser, MAX_AUTHORIZATION_LENGTH } from './authenticate.ts';
-export type { AuthMode } from './authenticate.ts';
+export type { AuthMode, CurrentUser } from './authenticate.ts';
 export { KeyRing } from './keys.ts';
 export type { AccessClaims } from './keys.ts';
 export {
@@ -28,14 +28,14 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
-export type { Client, TokenPair } from './service.ts';
+export type { Authenticated, Client, TokenPair } from './service.ts';
 export {
   identityMailTemplates,
   registerAttemptTemplate,
   verifyEmailTemplate,
 } from './templates.ts';
 export { hashToken, newOpaqueToken } from './tokens.ts';
-export type { LoginOutcome, UserTier } from './tables.ts';
+export type { AuthMethod, LoginOutcome, UserTier } from './tables.ts';
 
 export interface IdentityOptions {
   config: Config;

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/index.ts';
-import type { LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
+import type { AuthMethod, LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 
@@ -330,23 +330,29 @@ export async function revokeSessions(
   return rows.map((r) => r.id);
 }
 
-/** The user's tier when the session is live and belongs to the user; undefined otherwise. */
-export async function liveSessionTier(
+/** What the access check needs of a live session. */
+export interface LiveSession {
+  tier: UserTier;
+  authenticatedAt: Date;
+  amr: AuthMethod[];
+}
+
+/** The session's tier and authentication facts when it is live and the user's; undefined otherwise. */
+export async function liveSession(
   db: Executor,
   sessionId: string,
   userId: string,
-): Promise<UserTier | undefined> {
-  const row = await db
+): Promise<LiveSession | undefined> {
+  return db
     .selectFrom('gw_session as s')
     .innerJoin('gw_user as u', 'u.id', 's.user_id')
-    .select('u.tier')
+    .select(['u.tier', 's.authenticated_at as authenticatedAt', 's.amr'])
     .where('s.id', '=', sessionId)
     .where('s.user_id', '=', userId)
     .where('s.revoked_at', 'is', null)
     .where('s.expires_at', '>', sql<Date>`now()`)
     .where('u.deleted_at', 'is', null)
     .executeTakeFirst();
-  return row?.tier;
 }
 
 export interface SessionRow {

@@ -13,7 +13,6 @@ import {
 } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
-import type { UserTier } from './tables.ts';
 import { registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
@@ -22,6 +21,12 @@ export interface Client {
   ip: string | null;
   userAgent: string | null;
   requestId: string;
+}
+
+/** Who an access token speaks for, once verified and its session found live. */
+export interface Authenticated extends repo.LiveSession {
+  userId: string;
+  sessionId: string;
 }
 
 /** What a successful sign-in or refresh returns. */
@@ -347,19 +352,17 @@ export class IdentityService {
   }
 
   /**
-   * The user, session and tier of an access token that verifies and whose session is live; null
-   * for any other token. Database failures throw (a 503, not a 401).
+   * The user, session and its authentication facts for an access token that verifies and whose
+   * session is live; null for any other token. Database failures throw (a 503, not a 401).
    */
-  async authenticate(
-    token: string,
-  ): Promise<{ userId: string; sessionId: string; tier: UserTier } | null> {
+  async authenticate(token: string): Promise<Authenticated | null> {
     let claims;
     try {
       claims = await this.#keys.verify(token);
     } catch {
       return null;
     }
-    const tier = await repo.liveSessionTier(this.#db, claims.sid, claims.sub);
-    return tier === undefined ? null : { userId: claims.sub, sessionId: claims.sid, tier };
+    const live = await repo.liveSession(this.#db, claims.sid, claims.sub);
+    return live === undefined ? null : { userId: claims.sub, sessionId: claims.sid, ...live };
   }
 }

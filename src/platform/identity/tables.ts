@@ -53,7 +53,13 @@ export interface SessionTable {
   expires_at: Date;
   revoked_at: Date | null;
   revoked_reason: string | null;
+  /** The last time the session proved who it is (sign-in, second factor, re-authentication). */
+  authenticated_at: Defaulted<Date>;
+  /** Authentication methods used (RFC 8176): `pwd`, `otp`, `fed`. */
+  amr: Defaulted<AuthMethod[]>;
 }
+
+export type AuthMethod = 'pwd' | 'otp' | 'fed';
 
 /** Every refresh token a session was given; a spent one presented again is a reuse. */
 export interface RefreshTokenTable {
