@@ -2,7 +2,8 @@
  * One server for the traffic benchmark, forked by `traffic.ts` (argument: `unlimited` or
  * `limited`; `BENCH_REDIS_URL` names the Redis). Both are the full Groundwork stack with the same
  * route; `limited` adds the rate limiter on the Redis store with a limit no run reaches, so every
- * request pays for its decision and none is refused.
+ * request pays for its decision and none is refused; `limited-memory` is the same limiter on the
+ * in-process store (one process, no Redis), to tell the store's cost from the hooks' and headers'.
  */
 import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/app.ts';
@@ -13,7 +14,7 @@ import { closeRedis, connectRedis } from '../src/platform/redis/index.ts';
 import { createWriteStream } from 'node:fs';
 
 export const TRAFFIC_PATH = '/api/v1/bench/ping';
-export const TRAFFIC_KINDS = ['unlimited', 'limited'] as const;
+export const TRAFFIC_KINDS = ['unlimited', 'limited', 'limited-memory'] as const;
 export type TrafficKind = (typeof TRAFFIC_KINDS)[number];
 
 const benchApp = defineApp({
@@ -26,7 +27,8 @@ const benchApp = defineApp({
 });
 
 async function start(kind: TrafficKind): Promise<{ port: number; close(): Promise<void> }> {
-  const limited = kind === 'limited';
+  const limited = kind !== 'unlimited';
+  const redisStore = kind === 'limited';
   const config = loadConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -34,7 +36,7 @@ async function start(kind: TrafficKind): Promise<{ port: number; close(): Promis
     PORT: '0',
     RATE_LIMIT_ENABLED: String(limited),
     RATE_LIMIT_ANONYMOUS_PER_MIN: '1000000',
-    ...(limited
+    ...(redisStore
       ? {
           REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
           REDIS_KEY_PREFIX: `gwbench:${String(process.pid)}:`,

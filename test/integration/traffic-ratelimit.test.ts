@@ -234,6 +234,51 @@ describe('with Redis', redisOk, () => {
   });
 });
 
+describe('Redis store batching', redisOk, () => {
+  test('decisions asked in one event-loop turn go as one script call and stay exact per key', async () => {
+    const client = await connectRedis(
+      testConfig({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:` }),
+      silent,
+    );
+    assert.ok(client);
+    try {
+      const store = new RedisRateStore(client);
+      const sent: string[] = [];
+      const monitor = (command: string) => sent.push(command);
+      const original = client.sendCommand.bind(client);
+      client.sendCommand = ((command: { name: string }) => {
+        monitor(command.name);
+        return original(command as never);
+      }) as typeof client.sendCommand;
+      // 300 decisions in one turn: more than one batch (256), three keys with their own limits.
+      const asks = Array.from({ length: 300 }, (_, i) => {
+        const key = ['a', 'b', 'c'][i % 3] as string;
+        return store.take(key, key === 'a' ? 7 : key === 'b' ? 50 : 1_000, 60_000);
+      });
+      const results = await Promise.all(asks);
+      const allowedFor = (k: number) => results.filter((r, i) => i % 3 === k && r.allowed).length;
+      assert.equal(allowedFor(0), 7, 'key a: exactly its limit of 7');
+      assert.equal(allowedFor(1), 50, 'key b: exactly its limit of 50');
+      assert.equal(allowedFor(2), 100, 'key c: all 100 under its limit');
+      // The first 7 asks for key a are the allowed ones: decisions are made in order.
+      const aResults = results.filter((_, i) => i % 3 === 0);
+      assert.ok(aResults.slice(0, 7).every((r) => r.allowed));
+      assert.ok(aResults.slice(7).every((r) => !r.allowed && r.retryAfterSeconds >= 1));
+      assert.deepEqual(
+        aResults.slice(0, 7).map((r) => r.remaining),
+        [6, 5, 4, 3, 2, 1, 0],
+      );
+      const scripts = sent.filter((c) => c === 'evalsha' || c === 'eval').length;
+      assert.ok(scripts >= 2 && scripts <= 4, `300 decisions in ${String(scripts)} script calls`);
+      // A later turn sees the state the batch left behind.
+      assert.equal((await store.take('a', 7, 60_000)).allowed, false);
+      assert.equal((await store.take('c', 1_000, 60_000)).remaining, 899);
+    } finally {
+      await closeRedis(client);
+    }
+  });
+});
+
 describe('Redis failing', redisOk, () => {
   let server: PrivateRedis;
   before(async () => {

@@ -103,19 +103,29 @@ interface Applied {
   decision: Decision;
 }
 
+// The `RateLimit-Policy` item of a policy never changes: made once per policy object.
+const policyItems = new WeakMap<RateLimitPolicy, string>();
+function policyItem(policy: RateLimitPolicy): string {
+  let item = policyItems.get(policy);
+  if (item === undefined) {
+    item = `"${policy.name}";q=${String(policy.limit)};w=${String(policy.windowSeconds)}`;
+    policyItems.set(policy, item);
+  }
+  return item;
+}
+
+function limitItem(a: Applied): string {
+  return `"${a.policy.name}";r=${String(a.decision.remaining)};t=${String(a.decision.resetSeconds)}`;
+}
+
 function header(applied: readonly Applied[]): { policy: string; limit: string } {
+  if (applied.length === 1) {
+    const only = applied[0] as Applied;
+    return { policy: policyItem(only.policy), limit: limitItem(only) };
+  }
   return {
-    policy: applied
-      .map(
-        (a) => `"${a.policy.name}";q=${String(a.policy.limit)};w=${String(a.policy.windowSeconds)}`,
-      )
-      .join(', '),
-    limit: applied
-      .map(
-        (a) =>
-          `"${a.policy.name}";r=${String(a.decision.remaining)};t=${String(a.decision.resetSeconds)}`,
-      )
-      .join(', '),
+    policy: applied.map((a) => policyItem(a.policy)).join(', '),
+    limit: applied.map(limitItem).join(', '),
   };
 }
 
@@ -221,7 +231,8 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     }
     if (applied.length === 0) return;
     // A route's own policies are checked after the API default: the headers list both.
-    const all = [...(request.rateLimitsApplied ?? []), ...applied];
+    const earlier = request.rateLimitsApplied;
+    const all = earlier === undefined ? applied : [...earlier, ...applied];
     request.rateLimitsApplied = all;
     const h = header(all);
     reply.header('ratelimit-policy', h.policy);
