@@ -178,7 +178,14 @@ export const ConfigSchema = Type.Object({
     { group: 'HTTP' },
   ),
   PRESSURE_SAMPLE_INTERVAL_MS: v(
-    ms('How often event-loop pressure is sampled.', 1_000, 10, 60_000),
+    // under-pressure reads an interval with no histogram sample (10 ms resolution) as an infinite
+    // delay and sheds everything: at 10 ms that happens on a busy machine, so 50 ms is the floor.
+    ms(
+      'How often event-loop pressure is sampled (at least 50 ms: shorter intervals can see no sample and shed every request).',
+      1_000,
+      50,
+      60_000,
+    ),
     {
       group: 'HTTP',
     },
