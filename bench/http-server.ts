@@ -70,7 +70,7 @@ const benchApp = defineApp({
 async function groundwork(): Promise<number> {
   const config = loadConfig({
     APP_ENV: 'test',
-    LOG_LEVEL: 'info',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'info',
     HOST,
     PORT: '0',
     // Rate limits stay on (their cost is part of the stack), with a limit that the load from one
@@ -101,3 +101,5 @@ process.on('message', () => {
   process.send?.({ cpuMicros: user + system });
 });
 process.send({ port });
+// Exit on SIGTERM through process.exit, so `node --cpu-prof` writes its profile.
+process.on('SIGTERM', () => process.exit(0));

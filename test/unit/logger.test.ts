@@ -9,7 +9,12 @@ import {
   createLogger,
   flushLogger,
 } from '../../src/platform/observability/index.ts';
-import { isoTime } from '../../src/platform/observability/logger.ts';
+import {
+  isoTime,
+  loggableUrl,
+  writeRequestLine,
+  type RequestLine,
+} from '../../src/platform/observability/logger.ts';
 
 test("isoTime writes the same text as pino's isoTime", (t) => {
   const instants = [
@@ -44,4 +49,82 @@ test('the batched destination writes every line, in order, and flushLogger waits
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+function captureLogger(level = 'info') {
+  const lines: string[] = [];
+  const destination = { write: (line: string) => void lines.push(line) };
+  const logger = createLogger({ level, destination, base: { service: 'groundwork' } });
+  return { logger, lines };
+}
+
+test("the request line's fast path writes the line pino would write, byte for byte but the time", () => {
+  const { logger, lines } = captureLogger();
+  const child = logger.child({}).child({ requestId: 'req-"1\u2028' });
+  const line: RequestLine = {
+    method: 'GET',
+    route: '/api/v1/things/:id',
+    url: '/api/v1/things/1?q="quoted"\n&x=\u00e9',
+    statusCode: 200,
+    durationMs: 1.25,
+    ip: '::ffff:127.0.0.1',
+    userId: 'u-1',
+  };
+  for (const level of ['info', 'warn', 'error'] as const) {
+    writeRequestLine(child, level, line);
+    child[level](line, 'request completed');
+  }
+  for (const line of [{ userId: undefined }]) {
+    writeRequestLine(child, 'info', { ...lineOf(), ...line });
+    child.info({ ...lineOf(), ...line }, 'request completed');
+  }
+  assert.equal(lines.length, 8);
+  const withoutTime = (l: string) => l.replace(/,"time":"[^"]+"/, '');
+  for (let i = 0; i < lines.length; i += 2) {
+    assert.equal(withoutTime(lines[i] as string), withoutTime(lines[i + 1] as string));
+    assert.match(lines[i] as string, /^\{"level":"\w+","time":"\d{4}-\d\d-\d\dT[\d:.]+Z","pid":/);
+  }
+  function lineOf(): RequestLine {
+    return { ...line };
+  }
+});
+
+test('the request line honours the level and masks credential-like query values', () => {
+  const { logger, lines } = captureLogger('warn');
+  const line: RequestLine = {
+    method: 'GET',
+    route: '/cb',
+    url: '/cb?code=SECRETCODE&state=S1&page=2&token=T&Password=p',
+    statusCode: 200,
+    durationMs: 1,
+    ip: '127.0.0.1',
+    userId: undefined,
+  };
+  writeRequestLine(logger, 'info', line);
+  assert.equal(lines.length, 0, 'info is below warn');
+  writeRequestLine(logger, 'warn', { ...line, url: loggableUrl(line.url) });
+  const parsed = JSON.parse(lines[0] as string) as { url: string };
+  assert.equal(
+    parsed.url,
+    '/cb?code=[REDACTED]&state=[REDACTED]&page=2&token=[REDACTED]&Password=[REDACTED]',
+  );
+  assert.equal(loggableUrl(`/${'a'.repeat(300)}`).length, 201);
+});
+
+test('a logger not made by createLogger takes pino’s own path', () => {
+  const lines: string[] = [];
+  const other = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+  writeRequestLine(other, 'info', {
+    method: 'GET',
+    route: '/x',
+    url: '/x',
+    statusCode: 204,
+    durationMs: 0.5,
+    ip: '127.0.0.1',
+    userId: undefined,
+  });
+  const parsed = JSON.parse(lines[0] as string) as { level: number; msg: string; route: string };
+  assert.equal(parsed.level, 30, "pino's numeric level: its own formatting");
+  assert.equal(parsed.msg, 'request completed');
+  assert.equal(parsed.route, '/x');
 });

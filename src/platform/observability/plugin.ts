@@ -5,6 +5,7 @@ import { Type } from 'typebox';
 import { HttpCodes, HttpError } from '../http/index.ts';
 import type { Lifecycle } from '../lifecycle/index.ts';
 import type { HealthChecks } from './health.ts';
+import { loggableUrl, writeRequestLine, type RequestLine } from './logger.ts';
 import { instrumentHttp, routeLabel } from './metrics.ts';
 
 declare module 'fastify' {
@@ -64,19 +65,21 @@ export async function registerObservability(
     const route = routeLabel(request);
     const statusCode = reply.statusCode;
     const elapsedMs = reply.elapsedTime;
-    const line = {
+    const line: RequestLine = {
       method: request.method,
       route,
-      url: request.url.length > 200 ? `${request.url.slice(0, 200)}…` : request.url,
+      url: loggableUrl(request.url),
       statusCode,
       durationMs: Math.round(elapsedMs * 100) / 100,
       ip: request.ip,
       userId: request.userId,
     };
     // 503s are expected answers (draining, shedding, a dependency down): warn, and keep error for failures.
-    if (statusCode === 503) request.log.warn(line, 'request completed');
-    else if (statusCode >= 500) request.log.error(line, 'request completed');
-    else request.log.info(line, 'request completed');
+    writeRequestLine(
+      request.log,
+      statusCode === 503 ? 'warn' : statusCode >= 500 ? 'error' : 'info',
+      line,
+    );
     recordMetrics(line.method, route, statusCode, elapsedMs / 1000);
     done();
   });
