@@ -75,6 +75,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     .column('role_id')
     .execute();
 
+  // The admin listing's default order (newest accounts first), as a keyset index.
+  await sql`create index gw_user_created_idx on gw_user (created_at desc, id desc) where deleted_at is null`.execute(
+    db,
+  );
+
   for (const seed of SEEDS) {
     await sql`insert into gw_role (id, name, description, permissions, mfa_required, builtin)
       values (${newId()}, ${seed.name}, ${seed.description}, ${seed.permissions}::text[], ${seed.mfaRequired}, true)`.execute(
@@ -87,6 +92,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await sql`drop index gw_user_created_idx`.execute(db);
   await db.schema.dropTable('gw_user_role').execute();
   await db.schema.dropTable('gw_role').execute();
   await sql`drop function if exists gw_permissions_valid(text[])`.execute(db);

@@ -359,6 +359,19 @@ describe('identity: roles, permissions and the admin API', () => {
         'ROLE_BUILTIN',
       );
     }
+    const adminRole = await roleByName('admin');
+    assertProblem(
+      await send('PATCH', `/admin/roles/${adminRole.id}`, {
+        permissions: adminRole.permissions.filter((p) => p !== 'roles:admin'),
+      }),
+      409,
+      'ROLE_BUILTIN',
+    );
+    const more = await send('PATCH', `/admin/roles/${adminRole.id}`, {
+      permissions: [...adminRole.permissions, 'posts:*'],
+    });
+    assert.equal(more.statusCode, 200, more.body);
+    assert.ok(more.json<Role>().permissions.includes('posts:*'), 'admin may gain permissions');
     const actions = (await listAuditEvents(h.tdb.database.db, { subjectId: editor.id })).map(
       (e) => e.action,
     );

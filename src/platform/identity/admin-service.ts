@@ -272,6 +272,15 @@ export class AdminService {
           after.description = change.description;
         }
         const permissions = change.permissions && unique(change.permissions);
+        // The built-in admin keeps every platform permission: editing it must not lock everyone out.
+        const platform = Object.values(PlatformPermissions) as string[];
+        if (role.builtin && role.name === 'admin' && permissions) {
+          const dropped = platform.filter((p) => !permissions.includes(p));
+          if (dropped.length > 0)
+            throw new HttpError(IdentityCodes.ROLE_BUILTIN, {
+              detail: `The built-in role "admin" keeps every platform permission (${dropped.join(', ')}).`,
+            });
+        }
         if (permissions && permissions.join(' ') !== unique(role.permissions).join(' ')) {
           set.permissions = permissions;
           before.permissions = role.permissions;

@@ -82,7 +82,7 @@ export const IdentityCodes = defineErrorCodes('identity', {
     kind: 'Conflict',
     title: 'Built-in role',
     description:
-      'The platform roles (`admin`, `moderator`, `user`) cannot be renamed or deleted; their permissions and description can be edited.',
+      'The platform roles (`admin`, `moderator`, `user`) cannot be renamed or deleted, and `admin` keeps every platform permission; otherwise their permissions and description can be edited.',
   },
   ROLE_IN_USE: {
     kind: 'Conflict',
