@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
+import { pino } from 'pino';
+import { buildApp } from '../../src/app.ts';
 import { listAuditEvents } from '../../src/platform/audit/index.ts';
+import { closeRedis, connectRedis, type Redis } from '../../src/platform/redis/index.ts';
+import { TEST_JWT_PRIVATE_KEY, testConfig } from '../helpers/app.ts';
 import type { MailHarness } from '../helpers/mail.ts';
 import {
   GOOD_PASSWORD,
@@ -15,6 +21,7 @@ import {
   type TestUser,
 } from '../helpers/identity.ts';
 import { assertProblem } from '../helpers/problem.ts';
+import { needsRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
 
 interface AdminUser {
   id: string;
@@ -564,5 +571,84 @@ describe('identity: roles, permissions and the admin API', () => {
     for (const query of ['actorId=not-a-uuid', 'limit=0', 'occurredAt[gte]=soon', 'nope=1'])
       assertProblem(await get(`/admin/audit-events?${query}`), 422, 'INVALID_LIST_QUERY');
     assertProblem(await get('/admin/audit-events?cursor=abc.def'), 400, 'INVALID_CURSOR');
+  });
+});
+
+describe('identity: the permission cache across processes', () => {
+  /**
+   * Two app instances on one database stand for two processes: each has its own cache, shared
+   * only through Redis when given one. One signing key, so a token works on both.
+   */
+  async function twoProcesses(redis: Redis | null, overrides: Record<string, string>) {
+    const h = await startIdentityHarness({
+      AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY,
+      ...overrides,
+    });
+    const build = async () => {
+      const app = await buildApp(h.config, {
+        logger: pino({ level: 'silent' }),
+        database: h.tdb.database,
+        jobs: h.jobs,
+        mail: h.mail,
+        redis,
+        apps: [],
+      });
+      await app.ready();
+      return app;
+    };
+    const a = await build();
+    const b = await build();
+    const admin = (await signInAdmin(b, h)).headers;
+    const moderator = await createUser(h);
+    await grantRoles(h, moderator.id, 'moderator');
+    const headers = bearer((await signIn(a, moderator)).accessToken);
+    const auditOnA = () => a.inject({ url: '/api/v1/admin/audit-events', headers });
+    // Cached in process A: no audit:read.
+    assertProblem(await auditOnA(), 403, 'FORBIDDEN');
+    const roles = await b.inject({ url: '/api/v1/admin/roles', headers: admin });
+    const role = roles.json<{ items: Role[] }>().items.find((r) => r.name === 'moderator');
+    assert.ok(role);
+    const edit = await b.inject({
+      method: 'PATCH',
+      url: `/api/v1/admin/roles/${role.id}`,
+      headers: admin,
+      payload: { permissions: [...role.permissions, 'audit:read'] },
+    });
+    assert.equal(edit.statusCode, 200, edit.body);
+    return {
+      auditOnA,
+      async close() {
+        await a.close();
+        await b.close();
+        await h.close();
+      },
+    };
+  }
+
+  test('with Redis, a role edit in one process reaches the next request in another', async (t) => {
+    const skip = await needsRedis();
+    if (skip.skip) return t.skip(skip.skip);
+    const prefix = `gwtest:rbac:${randomUUID()}:`;
+    const config = testConfig({ REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix });
+    const redis = await connectRedis(config, pino({ level: 'silent' }));
+    assert.ok(redis);
+    const p = await twoProcesses(redis, { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix });
+    try {
+      assert.equal((await p.auditOnA()).statusCode, 200);
+    } finally {
+      await p.close();
+      await closeRedis(redis);
+    }
+  });
+
+  test('without Redis, another process keeps its grants until AUTH_PERMISSION_CACHE_TTL (documented)', async () => {
+    const p = await twoProcesses(null, { AUTH_PERMISSION_CACHE_TTL: '1s' });
+    try {
+      assertProblem(await p.auditOnA(), 403, 'FORBIDDEN');
+      await sleep(1_100);
+      assert.equal((await p.auditOnA()).statusCode, 200);
+    } finally {
+      await p.close();
+    }
   });
 });
