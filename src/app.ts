@@ -8,6 +8,7 @@ import { createCache, registerHttpCaching, type Cache } from './platform/cache/i
 import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
 import {
+  AccessControl,
   createIdentity,
   registerAuthentication,
   registerIdentityRoutes,
@@ -48,6 +49,8 @@ export interface Platform {
   readonly cache: Cache;
   /** Outbound HTTP with timeouts, retries and a circuit breaker per target. */
   readonly upstream: HttpClient;
+  /** Roles and permissions (`hasPermission`, `actableOwners`); null without a database. */
+  readonly access: AccessControl | null;
 }
 
 declare module 'fastify' {
@@ -109,6 +112,13 @@ export async function buildApp(
   const mail = options.mail ?? null;
   const redis = options.redis ?? null;
   const cache = createCache({ redis, logger, metrics });
+  const access = database
+    ? new AccessControl({
+        db: database.db,
+        cache,
+        ttlSeconds: config.identity.permissionCacheTtlS,
+      })
+    : null;
   const upstream = createHttpClient({
     logger,
     metrics,
@@ -143,6 +153,7 @@ export async function buildApp(
     redis,
     cache,
     upstream,
+    access,
   } satisfies Platform);
   if (database) health.register('database', (signal) => database.ping(signal));
   if (jobs) health.register('queue', (signal) => jobs.ping(signal));
@@ -161,12 +172,16 @@ export async function buildApp(
         { name: 'operations', description: 'Health, readiness and metrics.' },
         ...(options.operationalOnly
           ? []
-          : [{ name: 'identity', description: 'Accounts, sign-in, sessions and access tokens.' }]),
+          : [
+              { name: 'identity', description: 'Accounts, sign-in, sessions and access tokens.' },
+              {
+                name: 'admin',
+                description:
+                  'Operator API, by permission: accounts, roles, the audit trail, job queues and dead letters.',
+              },
+            ]),
         ...(jobs && !options.operationalOnly
-          ? [
-              { name: 'jobs', description: 'Status of background jobs.' },
-              { name: 'admin', description: 'Operator API: queues and dead letters.' },
-            ]
+          ? [{ name: 'jobs', description: 'Status of background jobs.' }]
           : []),
         ...(devMail
           ? [{ name: 'development', description: 'Development only: mailbox, mail previews.' }]
@@ -197,7 +212,7 @@ export async function buildApp(
 
   if (!options.operationalOnly) {
     // Bearer tokens first: the rate limits below key on the user it sets.
-    const identity = await createIdentity({ config, database, mail, logger });
+    const identity = await createIdentity({ config, database, mail, logger, access });
     registerAuthentication(app, identity);
     // Client IP warning, rate limits on /api/* and unknown routes, idempotency keys.
     registerTraffic(app, { config, logger, redis, database, metrics });
@@ -206,12 +221,7 @@ export async function buildApp(
     await registerIdentityRoutes(app, identity, config);
     if (jobs) {
       await app.register(
-        (scope) =>
-          registerJobRoutes(scope, {
-            jobs,
-            adminToken: config.admin.token,
-            cursorSecret: config.secrets.appSecret,
-          }),
+        (scope) => registerJobRoutes(scope, { jobs, cursorSecret: config.secrets.appSecret }),
         { prefix: API_PREFIX },
       );
     }

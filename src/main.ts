@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp } from './app.ts';
 import { allApps } from './apps/index.ts';
 import { runDbCommand } from './commands/db.ts';
+import { runUsersCommand } from './commands/users.ts';
 import { allMigrations } from './migrations/index.ts';
 import {
   ConfigError,
@@ -33,7 +34,7 @@ import {
   type Logger,
 } from './platform/observability/index.ts';
 
-const COMMANDS = ['serve', 'worker', 'migrate', 'all', 'db'] as const;
+const COMMANDS = ['serve', 'worker', 'migrate', 'all', 'db', 'users'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function parseCommand(argv: readonly string[]): Command {
@@ -116,6 +117,11 @@ async function main(): Promise<void> {
   if (command === 'db' || command === 'migrate') {
     const args = command === 'migrate' ? ['migrate'] : process.argv.slice(3);
     process.exitCode = await runDbCommand(args, config, logger, migrations);
+    await flushLogger(logger);
+    return;
+  }
+  if (command === 'users') {
+    process.exitCode = await runUsersCommand(process.argv.slice(3), config, logger);
     await flushLogger(logger);
     return;
   }

@@ -27,7 +27,7 @@ let counter = 0;
 
 /** Inserts an account directly (verified unless told otherwise), hashed with the harness's cost. */
 export async function createUser(
-  h: MailHarness,
+  h: Pick<MailHarness, 'tdb' | 'config'>,
   options: { email?: string; username?: string; password?: string; verified?: boolean } = {},
 ): Promise<TestUser> {
   counter += 1;
@@ -98,3 +98,35 @@ export async function mailsTo(h: MailHarness, to: string): Promise<string[]> {
 }
 
 export { newOpaqueToken };
+
+/** Gives an account roles directly in the database (as the operator's CLI would). */
+export async function grantRoles(
+  h: Pick<MailHarness, 'tdb'>,
+  userId: string,
+  ...roles: string[]
+): Promise<void> {
+  await h.tdb.database.pool.query(
+    `insert into gw_user_role (user_id, role_id)
+     select $1, id from gw_role where name = any($2::text[]) on conflict do nothing`,
+    [userId, roles],
+  );
+}
+
+/** Marks a session as signed in with a second factor (`amr` gets `otp`), as MFA would. */
+export async function markMfa(h: Pick<MailHarness, 'tdb'>, sessionId: string): Promise<void> {
+  await h.tdb.database.pool.query(`update gw_session set amr = array['pwd', 'otp'] where id = $1`, [
+    sessionId,
+  ]);
+}
+
+/** A verified account holding `admin`, signed in with MFA: bearer headers and the account. */
+export async function signInAdmin(
+  app: FastifyInstance,
+  h: Pick<MailHarness, 'tdb' | 'config'>,
+): Promise<{ user: TestUser; headers: Record<string, string>; tokens: TokenPair }> {
+  const user = await createUser(h);
+  await grantRoles(h, user.id, 'admin');
+  const tokens = await signIn(app, user);
+  await markMfa(h, tokens.sessionId);
+  return { user, headers: bearer(tokens.accessToken), tokens };
+}

@@ -9,8 +9,6 @@ import { createLogger, createMetricsRegistry } from '../../src/platform/observab
 import { LogCapture, testConfig } from './app.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
 
-export const ADMIN_TOKEN = 'test-admin-token-0123456789-abcdefghij';
-
 export interface JobsHarness {
   tdb: TestDatabase;
   jobs: JobQueue;
@@ -38,7 +36,6 @@ export async function startJobsHarness(
     JOBS_POLL_INTERVAL_MS: '500',
     JOBS_SUPERVISE_INTERVAL_S: '1',
     JOBS_CRON_INTERVAL_S: '1',
-    ADMIN_TOKEN,
     ...options.overrides,
   });
   const logs = new LogCapture();

@@ -10,12 +10,8 @@ import {
   type JobContext,
 } from '../../src/platform/jobs/index.ts';
 import { defineApp } from '../../src/platform/modules/index.ts';
-import {
-  ADMIN_TOKEN,
-  eventually,
-  startJobsHarness,
-  type JobsHarness,
-} from '../helpers/jobs-harness.ts';
+import { bearer, createUser, signIn, signInAdmin } from '../helpers/identity.ts';
+import { eventually, startJobsHarness, type JobsHarness } from '../helpers/jobs-harness.ts';
 import { assertProblem } from '../helpers/problem.ts';
 
 const echo = defineJob({
@@ -120,14 +116,15 @@ const fixture = defineApp({
   },
 });
 
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
-
 describe('jobs', () => {
   let h: JobsHarness;
+  /** A signed-in administrator (role `admin`, session with MFA): holds `jobs:admin`. */
+  let admin: Record<string, string>;
   before(async () => {
     h = await startJobsHarness([echo, flaky, hangs, deduped, delayed, parallel, ticker], {
       apps: [fixture],
     });
+    admin = (await signInAdmin(h.app, h)).headers;
   });
   after(() => h.close());
 
@@ -369,12 +366,22 @@ describe('jobs', () => {
     failing = false;
   });
 
-  test('the admin API refuses a missing or wrong token, unknown queues and bad input', async () => {
-    for (const headers of [{}, { authorization: 'Bearer wrong' }, { authorization: ADMIN_TOKEN }]) {
-      const res = await h.app.inject({ url: '/api/v1/admin/queues', headers });
-      assertProblem(res, 401, 'UNAUTHORIZED');
+  test('the admin API refuses anonymous callers, bad tokens, users without jobs:admin, unknown queues and bad input', async () => {
+    const anonymous = await h.app.inject({ url: '/api/v1/admin/queues' });
+    assertProblem(anonymous, 401, 'UNAUTHORIZED');
+    assert.match(String(anonymous.headers['www-authenticate']), /^Bearer/);
+    for (const authorization of ['Bearer wrong', 'not-a-bearer-header']) {
+      const res = await h.app.inject({ url: '/api/v1/admin/queues', headers: { authorization } });
+      assertProblem(res, 401, 'INVALID_ACCESS_TOKEN');
       assert.match(String(res.headers['www-authenticate']), /^Bearer/);
     }
+    // Signed in, but without the permission.
+    const plain = await signIn(h.app, await createUser(h));
+    assertProblem(
+      await h.app.inject({ url: '/api/v1/admin/queues', headers: bearer(plain.accessToken) }),
+      403,
+      'FORBIDDEN',
+    );
     assertProblem(
       await h.app.inject({ url: '/api/v1/admin/queues/nope/dead', headers: admin }),
       404,
@@ -570,18 +577,14 @@ describe('jobs: priority', () => {
 });
 
 describe('jobs: admin API under the rate limit', () => {
-  test('guessing the admin token counts against the anonymous API limit', async () => {
+  test('anonymous calls to the admin API count against the anonymous API limit', async () => {
     const h = await startJobsHarness([], {
       work: false,
       overrides: { RATE_LIMIT_ENABLED: 'true', RATE_LIMIT_ANONYMOUS_PER_MIN: '3' },
     });
     try {
       const guess = () =>
-        h.app.inject({
-          url: '/api/v1/admin/queues',
-          remoteAddress: '203.0.113.66',
-          headers: { authorization: 'Bearer guess' },
-        });
+        h.app.inject({ url: '/api/v1/admin/queues', remoteAddress: '203.0.113.66' });
       for (let i = 0; i < 3; i++) assertProblem(await guess(), 401, 'UNAUTHORIZED');
       assertProblem(await guess(), 429, 'RATE_LIMITED');
       // Without a token a bad query is still 401, not a validation answer.

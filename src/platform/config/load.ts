@@ -62,7 +62,6 @@ export interface Config {
     readonly superviseIntervalS: number;
     readonly cronIntervalS: number;
   };
-  readonly admin: { readonly token: string | null };
   readonly identity: {
     /** PKCS#8 PEM; null: generate a key per process (development and test only). */
     readonly jwtPrivateKey: string | null;
@@ -76,6 +75,8 @@ export interface Config {
     readonly refreshReuseGraceS: number;
     readonly emailTokenTtlS: number;
     readonly requireVerifiedEmail: boolean;
+    /** Seconds a user's grants stay cached (`AUTH_PERMISSION_CACHE_TTL`). */
+    readonly permissionCacheTtlS: number;
     readonly lockout: {
       readonly threshold: number;
       readonly durationS: number;
@@ -469,7 +470,6 @@ export function loadConfig(
       superviseIntervalS: vars.JOBS_SUPERVISE_INTERVAL_S,
       cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
-    admin: { token: vars.ADMIN_TOKEN === '' ? null : vars.ADMIN_TOKEN },
     identity: {
       jwtPrivateKey: vars.AUTH_JWT_PRIVATE_KEY === '' ? null : jwtPem(vars.AUTH_JWT_PRIVATE_KEY),
       jwtIssuer:
@@ -482,6 +482,7 @@ export function loadConfig(
       refreshReuseGraceS: parseDuration(vars.AUTH_REFRESH_REUSE_GRACE),
       emailTokenTtlS: parseDuration(vars.AUTH_EMAIL_TOKEN_TTL),
       requireVerifiedEmail: vars.AUTH_REQUIRE_VERIFIED_EMAIL,
+      permissionCacheTtlS: parseDuration(vars.AUTH_PERMISSION_CACHE_TTL),
       lockout: {
         threshold: vars.AUTH_LOCKOUT_THRESHOLD,
         durationS: parseDuration(vars.AUTH_LOCKOUT_DURATION),

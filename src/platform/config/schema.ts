@@ -529,6 +529,13 @@ export const ConfigSchema = Type.Object({
     { group: 'Identity' },
   ),
   AUTH_LOCKOUT_MAX_DURATION: v(duration('Longest lockout.', '24h'), { group: 'Identity' }),
+  AUTH_PERMISSION_CACHE_TTL: v(
+    duration(
+      "How long a user's roles and permissions are cached. Edits invalidate them at once through Redis; without `REDIS_URL` only in the process that made the edit, so other processes may act on the old permissions for up to this long.",
+      '30s',
+    ),
+    { group: 'Identity' },
+  ),
   PASSWORD_MIN_LENGTH: v(
     Type.Integer({
       description: 'Fewest characters (after NFKC normalisation) in a new password.',
@@ -584,14 +591,6 @@ export const ConfigSchema = Type.Object({
       maximum: 16,
     }),
     { group: 'Identity' },
-  ),
-  ADMIN_TOKEN: v(
-    Type.String({
-      description:
-        'Bearer token for the admin API (`/api/v1/admin/*`: queues, dead letters). Unset: the admin API refuses every request. At least 32 characters in staging/production.',
-      default: '',
-    }),
-    { group: 'Admin', secret: true, minLength: 32 },
   ),
   PUBLIC_URL: v(
     Type.String({

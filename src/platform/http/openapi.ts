@@ -130,11 +130,6 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
             scheme: 'bearer',
             description: 'The `METRICS_TOKEN` of the deployment, for `/metrics` and `/health`.',
           },
-          adminToken: {
-            type: 'http',
-            scheme: 'bearer',
-            description: 'The `ADMIN_TOKEN` of the deployment, for `/api/v1/admin/*`.',
-          },
         },
         schemas: { Problem: problemSchema() as never },
       },

@@ -51,4 +51,48 @@ export const IdentityCodes = defineErrorCodes('identity', {
     title: 'Session not found',
     description: 'You have no live session with this id.',
   },
+  // Roles and permissions (rbac) ------------------------------------------------------------
+  MFA_REQUIRED: {
+    kind: 'Forbidden',
+    title: 'Second factor required',
+    description:
+      'The permission comes only from roles that require MFA (`mfa_required`, e.g. `admin`), and this session did not sign in with a second factor. Sign in again with one.',
+  },
+  USER_NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Account not found',
+    description: 'No live account has this id.',
+  },
+  ROLE_NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Role not found',
+    description: 'No role has this id.',
+  },
+  UNKNOWN_ROLE: {
+    kind: 'Invalid',
+    title: 'Unknown role',
+    description: 'A role name in the request does not exist; `errors` names each one.',
+  },
+  ROLE_NAME_TAKEN: {
+    kind: 'Conflict',
+    title: 'Role name taken',
+    description: 'Another role has this name.',
+  },
+  ROLE_BUILTIN: {
+    kind: 'Conflict',
+    title: 'Built-in role',
+    description:
+      'The platform roles (`admin`, `moderator`, `user`) cannot be renamed or deleted, and `admin` keeps every platform permission; otherwise their permissions and description can be edited.',
+  },
+  ROLE_IN_USE: {
+    kind: 'Conflict',
+    title: 'Role in use',
+    description:
+      'Accounts still hold this role: remove it from them (`PATCH /admin/users/:id`) before deleting it.',
+  },
+  CANNOT_LOCK_SELF: {
+    kind: 'Conflict',
+    title: 'Cannot lock yourself',
+    description: 'An administrator cannot lock their own account (it would end this session).',
+  },
 });

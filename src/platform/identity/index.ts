@@ -1,4 +1,5 @@
 import './tables.ts';
+import './rbac-tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
@@ -6,9 +7,13 @@ import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { registerAdminRoutes } from './admin-routes.ts';
+import { AdminService } from './admin-service.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
+import { registerPermissionChecks } from './authorize.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
+import type { AccessControl } from './permissions.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
@@ -36,12 +41,25 @@ export {
 } from './templates.ts';
 export { hashToken, newOpaqueToken } from './tokens.ts';
 export type { AuthMethod, LoginOutcome, UserTier } from './tables.ts';
+export {
+  AccessControl,
+  isPermission,
+  PERMISSION_PATTERN,
+  PlatformPermissions,
+  ROLE_NAME_PATTERN,
+} from './permissions.ts';
+export type { AccessControlOptions, Grants, Verdict } from './permissions.ts';
+export { AdminService } from './admin-service.ts';
+export type { Actor } from './admin-service.ts';
+export { registerPermissionChecks } from './authorize.ts';
 
 export interface IdentityOptions {
   config: Config;
   database: Database | null;
   mail: Mailer | null;
   logger: Logger;
+  /** Roles and permissions (null without a database). */
+  access?: AccessControl | null;
 }
 
 const JwksSchema = Type.Object({
@@ -52,6 +70,10 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
+  /** Roles and permissions; null without a database (permission routes then answer 401). */
+  readonly access: AccessControl | null;
+  /** The admin API's rules; null without a database. */
+  readonly admin: AdminService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -75,15 +97,29 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
       })
     : null;
-  return { keys, service };
+  const access = options.access ?? null;
+  const admin =
+    database && access
+      ? new AdminService({
+          db: database.db,
+          access,
+          paging: {
+            secret: config.secrets.appSecret,
+            estimateAbove: config.database.estimateAbove,
+          },
+        })
+      : null;
+  return { keys, service, access, admin };
 }
 
 /**
- * The bearer-token hook. Register it before the rate limits (they key on the user it sets) and
- * before any route. Without a database no token is read and `required` routes answer 401.
+ * The bearer-token hook and the permission checks of routes declaring `config.permission`.
+ * Register it before the rate limits (they key on the user it sets) and before any route.
+ * Without a database no token is read and `required` and permission routes answer 401.
  */
 export function registerAuthentication(app: FastifyInstance, identity: Identity): void {
   registerAuthenticationHook(app, identity.service);
+  registerPermissionChecks(app, identity.access);
 }
 
 /**
@@ -115,6 +151,17 @@ export async function registerIdentityRoutes(
         service: () => {
           if (!service) throw new Error('the identity area needs a database');
           return service;
+        },
+      }),
+    { prefix: API_PREFIX },
+  );
+  const { admin } = identity;
+  await app.register(
+    (scope) =>
+      registerAdminRoutes(scope, {
+        service: () => {
+          if (!admin) throw new Error('the admin API needs a database');
+          return admin;
         },
       }),
     { prefix: API_PREFIX },

@@ -12,6 +12,7 @@ import {
   normalizeUsername,
 } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
+import { assignDefaultRole } from './rbac-repository.ts';
 import * as repo from './repository.ts';
 import { registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
@@ -110,6 +111,7 @@ export class IdentityService {
         const id = newId();
         const created = await repo.insertUser(trx, { id, email, username, passwordHash });
         if (created) {
+          await assignDefaultRole(trx, id);
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
           await this.#quietly(() =>

@@ -10,4 +10,4 @@ export type {
   JobStatus,
   QueueCounts,
 } from './queue.ts';
-export { JobCodes, registerJobRoutes, requireAdminToken } from './routes.ts';
+export { JobCodes, JOBS_ADMIN_PERMISSION, registerJobRoutes } from './routes.ts';

@@ -1,8 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { decodeCursor, encodeCursor, pageSchema } from '../db/index.ts';
 import { HttpCodes, HttpError, defineErrorCodes } from '../http/index.ts';
-import { bearerMatches } from '../observability/index.ts';
 import type { JobQueue } from './queue.ts';
 
 export const JobCodes = defineErrorCodes('jobs', {
@@ -85,26 +84,18 @@ const DeadParams = Type.Object({
 });
 
 /**
- * Bearer `ADMIN_TOKEN`, compared in constant time. With no token configured every request is
- * refused: the admin API is closed by default. (The identity area replaces this with a permission.)
+ * The permission of the admin API over queues. Enforced by the identity area's check on routes
+ * declaring `config.permission` (the platform's jobs area does not import identity: identity
+ * depends on mail, which depends on jobs).
  */
-export function requireAdminToken(token: string | null) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
-    if (token === null || !bearerMatches(request.headers.authorization, token)) {
-      reply.header('www-authenticate', 'Bearer realm="admin"');
-      throw new HttpError(HttpCodes.UNAUTHORIZED, {
-        detail: 'A valid admin bearer token is required.',
-      });
-    }
-  };
-}
+export const JOBS_ADMIN_PERMISSION = 'jobs:admin';
 
 const DEAD_SIGNATURE = 'dead:created_on desc,id desc';
 
 /** `GET /jobs/:id` for the triggering user, and the admin API over queues and dead letters. */
 export async function registerJobRoutes(
   app: FastifyInstance,
-  options: { jobs: JobQueue; adminToken: string | null; cursorSecret: string },
+  options: { jobs: JobQueue; cursorSecret: string },
 ): Promise<void> {
   const { jobs, cursorSecret } = options;
 
@@ -135,14 +126,8 @@ export async function registerJobRoutes(
   );
 
   await app.register(async (admin) => {
-    // The admin API has its own bearer token: the identity area must not read it as a JWT.
-    admin.addHook('onRoute', (route) => {
-      route.config = { ...route.config, auth: 'none' };
-    });
-    // preValidation, not onRequest: the API rate limit (checked on arrival) then counts every
-    // attempt, so guessing the token is limited like any other anonymous traffic.
-    admin.addHook('preValidation', requireAdminToken(options.adminToken));
-    const common = { tags: ['admin'], security: [{ adminToken: [] }] };
+    const common = { tags: ['admin'], security: [{ bearerAuth: [] }] };
+    const config = { permission: JOBS_ADMIN_PERMISSION };
     const queueOf = (queue: string) => {
       if (!jobs.hasQueue(queue)) throw new HttpError(JobCodes.QUEUE_NOT_FOUND);
       return queue;
@@ -151,6 +136,7 @@ export async function registerJobRoutes(
     admin.get(
       '/admin/queues',
       {
+        config,
         schema: {
           ...common,
           summary: 'Job queues with their counts',
@@ -165,6 +151,7 @@ export async function registerJobRoutes(
     admin.get(
       '/admin/queues/:queue/dead',
       {
+        config,
         schema: {
           ...common,
           summary: 'Dead-lettered jobs of a queue, newest first',
@@ -205,6 +192,7 @@ export async function registerJobRoutes(
     admin.get(
       '/admin/queues/:queue/dead/:id',
       {
+        config,
         schema: {
           ...common,
           summary: 'One dead-lettered job: payload, error with stack, attempts',
@@ -223,6 +211,7 @@ export async function registerJobRoutes(
     admin.post(
       '/admin/queues/:queue/dead/:id/replay',
       {
+        config,
         schema: {
           ...common,
           summary: 'Replay a dead-lettered job',
@@ -245,6 +234,7 @@ export async function registerJobRoutes(
     admin.delete(
       '/admin/queues/:queue/dead/:id',
       {
+        config,
         schema: {
           ...common,
           summary: 'Delete a dead-lettered job',

@@ -1,0 +1,270 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { listQuerySchema, pageSchema } from '../db/index.ts';
+import type { Actor, AdminService } from './admin-service.ts';
+import { adminUsersSpec, auditEventsSpec } from './admin-service.ts';
+import { PERMISSION_PATTERN, PlatformPermissions as P, ROLE_NAME_PATTERN } from './permissions.ts';
+
+const ADMIN_BODY_LIMIT = 16_384;
+
+const RoleName = Type.String({ pattern: ROLE_NAME_PATTERN, maxLength: 32 });
+const Permission = Type.String({
+  pattern: PERMISSION_PATTERN,
+  maxLength: 97,
+  description: '`resource:action`, or `resource:*` for every action of the resource.',
+});
+const Permissions = Type.Array(Permission, { maxItems: 200 });
+const Description = Type.String({ maxLength: 500 });
+// Not `format: uuid`: a malformed id is an unknown one (404), like any other.
+const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
+const Time = Type.String({ format: 'date-time' });
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
+  Type.Union([t, Type.Null()]);
+
+const AdminUserSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  username: Type.String(),
+  emailVerified: Type.Boolean(),
+  locked: Type.Boolean({ description: 'Locked now: by failed sign-ins or by an administrator.' }),
+  lockedUntil: Nullable(
+    Type.String({
+      format: 'date-time',
+      description: 'End of a lockout; null with `locked` true: until an administrator unlocks.',
+    }),
+  ),
+  failedLoginCount: Type.Integer(),
+  roles: Type.Array(Type.String()),
+  createdAt: Time,
+  lastLoginAt: Nullable(Time),
+});
+
+const RoleSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  description: Type.String(),
+  permissions: Type.Array(Type.String()),
+  mfaRequired: Type.Boolean({
+    description:
+      'Permissions granted only through such roles need a session signed in with a second factor.',
+  }),
+  builtin: Type.Boolean({ description: 'Seeded by the platform: never renamed or deleted.' }),
+  userCount: Type.Integer({ description: 'Accounts holding the role.' }),
+  createdAt: Time,
+  updatedAt: Time,
+});
+
+const AuditEventSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  occurredAt: Time,
+  action: Type.String(),
+  actorId: Nullable(Type.String({ format: 'uuid' })),
+  subjectType: Nullable(Type.String()),
+  subjectId: Nullable(Type.String()),
+  ip: Nullable(Type.String()),
+  requestId: Nullable(Type.String()),
+  data: Type.Record(Type.String(), Type.Unknown()),
+});
+
+/** The documented query of `GET /admin/users`: the spec's filters plus `role`. */
+const usersQuerySchema = listQuerySchema({
+  ...adminUsersSpec,
+  filters: {
+    ...adminUsersSpec.filters,
+    role: { column: 'role', type: 'string', ops: ['eq'] },
+  },
+});
+
+function actorOf(request: FastifyRequest): Actor {
+  return {
+    userId: request.userId ?? null,
+    amr: request.amr ?? [],
+    ip: request.ip,
+    requestId: request.id,
+  };
+}
+
+/** The admin API over accounts, roles and the audit trail (`/api/v1/admin/...`). */
+export async function registerAdminRoutes(
+  app: FastifyInstance,
+  options: { service: () => AdminService },
+): Promise<void> {
+  const service = options.service;
+  const common = { tags: ['admin'], security: [{ bearerAuth: [] }] };
+
+  app.get(
+    '/admin/users',
+    {
+      config: { permission: P.USERS_READ, cache: 'private' },
+      schema: {
+        ...common,
+        summary: 'Accounts, filtered and paginated',
+        description:
+          'Keyset pagination by default (`limit`, `cursor`), or `page`/`size`. Filters: `email` and `username` (exact or `[contains]`), `role`, `locked`, `createdAt[gte]`/`[lte]`. Needs `users:read`.',
+        querystring: usersQuerySchema,
+        response: { 200: pageSchema(AdminUserSchema) },
+      },
+    },
+    async (request) => service().listUsers(request.query as Record<string, unknown>),
+  );
+
+  app.get(
+    '/admin/users/:id',
+    {
+      config: { permission: P.USERS_READ, cache: 'private' },
+      schema: {
+        ...common,
+        summary: 'One account',
+        params: IdParams,
+        response: { 200: AdminUserSchema },
+      },
+    },
+    async (request) => service().user((request.params as { id: string }).id),
+  );
+
+  app.patch(
+    '/admin/users/:id',
+    {
+      bodyLimit: ADMIN_BODY_LIMIT,
+      config: { permission: P.USERS_ADMIN },
+      schema: {
+        ...common,
+        summary: "Set an account's roles, lock or unlock it",
+        description:
+          '`roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Needs `users:admin`.',
+        params: IdParams,
+        body: Type.Object(
+          {
+            roles: Type.Optional(Type.Array(RoleName, { maxItems: 50 })),
+            locked: Type.Optional(Type.Boolean()),
+          },
+          { minProperties: 1 },
+        ),
+        response: { 200: AdminUserSchema },
+      },
+    },
+    async (request) =>
+      service().updateUser(
+        actorOf(request),
+        (request.params as { id: string }).id,
+        request.body as { roles?: string[]; locked?: boolean },
+      ),
+  );
+
+  app.get(
+    '/admin/roles',
+    {
+      config: { permission: P.ROLES_READ, cache: 'private' },
+      schema: {
+        ...common,
+        summary: 'Every role with its permissions',
+        response: { 200: Type.Object({ items: Type.Array(RoleSchema) }) },
+      },
+    },
+    async () => ({ items: await service().roles() }),
+  );
+
+  app.post(
+    '/admin/roles',
+    {
+      bodyLimit: ADMIN_BODY_LIMIT,
+      config: { permission: P.ROLES_ADMIN },
+      schema: {
+        ...common,
+        summary: 'Create a role',
+        body: Type.Object({
+          name: RoleName,
+          description: Type.Optional(Description),
+          permissions: Permissions,
+          mfaRequired: Type.Optional(Type.Boolean({ default: false })),
+        }),
+        response: { 201: RoleSchema },
+      },
+    },
+    async (request, reply) => {
+      const role = await service().createRole(
+        actorOf(request),
+        request.body as {
+          name: string;
+          description?: string;
+          permissions: string[];
+          mfaRequired?: boolean;
+        },
+      );
+      reply.code(201);
+      return role;
+    },
+  );
+
+  app.patch(
+    '/admin/roles/:id',
+    {
+      bodyLimit: ADMIN_BODY_LIMIT,
+      config: { permission: P.ROLES_ADMIN },
+      schema: {
+        ...common,
+        summary: 'Edit a role',
+        description:
+          'Built-in roles (`admin`, `moderator`, `user`) keep their names (409 `ROLE_BUILTIN`). Takes effect on the next request of every holder.',
+        params: IdParams,
+        body: Type.Object(
+          {
+            name: Type.Optional(RoleName),
+            description: Type.Optional(Description),
+            permissions: Type.Optional(Permissions),
+            mfaRequired: Type.Optional(Type.Boolean()),
+          },
+          { minProperties: 1 },
+        ),
+        response: { 200: RoleSchema },
+      },
+    },
+    async (request) =>
+      service().updateRole(
+        actorOf(request),
+        (request.params as { id: string }).id,
+        request.body as {
+          name?: string;
+          description?: string;
+          permissions?: string[];
+          mfaRequired?: boolean;
+        },
+      ),
+  );
+
+  app.delete(
+    '/admin/roles/:id',
+    {
+      config: { permission: P.ROLES_ADMIN },
+      schema: {
+        ...common,
+        summary: 'Delete a role no account holds',
+        description:
+          'Refused with 409 for built-in roles (`ROLE_BUILTIN`) and for roles accounts still hold (`ROLE_IN_USE`: remove it from them first).',
+        params: IdParams,
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await service().deleteRole(actorOf(request), (request.params as { id: string }).id);
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.get(
+    '/admin/audit-events',
+    {
+      config: { permission: P.AUDIT_READ, cache: 'private' },
+      schema: {
+        ...common,
+        summary: 'The audit trail, newest first',
+        description:
+          'Filters: `actorId`, `subjectType`, `subjectId`, `action` (or `action[in]`), `occurredAt[gte]`/`[lte]`. Needs `audit:read`.',
+        querystring: listQuerySchema(auditEventsSpec),
+        response: { 200: pageSchema(AuditEventSchema) },
+      },
+    },
+    async (request) => service().auditEvents(request.query as Record<string, unknown>),
+  );
+}
