@@ -26,6 +26,7 @@ import {
   openDatabase,
   paginate,
   parseListQuery,
+  type AnySelect,
   type Database,
   type Page,
 } from '../src/platform/db/index.ts';
@@ -213,14 +214,25 @@ function lister(config: Config): Fetch {
     secret: config.secrets.appSecret,
     estimateAbove: config.database.estimateAbove,
   };
-  return (db, query) =>
-    paginate(
+  // One base factory per database handle, as a route holds one (statements compile once per shape).
+  const bases = new WeakMap<Kysely<BenchDB>, () => AnySelect>();
+  return (db, query) => {
+    let base = bases.get(db);
+    if (!base) {
+      base = () =>
+        db
+          .selectFrom('widgets')
+          .select(['id', 'name', 'status', 'price', 'created_at as createdAt']);
+      bases.set(db, base);
+    }
+    return paginate(
       db as unknown as Kysely<unknown>,
       widgetSpec,
       parseListQuery(widgetSpec, query),
-      db.selectFrom('widgets').select(['id', 'name', 'status', 'price', 'created_at as createdAt']),
+      base,
       options,
     );
+  };
 }
 
 interface PlanNode {

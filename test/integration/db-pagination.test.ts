@@ -11,6 +11,7 @@ import {
   WidgetIndexes,
   createWidgetsTable,
   listWidgets,
+  listWidgetsUncached,
   widgetsApp,
   type WidgetsDB,
 } from '../helpers/widgets-app.ts';
@@ -823,5 +824,47 @@ describe('the hot list queries are served by indexes (EXPLAIN, 5,000 rows)', () 
     assert.equal(scan['Node Type'], 'Bitmap Index Scan');
     const page = await listWidgets(db, { q: 'quokka' }, options);
     assert.equal(page.items.length, 5);
+  });
+
+  test('statements compiled once per listing shape send the same SQL and values, and give the same pages, as building each query', async () => {
+    const sent: { sql: string; parameters: readonly unknown[] }[] = [];
+    const capturing = new Kysely<WidgetsDB>({
+      dialect: new PostgresDialect({ pool: tdb.database.pool }),
+      log: (event) => {
+        if (event.level === 'query')
+          sent.push({ sql: event.query.sql, parameters: event.query.parameters });
+      },
+    });
+    const queries: Record<string, string>[] = [
+      {},
+      { sort: 'name' },
+      { sort: '-price,name', limit: '13' },
+      { status: 'active' },
+      { 'status[in]': 'active,draft' },
+      { 'status[in]': 'active,draft,retired' },
+      { 'name[contains]': '9_%' },
+      { 'price[gte]': '100', 'price[lte]': '5000', sort: 'price' },
+      { q: 'quokka' },
+      { q: 'plain', status: 'draft', limit: '5' },
+    ];
+    for (const query of queries) {
+      // Three pages each: the first-page statement and the after-cursor one, reused on page 3.
+      let cursors: (string | null)[] = [null, null];
+      for (let page = 0; page < 3; page++) {
+        const pages = [];
+        for (const [i, list] of [listWidgets, listWidgetsUncached].entries()) {
+          const cursor = cursors[i];
+          const q = cursor === null || cursor === undefined ? query : { ...query, cursor };
+          pages.push(await list(capturing, q, options));
+        }
+        const [cached, built] = pages as [Page<unknown>, Page<unknown>];
+        assert.deepEqual(cached, built, JSON.stringify(query));
+        const [a, b] = sent.splice(-2) as [(typeof sent)[0], (typeof sent)[0]];
+        assert.equal(a.sql, b.sql, JSON.stringify(query));
+        assert.deepEqual(a.parameters, b.parameters, JSON.stringify(query));
+        cursors = [cached.page.nextCursor, built.page.nextCursor];
+        if (cached.page.nextCursor === null) break;
+      }
+    }
   });
 });

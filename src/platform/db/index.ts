@@ -20,6 +20,7 @@ export {
   parseListQuery,
   applyListFilters,
   listConditions,
+  listParameters,
   listQuerySchema,
   DEFAULT_LIMIT,
   MAX_LIMIT,
@@ -32,7 +33,8 @@ export type {
   FieldType,
   ParsedFilter,
   ParsedSort,
+  AnySelect,
 } from './list-query.ts';
 export { paginate, pageSchema } from './pagination.ts';
-export type { Page, PageInfo, PaginateOptions } from './pagination.ts';
+export type { ListBase, Page, PageInfo, PaginateOptions } from './pagination.ts';
 export { backupDatabase, restoreDatabase } from './backup.ts';

@@ -238,21 +238,52 @@ function escapeLike(value: string): string {
   return value.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
-/** The WHERE conditions of the parsed filters and search; every value is a bound parameter. */
-export function listConditions(spec: ListSpec, list: ListQuery, eb: AnyEb): Expression<SqlBool>[] {
+/**
+ * The bound values of the parsed filters and search, in the order `listConditions` binds them
+ * (an `in` filter gives one value per element; `contains` its escaped ILIKE pattern).
+ */
+export function listParameters(spec: ListSpec, list: ListQuery): unknown[] {
+  const values: unknown[] = [];
+  for (const f of list.filters) {
+    if (f.op === 'in') values.push(...(f.value as (string | number)[]));
+    else if (f.op === 'contains') values.push(`%${escapeLike(String(f.value))}%`);
+    else values.push(f.value);
+  }
+  if (list.search !== null && spec.search) values.push(list.search);
+  return values;
+}
+
+/**
+ * The WHERE conditions of the parsed filters and search; every value is a bound parameter.
+ * `param(i)` gives the i-th value of `listParameters` (a compiled-once statement passes
+ * placeholders instead, see pagination.ts).
+ */
+export function listConditions(
+  spec: ListSpec,
+  list: ListQuery,
+  eb: AnyEb,
+  param?: (index: number) => unknown,
+): Expression<SqlBool>[] {
+  const values = param ? undefined : listParameters(spec, list);
+  const at = param ?? ((i: number) => values?.[i]);
+  let next = 0;
   const conditions: Expression<SqlBool>[] = list.filters.map((f) => {
     const ref = sql.ref(f.column);
     switch (f.op) {
       case 'eq':
-        return eb(ref, '=', f.value);
+        return eb(ref, '=', at(next++));
       case 'in':
-        return eb(ref, 'in', f.value as (string | number)[]);
+        return eb(
+          ref,
+          'in',
+          (f.value as unknown[]).map(() => at(next++)),
+        );
       case 'gte':
-        return eb(ref, '>=', f.value);
+        return eb(ref, '>=', at(next++));
       case 'lte':
-        return eb(ref, '<=', f.value);
+        return eb(ref, '<=', at(next++));
       case 'contains':
-        return eb(ref, 'ilike', `%${escapeLike(String(f.value))}%`);
+        return eb(ref, 'ilike', at(next++));
     }
   });
   if (list.search !== null && spec.search) {
@@ -264,20 +295,21 @@ export function listConditions(spec: ListSpec, list: ListQuery, eb: AnyEb): Expr
           sql` || ' ' || `,
         )})`;
     conditions.push(
-      sql<SqlBool>`${vector} @@ websearch_to_tsquery(${sql.lit(config)}::regconfig, ${list.search})`,
+      sql<SqlBool>`${vector} @@ websearch_to_tsquery(${sql.lit(config)}::regconfig, ${at(next++)})`,
     );
   }
   return conditions;
 }
 
-/** Applies filters and search to a select query. */
+/** Applies filters and search to a select query (`param`: see `listConditions`). */
 export function applyListFilters<QB extends AnySelect>(
   spec: ListSpec,
   list: ListQuery,
   qb: QB,
+  param?: (index: number) => unknown,
 ): QB {
   if (list.filters.length === 0 && list.search === null) return qb;
-  return qb.where((eb: AnyEb) => eb.and(listConditions(spec, list, eb))) as QB;
+  return qb.where((eb: AnyEb) => eb.and(listConditions(spec, list, eb, param))) as QB;
 }
 
 /** The list query parameters for OpenAPI; the values are checked by `parseListQuery`. */

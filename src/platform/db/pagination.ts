@@ -1,8 +1,9 @@
-import { sql, type Kysely, type Expression, type SqlBool } from 'kysely';
+import { sql, type CompiledQuery, type Kysely, type Expression, type SqlBool } from 'kysely';
 import { Type, type TSchema } from 'typebox';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
   applyListFilters,
+  listParameters,
   type AnyEb,
   type AnySelect,
   type ListQuery,
@@ -105,23 +106,56 @@ function signature(
 }
 
 /**
+ * Where a bound value goes in a statement compiled once for a listing's shape: the statement is
+ * built with these in place of the values, and each request binds its own values by index.
+ */
+class Slot {
+  readonly index: number;
+  constructor(index: number) {
+    this.index = index;
+  }
+}
+
+/** A keyset page statement compiled once: SQL, and each parameter's slot or constant value. */
+interface CompiledPage {
+  compiled: CompiledQuery;
+  params: readonly (Slot | { constant: unknown })[];
+}
+
+/** Most compiled shapes kept per base query (filters and sorts combine; each is a few hundred bytes). */
+const MAX_SHAPES = 256;
+const compiledPages = new WeakMap<() => AnySelect, Map<string, CompiledPage>>();
+
+/** The base query of a listing: the query itself, or a factory called once per listing shape. */
+export type ListBase<QB extends AnySelect> = QB | (() => QB);
+
+type RowOf<QB extends AnySelect> = Awaited<ReturnType<QB['execute']>>[number];
+
+/**
  * Runs a list query with keyset (cursor) or offset pagination, as the parsed query asks.
- * `qb` selects the item columns from the base table; filters, order and limits are added here.
+ * `base` selects the item columns from the base table; filters, order and limits are added here.
  * Keyset keys are read back as text from PostgreSQL, so timestamps keep their microseconds.
+ *
+ * Pass `base` as a factory defined once per route (`const base = () => db.selectFrom(...)`):
+ * keyset statements are then built and compiled once per listing shape (sort, filter fields and
+ * operators, search, first or later page) and each request only binds its values. Building and
+ * compiling the Kysely query was the largest cost of a list request after the driver's own
+ * (docs/benchmarks.md). A query passed directly is built and compiled on every call.
  */
 export async function paginate<QB extends AnySelect>(
   db: Kysely<unknown>,
   spec: ListSpec,
   list: ListQuery,
-  qb: QB,
+  base: ListBase<QB>,
   options: PaginateOptions,
-): Promise<Page<Awaited<ReturnType<QB['execute']>>[number]>> {
-  type Row = Awaited<ReturnType<QB['execute']>>[number];
+): Promise<Page<RowOf<QB>>> {
+  type Row = RowOf<QB>;
   const cols = orderColumns(spec, list);
-  let query: AnySelect = applyListFilters(spec, list, qb);
+  const qb = typeof base === 'function' ? undefined : base;
 
   if (list.mode === 'offset') {
-    const base = query;
+    let query: AnySelect = applyListFilters(spec, list, qb ?? (base as () => QB)());
+    const filtered = query;
     for (const c of cols) query = query.orderBy(sql.ref(c.column), c.desc ? 'desc' : 'asc');
     const rows = (await query
       .limit(list.limit)
@@ -135,7 +169,7 @@ export async function paginate<QB extends AnySelect>(
       size: list.limit,
     };
     if (list.count) {
-      const { total, estimated } = await countRows(db, base, options.estimateAbove);
+      const { total, estimated } = await countRows(db, filtered, options.estimateAbove);
       info.total = total;
       info.pages = Math.ceil(total / list.limit);
       info.hasMore = list.page < info.pages;
@@ -147,16 +181,37 @@ export async function paginate<QB extends AnySelect>(
   }
 
   const sig = signature(spec, list, cols);
-  if (list.cursor !== null) {
-    const keys = decodeCursor(options.secret, sig, list.cursor, cols.length);
-    query = query.where((eb: AnyEb) => after(eb, cols, keys));
+  const keys =
+    list.cursor === null ? null : decodeCursor(options.secret, sig, list.cursor, cols.length);
+  // The values in binding order: filters and search, the cursor's keys, the limit.
+  const values: unknown[] = [...listParameters(spec, list), ...(keys ?? []), list.limit + 1];
+  const build = (from: AnySelect, param: (index: number) => unknown): AnySelect => {
+    let query = applyListFilters(spec, list, from, param);
+    const filterCount = listParameters(spec, list).length;
+    if (keys !== null) {
+      const bound = keys.map((_, i) => param(filterCount + i)) as Key[];
+      query = query.where((eb: AnyEb) => after(eb, cols, bound));
+    }
+    cols.forEach((c, i) => {
+      query = query
+        .select(sql<string>`${sql.ref(c.column)}::text`.as(`__k${i}`))
+        .orderBy(sql.ref(c.column), c.desc ? 'desc' : 'asc');
+    });
+    return query.limit(param(values.length - 1) as number);
+  };
+
+  let rows: Record<string, unknown>[];
+  if (qb !== undefined) {
+    rows = (await build(qb, (i) => values[i]).execute()) as Record<string, unknown>[];
+  } else {
+    const page = compiledPage(base as () => AnySelect, shapeOf(spec, list, cols, keys), build);
+    const parameters = page.params.map((p) => (p instanceof Slot ? values[p.index] : p.constant));
+    const result = await db.executeQuery<Record<string, unknown>>({
+      ...page.compiled,
+      parameters,
+    });
+    rows = result.rows;
   }
-  cols.forEach((c, i) => {
-    query = query
-      .select(sql<string>`${sql.ref(c.column)}::text`.as(`__k${i}`))
-      .orderBy(sql.ref(c.column), c.desc ? 'desc' : 'asc');
-  });
-  const rows = (await query.limit(list.limit + 1).execute()) as Record<string, unknown>[];
   const hasMore = rows.length > list.limit;
   const pageRows = hasMore ? rows.slice(0, list.limit) : rows;
   const last = pageRows.at(-1);
@@ -176,6 +231,43 @@ export async function paginate<QB extends AnySelect>(
         )
       : null;
   return { items, page: { limit: list.limit, nextCursor, hasMore } };
+}
+
+/** What decides a keyset statement's SQL: everything but the bound values. */
+function shapeOf(
+  spec: ListSpec,
+  list: ListQuery,
+  cols: { column: string; desc: boolean }[],
+  keys: readonly Key[] | null,
+): string {
+  const filters = list.filters
+    .map(
+      (f) =>
+        `${f.column}:${f.op}${f.op === 'in' ? `:${String((f.value as unknown[]).length)}` : ''}`,
+    )
+    .join('&');
+  const order = cols.map((c) => `${c.desc ? '-' : ''}${c.column}`).join(',');
+  const search = list.search !== null && spec.search ? 'q' : '';
+  return `${spec.name}|${order}|${filters}|${search}|${keys === null ? 'first' : 'after'}`;
+}
+
+function compiledPage(
+  base: () => AnySelect,
+  shape: string,
+  build: (from: AnySelect, param: (index: number) => unknown) => AnySelect,
+): CompiledPage {
+  let shapes = compiledPages.get(base);
+  if (!shapes) compiledPages.set(base, (shapes = new Map<string, CompiledPage>()));
+  let page = shapes.get(shape);
+  if (!page) {
+    const compiled = build(base(), (i) => new Slot(i)).compile();
+    const params = compiled.parameters.map((p) => (p instanceof Slot ? p : { constant: p }));
+    page = { compiled, params };
+    // A bounded map: a listing with many filter combinations evicts its oldest shapes.
+    if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value as string);
+    shapes.set(shape, page);
+  }
+  return page;
 }
 
 /** Exact count, or the planner's estimate when that is above `estimateAbove` rows. */
