@@ -1,4 +1,5 @@
 import './tables.ts';
+import './accounts-tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
@@ -6,6 +7,8 @@ import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { AccountService } from './accounts.ts';
+import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
@@ -14,6 +17,11 @@ import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
+export { AccountService, maskEmail, PASSWORD_HISTORY } from './accounts.ts';
+export type { ReauthenticateInput, SignedIn } from './accounts.ts';
+export { purgeDeletedAccountsJob } from './accounts-jobs.ts';
+export { accountMailTemplates, resetPasswordTemplate } from './accounts-templates.ts';
+export { requireRecentAuthentication } from './step-up.ts';
 export { currentUser, MAX_AUTHORIZATION_LENGTH } from './authenticate.ts';
 export type { AuthMode, CurrentUser } from './authenticate.ts';
 export { KeyRing } from './keys.ts';
@@ -52,6 +60,8 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
+  /** Password reset and change, step-up, profile, deletion (null without a database). */
+  readonly accounts: AccountService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -64,18 +74,22 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     audience: identity.jwtAudience,
     accessTokenTtlS: identity.accessTokenTtlS,
   });
+  const hasher = new PasswordHasher(identity.argon2);
   const service = database
     ? new IdentityService({
         db: database.db,
         config: identity,
-        hasher: new PasswordHasher(identity.argon2),
+        hasher,
         keys,
         box: new TokenBox(config.secrets.appSecret),
         mail,
         logger,
       })
     : null;
-  return { keys, service };
+  const accounts = database
+    ? new AccountService({ db: database.db, config: identity, hasher, mail, logger })
+    : null;
+  return { keys, service, accounts };
 }
 
 /**
@@ -119,6 +133,22 @@ export async function registerIdentityRoutes(
       }),
     { prefix: API_PREFIX },
   );
+  const { accounts } = identity;
+  await app.register(
+    (scope) =>
+      registerAccountRoutes(scope, {
+        accounts: () => {
+          if (!accounts) throw new Error('the identity area needs a database');
+          return accounts;
+        },
+        stepUpMaxAgeS: config.identity.stepUpMaxAgeS,
+      }),
+    { prefix: API_PREFIX },
+  );
+  // Reset and email-change mail runs after the answer (see AccountService): let it finish.
+  app.addHook('onClose', async () => {
+    await accounts?.drain();
+  });
   // The password estimator builds its dictionaries once (about half a second): not on a request.
   app.addHook('onReady', async () => {
     passwordProblems('warm-up-password', config.identity.password, []);
