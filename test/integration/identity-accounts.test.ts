@@ -451,6 +451,9 @@ describe('identity: password reset and change, history, step-up, profile, deleti
       422,
       'INVALID_EMAIL',
     );
+    // A first request (a typo, say) whose link the second one voids.
+    assert.equal((await patchMe(pair.accessToken, { email: 'typo@example.com' })).statusCode, 202);
+    const typo = await mailedToken(h, 'typo@example.com', 'identity.confirm-email-change');
     const res = await patchMe(pair.accessToken, { email: 'New.Home@Example.com' });
     assert.equal(res.statusCode, 202, res.body);
     const body = res.json<{ status: string; user: { email: string } }>();
@@ -458,6 +461,11 @@ describe('identity: password reset and change, history, step-up, profile, deleti
     assert.equal(body.user.email, user.email, 'not switched yet');
     const token = await mailedToken(h, 'new.home@example.com', 'identity.confirm-email-change');
     assert.equal((await me(pair.accessToken)).json<{ email: string }>().email, user.email);
+    assertProblem(
+      await post('/auth/email-change/confirm', { token: typo }),
+      400,
+      'INVALID_EMAIL_TOKEN',
+    );
     assertProblem(
       await post('/auth/email-change/confirm', { token: 'garbage' }),
       400,
