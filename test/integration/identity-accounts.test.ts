@@ -222,6 +222,15 @@ describe('identity: password reset and change, history, step-up, profile, deleti
     assert.equal((await login(h.app, { login: user.email, password: pw(6) })).statusCode, 200);
   });
 
+  test('reset: two concurrent resets with one token: exactly one wins (the token is spent by a conditional update)', async () => {
+    const user = await createUser(h);
+    const token = await resetTokenFor(user);
+    const results = await Promise.all([reset(token, pw(30)), reset(token, pw(31))]);
+    assert.deepEqual(results.map((r) => r.statusCode).sort(), [204, 400]);
+    const winner = results[0]?.statusCode === 204 ? pw(30) : pw(31);
+    assert.equal((await login(h.app, { login: user.email, password: winner })).statusCode, 200);
+  });
+
   // Change ---------------------------------------------------------------------------------------
 
   test('change: a wrong current password is 401 and counts towards the lockout; locked, even the right one is refused', async () => {

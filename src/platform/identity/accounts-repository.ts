@@ -197,24 +197,6 @@ export async function purgeDeletedUsers(
 
 // Sessions ------------------------------------------------------------------------------------
 
-/** Revokes the user's live sessions except `keepSessionId`; returns how many. */
-export async function revokeOtherSessions(
-  db: Executor,
-  userId: string,
-  keepSessionId: string,
-  reason: string,
-): Promise<number> {
-  const rows = await db
-    .updateTable('gw_session')
-    .set({ revoked_at: sql<Date>`now()`, revoked_reason: reason })
-    .where('user_id', '=', userId)
-    .where('id', '<>', keepSessionId)
-    .where('revoked_at', 'is', null)
-    .returning('id')
-    .execute();
-  return rows.length;
-}
-
 /** The session proved its password again now (step-up); returns the new time, or undefined. */
 export async function markReauthenticated(
   db: Executor,

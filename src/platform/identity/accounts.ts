@@ -286,10 +286,9 @@ export class AccountService {
       });
       if (!replaced) return false;
       await accounts.spendUserTokens(trx, user.id, ['reset-password']);
-      const revoked = await accounts.revokeOtherSessions(
+      const revoked = await repo.revokeSessions(
         trx,
-        user.id,
-        who.sessionId,
+        { userId: user.id, exceptSessionId: who.sessionId },
         'password-change',
       );
       await recordAudit(trx, {
@@ -299,7 +298,7 @@ export class AccountService {
         subjectId: user.id,
         ip: client.ip,
         requestId: client.requestId,
-        data: { sessionsRevoked: revoked },
+        data: { sessionsRevoked: revoked.length },
       });
       return true;
     });
