@@ -4,6 +4,7 @@ import { AuthLimits, type RateLimitPolicy } from '../traffic/index.ts';
 import type { AccountService } from './accounts.ts';
 import type { ProfileRow } from './accounts-repository.ts';
 import { currentUser } from './authenticate.ts';
+import type { ProfileService } from './profile.ts';
 import type { Client } from './service.ts';
 import { requireRecentAuthentication } from './step-up.ts';
 
@@ -67,9 +68,13 @@ const EMAIL_CHANGE_MESSAGE =
 /** Password reset and change, step-up, and the profile (`/auth/password/*`, `/users/me`). */
 export async function registerAccountRoutes(
   app: FastifyInstance,
-  options: { accounts: () => AccountService; stepUpMaxAgeS: number },
+  options: {
+    accounts: () => AccountService;
+    profiles: () => ProfileService;
+    stepUpMaxAgeS: number;
+  },
 ): Promise<void> {
-  const { accounts, stepUpMaxAgeS } = options;
+  const { accounts, profiles, stepUpMaxAgeS } = options;
   const tags = ['identity'];
   const signedIn = { tags, security: [{ bearerAuth: [] }] };
   const stepUpNote = `Needs an authentication at most ${stepUpMaxAgeS} seconds old (sign-in or \`POST /auth/reauthenticate\`); older: 403 \`REAUTHENTICATION_REQUIRED\`.`;
@@ -189,7 +194,7 @@ export async function registerAccountRoutes(
       },
     },
     async (request) => {
-      await accounts().confirmEmailChange(
+      await profiles().confirmEmailChange(
         (request.body as { token: string }).token,
         clientOf(request),
       );
@@ -203,7 +208,7 @@ export async function registerAccountRoutes(
       config: { auth: 'required', cache: 'private' },
       schema: { ...signedIn, summary: 'Your account', response: { 200: ProfileSchema } },
     },
-    async (request) => profileOf(await accounts().profile(currentUser(request).userId)),
+    async (request) => profileOf(await profiles().profile(currentUser(request).userId)),
   );
 
   app.patch(
@@ -236,7 +241,7 @@ export async function registerAccountRoutes(
       const body = request.body as { username?: string; email?: string };
       if (body.email !== undefined) requireRecentAuthentication(request, stepUpMaxAgeS);
       const { userId, sessionId } = currentUser(request);
-      const { profile, emailChange } = await accounts().updateProfile(
+      const { profile, emailChange } = await profiles().updateProfile(
         { userId, sessionId },
         body,
         clientOf(request),
@@ -265,7 +270,7 @@ export async function registerAccountRoutes(
     async (request, reply) => {
       requireRecentAuthentication(request, stepUpMaxAgeS);
       const { userId, sessionId } = currentUser(request);
-      await accounts().deleteAccount({ userId, sessionId }, clientOf(request));
+      await profiles().deleteAccount({ userId, sessionId }, clientOf(request));
       reply.code(204);
       return null;
     },

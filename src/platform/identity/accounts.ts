@@ -1,18 +1,13 @@
 import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
+import { newId, withTransaction, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
-import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import type { AccountMail } from './accounts-mail.ts';
 import * as accounts from './accounts-repository.ts';
-import {
-  confirmEmailChangeTemplate,
-  emailChangeAttemptTemplate,
-  emailChangedTemplate,
-  resetPasswordTemplate,
-} from './accounts-templates.ts';
+import { resetPasswordTemplate } from './accounts-templates.ts';
 import { IdentityCodes } from './errors.ts';
-import { normalizeEmail, normalizePassword, normalizeUsername } from './normalize.ts';
+import { normalizeEmail, normalizePassword } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
 import type { Client } from './service.ts';
@@ -36,27 +31,20 @@ export interface AccountServiceOptions {
   db: Db;
   config: Config['identity'];
   hasher: PasswordHasher;
-  mail: Mailer | null;
+  mail: AccountMail;
   logger: Logger;
 }
 
-/** `a***@example.com`: enough for the owner to recognise an address, not to learn it. */
-export function maskEmail(email: string): string {
-  const at = email.lastIndexOf('@');
-  return `${email.slice(0, Math.min(1, at))}***${email.slice(at)}`;
-}
-
 /**
- * Account flows for a known (or signed-in) user: forgotten and changed passwords with their
- * history, step-up re-authentication, the profile, email change and deletion.
+ * Password flows: forgotten (mailed reset link) and changed passwords with their history, and
+ * step-up re-authentication. The profile, email change and deletion are `ProfileService`.
  */
 export class AccountService {
   readonly #db: Db;
   readonly #config: Config['identity'];
   readonly #hasher: PasswordHasher;
-  readonly #mail: Mailer | null;
+  readonly #mail: AccountMail;
   readonly #log: Logger;
-  readonly #pending = new Set<Promise<void>>();
 
   constructor(options: AccountServiceOptions) {
     this.#db = options.db;
@@ -66,36 +54,9 @@ export class AccountService {
     this.#log = options.logger;
   }
 
-  #mailer(): Mailer {
-    if (!this.#mail) throw new Error('the identity area needs the mailer');
-    return this.#mail;
-  }
-
-  /** Sends mail, except past a send limit, which must look like a send (no enumeration). */
-  async #quietly(send: () => Promise<unknown>): Promise<void> {
-    try {
-      await send();
-    } catch (error) {
-      if (!(error instanceof MailLimitedError)) throw error;
-      this.#log.info({ limit: error.limit }, 'identity mail not sent: send limit reached');
-    }
-  }
-
-  /**
-   * Runs work that depends on whether an address has an account after the answer is sent, so the
-   * answer takes the same time either way. Failures are logged; `drain()` awaits what is running.
-   */
-  #later(what: string, work: () => Promise<void>): void {
-    const run = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(work)
-      .catch((error: unknown) => this.#log.error({ err: error }, `identity ${what} failed`))
-      .finally(() => this.#pending.delete(run));
-    this.#pending.add(run);
-  }
-
   /** Waits for the mail work still running (at shutdown, and in tests). */
-  async drain(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+  drain(): Promise<void> {
+    return this.#mail.drain();
   }
 
   /** A failed proof (password, expired or used reset token) counts towards the lockout. */
@@ -190,7 +151,7 @@ export class AccountService {
   forgotPassword(rawEmail: string, client: Client): void {
     const email = normalizeEmail(rawEmail);
     if (email === null) return;
-    this.#later('password reset mail', () =>
+    this.#mail.later('password reset mail', () =>
       withTransaction(this.#db, async (trx) => {
         const user = await repo.findUserByEmail(trx, email);
         if (!user) return;
@@ -203,8 +164,8 @@ export class AccountService {
           email: user.email,
           ttlS: this.#config.resetTokenTtlS,
         });
-        await this.#quietly(() =>
-          this.#mailer().send(
+        await this.#mail.quietly((mailer) =>
+          mailer.send(
             {
               template: resetPasswordTemplate,
               to: user.email,
@@ -344,189 +305,5 @@ export class AccountService {
     _client: Client,
   ): Promise<void> {
     return Promise.resolve();
-  }
-
-  // Profile -------------------------------------------------------------------------------------
-
-  /** The signed-in user's account. */
-  async profile(userId: string): Promise<accounts.ProfileRow> {
-    const row = await accounts.findProfile(this.#db, userId);
-    if (!row) throw new HttpError(IdentityCodes.INVALID_ACCESS_TOKEN);
-    return row;
-  }
-
-  /**
-   * Changes the user name (validated like registration, 409 when taken) and/or asks for an email
-   * change (step-up checked by the route): the new address gets a confirmation link, or, when it
-   * already has an account, a notice instead, and the caller cannot tell which. `emailChange` is
-   * true when a change was asked for (the address switches only when the link is followed).
-   */
-  async updateProfile(
-    who: SignedIn,
-    input: { username?: string; email?: string },
-    client: Client,
-  ): Promise<{ profile: accounts.ProfileRow; emailChange: boolean }> {
-    const current = await this.profile(who.userId);
-    let username: string | null = null;
-    if (input.username !== undefined) {
-      username = normalizeUsername(input.username);
-      if (username === null)
-        throw new HttpError(IdentityCodes.INVALID_USERNAME, {
-          errors: [
-            {
-              path: '/body/username',
-              message: 'must be 3 to 32 of a-z 0-9 _ . - and not reserved',
-            },
-          ],
-        });
-    }
-    let email: string | null = null;
-    if (input.email !== undefined) {
-      email = normalizeEmail(input.email);
-      if (email === null)
-        throw new HttpError(IdentityCodes.INVALID_EMAIL, {
-          errors: [{ path: '/body/email', message: 'must be one plain ASCII email address' }],
-        });
-    }
-    if (username !== null && username !== current.username) {
-      const name = username;
-      try {
-        await withTransaction(this.#db, async (trx) => {
-          await accounts.updateUsername(trx, who.userId, name);
-          await recordAudit(trx, {
-            action: 'user.username.change',
-            actorId: who.userId,
-            subjectType: 'user',
-            subjectId: who.userId,
-            ip: client.ip,
-            requestId: client.requestId,
-          });
-        });
-      } catch (error) {
-        if (isUniqueViolation(error, 'gw_user_username_uq'))
-          throw new HttpError(IdentityCodes.USERNAME_TAKEN, { cause: error });
-        throw error;
-      }
-    }
-    const emailChange = email !== null && email !== current.email;
-    if (emailChange) {
-      const to = email as string;
-      this.#later('email change mail', () => this.#requestEmailChange(who.userId, to, client));
-    }
-    return { profile: await this.profile(who.userId), emailChange };
-  }
-
-  async #requestEmailChange(userId: string, email: string, client: Client): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
-      const user = await accounts.findProfile(trx, userId);
-      if (!user) return;
-      const taken = await repo.findUserByEmail(trx, email);
-      if (taken) {
-        await this.#quietly(() =>
-          this.#mailer().send(
-            {
-              template: emailChangeAttemptTemplate,
-              to: email,
-              vars: {},
-              requestId: client.requestId,
-            },
-            { trx },
-          ),
-        );
-        return;
-      }
-      // Only the newest link works: an earlier request (perhaps a typo) is void.
-      await accounts.spendUserTokens(trx, userId, ['change-email']);
-      const token = newOpaqueToken();
-      await repo.insertUserToken(trx, {
-        id: newId(),
-        userId,
-        purpose: 'change-email',
-        tokenHash: hashToken(token),
-        email,
-        ttlS: this.#config.emailTokenTtlS,
-      });
-      await this.#quietly(() =>
-        this.#mailer().send(
-          {
-            template: confirmEmailChangeTemplate,
-            to: email,
-            vars: {
-              username: user.username,
-              token,
-              hours: Math.max(1, Math.round(this.#config.emailTokenTtlS / 3_600)),
-            },
-            userId,
-            requestId: client.requestId,
-          },
-          { trx },
-        ),
-      );
-    });
-  }
-
-  /**
-   * Follows an email change link: the account switches to the address the link was sent to
-   * (verified), every other mailed token of the account dies, and the old address is told.
-   */
-  async confirmEmailChange(token: string, client: Client): Promise<void> {
-    try {
-      await withTransaction(this.#db, async (trx) => {
-        const used = await accounts.spendUserToken(trx, 'change-email', hashToken(token));
-        if (!used) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);
-        const before = await accounts.findProfile(trx, used.user_id);
-        if (!before) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);
-        await accounts.switchEmail(trx, before.id, used.email);
-        await accounts.spendUserTokens(trx, before.id);
-        await recordAudit(trx, {
-          action: 'user.email.change',
-          actorId: before.id,
-          subjectType: 'user',
-          subjectId: before.id,
-          ip: client.ip,
-          requestId: client.requestId,
-        });
-        await this.#quietly(() =>
-          this.#mailer().send(
-            {
-              template: emailChangedTemplate,
-              to: before.email,
-              vars: { username: before.username, newEmail: maskEmail(used.email) },
-              userId: before.id,
-              requestId: client.requestId,
-            },
-            { trx },
-          ),
-        );
-      });
-    } catch (error) {
-      // The address got an account after the link was sent; only the link's holder learns it.
-      if (isUniqueViolation(error, 'gw_user_email_uq'))
-        throw new HttpError(IdentityCodes.EMAIL_TAKEN, { cause: error });
-      throw error;
-    }
-  }
-
-  // Deletion ------------------------------------------------------------------------------------
-
-  /**
-   * Soft-deletes the account (step-up checked by the route): every session and mailed token
-   * dies now, the address is free at once, the rest goes with the purge after the retention.
-   */
-  async deleteAccount(who: SignedIn, client: Client): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
-      if (!(await accounts.softDeleteUser(trx, who.userId))) return;
-      const revoked = await repo.revokeSessions(trx, { userId: who.userId }, 'account-deleted');
-      await accounts.spendUserTokens(trx, who.userId);
-      await recordAudit(trx, {
-        action: 'user.delete',
-        actorId: who.userId,
-        subjectType: 'user',
-        subjectId: who.userId,
-        ip: client.ip,
-        requestId: client.requestId,
-        data: { sessionsRevoked: revoked.length, retentionSeconds: this.#config.accountRetentionS },
-      });
-    });
   }
 }

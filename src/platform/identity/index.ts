@@ -7,17 +7,20 @@ import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { AccountMail } from './accounts-mail.ts';
 import { AccountService } from './accounts.ts';
 import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
+import { ProfileService } from './profile.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
-export { AccountService, maskEmail, PASSWORD_HISTORY } from './accounts.ts';
+export { AccountService, PASSWORD_HISTORY } from './accounts.ts';
+export { maskEmail, ProfileService } from './profile.ts';
 export type { ReauthenticateInput, SignedIn } from './accounts.ts';
 export { purgeDeletedAccountsJob } from './accounts-jobs.ts';
 export { accountMailTemplates, resetPasswordTemplate } from './accounts-templates.ts';
@@ -60,8 +63,10 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
-  /** Password reset and change, step-up, profile, deletion (null without a database). */
+  /** Password reset and change, step-up (null without a database). */
   readonly accounts: AccountService | null;
+  /** Profile, email change, deletion (null without a database). */
+  readonly profiles: ProfileService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -86,10 +91,14 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
       })
     : null;
+  const accountMail = new AccountMail(mail, logger);
   const accounts = database
-    ? new AccountService({ db: database.db, config: identity, hasher, mail, logger })
+    ? new AccountService({ db: database.db, config: identity, hasher, mail: accountMail, logger })
     : null;
-  return { keys, service, accounts };
+  const profiles = database
+    ? new ProfileService({ db: database.db, config: identity, mail: accountMail })
+    : null;
+  return { keys, service, accounts, profiles };
 }
 
 /**
@@ -133,7 +142,7 @@ export async function registerIdentityRoutes(
       }),
     { prefix: API_PREFIX },
   );
-  const { accounts } = identity;
+  const { accounts, profiles } = identity;
   await app.register(
     (scope) =>
       registerAccountRoutes(scope, {
@@ -141,13 +150,17 @@ export async function registerIdentityRoutes(
           if (!accounts) throw new Error('the identity area needs a database');
           return accounts;
         },
+        profiles: () => {
+          if (!profiles) throw new Error('the identity area needs a database');
+          return profiles;
+        },
         stepUpMaxAgeS: config.identity.stepUpMaxAgeS,
       }),
     { prefix: API_PREFIX },
   );
-  // Reset and email-change mail runs after the answer (see AccountService): let it finish.
+  // Reset and email-change mail runs after the answer (see AccountMail): let it finish.
   app.addHook('onClose', async () => {
-    await accounts?.drain();
+    await Promise.all([accounts?.drain(), profiles?.drain()]);
   });
   // The password estimator builds its dictionaries once (about half a second): not on a request.
   app.addHook('onReady', async () => {
