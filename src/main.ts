@@ -20,7 +20,7 @@ import {
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
-import { identityMailTemplates } from './platform/identity/index.ts';
+import { identityMailTemplates, purgeDeletedAccountsJob } from './platform/identity/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
@@ -173,6 +173,7 @@ async function main(): Promise<void> {
   });
   opened.mail = mail;
   jobs.register(purgeIdempotencyKeys);
+  jobs.register(purgeDeletedAccountsJob(config.identity.accountRetentionS));
   logger.info({ transport: mail.transport }, 'mail transport');
   await jobs.start();
   if (lifecycle.shuttingDown) return;

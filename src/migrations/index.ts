@@ -8,6 +8,7 @@ import * as mailRetention from './202611221100_platform_mail_retention.ts';
 import * as audit from './202612020100_platform_audit.ts';
 import * as sessionAuth from './202612020200_platform_session_auth.ts';
 import * as rbac from './202612020600_platform_rbac.ts';
+import * as identityAccounts from './202612020300_platform_identity_accounts.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -18,6 +19,7 @@ export const platformMigrations: MigrationSet = {
   '202611221100_platform_mail_retention': mailRetention,
   '202612020100_platform_audit': audit,
   '202612020200_platform_session_auth': sessionAuth,
+  '202612020300_platform_identity_accounts': identityAccounts,
   '202612020600_platform_rbac': rbac,
 };
 

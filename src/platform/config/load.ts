@@ -74,6 +74,9 @@ export interface Config {
     readonly sessionMaxAgeS: number;
     readonly refreshReuseGraceS: number;
     readonly emailTokenTtlS: number;
+    readonly resetTokenTtlS: number;
+    readonly stepUpMaxAgeS: number;
+    readonly accountRetentionS: number;
     readonly requireVerifiedEmail: boolean;
     /** Seconds a user's grants stay cached (`AUTH_PERMISSION_CACHE_TTL`). */
     readonly permissionCacheTtlS: number;
@@ -481,6 +484,9 @@ export function loadConfig(
       sessionMaxAgeS: parseDuration(vars.AUTH_SESSION_MAX_AGE),
       refreshReuseGraceS: parseDuration(vars.AUTH_REFRESH_REUSE_GRACE),
       emailTokenTtlS: parseDuration(vars.AUTH_EMAIL_TOKEN_TTL),
+      resetTokenTtlS: parseDuration(vars.AUTH_RESET_TOKEN_TTL),
+      stepUpMaxAgeS: parseDuration(vars.AUTH_STEP_UP_MAX_AGE),
+      accountRetentionS: parseDuration(vars.AUTH_ACCOUNT_RETENTION),
       requireVerifiedEmail: vars.AUTH_REQUIRE_VERIFIED_EMAIL,
       permissionCacheTtlS: parseDuration(vars.AUTH_PERMISSION_CACHE_TTL),
       lockout: {

@@ -507,6 +507,23 @@ export const ConfigSchema = Type.Object({
   AUTH_EMAIL_TOKEN_TTL: v(duration('Lifetime of an email verification token.', '24h'), {
     group: 'Identity',
   }),
+  AUTH_RESET_TOKEN_TTL: v(duration('Lifetime of a password reset token (single use).', '1h'), {
+    group: 'Identity',
+  }),
+  AUTH_STEP_UP_MAX_AGE: v(
+    duration(
+      'Oldest authentication of a session that may still change the address or delete the account (step-up); older sessions re-authenticate first.',
+      '10m',
+    ),
+    { group: 'Identity' },
+  ),
+  AUTH_ACCOUNT_RETENTION: v(
+    duration(
+      'How long a deleted account is kept (soft-deleted) before the daily purge removes it for good.',
+      '30d',
+    ),
+    { group: 'Identity' },
+  ),
   AUTH_REQUIRE_VERIFIED_EMAIL: v(
     Type.Boolean({
       description:

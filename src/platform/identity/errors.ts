@@ -46,6 +46,30 @@ export const IdentityCodes = defineErrorCodes('identity', {
     title: 'Invalid or expired token',
     description: 'The token from the mail is unknown, expired or already used; ask for a new mail.',
   },
+  INVALID_RESET_TOKEN: {
+    kind: 'BadRequest',
+    title: 'Invalid or expired reset token',
+    description:
+      'The password reset token is unknown, expired or already used; ask for a new mail. Expired and used tokens of an account count towards its lockout.',
+  },
+  PASSWORD_REUSED: {
+    kind: 'Invalid',
+    title: 'Password used before',
+    description:
+      'The new password is the current one or one of the four before it; choose another.',
+  },
+  REAUTHENTICATION_REQUIRED: {
+    kind: 'Forbidden',
+    title: 'Recent authentication required',
+    description:
+      'This change needs a sign-in at most `AUTH_STEP_UP_MAX_AGE` old: confirm your password with `POST /api/v1/auth/reauthenticate`, then retry.',
+  },
+  EMAIL_TAKEN: {
+    kind: 'Conflict',
+    title: 'Address taken',
+    description:
+      'Another account took this address after the change was requested; the change was not made. (Only answered to whoever holds the confirmation link.)',
+  },
   SESSION_NOT_FOUND: {
     kind: 'NotFound',
     title: 'Session not found',

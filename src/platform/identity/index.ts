@@ -1,5 +1,6 @@
 import './tables.ts';
 import './rbac-tables.ts';
+import './accounts-tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Config } from '../config/index.ts';
@@ -9,16 +10,26 @@ import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin-routes.ts';
 import { AdminService } from './admin-service.ts';
+import { AccountMail } from './accounts-mail.ts';
+import { AccountService } from './accounts.ts';
+import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { registerPermissionChecks } from './authorize.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import type { AccessControl } from './permissions.ts';
+import { ProfileService } from './profile.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
+export { AccountService, PASSWORD_HISTORY } from './accounts.ts';
+export { maskEmail, ProfileService } from './profile.ts';
+export type { ReauthenticateInput, SignedIn } from './accounts.ts';
+export { purgeDeletedAccountsJob } from './accounts-jobs.ts';
+export { accountMailTemplates, resetPasswordTemplate } from './accounts-templates.ts';
+export { requireRecentAuthentication } from './step-up.ts';
 export { currentUser, MAX_AUTHORIZATION_LENGTH } from './authenticate.ts';
 export type { AuthMode, CurrentUser } from './authenticate.ts';
 export { KeyRing } from './keys.ts';
@@ -74,6 +85,10 @@ export interface Identity {
   readonly access: AccessControl | null;
   /** The admin API's rules; null without a database. */
   readonly admin: AdminService | null;
+  /** Password reset and change, step-up (null without a database). */
+  readonly accounts: AccountService | null;
+  /** Profile, email change, deletion (null without a database). */
+  readonly profiles: ProfileService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -86,11 +101,12 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     audience: identity.jwtAudience,
     accessTokenTtlS: identity.accessTokenTtlS,
   });
+  const hasher = new PasswordHasher(identity.argon2);
   const service = database
     ? new IdentityService({
         db: database.db,
         config: identity,
-        hasher: new PasswordHasher(identity.argon2),
+        hasher,
         keys,
         box: new TokenBox(config.secrets.appSecret),
         mail,
@@ -109,7 +125,14 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
           },
         })
       : null;
-  return { keys, service, access, admin };
+  const accountMail = new AccountMail(mail, logger);
+  const accounts = database
+    ? new AccountService({ db: database.db, config: identity, hasher, mail: accountMail, logger })
+    : null;
+  const profiles = database
+    ? new ProfileService({ db: database.db, config: identity, mail: accountMail })
+    : null;
+  return { keys, service, access, admin, accounts, profiles };
 }
 
 /**
@@ -166,6 +189,26 @@ export async function registerIdentityRoutes(
       }),
     { prefix: API_PREFIX },
   );
+  const { accounts, profiles } = identity;
+  await app.register(
+    (scope) =>
+      registerAccountRoutes(scope, {
+        accounts: () => {
+          if (!accounts) throw new Error('the identity area needs a database');
+          return accounts;
+        },
+        profiles: () => {
+          if (!profiles) throw new Error('the identity area needs a database');
+          return profiles;
+        },
+        stepUpMaxAgeS: config.identity.stepUpMaxAgeS,
+      }),
+    { prefix: API_PREFIX },
+  );
+  // Reset and email-change mail runs after the answer (see AccountMail): let it finish.
+  app.addHook('onClose', async () => {
+    await Promise.all([accounts?.drain(), profiles?.drain()]);
+  });
   // The password estimator builds its dictionaries once (about half a second): not on a request.
   app.addHook('onReady', async () => {
     passwordProblems('warm-up-password', config.identity.password, []);

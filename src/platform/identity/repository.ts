@@ -314,10 +314,10 @@ export async function touchSession(
     .execute();
 }
 
-/** Revokes live sessions of a user (all, or one); returns the ids revoked. */
+/** Revokes live sessions of a user (all, one, or all but one); returns the ids revoked. */
 export async function revokeSessions(
   db: Executor,
-  where: { userId: string; sessionId?: string },
+  where: { userId: string; sessionId?: string; exceptSessionId?: string },
   reason: string,
 ): Promise<string[]> {
   let query = db
@@ -326,6 +326,7 @@ export async function revokeSessions(
     .where('user_id', '=', where.userId)
     .where('revoked_at', 'is', null);
   if (where.sessionId !== undefined) query = query.where('id', '=', where.sessionId);
+  if (where.exceptSessionId !== undefined) query = query.where('id', '<>', where.exceptSessionId);
   const rows = await query.returning('id').execute();
   return rows.map((r) => r.id);
 }

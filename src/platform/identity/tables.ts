@@ -25,7 +25,7 @@ export interface UserTable {
   deleted_at: Date | null;
 }
 
-export type UserTokenPurpose = 'verify-email';
+export type UserTokenPurpose = 'verify-email' | 'reset-password' | 'change-email';
 
 /** Single-use tokens sent by mail; only their SHA-256 is stored. */
 export interface UserTokenTable {

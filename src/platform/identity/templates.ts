@@ -1,5 +1,6 @@
 import { Type } from 'typebox';
 import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
+import { accountMailTemplates } from './accounts-templates.ts';
 
 const TOKEN = '^[A-Za-z0-9_-]{43}$';
 
@@ -60,4 +61,5 @@ If it was you, sign in instead, or reset your password if you forgot it. If not,
 export const identityMailTemplates: readonly MailTemplate[] = [
   verifyEmailTemplate,
   registerAttemptTemplate,
+  ...accountMailTemplates,
 ];

@@ -1,0 +1,278 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { AuthLimits, type RateLimitPolicy } from '../traffic/index.ts';
+import type { AccountService } from './accounts.ts';
+import type { ProfileRow } from './accounts-repository.ts';
+import { currentUser } from './authenticate.ts';
+import type { ProfileService } from './profile.ts';
+import type { Client } from './service.ts';
+import { requireRecentAuthentication } from './step-up.ts';
+
+// The same bounds as the sign-in routes (routes.ts): a 10 MB "password" is a 413 before it is
+// parsed, anything over 1,024 characters a 422 before it reaches the estimator or argon2.
+const AUTH_BODY_LIMIT = 16_384;
+const Password = Type.String({ minLength: 1, maxLength: 1_024 });
+const MailToken = Type.String({ minLength: 1, maxLength: 128 });
+
+const Accepted = Type.Object({ status: Type.Literal('accepted'), message: Type.String() });
+const ProfileSchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  email: Type.String(),
+  username: Type.String(),
+  emailVerified: Type.Boolean(),
+  tier: Type.Union(['free', 'premium', 'enterprise'].map((t) => Type.Literal(t))),
+  createdAt: Type.String({ format: 'date-time' }),
+});
+
+/** Password proofs of a signed-in user, on top of the account lockout. */
+const PROOF_LIMIT: RateLimitPolicy[] = [
+  { name: 'password-proof-user', limit: 10, windowSeconds: 600, by: 'user', failMode: 'closed' },
+];
+/** Reset tokens are 256-bit; this only keeps a client from hammering the route. */
+const RESET_LIMIT: RateLimitPolicy[] = [
+  { name: 'password-reset-ip', limit: 10, windowSeconds: 600, by: 'ip', failMode: 'closed' },
+];
+/** Profile changes (each email change sends mail). */
+const PROFILE_LIMIT: RateLimitPolicy[] = [
+  { name: 'profile-change-user', limit: 10, windowSeconds: 3_600, by: 'user', failMode: 'closed' },
+];
+
+function clientOf(request: FastifyRequest): Client {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    requestId: request.id,
+  };
+}
+
+const emailOfBody = (request: FastifyRequest) => {
+  const value = (request.body as Record<string, unknown> | undefined)?.email;
+  return typeof value === 'string' ? value : undefined;
+};
+
+const profileOf = (p: ProfileRow) => ({
+  id: p.id,
+  email: p.email,
+  username: p.username,
+  emailVerified: p.email_verified_at !== null,
+  tier: p.tier,
+  createdAt: p.created_at.toISOString(),
+});
+
+const RESET_MESSAGE =
+  'If the address has an account, a message with a link to choose a new password is on its way.';
+const EMAIL_CHANGE_MESSAGE =
+  'A message is on its way to the new address: the address changes when its link is followed.';
+
+/** Password reset and change, step-up, and the profile (`/auth/password/*`, `/users/me`). */
+export async function registerAccountRoutes(
+  app: FastifyInstance,
+  options: {
+    accounts: () => AccountService;
+    profiles: () => ProfileService;
+    stepUpMaxAgeS: number;
+  },
+): Promise<void> {
+  const { accounts, profiles, stepUpMaxAgeS } = options;
+  const tags = ['identity'];
+  const signedIn = { tags, security: [{ bearerAuth: [] }] };
+  const stepUpNote = `Needs an authentication at most ${stepUpMaxAgeS} seconds old (sign-in or \`POST /auth/reauthenticate\`); older: 403 \`REAUTHENTICATION_REQUIRED\`.`;
+
+  app.post(
+    '/auth/password/forgot',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: AuthLimits.accountMail(emailOfBody) },
+      schema: {
+        tags,
+        summary: 'Ask for a password reset link by mail',
+        description:
+          'Always 202 with the same body, answered before any work that depends on the address: whether it has an account cannot be told.',
+        body: Type.Object({ email: Type.String({ minLength: 1, maxLength: 320 }) }),
+        response: { 202: Accepted },
+      },
+    },
+    async (request, reply) => {
+      accounts().forgotPassword((request.body as { email: string }).email, clientOf(request));
+      reply.code(202);
+      return { status: 'accepted' as const, message: RESET_MESSAGE };
+    },
+  );
+
+  app.post(
+    '/auth/password/reset',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: RESET_LIMIT },
+      schema: {
+        tags,
+        summary: 'Choose a new password with the token from the reset mail',
+        description:
+          'Signs out every session. Unknown, expired or used token: 400 `INVALID_RESET_TOKEN`; a weak password 422 `WEAK_PASSWORD`, one of the last 5: 422 `PASSWORD_REUSED` (the token stays usable).',
+        body: Type.Object({ token: MailToken, password: Password }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      await accounts().resetPassword(
+        request.body as { token: string; password: string },
+        clientOf(request),
+      );
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.post(
+    '/auth/password/change',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', rateLimit: PROOF_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Change your password',
+        description:
+          'Needs the current password (wrong: 401 `INVALID_CREDENTIALS`, counted towards the lockout). Signs out your other sessions; this one stays.',
+        body: Type.Object({ currentPassword: Password, newPassword: Password }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const { userId, sessionId } = currentUser(request);
+      await accounts().changePassword(
+        { userId, sessionId },
+        request.body as { currentPassword: string; newPassword: string },
+        clientOf(request),
+      );
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.post(
+    '/auth/reauthenticate',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', rateLimit: PROOF_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Confirm your password again (step-up)',
+        description: `Marks this session as authenticated now, for changes that need a recent authentication (${stepUpMaxAgeS} seconds). A wrong password is 401 \`INVALID_CREDENTIALS\` and counts towards the lockout.`,
+        body: Type.Object({ password: Password }),
+        response: {
+          200: Type.Object({
+            authenticatedAt: Type.String({ format: 'date-time' }),
+            maxAge: Type.Integer({ description: 'Seconds the step-up stays valid.' }),
+          }),
+        },
+      },
+    },
+    async (request) => {
+      const { userId, sessionId } = currentUser(request);
+      const at = await accounts().reauthenticate(
+        { userId, sessionId },
+        request.body as { password: string },
+        clientOf(request),
+      );
+      return { authenticatedAt: at.toISOString(), maxAge: stepUpMaxAgeS };
+    },
+  );
+
+  app.post(
+    '/auth/email-change/confirm',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none' },
+      schema: {
+        tags,
+        summary: 'Switch to the new address with the token from the confirmation mail',
+        description:
+          'Unknown, expired or used token: 400 `INVALID_EMAIL_TOKEN`. The old address is told of the change.',
+        body: Type.Object({ token: MailToken }),
+        response: { 200: Type.Object({ changed: Type.Literal(true) }) },
+      },
+    },
+    async (request) => {
+      await profiles().confirmEmailChange(
+        (request.body as { token: string }).token,
+        clientOf(request),
+      );
+      return { changed: true as const };
+    },
+  );
+
+  app.get(
+    '/users/me',
+    {
+      config: { auth: 'required', cache: 'private' },
+      schema: { ...signedIn, summary: 'Your account', response: { 200: ProfileSchema } },
+    },
+    async (request) => profileOf(await profiles().profile(currentUser(request).userId)),
+  );
+
+  app.patch(
+    '/users/me',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', rateLimit: PROFILE_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Change your user name or address',
+        description: `A user name is checked like at registration (taken: 409 \`USERNAME_TAKEN\`). An address change answers 202 and mails a link to the new address, which becomes yours only when it is followed (an address that already has an account gets a notice instead, and the answer is the same). ${stepUpNote} (address changes only)`,
+        body: Type.Object(
+          {
+            username: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+            email: Type.Optional(Type.String({ minLength: 3, maxLength: 320 })),
+          },
+          { minProperties: 1 },
+        ),
+        response: {
+          200: ProfileSchema,
+          202: Type.Object({
+            status: Type.Literal('accepted'),
+            message: Type.String(),
+            user: ProfileSchema,
+          }),
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { username?: string; email?: string };
+      if (body.email !== undefined) requireRecentAuthentication(request, stepUpMaxAgeS);
+      const { userId, sessionId } = currentUser(request);
+      const { profile, emailChange } = await profiles().updateProfile(
+        { userId, sessionId },
+        body,
+        clientOf(request),
+      );
+      if (!emailChange) return profileOf(profile);
+      reply.code(202);
+      return {
+        status: 'accepted' as const,
+        message: EMAIL_CHANGE_MESSAGE,
+        user: profileOf(profile),
+      };
+    },
+  );
+
+  app.delete(
+    '/users/me',
+    {
+      config: { auth: 'required' },
+      schema: {
+        ...signedIn,
+        summary: 'Delete your account',
+        description: `Signs out every session at once; the account is purged for good after the retention period. ${stepUpNote}`,
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      requireRecentAuthentication(request, stepUpMaxAgeS);
+      const { userId, sessionId } = currentUser(request);
+      await profiles().deleteAccount({ userId, sessionId }, clientOf(request));
+      reply.code(204);
+      return null;
+    },
+  );
+}

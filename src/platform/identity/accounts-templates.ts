@@ -1,0 +1,130 @@
+import { Type } from 'typebox';
+import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
+
+const TOKEN = '^[A-Za-z0-9_-]{43}$';
+const BUTTON =
+  'display:inline-block;padding:12px 20px;background:#2563eb;color:#ffffff;text-decoration:none;border-radius:4px;';
+
+/** The link that sets a new password (`/reset-password?token=` on `PUBLIC_URL`). */
+export const resetPasswordTemplate = defineMailTemplate({
+  name: 'identity.reset-password',
+  description: 'A link to choose a new password, sent on request (forgot password).',
+  vars: Type.Object(
+    {
+      username: Type.String({ minLength: 3, maxLength: 32 }),
+      token: Type.String({ pattern: TOKEN }),
+      minutes: Type.Integer({ minimum: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', minutes: 60 },
+  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'Reset your password',
+      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
+<p style="margin:0 0 16px;">Someone (hopefully you) asked to reset the password of your account. The link works once, for {{minutes}} minutes, and signs out every device.</p>
+<p style="margin:24px 0;"><a href="{{url "/reset-password"}}?token={{token}}" style="${BUTTON}">Choose a new password</a></p>
+<p style="margin:0;font-size:13px;color:#52525b;">If you did not ask for this, ignore this message: your password is unchanged.</p>`,
+      text: `Hello {{username}},
+
+Someone (hopefully you) asked to reset the password of your account. The link works once, for {{minutes}} minutes, and signs out every device:
+
+{{url "/reset-password"}}?token={{token}}
+
+If you did not ask for this, ignore this message: your password is unchanged.
+`,
+    },
+  },
+});
+
+/** Sent to the new address of an email change: the link that makes the switch. */
+export const confirmEmailChangeTemplate = defineMailTemplate({
+  name: 'identity.confirm-email-change',
+  description: 'Confirms a new address for an existing account; the address changes only then.',
+  vars: Type.Object(
+    {
+      username: Type.String({ minLength: 3, maxLength: 32 }),
+      token: Type.String({ pattern: TOKEN }),
+      hours: Type.Integer({ minimum: 1 }),
+    },
+    { additionalProperties: false },
+  ),
+  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', hours: 24 },
+  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'Confirm your new address',
+      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
+<p style="margin:0 0 16px;">Confirm this address to make it the address of your account. The link works once, for {{hours}} hours; until then the old address stays.</p>
+<p style="margin:24px 0;"><a href="{{url "/confirm-email-change"}}?token={{token}}" style="${BUTTON}">Use this address</a></p>
+<p style="margin:0;font-size:13px;color:#52525b;">If you did not ask for this, ignore this message: nothing changes.</p>`,
+      text: `Hello {{username}},
+
+Confirm this address to make it the address of your account (the link works once, for {{hours}} hours; until then the old address stays):
+
+{{url "/confirm-email-change"}}?token={{token}}
+
+If you did not ask for this, ignore this message: nothing changes.
+`,
+    },
+  },
+});
+
+/** Sent to the old address once an email change is confirmed. */
+export const emailChangedTemplate = defineMailTemplate({
+  name: 'identity.email-changed',
+  description: 'Tells the old address that the account now uses another one.',
+  vars: Type.Object(
+    {
+      username: Type.String({ minLength: 3, maxLength: 32 }),
+      newEmail: Type.String({ minLength: 3, maxLength: 254 }),
+    },
+    { additionalProperties: false },
+  ),
+  sample: { username: 'ada', newEmail: 'a***@example.com' },
+  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'The address of your account changed',
+      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
+<p style="margin:0 0 16px;">Your account now uses the address {{newEmail}}; this address no longer receives its mail.</p>
+<p style="margin:0;font-size:13px;color:#52525b;">If you did not make this change, contact support right away.</p>`,
+      text: `Hello {{username}},
+
+Your account now uses the address {{newEmail}}; this address no longer receives its mail.
+
+If you did not make this change, contact support right away.
+`,
+    },
+  },
+});
+
+/** Sent instead of a confirmation when the requested new address already has an account. */
+export const emailChangeAttemptTemplate = defineMailTemplate({
+  name: 'identity.email-change-attempt',
+  description:
+    'Someone asked to move another account to an address that already has one (the requester is not told).',
+  vars: Type.Object({}, { additionalProperties: false }),
+  sample: {},
+  limits: { perRecipient: { max: 3, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'Someone tried to use your address',
+      html: `<p style="margin:0 0 16px;">Someone asked to move another account to this address, which already has an account. Nothing was changed.</p>
+<p style="margin:0 0 16px;">If it was you, sign in to the account that has this address instead. If not, you can ignore this message.</p>`,
+      text: `Someone asked to move another account to this address, which already has an account. Nothing was changed.
+
+If it was you, sign in to the account that has this address instead. If not, you can ignore this message.
+`,
+    },
+  },
+});
+
+/** The templates of the account flows (part of `identityMailTemplates`). */
+export const accountMailTemplates: readonly MailTemplate[] = [
+  resetPasswordTemplate,
+  confirmEmailChangeTemplate,
+  emailChangedTemplate,
+  emailChangeAttemptTemplate,
+];
