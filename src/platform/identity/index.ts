@@ -9,6 +9,8 @@ import type { Logger } from '../observability/index.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
+import { MfaService } from './mfa.ts';
+import { registerMfaRoutes } from './mfa-routes.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
@@ -28,6 +30,8 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
+export { MfaService } from './mfa.ts';
+export type { MfaChallenge, MfaStatus, SecondFactor, TotpSetup } from './mfa.ts';
 export type { Authenticated, Client, TokenPair } from './service.ts';
 export {
   identityMailTemplates,
@@ -52,6 +56,8 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
+  /** TOTP and backup codes; `verifySecondFactor` for step-up (null without a database). */
+  readonly mfa: MfaService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -64,18 +70,29 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     audience: identity.jwtAudience,
     accessTokenTtlS: identity.accessTokenTtlS,
   });
+  const hasher = new PasswordHasher(identity.argon2);
+  const mfa = database
+    ? new MfaService({
+        db: database.db,
+        config: identity,
+        hasher,
+        appSecret: config.secrets.appSecret,
+        logger,
+      })
+    : null;
   const service = database
     ? new IdentityService({
         db: database.db,
         config: identity,
-        hasher: new PasswordHasher(identity.argon2),
+        hasher,
         keys,
         box: new TokenBox(config.secrets.appSecret),
         mail,
         logger,
+        mfa,
       })
     : null;
-  return { keys, service };
+  return { keys, service, mfa };
 }
 
 /**
@@ -96,7 +113,7 @@ export async function registerIdentityRoutes(
   identity: Identity,
   config: Config,
 ): Promise<void> {
-  const { keys, service } = identity;
+  const { keys, service, mfa } = identity;
   app.get(
     '/.well-known/jwks.json',
     {
@@ -115,6 +132,20 @@ export async function registerIdentityRoutes(
         service: () => {
           if (!service) throw new Error('the identity area needs a database');
           return service;
+        },
+      }),
+    { prefix: API_PREFIX },
+  );
+  await app.register(
+    (scope) =>
+      registerMfaRoutes(scope, {
+        service: () => {
+          if (!service) throw new Error('the identity area needs a database');
+          return service;
+        },
+        mfa: () => {
+          if (!mfa) throw new Error('the identity area needs a database');
+          return mfa;
         },
       }),
     { prefix: API_PREFIX },
