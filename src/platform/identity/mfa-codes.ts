@@ -71,11 +71,7 @@ export function newBackupCodes(count = BACKUP_CODE_COUNT): string[] {
 
 /** A typed backup code as stored: lowercase, no dash or spaces, Crockford's look-alikes folded. */
 export function normalizeBackupCode(input: string): string {
-  return input
-    .toLowerCase()
-    .replace(/[\s-]/g, '')
-    .replace(/[il]/g, '1')
-    .replace(/o/g, '0');
+  return input.toLowerCase().replace(/[\s-]/g, '').replace(/[il]/g, '1').replace(/o/g, '0');
 }
 
 /**

@@ -35,7 +35,11 @@ export async function isLocked(db: Executor, userId: string): Promise<boolean> {
 }
 
 /** A rehash at a password sign-in that still needs its second factor (counters untouched). */
-export async function replacePasswordHash(db: Executor, userId: string, hash: string): Promise<void> {
+export async function replacePasswordHash(
+  db: Executor,
+  userId: string,
+  hash: string,
+): Promise<void> {
   await db.updateTable('gw_user').set({ password_hash: hash }).where('id', '=', userId).execute();
 }
 
@@ -99,7 +103,9 @@ export async function useTotpStep(
     })
     .where('user_id', '=', userId)
     .where('enabled_at', options.enable ? 'is' : 'is not', null)
-    .where((eb) => eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', String(step))]))
+    .where((eb) =>
+      eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', String(step))]),
+    )
     .returning('user_id')
     .executeTakeFirst();
   return row !== undefined;

@@ -197,8 +197,7 @@ export class MfaService {
     if (!(await this.mfaEnabled(userId))) return null;
     const mfaToken = newOpaqueToken();
     await withTransaction(this.#db, async (trx) => {
-      if (options.newHash !== null)
-        await mfaRepo.replacePasswordHash(trx, userId, options.newHash);
+      if (options.newHash !== null) await mfaRepo.replacePasswordHash(trx, userId, options.newHash);
       await mfaRepo.insertChallenge(trx, {
         tokenHash: hashToken(mfaToken),
         userId,
