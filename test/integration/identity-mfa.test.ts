@@ -304,6 +304,35 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     return res.json<{ accessToken: string }>();
   }
 
+  test('regression: the same code or backup code sent twice at once is accepted once', async () => {
+    await awayFromStepEdge();
+    const { user, secret, backupCodes } = await enrolled();
+    const code = codeAt(secret);
+    const [t1, t2, t3, t4] = [
+      await mfaToken(user),
+      await mfaToken(user),
+      await mfaToken(user),
+      await mfaToken(user),
+    ];
+    const byCode = await Promise.all([
+      verify({ mfaToken: t1, code }),
+      verify({ mfaToken: t2, code }),
+    ]);
+    assert.deepEqual(byCode.map((r) => r.statusCode).sort(), [200, 401]);
+    const byBackup = await Promise.all([
+      verify({ mfaToken: t3, backupCode: backupCodes[0] }),
+      verify({ mfaToken: t4, backupCode: backupCodes[0] }),
+    ]);
+    assert.deepEqual(byBackup.map((r) => r.statusCode).sort(), [200, 401]);
+    // One mfaToken raced with two valid factors still makes one session.
+    const t5 = await mfaToken(user);
+    const byToken = await Promise.all([
+      verify({ mfaToken: t5, code: codeAt(secret, 1) }),
+      verify({ mfaToken: t5, backupCode: backupCodes[1] }),
+    ]);
+    assert.deepEqual(byToken.map((r) => r.statusCode).sort(), [200, 401]);
+  });
+
   test('verify refuses malformed input with 422 and every bad token or code with one identical 401 INVALID_MFA', async () => {
     await awayFromStepEdge();
     const { user, secret, backupCodes } = await enrolled();
@@ -590,5 +619,33 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
       action: 'auth.mfa.failure',
     });
     assert.equal(failure?.data.flow, 'step-up');
+  });
+});
+
+describe('identity: MFA rate limits', () => {
+  let h: MailHarness;
+  before(async () => {
+    h = await startIdentityHarness({ RATE_LIMIT_ENABLED: 'true' });
+  });
+  after(() => h.close());
+
+  test('verify: 10 a minute per IP, whatever the token; then 429', async () => {
+    const statuses: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/mfa/verify',
+        payload: { mfaToken: `garbage-${i}`, code: '123456' },
+      });
+      statuses.push(res.statusCode);
+    }
+    assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
+    const elsewhere = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/mfa/verify',
+      payload: { mfaToken: 'garbage', code: '123456' },
+      remoteAddress: '203.0.113.9',
+    });
+    assertProblem(elsewhere, 401, 'INVALID_MFA');
   });
 });

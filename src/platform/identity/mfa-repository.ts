@@ -51,12 +51,18 @@ export interface TotpRow {
   last_used_step: number | null;
 }
 
-export async function findTotp(db: Executor, userId: string): Promise<TotpRow | undefined> {
-  const row = await db
+/** The user's authenticator; `forUpdate` (in a transaction) locks it until the end. */
+export async function findTotp(
+  db: Executor,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<TotpRow | undefined> {
+  let query = db
     .selectFrom('gw_mfa_totp')
     .select(['secret_sealed', 'enabled_at', 'last_used_step'])
-    .where('user_id', '=', userId)
-    .executeTakeFirst();
+    .where('user_id', '=', userId);
+  if (options.forUpdate === true) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
   if (!row) return undefined;
   return {
     secret_sealed: row.secret_sealed,

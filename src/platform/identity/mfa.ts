@@ -3,7 +3,7 @@ import QRCode from 'qrcode';
 import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { newId, withTransaction, type DB, type Db } from '../db/index.ts';
-import { HttpError } from '../http/index.ts';
+import { HttpCodes, HttpError } from '../http/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { IdentityCodes } from './errors.ts';
 import {
@@ -17,19 +17,13 @@ import * as mfaRepo from './mfa-repository.ts';
 import { normalizePassword } from './normalize.ts';
 import type { PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
+import type { Client } from './service.ts';
 import { hashToken, newOpaqueToken, TokenBox } from './tokens.ts';
 
 type Trx = Transaction<DB>;
 
 /** A second factor: a current TOTP code or an unused backup code. */
 export type SecondFactor = { code: string } | { backupCode: string };
-
-/** Where a request came from (the identity `Client`, without importing the service). */
-export interface MfaClient {
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string;
-}
 
 /** What `POST /auth/login` answers instead of tokens when the account has a second factor. */
 export interface MfaChallenge {
@@ -102,11 +96,11 @@ export class MfaService {
   }
 
   /** A new pending secret (replacing a pending one) with its otpauth URI and QR code. */
-  async setup(userId: string, client: MfaClient): Promise<TotpSetup> {
+  async setup(userId: string, client: Client): Promise<TotpSetup> {
     const secret = newTotpSecret();
     const email = await withTransaction(this.#db, async (trx) => {
       const account = await mfaRepo.mfaAccount(trx, userId);
-      if (!account) throw new HttpError(IdentityCodes.MFA_NOT_SET_UP);
+      if (!account) throw new HttpError(HttpCodes.UNAUTHORIZED);
       const saved = await mfaRepo.savePendingTotp(trx, userId, this.#box.seal(secret));
       if (!saved) throw new HttpError(IdentityCodes.MFA_ALREADY_ENABLED);
       await this.#audit(trx, 'auth.mfa.setup', userId, userId, client, { method: 'totp' });
@@ -118,9 +112,9 @@ export class MfaService {
   }
 
   /** Turns the pending secret on with a first valid code; returns the backup codes (shown once). */
-  async enable(userId: string, code: string, client: MfaClient): Promise<string[]> {
+  async enable(userId: string, code: string, client: Client): Promise<string[]> {
     return withTransaction(this.#db, async (trx) => {
-      const totp = await mfaRepo.findTotp(trx, userId);
+      const totp = await mfaRepo.findTotp(trx, userId, { forUpdate: true });
       if (!totp) throw new HttpError(IdentityCodes.MFA_NOT_SET_UP);
       if (totp.enabled) throw new HttpError(IdentityCodes.MFA_ALREADY_ENABLED);
       const step = this.#match(totp, code);
@@ -140,7 +134,7 @@ export class MfaService {
   async disable(
     userId: string,
     input: { password: string } & SecondFactor,
-    client: MfaClient,
+    client: Client,
   ): Promise<void> {
     await this.#withPasswordAndFactor(userId, input, client, 'disable', async (trx) => {
       await mfaRepo.deleteTotp(trx, userId);
@@ -154,7 +148,7 @@ export class MfaService {
   async regenerateBackupCodes(
     userId: string,
     input: { password: string } & SecondFactor,
-    client: MfaClient,
+    client: Client,
   ): Promise<string[]> {
     return this.#withPasswordAndFactor(userId, input, client, 'backup-codes', async (trx) => {
       const codes = await this.#replaceBackupCodes(trx, userId);
@@ -173,7 +167,7 @@ export class MfaService {
   async verifySecondFactor(
     userId: string,
     factor: SecondFactor,
-    client: MfaClient | null = null,
+    client: Client | null = null,
   ): Promise<boolean> {
     const ok = await withTransaction(this.#db, async (trx) => {
       if (await mfaRepo.isLocked(trx, userId)) return false;
@@ -192,7 +186,7 @@ export class MfaService {
   async challenge(
     userId: string,
     options: { rememberMe: boolean; newHash: string | null },
-    client: MfaClient,
+    client: Client,
   ): Promise<MfaChallenge | null> {
     if (!(await this.mfaEnabled(userId))) return null;
     const mfaToken = newOpaqueToken();
@@ -217,7 +211,7 @@ export class MfaService {
   async redeem<T>(
     mfaToken: string,
     factor: SecondFactor,
-    client: MfaClient,
+    client: Client,
     signIn: (trx: Trx, user: { userId: string; rememberMe: boolean }) => Promise<T>,
   ): Promise<T> {
     const tokenHash = hashToken(mfaToken);
@@ -267,10 +261,11 @@ export class MfaService {
     trx: Trx,
     userId: string,
     factor: SecondFactor,
-    client: MfaClient | null,
+    client: Client | null,
     flow: Flow,
   ): Promise<boolean> {
-    const totp = await mfaRepo.findTotp(trx, userId);
+    // Locked: the factor checks and changes of one user run one at a time.
+    const totp = await mfaRepo.findTotp(trx, userId, { forUpdate: true });
     if (!totp?.enabled) return false;
     if ('code' in factor) {
       const step = this.#match(totp, factor.code);
@@ -295,7 +290,7 @@ export class MfaService {
     trx: Trx,
     userId: string,
     method: 'totp' | 'backup-code' | 'password',
-    client: MfaClient | null,
+    client: Client | null,
     flow: Flow,
   ): Promise<void> {
     const locked = await repo.recordFailedLogin(trx, userId, this.#config.lockout);
@@ -314,7 +309,7 @@ export class MfaService {
   async #withPasswordAndFactor<T>(
     userId: string,
     input: { password: string } & SecondFactor,
-    client: MfaClient,
+    client: Client,
     flow: Flow,
     change: (trx: Trx) => Promise<T>,
   ): Promise<T> {
@@ -358,7 +353,7 @@ export class MfaService {
     action: string,
     actorId: string | null,
     userId: string,
-    client: MfaClient | null,
+    client: Client | null,
     data: Record<string, unknown>,
   ): Promise<void> {
     return recordAudit(trx, {
