@@ -516,6 +516,30 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     ]);
   });
 
+  test('a locked account cannot disable MFA or get new codes, even with the right password and code (same 403, not counted)', async () => {
+    await awayFromStepEdge();
+    const { user, secret, access } = await enrolled();
+    await h.tdb.database.pool.query(
+      `update gw_user set locked_until = now() + interval '1 hour' where id = $1`,
+      [user.id],
+    );
+    const body = { password: user.password, code: codeAt(secret) };
+    const disable = await post('/auth/mfa/totp/disable', body, bearer(access));
+    const regenerate = await post('/auth/mfa/backup-codes', body, bearer(access));
+    const wrong = await post(
+      '/auth/mfa/totp/disable',
+      { password: 'not-the-password-at-all', code: codeAt(secret) },
+      bearer(access),
+    );
+    for (const res of [disable, regenerate, wrong]) assertProblem(res, 403, 'MFA_REJECTED');
+    assert.deepEqual(sameness(disable as never).body, sameness(wrong as never).body);
+    assert.equal((await userRow(user.id))?.failed_login_count, 0);
+    assert.deepEqual((await get('/auth/mfa', bearer(access))).json(), {
+      totpEnabled: true,
+      backupCodesLeft: 10,
+    });
+  });
+
   test('new backup codes need the password and a code; the old ones stop working, the new ones work', async () => {
     await awayFromStepEdge();
     const { user, secret, backupCodes, access } = await enrolled();
