@@ -23,7 +23,7 @@ const BackupCodes = Type.Object({
     description: 'Single-use recovery codes, shown this once: only their hashes are kept.',
   }),
 });
-/** The pair of `POST /auth/login` (routes.ts has the same; importing it would make an import cycle). */
+/** The pair, as in routes.ts (importing it from there would make an import cycle). */
 const TokenPairSchema = Type.Object({
   accessToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
