@@ -9,6 +9,7 @@ import * as audit from './202612020100_platform_audit.ts';
 import * as sessionAuth from './202612020200_platform_session_auth.ts';
 import * as rbac from './202612020600_platform_rbac.ts';
 import * as identityAccounts from './202612020300_platform_identity_accounts.ts';
+import * as identityMfa from './202612020400_platform_identity_mfa.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -20,6 +21,7 @@ export const platformMigrations: MigrationSet = {
   '202612020100_platform_audit': audit,
   '202612020200_platform_session_auth': sessionAuth,
   '202612020300_platform_identity_accounts': identityAccounts,
+  '202612020400_platform_identity_mfa': identityMfa,
   '202612020600_platform_rbac': rbac,
 };
 

@@ -85,6 +85,11 @@ export interface Config {
       readonly durationS: number;
       readonly maxDurationS: number;
     };
+    readonly mfa: {
+      /** Seconds an `mfaToken` from a password sign-in is valid. */
+      readonly tokenTtlS: number;
+      readonly totpIssuer: string;
+    };
     readonly password: {
       readonly minLength: number;
       readonly maxLength: number;
@@ -493,6 +498,10 @@ export function loadConfig(
         threshold: vars.AUTH_LOCKOUT_THRESHOLD,
         durationS: parseDuration(vars.AUTH_LOCKOUT_DURATION),
         maxDurationS: parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION),
+      },
+      mfa: {
+        tokenTtlS: parseDuration(vars.AUTH_MFA_TOKEN_TTL),
+        totpIssuer: vars.AUTH_TOTP_ISSUER,
       },
       password: {
         minLength: vars.PASSWORD_MIN_LENGTH,

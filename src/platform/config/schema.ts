@@ -553,6 +553,23 @@ export const ConfigSchema = Type.Object({
     ),
     { group: 'Identity' },
   ),
+  AUTH_MFA_TOKEN_TTL: v(
+    duration(
+      'Lifetime of the `mfaToken` a password sign-in returns when the account has a second factor.',
+      '5m',
+    ),
+    { group: 'Identity' },
+  ),
+  AUTH_TOTP_ISSUER: v(
+    Type.String({
+      description: 'The issuer an authenticator app shows beside a TOTP entry (otpauth URI).',
+      default: 'Groundwork',
+      minLength: 1,
+      maxLength: 64,
+      pattern: '^[^:]+$',
+    }),
+    { group: 'Identity' },
+  ),
   PASSWORD_MIN_LENGTH: v(
     Type.Integer({
       description: 'Fewest characters (after NFKC normalisation) in a new password.',

@@ -202,12 +202,16 @@ export async function markReauthenticated(
   db: Executor,
   sessionId: string,
   userId: string,
+  methods: readonly AuthMethod[] = ['pwd'],
 ): Promise<Date | undefined> {
   const row = await db
     .updateTable('gw_session')
     .set({
       authenticated_at: sql<Date>`now()`,
-      amr: sql<AuthMethod[]>`case when 'pwd' = any(amr) then amr else array_append(amr, 'pwd') end`,
+      // The methods proven now, added to those the session already has (no duplicates).
+      amr: sql<
+        AuthMethod[]
+      >`array(select distinct m from unnest(amr || ${sql.val([...methods])}::text[]) as m order by m)`,
     })
     .where('id', '=', sessionId)
     .where('user_id', '=', userId)

@@ -6,6 +6,7 @@ import type { ProfileRow } from './accounts-repository.ts';
 import { currentUser } from './authenticate.ts';
 import type { ProfileService } from './profile.ts';
 import type { Client } from './service.ts';
+import { BackupCode, Code, factorOf } from './mfa-routes.ts';
 import { requireRecentAuthentication } from './step-up.ts';
 
 // The same bounds as the sign-in routes (routes.ts): a 10 MB "password" is a 413 before it is
@@ -158,8 +159,12 @@ export async function registerAccountRoutes(
       schema: {
         ...signedIn,
         summary: 'Confirm your password again (step-up)',
-        description: `Marks this session as authenticated now, for changes that need a recent authentication (${stepUpMaxAgeS} seconds). A wrong password is 401 \`INVALID_CREDENTIALS\` and counts towards the lockout.`,
-        body: Type.Object({ password: Password }),
+        description: `Marks this session as authenticated now, for changes that need a recent authentication (${stepUpMaxAgeS} seconds). With MFA on, \`code\` or \`backupCode\` is needed too. A wrong password or code is 401 \`INVALID_CREDENTIALS\` and counts towards the lockout.`,
+        body: Type.Object({
+          password: Password,
+          code: Type.Optional(Code),
+          backupCode: Type.Optional(BackupCode),
+        }),
         response: {
           200: Type.Object({
             authenticatedAt: Type.String({ format: 'date-time' }),
@@ -170,9 +175,12 @@ export async function registerAccountRoutes(
     },
     async (request) => {
       const { userId, sessionId } = currentUser(request);
+      const body = request.body as { password: string; code?: string; backupCode?: string };
+      const factor =
+        body.code === undefined && body.backupCode === undefined ? undefined : factorOf(body);
       const at = await accounts().reauthenticate(
         { userId, sessionId },
-        request.body as { password: string },
+        { password: body.password, ...(factor ? { factor } : {}) },
         clientOf(request),
       );
       return { authenticatedAt: at.toISOString(), maxAge: stepUpMaxAgeS };

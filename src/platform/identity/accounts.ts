@@ -10,7 +10,9 @@ import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizePassword } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
+import type { MfaService, SecondFactor } from './mfa.ts';
 import type { Client } from './service.ts';
+import type { AuthMethod } from './tables.ts';
 import { hashToken, newOpaqueToken } from './tokens.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
@@ -25,6 +27,8 @@ export interface SignedIn {
 /** What `POST /auth/reauthenticate` proves. The MFA branch adds `code` / `backupCode` here. */
 export interface ReauthenticateInput {
   password: string;
+  /** The second factor, required when the account has MFA (exactly one). */
+  factor?: SecondFactor;
 }
 
 export interface AccountServiceOptions {
@@ -33,6 +37,8 @@ export interface AccountServiceOptions {
   hasher: PasswordHasher;
   mail: AccountMail;
   logger: Logger;
+  /** Second factors: step-up needs one when the account has MFA. */
+  mfa?: MfaService | null;
 }
 
 /**
@@ -45,6 +51,7 @@ export class AccountService {
   readonly #hasher: PasswordHasher;
   readonly #mail: AccountMail;
   readonly #log: Logger;
+  readonly #mfa: MfaService | null;
 
   constructor(options: AccountServiceOptions) {
     this.#db = options.db;
@@ -52,6 +59,7 @@ export class AccountService {
     this.#hasher = options.hasher;
     this.#mail = options.mail;
     this.#log = options.logger;
+    this.#mfa = options.mfa ?? null;
   }
 
   /** Waits for the mail work still running (at shutdown, and in tests). */
@@ -273,9 +281,10 @@ export class AccountService {
    */
   async reauthenticate(who: SignedIn, input: ReauthenticateInput, client: Client): Promise<Date> {
     const user = await this.#provePassword(who, input.password, client, 'reauthenticate');
-    await this.#requireSecondFactorForStepUp(user, input, client);
+    const withOtp = await this.#requireSecondFactorForStepUp(user, input, client);
+    const methods: AuthMethod[] = withOtp ? ['pwd', 'otp'] : ['pwd'];
     const at = await withTransaction(this.#db, async (trx) => {
-      const marked = await accounts.markReauthenticated(trx, who.sessionId, user.id);
+      const marked = await accounts.markReauthenticated(trx, who.sessionId, user.id, methods);
       if (marked === undefined) return undefined;
       await accounts.clearLockout(trx, user.id);
       await recordAudit(trx, {
@@ -285,7 +294,7 @@ export class AccountService {
         subjectId: who.sessionId,
         ip: client.ip,
         requestId: client.requestId,
-        data: { methods: ['pwd'] },
+        data: { methods },
       });
       return marked;
     });
@@ -299,11 +308,17 @@ export class AccountService {
    * counting towards the lockout like a wrong password, and `markReauthenticated` then records
    * `otp` in the session's `amr`. Without MFA there is nothing more to prove.
    */
-  #requireSecondFactorForStepUp(
-    _user: accounts.PasswordRow,
-    _input: ReauthenticateInput,
-    _client: Client,
-  ): Promise<void> {
-    return Promise.resolve();
+  async #requireSecondFactorForStepUp(
+    user: accounts.PasswordRow,
+    input: ReauthenticateInput,
+    client: Client,
+  ): Promise<boolean> {
+    if (!this.#mfa || !(await this.#mfa.mfaEnabled(user.id))) return false;
+    // A missing factor is refused like a wrong one: the answer does not say the account has MFA.
+    const ok =
+      input.factor !== undefined &&
+      (await this.#mfa.verifySecondFactor(user.id, input.factor, client));
+    if (!ok) throw new HttpError(IdentityCodes.INVALID_CREDENTIALS);
+    return true;
   }
 }

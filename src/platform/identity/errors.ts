@@ -119,4 +119,27 @@ export const IdentityCodes = defineErrorCodes('identity', {
     title: 'Cannot lock yourself',
     description: 'An administrator cannot lock their own account (it would end this session).',
   },
+  INVALID_MFA: {
+    kind: 'Unauthorized',
+    title: 'Second factor refused',
+    description:
+      'The code or backup code is wrong or already used, the `mfaToken` is unknown, expired, spent or from another client, or the account is locked: one answer for all. Sign in again when the token has expired.',
+  },
+  MFA_REJECTED: {
+    kind: 'Forbidden',
+    title: 'Password or code refused',
+    description:
+      'Changing the second factor needs your password and a current code (or an unused backup code): one of them is wrong or already used, or the account is locked.',
+  },
+  MFA_NOT_SET_UP: {
+    kind: 'Conflict',
+    title: 'Authenticator not set up',
+    description:
+      'Enabling needs `POST /auth/mfa/totp/setup` first; disabling and new backup codes need an enabled authenticator.',
+  },
+  MFA_ALREADY_ENABLED: {
+    kind: 'Conflict',
+    title: 'Authenticator already enabled',
+    description: 'Disable the current authenticator before setting up another one.',
+  },
 });

@@ -19,6 +19,8 @@ import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import type { AccessControl } from './permissions.ts';
 import { ProfileService } from './profile.ts';
+import { MfaService } from './mfa.ts';
+import { registerMfaRoutes } from './mfa-routes.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
 import { TokenBox } from './tokens.ts';
@@ -44,6 +46,8 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
+export { MfaService } from './mfa.ts';
+export type { MfaChallenge, MfaStatus, SecondFactor, TotpSetup } from './mfa.ts';
 export type { Authenticated, Client, TokenPair } from './service.ts';
 export {
   identityMailTemplates,
@@ -89,6 +93,8 @@ export interface Identity {
   readonly accounts: AccountService | null;
   /** Profile, email change, deletion (null without a database). */
   readonly profiles: ProfileService | null;
+  /** TOTP and backup codes; `verifySecondFactor` for step-up (null without a database). */
+  readonly mfa: MfaService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -102,6 +108,15 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     accessTokenTtlS: identity.accessTokenTtlS,
   });
   const hasher = new PasswordHasher(identity.argon2);
+  const mfa = database
+    ? new MfaService({
+        db: database.db,
+        config: identity,
+        hasher,
+        appSecret: config.secrets.appSecret,
+        logger,
+      })
+    : null;
   const service = database
     ? new IdentityService({
         db: database.db,
@@ -111,6 +126,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         box: new TokenBox(config.secrets.appSecret),
         mail,
         logger,
+        mfa,
       })
     : null;
   const access = options.access ?? null;
@@ -127,12 +143,19 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
       : null;
   const accountMail = new AccountMail(mail, logger);
   const accounts = database
-    ? new AccountService({ db: database.db, config: identity, hasher, mail: accountMail, logger })
+    ? new AccountService({
+        db: database.db,
+        config: identity,
+        hasher,
+        mail: accountMail,
+        logger,
+        mfa,
+      })
     : null;
   const profiles = database
     ? new ProfileService({ db: database.db, config: identity, mail: accountMail })
     : null;
-  return { keys, service, access, admin, accounts, profiles };
+  return { keys, service, access, admin, accounts, profiles, mfa };
 }
 
 /**
@@ -155,7 +178,7 @@ export async function registerIdentityRoutes(
   identity: Identity,
   config: Config,
 ): Promise<void> {
-  const { keys, service } = identity;
+  const { keys, service, mfa } = identity;
   app.get(
     '/.well-known/jwks.json',
     {
@@ -185,6 +208,20 @@ export async function registerIdentityRoutes(
         service: () => {
           if (!admin) throw new Error('the admin API needs a database');
           return admin;
+        },
+      }),
+    { prefix: API_PREFIX },
+  );
+  await app.register(
+    (scope) =>
+      registerMfaRoutes(scope, {
+        service: () => {
+          if (!service) throw new Error('the identity area needs a database');
+          return service;
+        },
+        mfa: () => {
+          if (!mfa) throw new Error('the identity area needs a database');
+          return mfa;
         },
       }),
     { prefix: API_PREFIX },

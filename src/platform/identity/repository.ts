@@ -199,6 +199,8 @@ export async function insertSession(
     userAgent: string | null;
     ip: string | null;
     maxAgeS: number;
+    /** How the session proved who it is (default `['pwd']`). */
+    amr?: AuthMethod[];
   },
 ): Promise<void> {
   await db
@@ -213,6 +215,7 @@ export async function insertSession(
       expires_at: secs(s.maxAgeS),
       revoked_at: null,
       revoked_reason: null,
+      ...(s.amr === undefined ? {} : { amr: s.amr }),
     })
     .execute();
 }

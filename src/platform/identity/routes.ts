@@ -4,6 +4,7 @@ import { HttpError } from '../http/index.ts';
 import { AuthLimits } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
 import { IdentityCodes } from './errors.ts';
+import { MfaChallengeSchema } from './mfa-routes.ts';
 import type { Client, IdentityService } from './service.ts';
 
 /** Auth bodies are small: anything larger (a 10 MB "password") is a 413 before it is parsed. */
@@ -150,13 +151,13 @@ export async function registerAuthRoutes(
         ...common,
         summary: 'Sign in with an address or user name',
         description:
-          'Wrong password, unknown account, unverified address and locked account are all the same 401 `INVALID_CREDENTIALS`.',
+          'Wrong password, unknown account, unverified address and locked account are all the same 401 `INVALID_CREDENTIALS`. An account with a second factor gets `{mfaRequired, mfaToken}` instead of tokens: finish with `POST /auth/mfa/verify`.',
         body: Type.Object({
           login: Type.String({ minLength: 1, maxLength: 320 }),
           password: Password,
           rememberMe: Type.Optional(Type.Boolean()),
         }),
-        response: { 200: TokenPairSchema },
+        response: { 200: Type.Union([TokenPairSchema, MfaChallengeSchema]) },
       },
     },
     async (request) =>

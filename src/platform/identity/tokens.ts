@@ -11,16 +11,16 @@ export function hashToken(token: string): string {
 }
 
 /**
- * AES-256-GCM under a key derived from `APP_SECRET`, for the one secret kept for a short while:
- * a rotated refresh token's successor, handed back to a concurrent refresh within the grace window.
+ * AES-256-GCM under a key derived from `APP_SECRET`, for the secrets that must be read back: a
+ * rotated refresh token's successor (handed back to a concurrent refresh within the grace
+ * window) and TOTP secrets.
  */
 export class TokenBox {
   readonly #key: Buffer;
 
-  constructor(appSecret: string) {
-    this.#key = Buffer.from(
-      hkdfSync('sha256', appSecret, 'groundwork', 'identity refresh successor', 32),
-    );
+  /** `purpose` separates keys: each use of the box gets its own (HKDF info). */
+  constructor(appSecret: string, purpose = 'identity refresh successor') {
+    this.#key = Buffer.from(hkdfSync('sha256', appSecret, 'groundwork', purpose, 32));
   }
 
   seal(plain: string): string {

@@ -1,0 +1,243 @@
+import './mfa-tables.ts';
+import { sql, type Kysely, type Transaction } from 'kysely';
+import type { DB } from '../db/index.ts';
+
+type Executor = Kysely<DB> | Transaction<DB>;
+
+// Accounts ------------------------------------------------------------------------------------
+
+/** What the MFA flows need of a live account; the hash only for the password re-checks. */
+export async function mfaAccount(
+  db: Executor,
+  userId: string,
+): Promise<{ email: string; password_hash: string; locked: boolean } | undefined> {
+  return db
+    .selectFrom('gw_user')
+    .select([
+      'email',
+      'password_hash',
+      sql<boolean>`coalesce(locked_until > now(), false)`.as('locked'),
+    ])
+    .where('id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
+/** Whether the account is locked now (a deleted account counts as locked). */
+export async function isLocked(db: Executor, userId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('gw_user')
+    .select(sql<boolean>`coalesce(locked_until > now(), false)`.as('locked'))
+    .where('id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row?.locked ?? true;
+}
+
+/** A rehash at a password sign-in that still needs its second factor (counters untouched). */
+export async function replacePasswordHash(
+  db: Executor,
+  userId: string,
+  hash: string,
+): Promise<void> {
+  await db.updateTable('gw_user').set({ password_hash: hash }).where('id', '=', userId).execute();
+}
+
+// TOTP ----------------------------------------------------------------------------------------
+
+export interface TotpRow {
+  secret_sealed: string;
+  enabled: boolean;
+  last_used_step: number | null;
+}
+
+/** The user's authenticator; `forUpdate` (in a transaction) locks it until the end. */
+export async function findTotp(
+  db: Executor,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<TotpRow | undefined> {
+  let query = db
+    .selectFrom('gw_mfa_totp')
+    .select(['secret_sealed', 'enabled_at', 'last_used_step'])
+    .where('user_id', '=', userId);
+  if (options.forUpdate === true) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  if (!row) return undefined;
+  return {
+    secret_sealed: row.secret_sealed,
+    enabled: row.enabled_at !== null,
+    last_used_step: row.last_used_step === null ? null : Number(row.last_used_step),
+  };
+}
+
+/** Stores a new pending secret (replacing a pending one); false when TOTP is already enabled. */
+export async function savePendingTotp(
+  db: Executor,
+  userId: string,
+  sealed: string,
+): Promise<boolean> {
+  const row = await db
+    .insertInto('gw_mfa_totp')
+    .values({ user_id: userId, secret_sealed: sealed, enabled_at: null, last_used_step: null })
+    .onConflict((oc) =>
+      oc
+        .column('user_id')
+        .doUpdateSet({ secret_sealed: sealed, last_used_step: null })
+        .where('gw_mfa_totp.enabled_at', 'is', null),
+    )
+    .returning('user_id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/**
+ * Accepts a code's time step: one conditional UPDATE, so of two requests with the same code
+ * (or an older one) only the first wins. `enable` also turns a pending secret on.
+ */
+export async function useTotpStep(
+  db: Executor,
+  userId: string,
+  step: number,
+  options: { enable: boolean },
+): Promise<boolean> {
+  const row = await db
+    .updateTable('gw_mfa_totp')
+    .set({
+      last_used_step: step,
+      ...(options.enable ? { enabled_at: sql<Date>`now()` } : {}),
+    })
+    .where('user_id', '=', userId)
+    .where('enabled_at', options.enable ? 'is' : 'is not', null)
+    .where((eb) =>
+      eb.or([eb('last_used_step', 'is', null), eb('last_used_step', '<', String(step))]),
+    )
+    .returning('user_id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function deleteTotp(db: Executor, userId: string): Promise<boolean> {
+  const rows = await db
+    .deleteFrom('gw_mfa_totp')
+    .where('user_id', '=', userId)
+    .returning('user_id')
+    .execute();
+  return rows.length > 0;
+}
+
+export async function totpEnabled(db: Executor, userId: string): Promise<boolean> {
+  const row = await db
+    .selectFrom('gw_mfa_totp')
+    .select('user_id')
+    .where('user_id', '=', userId)
+    .where('enabled_at', 'is not', null)
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+// Backup codes --------------------------------------------------------------------------------
+
+/** Replaces every backup code of the user (used or not) with these hashes. */
+export async function replaceBackupCodes(
+  db: Executor,
+  userId: string,
+  rows: { id: string; hash: string }[],
+): Promise<void> {
+  await db.deleteFrom('gw_mfa_backup_code').where('user_id', '=', userId).execute();
+  if (rows.length === 0) return;
+  await db
+    .insertInto('gw_mfa_backup_code')
+    .values(rows.map((r) => ({ id: r.id, user_id: userId, code_hash: r.hash, used_at: null })))
+    .execute();
+}
+
+/** Spends an unused backup code (a conditional UPDATE: a code works once, even concurrently). */
+export async function useBackupCode(db: Executor, userId: string, hash: string): Promise<boolean> {
+  const row = await db
+    .updateTable('gw_mfa_backup_code')
+    .set({ used_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('code_hash', '=', hash)
+    .where('used_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function backupCodesLeft(db: Executor, userId: string): Promise<number> {
+  const row = await db
+    .selectFrom('gw_mfa_backup_code')
+    .select((eb) => eb.fn.countAll<string>().as('n'))
+    .where('user_id', '=', userId)
+    .where('used_at', 'is', null)
+    .executeTakeFirstOrThrow();
+  return Number(row.n);
+}
+
+// Sign-in challenges --------------------------------------------------------------------------
+
+export async function insertChallenge(
+  db: Executor,
+  c: {
+    tokenHash: string;
+    userId: string;
+    rememberMe: boolean;
+    ip: string | null;
+    userAgent: string | null;
+    ttlS: number;
+  },
+): Promise<void> {
+  // The user's dead challenges go as new ones come: the table stays small without a job.
+  await db
+    .deleteFrom('gw_mfa_challenge')
+    .where('user_id', '=', c.userId)
+    .where('expires_at', '<=', sql<Date>`now()`)
+    .execute();
+  await db
+    .insertInto('gw_mfa_challenge')
+    .values({
+      token_hash: c.tokenHash,
+      user_id: c.userId,
+      remember_me: c.rememberMe,
+      ip: c.ip,
+      user_agent: c.userAgent,
+      expires_at: sql<Date>`now() + make_interval(secs => ${c.ttlS})`,
+      used_at: null,
+    })
+    .execute();
+}
+
+export interface ChallengeRow {
+  user_id: string;
+  remember_me: boolean;
+  ip: string | null;
+  user_agent: string | null;
+}
+
+/** The live (unspent, unexpired) challenge with this hash, locked until the transaction ends. */
+export async function lockLiveChallenge(
+  trx: Transaction<DB>,
+  tokenHash: string,
+): Promise<ChallengeRow | undefined> {
+  return trx
+    .selectFrom('gw_mfa_challenge')
+    .select(['user_id', 'remember_me', 'ip', 'user_agent'])
+    .where('token_hash', '=', tokenHash)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .forUpdate()
+    .executeTakeFirst();
+}
+
+export async function spendChallenge(db: Executor, tokenHash: string): Promise<void> {
+  await db
+    .updateTable('gw_mfa_challenge')
+    .set({ used_at: sql<Date>`now()` })
+    .where('token_hash', '=', tokenHash)
+    .execute();
+}
+
+export async function deleteChallenges(db: Executor, userId: string): Promise<void> {
+  await db.deleteFrom('gw_mfa_challenge').where('user_id', '=', userId).execute();
+}

@@ -1,0 +1,225 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import { HttpCodes, HttpError } from '../http/index.ts';
+import type { RateLimitPolicy } from '../traffic/index.ts';
+import { currentUser } from './authenticate.ts';
+import type { MfaService, SecondFactor } from './mfa.ts';
+import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa-codes.ts';
+import type { Client, IdentityService, TokenPair } from './service.ts';
+
+const AUTH_BODY_LIMIT = 16_384;
+
+export const Code = Type.String({
+  pattern: TOTP_CODE_PATTERN,
+  description: 'The 6-digit code the authenticator app shows now.',
+});
+export const BackupCode = Type.String({
+  pattern: BACKUP_CODE_PATTERN,
+  description: 'One of the backup codes, `xxxxx-xxxxx` (dash and case optional).',
+});
+const Password = Type.String({ minLength: 1, maxLength: 1_024 });
+const BackupCodes = Type.Object({
+  backupCodes: Type.Array(Type.String(), {
+    description: 'Single-use recovery codes, shown this once: only their hashes are kept.',
+  }),
+});
+/** The pair, as in routes.ts (importing it from there would make an import cycle). */
+const TokenPairSchema = Type.Object({
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
+  refreshToken: Type.String(),
+  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
+  sessionId: Type.String({ format: 'uuid' }),
+});
+const PasswordAndFactor = Type.Object({
+  password: Password,
+  code: Type.Optional(Code),
+  backupCode: Type.Optional(BackupCode),
+});
+
+/** The answer of `POST /auth/login` for an account with a second factor. */
+export const MfaChallengeSchema = Type.Object({
+  mfaRequired: Type.Literal(true),
+  mfaToken: Type.String({
+    description:
+      'Send it with a code to `POST /auth/mfa/verify`: single use, from this client only, valid `AUTH_MFA_TOKEN_TTL` (5 minutes).',
+  }),
+});
+
+/** Per IP, like the sign-in limit: a second factor is guessed through this route. */
+const VERIFY_LIMIT: RateLimitPolicy[] = [
+  { name: 'mfa-verify-ip', limit: 10, windowSeconds: 60, by: 'ip', failMode: 'closed' },
+];
+/** Per user, for the signed-in routes that check a password or a code. */
+const CHANGE_LIMIT: RateLimitPolicy[] = [
+  { name: 'mfa-change-user', limit: 10, windowSeconds: 60, by: 'user', failMode: 'closed' },
+];
+
+function clientOf(request: FastifyRequest): Client {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    requestId: request.id,
+  };
+}
+
+/** Exactly one of `code` and `backupCode`; both or neither is a 422. */
+export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {
+  if (body.code !== undefined && body.backupCode === undefined) return { code: body.code };
+  if (body.backupCode !== undefined && body.code === undefined)
+    return { backupCode: body.backupCode };
+  throw new HttpError(HttpCodes.VALIDATION_FAILED, {
+    detail: 'Send exactly one of `code` and `backupCode`.',
+    errors: [{ path: '/body', message: 'must have exactly one of code, backupCode' }],
+  });
+}
+
+/** The MFA API under `/api/v1/auth/mfa`. */
+export async function registerMfaRoutes(
+  app: FastifyInstance,
+  options: { service: () => IdentityService; mfa: () => MfaService },
+): Promise<void> {
+  const { service, mfa } = options;
+  const tags = ['identity'];
+  const signedIn = { tags, security: [{ bearerAuth: [] }] };
+
+  app.get(
+    '/auth/mfa',
+    {
+      config: { auth: 'required', cache: 'private' },
+      schema: {
+        ...signedIn,
+        summary: 'Your second factors',
+        response: {
+          200: Type.Object({
+            totpEnabled: Type.Boolean(),
+            backupCodesLeft: Type.Integer({ minimum: 0 }),
+          }),
+        },
+      },
+    },
+    async (request) => mfa().status(currentUser(request).userId),
+  );
+
+  app.post(
+    '/auth/mfa/totp/setup',
+    {
+      config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Start enrolling an authenticator app (TOTP)',
+        description:
+          'A new secret, pending until `POST /auth/mfa/totp/enable` with a code from it; calling again replaces a pending one. 409 `MFA_ALREADY_ENABLED` while one is enabled.',
+        response: {
+          200: Type.Object({
+            secret: Type.String({ description: 'Base32, for typing it in by hand.' }),
+            otpauthUri: Type.String({ description: '`otpauth://totp/...`' }),
+            qrSvg: Type.String({ description: 'The URI as a QR code, an SVG document.' }),
+          }),
+        },
+      },
+    },
+    async (request) => mfa().setup(currentUser(request).userId, clientOf(request)),
+  );
+
+  app.post(
+    '/auth/mfa/totp/enable',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Enable the pending authenticator with a first code',
+        description:
+          'Returns 10 backup codes, shown this once. 409 `MFA_NOT_SET_UP` without a pending setup; 403 `MFA_REJECTED` for a wrong code.',
+        body: Type.Object({ code: Code }),
+        response: { 200: BackupCodes },
+      },
+    },
+    async (request) => ({
+      backupCodes: await mfa().enable(
+        currentUser(request).userId,
+        (request.body as { code: string }).code,
+        clientOf(request),
+      ),
+    }),
+  );
+
+  app.post(
+    '/auth/mfa/totp/disable',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', rateLimit: CHANGE_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Remove the authenticator and the backup codes',
+        description:
+          'Needs the password and exactly one of a current `code` or an unused `backupCode`; a wrong one is 403 `MFA_REJECTED` and counts towards the lockout.',
+        body: PasswordAndFactor,
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body as { password: string; code?: string; backupCode?: string };
+      await mfa().disable(
+        currentUser(request).userId,
+        { password: body.password, ...factorOf(body) },
+        clientOf(request),
+      );
+      reply.code(204);
+      return null;
+    },
+  );
+
+  app.post(
+    '/auth/mfa/backup-codes',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
+      schema: {
+        ...signedIn,
+        summary: 'Replace the backup codes',
+        description:
+          'Ten new codes, shown this once; the old ones stop working. Needs the password and exactly one of a current `code` or an unused `backupCode`.',
+        body: PasswordAndFactor,
+        response: { 200: BackupCodes },
+      },
+    },
+    async (request) => {
+      const body = request.body as { password: string; code?: string; backupCode?: string };
+      return {
+        backupCodes: await mfa().regenerateBackupCodes(
+          currentUser(request).userId,
+          { password: body.password, ...factorOf(body) },
+          clientOf(request),
+        ),
+      };
+    },
+  );
+
+  app.post(
+    '/auth/mfa/verify',
+    {
+      bodyLimit: AUTH_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: VERIFY_LIMIT },
+      schema: {
+        tags,
+        summary: 'Finish a sign-in with the second factor',
+        description:
+          'The `mfaToken` from `POST /auth/login` with exactly one of `code` and `backupCode`. A wrong or used code, an unknown, expired, spent or foreign token and a locked account are all the same 401 `INVALID_MFA`; wrong codes count towards the lockout.',
+        body: Type.Object({
+          mfaToken: Type.String({ minLength: 1, maxLength: 128 }),
+          code: Type.Optional(Code),
+          backupCode: Type.Optional(BackupCode),
+        }),
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request): Promise<TokenPair> => {
+      const body = request.body as { mfaToken: string; code?: string; backupCode?: string };
+      return service().verifyMfa(body.mfaToken, factorOf(body), clientOf(request));
+    },
+  );
+}
