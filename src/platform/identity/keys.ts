@@ -25,6 +25,11 @@ export interface AccessClaims {
 export interface KeyRingOptions {
   /** PKCS#8 PEM (Ed25519 or P-256); null generates an Ed25519 key for this process. */
   privateKeyPem: string | null;
+  /**
+   * PEM keys (public or private; only the public half is used) that signed before the current
+   * one: published in the JWKS and accepted by `verify`, never used to sign.
+   */
+  previousKeyPems?: readonly string[];
   issuer: string;
   audience: string;
   accessTokenTtlS: number;
@@ -32,9 +37,17 @@ export interface KeyRingOptions {
 
 type Alg = 'EdDSA' | 'ES256';
 
+/** The public JWK as published: `kid` (its thumbprint), `alg`, `use`; never a private part. */
+async function publishable(key: PublicKey, alg: Alg): Promise<JWK> {
+  const { kty, crv, x, y } = await exportJWK(key);
+  const jwk: JWK = { kty, crv, x, ...(y === undefined ? {} : { y }) };
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
+}
+
 /**
  * The access-token signer and verifier: one asymmetric signing key with a `kid` (its JWK
- * thumbprint), the published JWKS, and verification pinned to that algorithm, issuer and audience.
+ * thumbprint), earlier keys kept for verification during a rotation, the published JWKS, and
+ * verification pinned to the algorithms of those keys, the issuer and the audience.
  */
 export class KeyRing {
   readonly alg: Alg;
@@ -43,23 +56,26 @@ export class KeyRing {
   readonly #privateKey: SigningKey;
   readonly #resolve: ReturnType<typeof createLocalJWKSet>;
   readonly #options: KeyRingOptions;
+  readonly #algorithms: Alg[];
 
   private constructor(
     options: KeyRingOptions,
     alg: Alg,
     kid: string,
     privateKey: SigningKey,
-    publicJwk: JWK,
+    published: JWK[],
   ) {
     this.#options = options;
     this.alg = alg;
     this.kid = kid;
     this.#privateKey = privateKey;
-    this.jwks = { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] };
+    this.jwks = { keys: published };
+    this.#algorithms = [...new Set(published.map((k) => k.alg as Alg))];
+    // The local set picks the key by `kid` and checks it suits the header's `alg`.
     this.#resolve = createLocalJWKSet(this.jwks);
   }
 
-  /** Loads the configured key, or generates one (development and test). */
+  /** Loads the configured keys, or generates a signing key (development and test). */
   static async create(options: KeyRingOptions): Promise<KeyRing> {
     let privateKey: SigningKey;
     let publicKey: PublicKey;
@@ -73,9 +89,20 @@ export class KeyRing {
       privateKey = await importPKCS8(options.privateKeyPem, alg);
       publicKey = createPublicKey(node);
     }
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    return new KeyRing(options, alg, kid, privateKey, publicJwk);
+    const current = await publishable(publicKey, alg);
+    const published = [current];
+    for (const pem of options.previousKeyPems ?? []) {
+      const node = createPublicKey(pem);
+      const jwk = await publishable(node, node.asymmetricKeyType === 'ed25519' ? 'EdDSA' : 'ES256');
+      // The current key listed again among the previous ones is published once.
+      if (!published.some((k) => k.kid === jwk.kid)) published.push(jwk);
+    }
+    return new KeyRing(options, alg, current.kid as string, privateKey, published);
+  }
+
+  /** The `kid`s of the earlier keys still accepted (rotation). */
+  get previousKids(): string[] {
+    return this.jwks.keys.slice(1).map((k) => k.kid as string);
   }
 
   /** A signed access token for this session, valid for the configured lifetime. */
@@ -96,7 +123,7 @@ export class KeyRing {
    */
   async verify(token: string): Promise<AccessClaims & JWTPayload> {
     const { payload } = await jwtVerify(token, this.#resolve, {
-      algorithms: [this.alg],
+      algorithms: this.#algorithms,
       issuer: this.#options.issuer,
       audience: this.#options.audience,
       typ: 'at+jwt',
