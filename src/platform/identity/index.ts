@@ -1,6 +1,7 @@
 import './tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
@@ -11,6 +12,7 @@ import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
+import { SessionCache } from './session-cache.ts';
 import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
@@ -28,9 +30,13 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
+export { SessionCache, sessionsTag } from './session-cache.ts';
+export { describeDevice, parseDevice } from './device.ts';
+export type { Device } from './device.ts';
 export type { Authenticated, Client, TokenPair } from './service.ts';
 export {
   identityMailTemplates,
+  newSignInTemplate,
   registerAttemptTemplate,
   verifyEmailTemplate,
 } from './templates.ts';
@@ -42,6 +48,8 @@ export interface IdentityOptions {
   database: Database | null;
   mail: Mailer | null;
   logger: Logger;
+  /** The platform cache, for the session check (`AUTH_SESSION_CACHE`); none: not cached. */
+  cache?: Cache | null;
 }
 
 const JwksSchema = Type.Object({
@@ -52,17 +60,37 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
+  /** The session-check cache; invalidate it after anything that changes a session's answer. */
+  readonly sessionCache: SessionCache;
+}
+
+/**
+ * The cache the session check may use: Redis is shared, so always; an in-process cache only
+ * where one process is the rule (development, test) or when `AUTH_SESSION_CACHE=on` says so,
+ * since another process would never hear of a revocation made here.
+ */
+function sessionCacheBackend(config: Config, cache: Cache | null | undefined): Cache | null {
+  const mode = config.identity.sessionCache;
+  if (!cache || mode === 'off') return null;
+  if (mode === 'on' || cache.backend === 'redis' || !config.isDeployed) return cache;
+  return null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
 export async function createIdentity(options: IdentityOptions): Promise<Identity> {
-  const { config, database, mail, logger } = options;
+  const { config, database, mail, logger, cache } = options;
   const identity = config.identity;
   const keys = await KeyRing.create({
     privateKeyPem: identity.jwtPrivateKey,
+    previousKeyPems: identity.jwtPreviousKeys,
     issuer: identity.jwtIssuer,
     audience: identity.jwtAudience,
     accessTokenTtlS: identity.accessTokenTtlS,
+  });
+  const sessionCache = new SessionCache({
+    cache: database ? sessionCacheBackend(config, cache) : null,
+    ttlS: identity.sessionCacheTtlS,
+    logger,
   });
   const service = database
     ? new IdentityService({
@@ -73,9 +101,10 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         box: new TokenBox(config.secrets.appSecret),
         mail,
         logger,
+        sessionCache,
       })
     : null;
-  return { keys, service };
+  return { keys, service, sessionCache };
 }
 
 /**
@@ -84,6 +113,10 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
  */
 export function registerAuthentication(app: FastifyInstance, identity: Identity): void {
   registerAuthenticationHook(app, identity.service);
+  app.addHook('onClose', () => {
+    identity.sessionCache.close();
+    return Promise.resolve();
+  });
 }
 
 /**

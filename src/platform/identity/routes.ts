@@ -192,7 +192,7 @@ export async function registerAuthRoutes(
     },
     async (request, reply) => {
       const { userId, sessionId } = currentUser(request);
-      await service().logout(userId, sessionId, 'logout');
+      await service().logout(userId, sessionId, 'logout', clientOf(request));
       reply.code(204);
       return null;
     },
@@ -210,7 +210,7 @@ export async function registerAuthRoutes(
     },
     async (request, reply) => {
       const { userId } = currentUser(request);
-      await service().logout(userId, undefined, 'logout-all');
+      await service().logout(userId, undefined, 'logout-all', clientOf(request));
       reply.code(204);
       return null;
     },
@@ -258,7 +258,7 @@ export async function registerAuthRoutes(
     async (request, reply) => {
       const { userId } = currentUser(request);
       const { id } = request.params as { id: string };
-      const revoked = await service().logout(userId, id, 'revoked');
+      const revoked = await service().logout(userId, id, 'revoked', clientOf(request));
       if (revoked === 0) throw new HttpError(IdentityCodes.SESSION_NOT_FOUND);
       reply.code(204);
       return null;

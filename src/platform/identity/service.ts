@@ -1,8 +1,10 @@
+import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import type { KeyRing } from './keys.ts';
 import {
@@ -13,7 +15,9 @@ import {
 } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
-import { registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
+import { SessionCache } from './session-cache.ts';
+import { recentSignInAgents } from './sessions-repository.ts';
+import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
 /** Where a request came from, for sessions and the sign-in history. */
@@ -47,7 +51,16 @@ export interface IdentityServiceOptions {
   box: TokenBox;
   mail: Mailer | null;
   logger: Logger;
+  /** The session-check cache; none: every check reads the database. */
+  sessionCache?: SessionCache;
 }
+
+/** The audit action of each session revocation reason given to `logout`. */
+const REVOKE_ACTIONS: Record<string, string> = {
+  logout: 'auth.logout',
+  'logout-all': 'auth.logout-all',
+  revoked: 'auth.session.revoke',
+};
 
 const secondsUntil = (date: Date) => Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000));
 
@@ -60,6 +73,7 @@ export class IdentityService {
   readonly #box: TokenBox;
   readonly #mail: Mailer | null;
   readonly #log: Logger;
+  readonly #sessions: SessionCache;
 
   constructor(options: IdentityServiceOptions) {
     this.#db = options.db;
@@ -69,6 +83,23 @@ export class IdentityService {
     this.#box = options.box;
     this.#mail = options.mail;
     this.#log = options.logger;
+    this.#sessions =
+      options.sessionCache ?? new SessionCache({ cache: null, ttlS: 1, logger: options.logger });
+  }
+
+  /** The session-check cache (for the flows that must invalidate it). */
+  get sessionCache(): SessionCache {
+    return this.#sessions;
+  }
+
+  /**
+   * Drops the cached session checks of a user: all of them, or those sessions. Call it after the
+   * transaction that revoked sessions, locked, reset or deleted the account, or changed anything
+   * the check returns (tier, `authenticated_at`, `amr`), so the next request reads the database.
+   */
+  async invalidateSessions(userId: string, sessionIds?: readonly string[]): Promise<void> {
+    if (sessionIds === undefined) await this.#sessions.invalidateUser(userId);
+    else await this.#sessions.invalidateSession(userId, ...sessionIds);
   }
 
   #mailer(): Mailer {
@@ -110,6 +141,14 @@ export class IdentityService {
         const id = newId();
         const created = await repo.insertUser(trx, { id, email, username, passwordHash });
         if (created) {
+          await recordAudit(trx, {
+            action: 'user.register',
+            actorId: id,
+            subjectType: 'user',
+            subjectId: id,
+            ip: client.ip,
+            requestId: client.requestId,
+          });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
           await this.#quietly(() =>
@@ -217,14 +256,30 @@ export class IdentityService {
       userAgent: client.userAgent,
       sessionId,
     });
+    const audit = (action: string, data: Record<string, unknown> = {}) => ({
+      action,
+      actorId: user.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      ip: client.ip,
+      requestId: client.requestId,
+      data,
+    });
+    const refused = (outcome: 'locked' | 'unverified') =>
+      withTransaction(this.#db, async (trx) => {
+        await repo.insertLoginEvent(trx, event(outcome));
+        await recordAudit(trx, audit('auth.login.failure', { reason: outcome }));
+      });
     if (user.locked) {
-      await repo.insertLoginEvent(this.#db, event('locked'));
+      await refused('locked');
       throw refuse();
     }
     if (!ok) {
       const locked = await withTransaction(this.#db, async (trx) => {
         const nowLocked = await repo.recordFailedLogin(trx, user.id, this.#config.lockout);
         await repo.insertLoginEvent(trx, event('failure'));
+        await recordAudit(trx, audit('auth.login.failure', { reason: 'password' }));
+        if (nowLocked) await recordAudit(trx, audit('auth.lockout'));
         return nowLocked;
       });
       if (locked)
@@ -232,7 +287,7 @@ export class IdentityService {
       throw refuse();
     }
     if (this.#config.requireVerifiedEmail && user.email_verified_at === null) {
-      await repo.insertLoginEvent(this.#db, event('unverified'));
+      await refused('unverified');
       throw refuse();
     }
     const newHash = rehash ? await this.#hasher.hash(password) : null;
@@ -240,6 +295,7 @@ export class IdentityService {
     const sessionId = newId();
     const refreshToken = newOpaqueToken();
     const refreshExpires = await withTransaction(this.#db, async (trx) => {
+      const seen = await recentSignInAgents(trx, user.id);
       await repo.recordSuccessfulLogin(trx, user.id, newHash);
       await repo.insertSession(trx, {
         id: sessionId,
@@ -255,6 +311,26 @@ export class IdentityService {
         ttlS: rememberMe ? this.#config.rememberMeTtlS : this.#config.refreshTokenTtlS,
       });
       await repo.insertLoginEvent(trx, event('success', sessionId));
+      await recordAudit(trx, audit('auth.login.success', { sessionId }));
+      // The first sign-in (after registration) has nothing to compare with: no mail.
+      if (seen.any && isNewDevice(client.userAgent, seen.agents))
+        await this.#quietly(() =>
+          this.#mailer().send(
+            {
+              template: newSignInTemplate,
+              to: user.email,
+              vars: {
+                username: user.username,
+                device: describeDevice(client.userAgent),
+                ip: client.ip ?? 'unknown',
+                at: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+              },
+              userId: user.id,
+              requestId: client.requestId,
+            },
+            { trx },
+          ),
+        );
       return expires;
     });
     return this.#pair(user.id, sessionId, refreshToken, refreshExpires);
@@ -323,9 +399,19 @@ export class IdentityService {
         userAgent: client.userAgent,
         sessionId: row.session_id,
       });
+      await recordAudit(trx, {
+        action: 'auth.refresh.reuse',
+        actorId: row.user_id,
+        subjectType: 'session',
+        subjectId: row.session_id,
+        ip: client.ip,
+        requestId: client.requestId,
+        data: { spentSecondsAgo: Math.round(row.spent_seconds_ago) },
+      });
       return { kind: 'reused' as const, row };
     });
     if (outcome.kind === 'reused') {
+      await this.#sessions.invalidateSession(outcome.row.user_id, outcome.row.session_id);
       this.#log.warn(
         { userId: outcome.row.user_id, sessionId: outcome.row.session_id, ip: client.ip },
         'spent refresh token reused: session revoked',
@@ -335,9 +421,33 @@ export class IdentityService {
     return this.#pair(outcome.row.user_id, outcome.row.session_id, outcome.token, outcome.expires);
   }
 
-  /** Ends sessions of the user: one (`sessionId`), or all. Returns how many were live. */
-  async logout(userId: string, sessionId: string | undefined, reason: string): Promise<number> {
-    const ids = await repo.revokeSessions(this.#db, { userId, sessionId }, reason);
+  /**
+   * Ends sessions of the user: one (`sessionId`), or all, audited (`auth.logout`,
+   * `auth.logout-all`, `auth.session.revoke` by reason) in the same transaction, and dropped from
+   * the session-check cache once committed. Returns how many were live.
+   */
+  async logout(
+    userId: string,
+    sessionId: string | undefined,
+    reason: string,
+    client?: Client,
+  ): Promise<number> {
+    const ids = await withTransaction(this.#db, async (trx) => {
+      const revoked = await repo.revokeSessions(trx, { userId, sessionId }, reason);
+      if (revoked.length > 0)
+        await recordAudit(trx, {
+          action: REVOKE_ACTIONS[reason] ?? 'auth.session.revoke',
+          actorId: userId,
+          subjectType: sessionId === undefined ? 'user' : 'session',
+          subjectId: sessionId ?? userId,
+          ip: client?.ip ?? null,
+          requestId: client?.requestId ?? null,
+          data: { reason, sessions: revoked.length },
+        });
+      return revoked;
+    });
+    if (sessionId === undefined) await this.#sessions.invalidateUser(userId);
+    else await this.#sessions.invalidateSession(userId, ...ids);
     return ids.length;
   }
 
@@ -362,7 +472,7 @@ export class IdentityService {
     } catch {
       return null;
     }
-    const live = await repo.liveSession(this.#db, claims.sid, claims.sub);
+    const live = await this.#sessions.live(this.#db, claims.sid, claims.sub);
     return live === undefined ? null : { userId: claims.sub, sessionId: claims.sid, ...live };
   }
 }
