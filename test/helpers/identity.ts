@@ -6,14 +6,18 @@ import {
   type TokenPair,
 } from '../../src/platform/identity/index.ts';
 import { newId } from '../../src/platform/db/index.ts';
+import type { Redis } from '../../src/platform/redis/index.ts';
 import { eventually, startMailHarness, type MailHarness } from './mail.ts';
 
 /** A password zxcvbn scores 4 that no test user has in its name. */
 export const GOOD_PASSWORD = 'violet-Harbor-83-quantum-Mosaic';
 
 /** The mail harness (database, queue, dev-mailbox mailer) with the identity templates. */
-export function startIdentityHarness(overrides: Record<string, string> = {}): Promise<MailHarness> {
-  return startMailHarness({ templates: identityMailTemplates, overrides });
+export function startIdentityHarness(
+  overrides: Record<string, string> = {},
+  options: { redis?: Redis | null } = {},
+): Promise<MailHarness> {
+  return startMailHarness({ templates: identityMailTemplates, overrides, redis: options.redis });
 }
 
 export interface TestUser {

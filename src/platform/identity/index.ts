@@ -10,7 +10,9 @@ import type { Logger } from '../observability/index.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { KeyRing } from './keys.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
+import { CookieMode } from './cookies.ts';
 import { registerAuthRoutes } from './routes.ts';
+import { registerSessionRoutes } from './session-routes.ts';
 import { IdentityService } from './service.ts';
 import { SessionCache } from './session-cache.ts';
 import { TokenBox } from './tokens.ts';
@@ -19,6 +21,14 @@ export { IdentityCodes } from './errors.ts';
 export { currentUser, MAX_AUTHORIZATION_LENGTH } from './authenticate.ts';
 export type { AuthMode, CurrentUser } from './authenticate.ts';
 export { KeyRing } from './keys.ts';
+export {
+  CookieMode,
+  CSRF_COOKIE,
+  CSRF_HEADER,
+  REFRESH_COOKIE,
+  REFRESH_PATH,
+  TRANSPORT_HEADER,
+} from './cookies.ts';
 export type { AccessClaims } from './keys.ts';
 export {
   normalizeEmail,
@@ -55,6 +65,13 @@ export interface IdentityOptions {
 const JwksSchema = Type.Object({
   keys: Type.Array(Type.Record(Type.String(), Type.Unknown())),
 });
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The identity area: keys, service, session-check cache (set by `registerAuthentication`). */
+    identity: Identity;
+  }
+}
 
 /** The identity area of one app instance: the token keys and the service (null without a database). */
 export interface Identity {
@@ -113,6 +130,8 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
  */
 export function registerAuthentication(app: FastifyInstance, identity: Identity): void {
   registerAuthenticationHook(app, identity.service);
+  // Other areas reach the session-cache invalidation (account lock, reset, deletion) through it.
+  app.decorate('identity', identity);
   app.addHook('onClose', () => {
     identity.sessionCache.close();
     return Promise.resolve();
@@ -142,14 +161,25 @@ export async function registerIdentityRoutes(
     },
     async () => keys.jwks,
   );
+  const cookies = new CookieMode({
+    appSecret: config.secrets.appSecret,
+    publicUrl: config.mail.publicUrl,
+    corsOrigins: config.http.corsOrigins,
+  });
+  const routes = {
+    service: () => {
+      if (!service) throw new Error('the identity area needs a database');
+      return service;
+    },
+    cookies,
+  };
   await app.register(
-    (scope) =>
-      registerAuthRoutes(scope, {
-        service: () => {
-          if (!service) throw new Error('the identity area needs a database');
-          return service;
-        },
-      }),
+    async (scope) => {
+      // Before the routes: `config.refreshCookie` is applied when a route is added.
+      await cookies.register(scope);
+      await registerAuthRoutes(scope, routes);
+      await registerSessionRoutes(scope, routes);
+    },
     { prefix: API_PREFIX },
   );
   // The password estimator builds its dictionaries once (about half a second): not on a request.

@@ -16,7 +16,7 @@ import {
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
 import { SessionCache } from './session-cache.ts';
-import { recentSignInAgents } from './sessions-repository.ts';
+import { recentSignInAgents, refreshTokenSession } from './sessions-repository.ts';
 import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
@@ -449,6 +449,16 @@ export class IdentityService {
     if (sessionId === undefined) await this.#sessions.invalidateUser(userId);
     else await this.#sessions.invalidateSession(userId, ...ids);
     return ids.length;
+  }
+
+  /**
+   * Ends the session of a live refresh token (cookie-mode sign-out), audited as `auth.logout`.
+   * False when the token is not live (unknown, spent, expired, or its session already ended).
+   */
+  async logoutByRefreshToken(refreshToken: string, client: Client): Promise<boolean> {
+    const found = await refreshTokenSession(this.#db, hashToken(refreshToken));
+    if (!found) return false;
+    return (await this.logout(found.userId, found.sessionId, 'logout', client)) > 0;
   }
 
   /** The user's live sessions, most recently used first. */

@@ -45,3 +45,19 @@ export async function recentSignInAgents(
     .execute();
   return { any: rows.length > 0, agents: [...new Set(rows.map((r) => r.user_agent))] };
 }
+
+/** The session of a live, unspent refresh token (to sign out by it); undefined otherwise. */
+export async function refreshTokenSession(
+  db: Executor,
+  tokenHash: string,
+): Promise<{ sessionId: string; userId: string } | undefined> {
+  return db
+    .selectFrom('gw_refresh_token as rt')
+    .innerJoin('gw_session as s', 's.id', 'rt.session_id')
+    .select(['s.id as sessionId', 's.user_id as userId'])
+    .where('rt.token_hash', '=', tokenHash)
+    .where('rt.spent_at', 'is', null)
+    .where('rt.expires_at', '>', sql<Date>`now()`)
+    .where('s.revoked_at', 'is', null)
+    .executeTakeFirst();
+}
