@@ -24,10 +24,14 @@ export const sessionsTag = (userId: string) => `identity-sessions:${userId}`;
  */
 const REPEAT_INVALIDATION_MS = 1_000;
 
+type Lookup = typeof liveSessionUntil;
+
 export interface SessionCacheOptions {
   cache: Cache | null;
   ttlS: number;
   logger: Logger;
+  /** The database lookup on a miss (tests replace it to order a race). */
+  lookup?: Lookup;
 }
 
 /**
@@ -40,6 +44,7 @@ export class SessionCache {
   readonly #cache: Cache | null;
   readonly #ttlS: number;
   readonly #log: Logger;
+  readonly #lookup: Lookup;
   /** Bumped by every invalidation: a check that began before one does not store its answer. */
   #epoch = 0;
   readonly #timers = new Set<NodeJS.Timeout>();
@@ -48,6 +53,7 @@ export class SessionCache {
     this.#cache = options.cache;
     this.#ttlS = options.ttlS;
     this.#log = options.logger;
+    this.#lookup = options.lookup ?? liveSessionUntil;
   }
 
   /** Whether checks are cached at all, and where. */
@@ -64,7 +70,7 @@ export class SessionCache {
     if (hit === null) return undefined;
     if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
     const epoch = this.#epoch;
-    const row = await liveSessionUntil(db, sessionId, userId);
+    const row = await this.#lookup(db, sessionId, userId);
     if (epoch === this.#epoch) {
       const value: Cached | null =
         row === undefined
