@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { describe, test } from 'node:test';
+import { describe, mock, test } from 'node:test';
 import { SignJWT, importPKCS8 } from 'jose';
 import { createCache } from '../../src/platform/cache/index.ts';
 import { loadConfig } from '../../src/platform/config/index.ts';
@@ -131,6 +131,21 @@ describe('identity sessions: key ring rotation', () => {
       .setExpirationTime('60s')
       .sign(await importPKCS8(keyPem('ed25519'), 'EdDSA'));
     await assert.rejects(current.verify(forged));
+  });
+
+  test('regression: a token verified once (remembered) is still refused once it expires', async () => {
+    mock.timers.enable({ apis: ['Date'], now: Date.now() });
+    try {
+      const keys = await ring(keyPem('ed25519'));
+      const token = await keys.sign({ sub: 'u', sid: 's' });
+      assert.equal((await keys.verify(token)).sid, 's');
+      assert.equal((await keys.verify(token)).sid, 's', 'from the remembered verification');
+      mock.timers.tick(61_000);
+      await assert.rejects(keys.verify(token));
+      await assert.rejects(keys.verify(token), 'and not remembered as valid again');
+    } finally {
+      mock.timers.reset();
+    }
   });
 
   test('the current key listed among the previous ones is published once', async () => {
