@@ -4,6 +4,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   db: () => import('./db.ts'),
   jobs: () => import('./jobs.ts'),
   traffic: () => import('./traffic.ts'),
+  auth: () => import('./auth.ts'),
 };
 
 const name = process.argv[2] ?? '';

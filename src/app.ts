@@ -212,7 +212,7 @@ export async function buildApp(
 
   if (!options.operationalOnly) {
     // Bearer tokens first: the rate limits below key on the user it sets.
-    const identity = await createIdentity({ config, database, mail, logger, access });
+    const identity = await createIdentity({ config, database, mail, logger, access, cache });
     registerAuthentication(app, identity);
     // Client IP warning, rate limits on /api/* and unknown routes, idempotency keys.
     registerTraffic(app, { config, logger, redis, database, metrics });

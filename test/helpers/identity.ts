@@ -6,14 +6,18 @@ import {
   type TokenPair,
 } from '../../src/platform/identity/index.ts';
 import { newId } from '../../src/platform/db/index.ts';
+import type { Redis } from '../../src/platform/redis/index.ts';
 import { eventually, startMailHarness, type MailHarness } from './mail.ts';
 
 /** A password zxcvbn scores 4 that no test user has in its name. */
 export const GOOD_PASSWORD = 'violet-Harbor-83-quantum-Mosaic';
 
 /** The mail harness (database, queue, dev-mailbox mailer) with the identity templates. */
-export function startIdentityHarness(overrides: Record<string, string> = {}): Promise<MailHarness> {
-  return startMailHarness({ templates: identityMailTemplates, overrides });
+export function startIdentityHarness(
+  overrides: Record<string, string> = {},
+  options: { redis?: Redis | null } = {},
+): Promise<MailHarness> {
+  return startMailHarness({ templates: identityMailTemplates, overrides, redis: options.redis });
 }
 
 export interface TestUser {
@@ -113,10 +117,18 @@ export async function grantRoles(
 }
 
 /** Marks a session as signed in with a second factor (`amr` gets `otp`), as MFA would. */
-export async function markMfa(h: Pick<MailHarness, 'tdb'>, sessionId: string): Promise<void> {
-  await h.tdb.database.pool.query(`update gw_session set amr = array['pwd', 'otp'] where id = $1`, [
-    sessionId,
-  ]);
+export async function markMfa(
+  app: FastifyInstance,
+  h: Pick<MailHarness, 'tdb'>,
+  sessionId: string,
+): Promise<void> {
+  const { rows } = await h.tdb.database.pool.query<{ user_id: string }>(
+    `update gw_session set amr = array['pwd', 'otp'] where id = $1 returning user_id`,
+    [sessionId],
+  );
+  // Written behind the service's back: drop the cached session check, as the service would.
+  const userId = rows[0]?.user_id;
+  if (userId) await app.identity.sessionCache.invalidateSession(userId, sessionId);
 }
 
 /** A verified account holding `admin`, signed in with MFA: bearer headers and the account. */
@@ -127,6 +139,6 @@ export async function signInAdmin(
   const user = await createUser(h);
   await grantRoles(h, user.id, 'admin');
   const tokens = await signIn(app, user);
-  await markMfa(h, tokens.sessionId);
+  await markMfa(app, h, tokens.sessionId);
   return { user, headers: bearer(tokens.accessToken), tokens };
 }

@@ -12,6 +12,7 @@ import {
   type MailTemplate,
 } from '../../src/platform/mail/index.ts';
 import type { AppModule } from '../../src/platform/modules/index.ts';
+import type { Redis } from '../../src/platform/redis/index.ts';
 import { createLogger, createMetricsRegistry } from '../../src/platform/observability/index.ts';
 import { LogCapture, testConfig } from './app.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
@@ -152,6 +153,8 @@ export async function startMailHarness(
     templates?: readonly MailTemplate[];
     retry?: Partial<MailRetry>;
     apps?: AppModule[];
+    /** A Redis client for the app (cache, rate limits); the caller closes it. None: in-process. */
+    redis?: Redis | null;
   } = {},
 ): Promise<MailHarness> {
   const config = testConfig({
@@ -192,6 +195,7 @@ export async function startMailHarness(
     jobs,
     mail,
     apps: options.apps ?? [],
+    redis: options.redis ?? null,
   });
   app.addHook('onRequest', (request, _reply, done) => {
     const user = request.headers['x-test-user'];

@@ -1,4 +1,4 @@
-import { createPrivateKey } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
@@ -66,6 +66,11 @@ export interface Config {
     /** PKCS#8 PEM; null: generate a key per process (development and test only). */
     readonly jwtPrivateKey: string | null;
     readonly jwtIssuer: string;
+    /** PEM keys (public or private) of earlier signing keys, still verifying tokens. */
+    readonly jwtPreviousKeys: readonly string[];
+    /** Session-check cache: `auto`, `on`, `off`; and its TTL in seconds. */
+    readonly sessionCache: 'auto' | 'on' | 'off';
+    readonly sessionCacheTtlS: number;
     readonly jwtAudience: string;
     /** Durations in seconds (configured with units, parsed once). */
     readonly accessTokenTtlS: number;
@@ -325,6 +330,28 @@ function checkIdentity(vars: Env, issues: ConfigIssue[]): void {
   if (parseDuration(vars.AUTH_LOCKOUT_DURATION) > parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION)) {
     issues.push({ key: 'AUTH_LOCKOUT_DURATION', message: 'is above AUTH_LOCKOUT_MAX_DURATION' });
   }
+  const previous = pemBlocks(vars.AUTH_JWT_PREVIOUS_KEYS);
+  if (vars.AUTH_JWT_PREVIOUS_KEYS.trim() !== '' && previous.length === 0)
+    issues.push({ key: 'AUTH_JWT_PREVIOUS_KEYS', message: 'holds no PEM block' });
+  for (const [i, pem] of previous.entries()) {
+    try {
+      const key = createPublicKey(pem);
+      const curve = key.asymmetricKeyDetails?.namedCurve;
+      if (
+        key.asymmetricKeyType !== 'ed25519' &&
+        !(key.asymmetricKeyType === 'ec' && curve === 'prime256v1')
+      )
+        issues.push({
+          key: 'AUTH_JWT_PREVIOUS_KEYS',
+          message: `key ${String(i + 1)} must be an Ed25519 or P-256 key`,
+        });
+    } catch {
+      issues.push({
+        key: 'AUTH_JWT_PREVIOUS_KEYS',
+        message: `key ${String(i + 1)} is not a PEM public or private key`,
+      });
+    }
+  }
   if (vars.AUTH_JWT_PRIVATE_KEY !== '') {
     try {
       const key = createPrivateKey(jwtPem(vars.AUTH_JWT_PRIVATE_KEY));
@@ -338,6 +365,11 @@ function checkIdentity(vars: Env, issues: ConfigIssue[]): void {
       issues.push({ key: 'AUTH_JWT_PRIVATE_KEY', message: 'is not a PEM private key' });
     }
   }
+}
+
+/** The PEM blocks in a value (several keys one after the other), `\\n` escapes allowed. */
+function pemBlocks(value: string): string[] {
+  return jwtPem(value).match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
 }
 
 /** A PEM given in one line with `\\n` escapes, as environment files often carry it. */
@@ -483,6 +515,9 @@ export function loadConfig(
       jwtIssuer:
         vars.AUTH_JWT_ISSUER === '' ? vars.PUBLIC_URL.replace(/\/+$/, '') : vars.AUTH_JWT_ISSUER,
       jwtAudience: vars.AUTH_JWT_AUDIENCE,
+      jwtPreviousKeys: pemBlocks(vars.AUTH_JWT_PREVIOUS_KEYS),
+      sessionCache: vars.AUTH_SESSION_CACHE,
+      sessionCacheTtlS: parseDuration(vars.AUTH_SESSION_CACHE_TTL),
       accessTokenTtlS: parseDuration(vars.AUTH_ACCESS_TOKEN_TTL),
       refreshTokenTtlS: parseDuration(vars.AUTH_REFRESH_TOKEN_TTL),
       rememberMeTtlS: parseDuration(vars.AUTH_REMEMBER_ME_TTL),

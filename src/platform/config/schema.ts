@@ -464,6 +464,14 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Identity', secret: true, requiredIn: deployed },
   ),
+  AUTH_JWT_PREVIOUS_KEYS: v(
+    Type.String({
+      description:
+        'Keys that signed access tokens before the current one (rotation): PEM blocks, public or private (only their public half is used), one after the other; `\\n` escapes stand for line breaks. They stay in the JWKS and still verify tokens; remove one once `AUTH_ACCESS_TOKEN_TTL` has passed since it stopped signing.',
+      default: '',
+    }),
+    { group: 'Identity', secret: true },
+  ),
   AUTH_JWT_ISSUER: v(
     Type.String({
       description: 'The `iss` of access tokens. Empty: `PUBLIC_URL`.',
@@ -501,6 +509,21 @@ export const ConfigSchema = Type.Object({
     duration(
       'A spent refresh token presented again within this time gets the current pair (two tabs refreshing at once); later it revokes the session.',
       '10s',
+    ),
+    { group: 'Identity' },
+  ),
+  AUTH_SESSION_CACHE: v(
+    Type.Enum(['auto', 'on', 'off'], {
+      description:
+        "Cache of the per-request session check. `auto`: in Redis with `REDIS_URL`; without it, in process in development and test only (several processes without Redis would not see each other's revocations). `on`: also in process in staging and production (one process only). `off`: every request reads the database.",
+      default: 'auto',
+    }),
+    { group: 'Identity' },
+  ),
+  AUTH_SESSION_CACHE_TTL: v(
+    duration(
+      'How long a session check is cached. Revocations invalidate it at once; this only bounds the staleness of a lost invalidation (Redis away).',
+      '30s',
     ),
     { group: 'Identity' },
   ),

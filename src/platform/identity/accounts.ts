@@ -11,6 +11,7 @@ import { normalizeEmail, normalizePassword } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
 import type { MfaService, SecondFactor } from './mfa.ts';
+import type { SessionCache } from './session-cache.ts';
 import type { Client } from './service.ts';
 import type { AuthMethod } from './tables.ts';
 import { hashToken, newOpaqueToken } from './tokens.ts';
@@ -39,6 +40,8 @@ export interface AccountServiceOptions {
   logger: Logger;
   /** Second factors: step-up needs one when the account has MFA. */
   mfa?: MfaService | null;
+  /** The session-check cache, invalidated after every change of a user's sessions. */
+  sessions?: SessionCache | null;
 }
 
 /**
@@ -52,6 +55,7 @@ export class AccountService {
   readonly #mail: AccountMail;
   readonly #log: Logger;
   readonly #mfa: MfaService | null;
+  readonly #sessions: SessionCache | null;
 
   constructor(options: AccountServiceOptions) {
     this.#db = options.db;
@@ -60,6 +64,7 @@ export class AccountService {
     this.#mail = options.mail;
     this.#log = options.logger;
     this.#mfa = options.mfa ?? null;
+    this.#sessions = options.sessions ?? null;
   }
 
   /** Waits for the mail work still running (at shutdown, and in tests). */
@@ -211,13 +216,14 @@ export class AccountService {
     const password = normalizePassword(input.password);
     await this.#checkNewPassword(user, password, '/body/password');
     const newHash = await this.#hasher.hash(password);
-    const spent = await withTransaction(this.#db, async (trx) => {
+    const spent = await withTransaction(this.#db, async (trx, ctx) => {
       const used = await accounts.spendUserToken(trx, 'reset-password', tokenHash);
       if (!used) return false;
       await accounts.replacePassword(trx, user.id, newHash, { keep: PASSWORD_HISTORY - 1 });
       await accounts.spendUserTokens(trx, user.id, ['reset-password']);
       await repo.markEmailVerified(trx, user.id, used.email);
       const revoked = await repo.revokeSessions(trx, { userId: user.id }, 'password-reset');
+      ctx.afterCommit(() => this.#sessions?.invalidateUser(user.id));
       await recordAudit(trx, {
         action: 'auth.password.reset',
         actorId: user.id,
@@ -248,7 +254,7 @@ export class AccountService {
     const password = normalizePassword(input.newPassword);
     await this.#checkNewPassword(user, password, '/body/newPassword');
     const newHash = await this.#hasher.hash(password);
-    const changed = await withTransaction(this.#db, async (trx) => {
+    const changed = await withTransaction(this.#db, async (trx, ctx) => {
       const replaced = await accounts.replacePassword(trx, user.id, newHash, {
         keep: PASSWORD_HISTORY - 1,
         expected: user.password_hash,
@@ -260,6 +266,7 @@ export class AccountService {
         { userId: user.id, exceptSessionId: who.sessionId },
         'password-change',
       );
+      ctx.afterCommit(() => this.#sessions?.invalidateUser(user.id));
       await recordAudit(trx, {
         action: 'auth.password.change',
         actorId: user.id,
@@ -283,9 +290,11 @@ export class AccountService {
     const user = await this.#provePassword(who, input.password, client, 'reauthenticate');
     const withOtp = await this.#requireSecondFactorForStepUp(user, input, client);
     const methods: AuthMethod[] = withOtp ? ['pwd', 'otp'] : ['pwd'];
-    const at = await withTransaction(this.#db, async (trx) => {
+    const at = await withTransaction(this.#db, async (trx, ctx) => {
       const marked = await accounts.markReauthenticated(trx, who.sessionId, user.id, methods);
       if (marked === undefined) return undefined;
+      // The cached check holds authenticated_at and amr: the next request must see the new ones.
+      ctx.afterCommit(() => this.#sessions?.invalidateSession(user.id, who.sessionId));
       await accounts.clearLockout(trx, user.id);
       await recordAudit(trx, {
         action: 'auth.reauthenticate',

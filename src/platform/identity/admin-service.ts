@@ -13,6 +13,7 @@ import {
 } from '../db/index.ts';
 import { HttpCodes, HttpError } from '../http/index.ts';
 import { IdentityCodes } from './errors.ts';
+import type { SessionCache } from './session-cache.ts';
 import { normalizeIdentifier } from './normalize.ts';
 import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from './permissions.ts';
 import * as rbac from './rbac-repository.ts';
@@ -93,10 +94,19 @@ export class AdminService {
   readonly #access: AccessControl;
   readonly #paging: PaginateOptions;
 
-  constructor(options: { db: Db; access: AccessControl; paging: PaginateOptions }) {
+  readonly #sessions: SessionCache | null;
+
+  constructor(options: {
+    db: Db;
+    access: AccessControl;
+    paging: PaginateOptions;
+    /** The session-check cache: a lock must end the sessions on the next request. */
+    sessions?: SessionCache | null;
+  }) {
     this.#db = options.db;
     this.#access = options.access;
     this.#paging = options.paging;
+    this.#sessions = options.sessions ?? null;
   }
 
   /** Live accounts, keyset- or offset-paginated, filtered by the list query (and `role`). */
@@ -178,6 +188,7 @@ export class AdminService {
       if (change.locked === true) {
         await rbac.lockAccount(trx, id);
         const revoked = await repo.revokeSessions(trx, { userId: id }, 'admin-lock');
+        ctx.afterCommit(() => this.#sessions?.invalidateUser(id));
         await recordAudit(trx, {
           ...audit,
           action: 'admin.user.lock',

@@ -47,39 +47,51 @@ function invalid(description: string): HttpError {
   });
 }
 
-function modeOf(request: FastifyRequest): AuthMode {
-  const own = request.routeOptions.config.auth;
+/** The route's mode: its own `config.auth`, else `optional` under `/api/` and `none` elsewhere. */
+function modeOf(url: string, own: AuthMode | undefined): AuthMode {
   if (own !== undefined) return own;
-  return (request.routeOptions.url ?? '').startsWith(`${API_PREFIX}/`) ? 'optional' : 'none';
+  return url.startsWith(`${API_PREFIX}/`) ? 'optional' : 'none';
 }
 
 /**
  * Reads `Authorization: Bearer <jwt>` on every route that takes one and sets `request.userId`,
- * `request.userTier` and `request.sessionId`. Runs on `onRequest`, so the rate limits that follow
- * key on the user. Without `service` (no database) no token is read and `required` routes refuse.
+ * `request.userTier` and `request.sessionId`. The hook is attached per route when the route is
+ * added (routes registered after this call), decided from its url and `config.auth`, so `none`
+ * routes (health, metrics, the auth routes) carry no hook at all. It goes first among the
+ * route's `onRequest` hooks, so the rate limits attached after it key on the user. Without
+ * `service` (no database) no token is read and `required` routes refuse.
  */
 export function registerAuthentication(
   app: FastifyInstance,
   service: IdentityService | null,
 ): void {
-  app.addHook('onRequest', async (request) => {
-    const mode = modeOf(request);
+  const check = (mode: 'required' | 'optional') =>
+    async function authenticate(request: FastifyRequest): Promise<void> {
+      const header = request.headers.authorization;
+      if (service === null || header === undefined) {
+        if (mode === 'required') throw missing();
+        return;
+      }
+      if (header.length > MAX_AUTHORIZATION_LENGTH) throw invalid('malformed');
+      const match = BEARER.exec(header);
+      if (!match) throw invalid('malformed');
+      const auth = await service.authenticate(match[1] as string);
+      if (auth === null) throw invalid('invalid, expired or revoked');
+      request.userId = auth.userId;
+      request.userTier = auth.tier;
+      request.sessionId = auth.sessionId;
+      request.authenticatedAt = auth.authenticatedAt;
+      request.amr = auth.amr;
+    };
+  const required = check('required');
+  const optional = check('optional');
+  app.addHook('onRoute', (route) => {
+    const mode = modeOf(route.url, route.config?.auth);
     if (mode === 'none') return;
-    const header = request.headers.authorization;
-    if (service === null || header === undefined) {
-      if (mode === 'required') throw missing();
-      return;
-    }
-    if (header.length > MAX_AUTHORIZATION_LENGTH) throw invalid('malformed');
-    const match = BEARER.exec(header);
-    if (!match) throw invalid('malformed');
-    const auth = await service.authenticate(match[1] as string);
-    if (auth === null) throw invalid('invalid, expired or revoked');
-    request.userId = auth.userId;
-    request.userTier = auth.tier;
-    request.sessionId = auth.sessionId;
-    request.authenticatedAt = auth.authenticatedAt;
-    request.amr = auth.amr;
+    route.onRequest = [
+      mode === 'required' ? required : optional,
+      ...[route.onRequest ?? []].flat(),
+    ];
   });
 }
 

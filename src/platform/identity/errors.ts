@@ -142,4 +142,16 @@ export const IdentityCodes = defineErrorCodes('identity', {
     title: 'Authenticator already enabled',
     description: 'Disable the current authenticator before setting up another one.',
   },
+  ORIGIN_NOT_ALLOWED: {
+    kind: 'Forbidden',
+    title: 'Origin not allowed',
+    description:
+      'A request authenticated by the refresh cookie came without an `Origin` header, or from an origin other than `PUBLIC_URL` and `CORS_ORIGINS`.',
+  },
+  CSRF_TOKEN_INVALID: {
+    kind: 'Forbidden',
+    title: 'Missing or invalid CSRF token',
+    description:
+      'A request authenticated by the refresh cookie must send the value of the `__Host-gw_csrf` cookie in the `X-CSRF-Token` header.',
+  },
 });

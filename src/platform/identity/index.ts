@@ -3,6 +3,7 @@ import './rbac-tables.ts';
 import './accounts-tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
+import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
@@ -21,8 +22,11 @@ import type { AccessControl } from './permissions.ts';
 import { ProfileService } from './profile.ts';
 import { MfaService } from './mfa.ts';
 import { registerMfaRoutes } from './mfa-routes.ts';
+import { CookieMode } from './cookies.ts';
 import { registerAuthRoutes } from './routes.ts';
+import { registerSessionRoutes } from './session-routes.ts';
 import { IdentityService } from './service.ts';
+import { SessionCache } from './session-cache.ts';
 import { TokenBox } from './tokens.ts';
 
 export { IdentityCodes } from './errors.ts';
@@ -35,6 +39,14 @@ export { requireRecentAuthentication } from './step-up.ts';
 export { currentUser, MAX_AUTHORIZATION_LENGTH } from './authenticate.ts';
 export type { AuthMode, CurrentUser } from './authenticate.ts';
 export { KeyRing } from './keys.ts';
+export {
+  CookieMode,
+  CSRF_COOKIE,
+  CSRF_HEADER,
+  REFRESH_COOKIE,
+  REFRESH_PATH,
+  TRANSPORT_HEADER,
+} from './cookies.ts';
 export type { AccessClaims } from './keys.ts';
 export {
   normalizeEmail,
@@ -48,9 +60,13 @@ export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
 export { MfaService } from './mfa.ts';
 export type { MfaChallenge, MfaStatus, SecondFactor, TotpSetup } from './mfa.ts';
+export { SessionCache, sessionsTag } from './session-cache.ts';
+export { describeDevice, parseDevice } from './device.ts';
+export type { Device } from './device.ts';
 export type { Authenticated, Client, TokenPair } from './service.ts';
 export {
   identityMailTemplates,
+  newSignInTemplate,
   registerAttemptTemplate,
   verifyEmailTemplate,
 } from './templates.ts';
@@ -75,11 +91,20 @@ export interface IdentityOptions {
   logger: Logger;
   /** Roles and permissions (null without a database). */
   access?: AccessControl | null;
+  /** The platform cache, for the session check (`AUTH_SESSION_CACHE`); none: not cached. */
+  cache?: Cache | null;
 }
 
 const JwksSchema = Type.Object({
   keys: Type.Array(Type.Record(Type.String(), Type.Unknown())),
 });
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The identity area: keys, service, session-check cache (set by `registerAuthentication`). */
+    identity: Identity;
+  }
+}
 
 /** The identity area of one app instance: the token keys and the service (null without a database). */
 export interface Identity {
@@ -95,14 +120,29 @@ export interface Identity {
   readonly profiles: ProfileService | null;
   /** TOTP and backup codes; `verifySecondFactor` for step-up (null without a database). */
   readonly mfa: MfaService | null;
+  /** The session-check cache; invalidate it after anything that changes a session's answer. */
+  readonly sessionCache: SessionCache;
+}
+
+/**
+ * The cache the session check may use: Redis is shared, so always; an in-process cache only
+ * where one process is the rule (development, test) or when `AUTH_SESSION_CACHE=on` says so,
+ * since another process would never hear of a revocation made here.
+ */
+function sessionCacheBackend(config: Config, cache: Cache | null | undefined): Cache | null {
+  const mode = config.identity.sessionCache;
+  if (!cache || mode === 'off') return null;
+  if (mode === 'on' || cache.backend === 'redis' || !config.isDeployed) return cache;
+  return null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
 export async function createIdentity(options: IdentityOptions): Promise<Identity> {
-  const { config, database, mail, logger } = options;
+  const { config, database, mail, logger, cache } = options;
   const identity = config.identity;
   const keys = await KeyRing.create({
     privateKeyPem: identity.jwtPrivateKey,
+    previousKeyPems: identity.jwtPreviousKeys,
     issuer: identity.jwtIssuer,
     audience: identity.jwtAudience,
     accessTokenTtlS: identity.accessTokenTtlS,
@@ -117,6 +157,11 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
       })
     : null;
+  const sessionCache = new SessionCache({
+    cache: database ? sessionCacheBackend(config, cache) : null,
+    ttlS: identity.sessionCacheTtlS,
+    logger,
+  });
   const service = database
     ? new IdentityService({
         db: database.db,
@@ -127,6 +172,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         mail,
         logger,
         mfa,
+        sessionCache,
       })
     : null;
   const access = options.access ?? null;
@@ -139,6 +185,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
             secret: config.secrets.appSecret,
             estimateAbove: config.database.estimateAbove,
           },
+          sessions: sessionCache,
         })
       : null;
   const accountMail = new AccountMail(mail, logger);
@@ -150,12 +197,18 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         mail: accountMail,
         logger,
         mfa,
+        sessions: sessionCache,
       })
     : null;
   const profiles = database
-    ? new ProfileService({ db: database.db, config: identity, mail: accountMail })
+    ? new ProfileService({
+        db: database.db,
+        config: identity,
+        mail: accountMail,
+        sessions: sessionCache,
+      })
     : null;
-  return { keys, service, access, admin, accounts, profiles, mfa };
+  return { keys, service, access, admin, accounts, profiles, mfa, sessionCache };
 }
 
 /**
@@ -166,6 +219,12 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
 export function registerAuthentication(app: FastifyInstance, identity: Identity): void {
   registerAuthenticationHook(app, identity.service);
   registerPermissionChecks(app, identity.access);
+  // Other areas reach the session-cache invalidation (account lock, reset, deletion) through it.
+  app.decorate('identity', identity);
+  app.addHook('onClose', () => {
+    identity.sessionCache.close();
+    return Promise.resolve();
+  });
 }
 
 /**
@@ -191,14 +250,25 @@ export async function registerIdentityRoutes(
     },
     async () => keys.jwks,
   );
+  const cookies = new CookieMode({
+    appSecret: config.secrets.appSecret,
+    publicUrl: config.mail.publicUrl,
+    corsOrigins: config.http.corsOrigins,
+  });
+  const routes = {
+    service: () => {
+      if (!service) throw new Error('the identity area needs a database');
+      return service;
+    },
+    cookies,
+  };
   await app.register(
-    (scope) =>
-      registerAuthRoutes(scope, {
-        service: () => {
-          if (!service) throw new Error('the identity area needs a database');
-          return service;
-        },
-      }),
+    async (scope) => {
+      // Before the routes: `config.refreshCookie` is applied when a route is added.
+      await cookies.register(scope);
+      await registerAuthRoutes(scope, routes);
+      await registerSessionRoutes(scope, routes);
+    },
     { prefix: API_PREFIX },
   );
   const { admin } = identity;

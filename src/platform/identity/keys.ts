@@ -9,6 +9,7 @@ import {
   type JWK,
   type JWTPayload,
 } from 'jose';
+import { LRUCache } from 'lru-cache';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 
 type SigningKey = Parameters<SignJWT['sign']>[0];
@@ -25,6 +26,11 @@ export interface AccessClaims {
 export interface KeyRingOptions {
   /** PKCS#8 PEM (Ed25519 or P-256); null generates an Ed25519 key for this process. */
   privateKeyPem: string | null;
+  /**
+   * PEM keys (public or private; only the public half is used) that signed before the current
+   * one: published in the JWKS and accepted by `verify`, never used to sign.
+   */
+  previousKeyPems?: readonly string[];
   issuer: string;
   audience: string;
   accessTokenTtlS: number;
@@ -32,9 +38,21 @@ export interface KeyRingOptions {
 
 type Alg = 'EdDSA' | 'ES256';
 
+/** Tokens whose verification is remembered (bounded by count and by characters). */
+const VERIFIED_MAX_ENTRIES = 10_000;
+const VERIFIED_MAX_CHARS = 8_000_000;
+
+/** The public JWK as published: `kid` (its thumbprint), `alg`, `use`; never a private part. */
+async function publishable(key: PublicKey, alg: Alg): Promise<JWK> {
+  const { kty, crv, x, y } = await exportJWK(key);
+  const jwk: JWK = { kty, crv, x, ...(y === undefined ? {} : { y }) };
+  return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
+}
+
 /**
  * The access-token signer and verifier: one asymmetric signing key with a `kid` (its JWK
- * thumbprint), the published JWKS, and verification pinned to that algorithm, issuer and audience.
+ * thumbprint), earlier keys kept for verification during a rotation, the published JWKS, and
+ * verification pinned to the algorithms of those keys, the issuer and the audience.
  */
 export class KeyRing {
   readonly alg: Alg;
@@ -43,23 +61,36 @@ export class KeyRing {
   readonly #privateKey: SigningKey;
   readonly #resolve: ReturnType<typeof createLocalJWKSet>;
   readonly #options: KeyRingOptions;
+  readonly #algorithms: Alg[];
+  /**
+   * Tokens already verified, by their exact text: the same bytes verify the same way under the
+   * same keys (which only change with a restart), so only `exp` is checked again. A signature
+   * check costs about 100 µs, the bulk of authenticating a request; only valid tokens get in.
+   */
+  readonly #verified = new LRUCache<string, AccessClaims & JWTPayload>({
+    max: VERIFIED_MAX_ENTRIES,
+    maxSize: VERIFIED_MAX_CHARS,
+    sizeCalculation: (_value, key) => key.length,
+  });
 
   private constructor(
     options: KeyRingOptions,
     alg: Alg,
     kid: string,
     privateKey: SigningKey,
-    publicJwk: JWK,
+    published: JWK[],
   ) {
     this.#options = options;
     this.alg = alg;
     this.kid = kid;
     this.#privateKey = privateKey;
-    this.jwks = { keys: [{ ...publicJwk, kid, alg, use: 'sig' }] };
+    this.jwks = { keys: published };
+    this.#algorithms = [...new Set(published.map((k) => k.alg as Alg))];
+    // The local set picks the key by `kid` and checks it suits the header's `alg`.
     this.#resolve = createLocalJWKSet(this.jwks);
   }
 
-  /** Loads the configured key, or generates one (development and test). */
+  /** Loads the configured keys, or generates a signing key (development and test). */
   static async create(options: KeyRingOptions): Promise<KeyRing> {
     let privateKey: SigningKey;
     let publicKey: PublicKey;
@@ -73,9 +104,20 @@ export class KeyRing {
       privateKey = await importPKCS8(options.privateKeyPem, alg);
       publicKey = createPublicKey(node);
     }
-    const publicJwk = await exportJWK(publicKey);
-    const kid = await calculateJwkThumbprint(publicJwk);
-    return new KeyRing(options, alg, kid, privateKey, publicJwk);
+    const current = await publishable(publicKey, alg);
+    const published = [current];
+    for (const pem of options.previousKeyPems ?? []) {
+      const node = createPublicKey(pem);
+      const jwk = await publishable(node, node.asymmetricKeyType === 'ed25519' ? 'EdDSA' : 'ES256');
+      // The current key listed again among the previous ones is published once.
+      if (!published.some((k) => k.kid === jwk.kid)) published.push(jwk);
+    }
+    return new KeyRing(options, alg, current.kid as string, privateKey, published);
+  }
+
+  /** The `kid`s of the earlier keys still accepted (rotation). */
+  get previousKids(): string[] {
+    return this.jwks.keys.slice(1).map((k) => k.kid as string);
   }
 
   /** A signed access token for this session, valid for the configured lifetime. */
@@ -95,8 +137,13 @@ export class KeyRing {
    * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
    */
   async verify(token: string): Promise<AccessClaims & JWTPayload> {
+    const known = this.#verified.get(token);
+    if (known !== undefined) {
+      if ((known.exp ?? 0) * 1000 > Date.now()) return known;
+      this.#verified.delete(token);
+    }
     const { payload } = await jwtVerify(token, this.#resolve, {
-      algorithms: [this.alg],
+      algorithms: this.#algorithms,
       issuer: this.#options.issuer,
       audience: this.#options.audience,
       typ: 'at+jwt',
@@ -104,6 +151,8 @@ export class KeyRing {
     });
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
       throw new Error('sub and sid must be strings');
-    return payload as AccessClaims & JWTPayload;
+    const claims = Object.freeze(payload) as AccessClaims & JWTPayload;
+    this.#verified.set(token, claims);
+    return claims;
   }
 }

@@ -2,6 +2,7 @@ import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
+import type { SessionCache } from './session-cache.ts';
 import type { AccountMail } from './accounts-mail.ts';
 import * as accounts from './accounts-repository.ts';
 import {
@@ -20,6 +21,8 @@ export interface ProfileServiceOptions {
   db: Db;
   config: Config['identity'];
   mail: AccountMail;
+  /** The session-check cache, invalidated when the account's sessions end. */
+  sessions?: SessionCache | null;
 }
 
 /** `a***@example.com`: enough for the owner to recognise an address, not to learn it. */
@@ -33,11 +36,13 @@ export class ProfileService {
   readonly #db: Db;
   readonly #config: Config['identity'];
   readonly #mail: AccountMail;
+  readonly #sessions: SessionCache | null;
 
   constructor(options: ProfileServiceOptions) {
     this.#db = options.db;
     this.#config = options.config;
     this.#mail = options.mail;
+    this.#sessions = options.sessions ?? null;
   }
 
   /** Waits for the mail work still running (at shutdown, and in tests). */
@@ -211,9 +216,10 @@ export class ProfileService {
    * dies now, the address is free at once, the rest goes with the purge after the retention.
    */
   async deleteAccount(who: SignedIn, client: Client): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
+    await withTransaction(this.#db, async (trx, ctx) => {
       if (!(await accounts.softDeleteUser(trx, who.userId))) return;
       const revoked = await repo.revokeSessions(trx, { userId: who.userId }, 'account-deleted');
+      ctx.afterCommit(() => this.#sessions?.invalidateUser(who.userId));
       await accounts.spendUserTokens(trx, who.userId);
       await recordAudit(trx, {
         action: 'user.delete',

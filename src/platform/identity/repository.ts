@@ -65,6 +65,19 @@ export interface LoginCandidate extends AccountRow {
 }
 
 /** The live account with this address or user name, with what sign-in needs. */
+/** The address and user name of a live account (for mail to it). */
+export async function findUserContact(
+  db: Executor,
+  userId: string,
+): Promise<{ email: string; username: string } | undefined> {
+  return db
+    .selectFrom('gw_user')
+    .select(['email', 'username'])
+    .where('id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+}
+
 export async function findLoginCandidate(
   db: Executor,
   by: { email: string } | { username: string },

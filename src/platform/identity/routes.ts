@@ -3,6 +3,8 @@ import { Type } from 'typebox';
 import { HttpError } from '../http/index.ts';
 import { AuthLimits } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
+import type { CookieMode } from './cookies.ts';
+import { parseDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import { MfaChallengeSchema } from './mfa-routes.ts';
 import type { Client, IdentityService } from './service.ts';
@@ -21,14 +23,31 @@ const TokenPairSchema = Type.Object({
   accessToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
   expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
-  refreshToken: Type.String(),
+  refreshToken: Type.Optional(
+    Type.String({
+      description:
+        'Absent in cookie mode (`X-Token-Transport: cookie`): the token is in the HttpOnly `__Secure-gw_refresh` cookie instead.',
+    }),
+  ),
   refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
   sessionId: Type.String({ format: 'uuid' }),
 });
+const DeviceSchema = Type.Union(
+  [
+    Type.Object({
+      browser: Type.Union([Type.String(), Type.Null()]),
+      os: Type.Union([Type.String(), Type.Null()]),
+      platform: Type.Union([Type.String(), Type.Null()]),
+    }),
+    Type.Null(),
+  ],
+  { description: 'The user agent parsed (bowser): browser, OS, platform; null without one.' },
+);
 const SessionSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   current: Type.Boolean({ description: 'The session of this request.' }),
   userAgent: Type.Union([Type.String(), Type.Null()]),
+  device: DeviceSchema,
   ip: Type.Union([Type.String(), Type.Null()]),
   rememberMe: Type.Boolean(),
   createdAt: Type.String({ format: 'date-time' }),
@@ -42,11 +61,13 @@ const LoginEventSchema = Type.Object({
   ),
   ip: Type.Union([Type.String(), Type.Null()]),
   userAgent: Type.Union([Type.String(), Type.Null()]),
+  device: DeviceSchema,
   sessionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
   at: Type.String({ format: 'date-time' }),
 });
 
-function clientOf(request: FastifyRequest): Client {
+/** Where the request came from, for sessions, history and audit. */
+export function clientOf(request: FastifyRequest): Client {
   const ua = request.headers['user-agent'];
   return {
     ip: request.ip,
@@ -66,7 +87,7 @@ const ACCEPTED_MESSAGE =
 /** The identity API under `/api/v1/auth`. */
 export async function registerAuthRoutes(
   app: FastifyInstance,
-  options: { service: () => IdentityService },
+  options: { service: () => IdentityService; cookies: CookieMode },
 ): Promise<void> {
   const service = options.service;
   const tags = ['identity'];
@@ -146,7 +167,11 @@ export async function registerAuthRoutes(
     '/auth/login',
     {
       bodyLimit: AUTH_BODY_LIMIT,
-      config: { auth: 'none', rateLimit: AuthLimits.login(bodyField('login')) },
+      config: {
+        auth: 'none',
+        rateLimit: AuthLimits.login(bodyField('login')),
+        refreshCookie: true,
+      },
       schema: {
         ...common,
         summary: 'Sign in with an address or user name',
@@ -171,18 +196,24 @@ export async function registerAuthRoutes(
     '/auth/refresh',
     {
       bodyLimit: AUTH_BODY_LIMIT,
-      config: { auth: 'none' },
+      config: { auth: 'none', refreshCookie: true },
       schema: {
         ...common,
         summary: 'Exchange a refresh token for a new pair',
         description:
-          'The refresh token is spent. Presented again after the grace window, it revokes its session.',
-        body: Type.Object({ refreshToken: Type.String({ minLength: 1, maxLength: 128 }) }),
+          'The refresh token is spent. Presented again after the grace window, it revokes its session. Without `refreshToken` in the body, the `__Secure-gw_refresh` cookie is read (cookie mode): then `Origin` must be `PUBLIC_URL` or one of `CORS_ORIGINS` (403 `ORIGIN_NOT_ALLOWED`) and `X-CSRF-Token` must equal the `__Host-gw_csrf` cookie (403 `CSRF_TOKEN_INVALID`), and the new pair comes back in cookie mode.',
+        body: Type.Object({
+          refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+        }),
         response: { 200: TokenPairSchema },
       },
     },
-    async (request) =>
-      service().refresh((request.body as { refreshToken: string }).refreshToken, clientOf(request)),
+    async (request) => {
+      const sent = (request.body as { refreshToken?: string } | undefined)?.refreshToken;
+      const token = options.cookies.refreshToken(request, sent);
+      if (token === undefined) throw new HttpError(IdentityCodes.INVALID_REFRESH_TOKEN);
+      return service().refresh(token, clientOf(request));
+    },
   );
 
   app.post(
@@ -193,7 +224,7 @@ export async function registerAuthRoutes(
     },
     async (request, reply) => {
       const { userId, sessionId } = currentUser(request);
-      await service().logout(userId, sessionId, 'logout');
+      await service().logout(userId, sessionId, 'logout', clientOf(request));
       reply.code(204);
       return null;
     },
@@ -211,7 +242,7 @@ export async function registerAuthRoutes(
     },
     async (request, reply) => {
       const { userId } = currentUser(request);
-      await service().logout(userId, undefined, 'logout-all');
+      await service().logout(userId, undefined, 'logout-all', clientOf(request));
       reply.code(204);
       return null;
     },
@@ -235,6 +266,7 @@ export async function registerAuthRoutes(
           id: s.id,
           current: s.id === sessionId,
           userAgent: s.user_agent,
+          device: parseDevice(s.user_agent),
           ip: s.ip,
           rememberMe: s.remember_me,
           createdAt: s.created_at.toISOString(),
@@ -259,7 +291,7 @@ export async function registerAuthRoutes(
     async (request, reply) => {
       const { userId } = currentUser(request);
       const { id } = request.params as { id: string };
-      const revoked = await service().logout(userId, id, 'revoked');
+      const revoked = await service().logout(userId, id, 'revoked', clientOf(request));
       if (revoked === 0) throw new HttpError(IdentityCodes.SESSION_NOT_FOUND);
       reply.code(204);
       return null;
@@ -289,6 +321,7 @@ export async function registerAuthRoutes(
           outcome: e.outcome,
           ip: e.ip,
           userAgent: e.user_agent,
+          device: parseDevice(e.user_agent),
           sessionId: e.session_id,
           at: e.created_at.toISOString(),
         })),

@@ -1,8 +1,10 @@
+import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import type { KeyRing } from './keys.ts';
 import type { MfaChallenge, MfaService, SecondFactor } from './mfa.ts';
@@ -16,7 +18,9 @@ import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import { assignDefaultRole } from './rbac-repository.ts';
 import * as repo from './repository.ts';
 import type { AuthMethod } from './tables.ts';
-import { registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
+import { SessionCache } from './session-cache.ts';
+import { recentSignInAgents, refreshTokenSession } from './sessions-repository.ts';
+import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
 /** Where a request came from, for sessions and the sign-in history. */
@@ -52,7 +56,16 @@ export interface IdentityServiceOptions {
   logger: Logger;
   /** The second factor; without it sign-in is by password alone. */
   mfa?: MfaService | null;
+  /** The session-check cache; none: every check reads the database. */
+  sessionCache?: SessionCache;
 }
+
+/** The audit action of each session revocation reason given to `logout`. */
+const REVOKE_ACTIONS: Record<string, string> = {
+  logout: 'auth.logout',
+  'logout-all': 'auth.logout-all',
+  revoked: 'auth.session.revoke',
+};
 
 const secondsUntil = (date: Date) => Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000));
 
@@ -66,6 +79,7 @@ export class IdentityService {
   readonly #mail: Mailer | null;
   readonly #log: Logger;
   readonly #mfa: MfaService | null;
+  readonly #sessions: SessionCache;
 
   constructor(options: IdentityServiceOptions) {
     this.#db = options.db;
@@ -76,6 +90,23 @@ export class IdentityService {
     this.#mail = options.mail;
     this.#log = options.logger;
     this.#mfa = options.mfa ?? null;
+    this.#sessions =
+      options.sessionCache ?? new SessionCache({ cache: null, ttlS: 1, logger: options.logger });
+  }
+
+  /** The session-check cache (for the flows that must invalidate it). */
+  get sessionCache(): SessionCache {
+    return this.#sessions;
+  }
+
+  /**
+   * Drops the cached session checks of a user: all of them, or those sessions. Call it after the
+   * transaction that revoked sessions, locked, reset or deleted the account, or changed anything
+   * the check returns (tier, `authenticated_at`, `amr`), so the next request reads the database.
+   */
+  async invalidateSessions(userId: string, sessionIds?: readonly string[]): Promise<void> {
+    if (sessionIds === undefined) await this.#sessions.invalidateUser(userId);
+    else await this.#sessions.invalidateSession(userId, ...sessionIds);
   }
 
   #mailer(): Mailer {
@@ -118,6 +149,14 @@ export class IdentityService {
         const created = await repo.insertUser(trx, { id, email, username, passwordHash });
         if (created) {
           await assignDefaultRole(trx, id);
+          await recordAudit(trx, {
+            action: 'user.register',
+            actorId: id,
+            subjectType: 'user',
+            subjectId: id,
+            ip: client.ip,
+            requestId: client.requestId,
+          });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
           await this.#quietly(() =>
@@ -226,14 +265,30 @@ export class IdentityService {
       userAgent: client.userAgent,
       sessionId,
     });
+    const audit = (action: string, data: Record<string, unknown> = {}) => ({
+      action,
+      actorId: user.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      ip: client.ip,
+      requestId: client.requestId,
+      data,
+    });
+    const refused = (outcome: 'locked' | 'unverified') =>
+      withTransaction(this.#db, async (trx) => {
+        await repo.insertLoginEvent(trx, event(outcome));
+        await recordAudit(trx, audit('auth.login.failure', { reason: outcome }));
+      });
     if (user.locked) {
-      await repo.insertLoginEvent(this.#db, event('locked'));
+      await refused('locked');
       throw refuse();
     }
     if (!ok) {
       const locked = await withTransaction(this.#db, async (trx) => {
         const nowLocked = await repo.recordFailedLogin(trx, user.id, this.#config.lockout);
         await repo.insertLoginEvent(trx, event('failure'));
+        await recordAudit(trx, audit('auth.login.failure', { reason: 'password' }));
+        if (nowLocked) await recordAudit(trx, audit('auth.lockout'));
         return nowLocked;
       });
       if (locked)
@@ -241,34 +296,17 @@ export class IdentityService {
       throw refuse();
     }
     if (this.#config.requireVerifiedEmail && user.email_verified_at === null) {
-      await repo.insertLoginEvent(this.#db, event('unverified'));
+      await refused('unverified');
       throw refuse();
     }
     const newHash = rehash ? await this.#hasher.hash(password) : null;
     const rememberMe = input.rememberMe === true;
     const challenge = await this.#mfa?.challenge(user.id, { rememberMe, newHash }, client);
     if (challenge) return challenge;
-    const sessionId = newId();
-    const refreshToken = newOpaqueToken();
-    const refreshExpires = await withTransaction(this.#db, async (trx) => {
-      await repo.recordSuccessfulLogin(trx, user.id, newHash);
-      await repo.insertSession(trx, {
-        id: sessionId,
-        userId: user.id,
-        rememberMe,
-        userAgent: client.userAgent,
-        ip: client.ip,
-        maxAgeS: this.#config.sessionMaxAgeS,
-      });
-      const expires = await repo.insertRefreshToken(trx, {
-        tokenHash: hashToken(refreshToken),
-        sessionId,
-        ttlS: rememberMe ? this.#config.rememberMeTtlS : this.#config.refreshTokenTtlS,
-      });
-      await repo.insertLoginEvent(trx, event('success', sessionId));
-      return expires;
-    });
-    return this.#pair(user.id, sessionId, refreshToken, refreshExpires);
+    const session = await withTransaction(this.#db, (trx) =>
+      this.#openSession(trx, user, { rememberMe, newHash, amr: ['pwd'] }, client),
+    );
+    return this.#pair(user.id, session.sessionId, session.refreshToken, session.expires);
   }
 
   /**
@@ -285,7 +323,7 @@ export class IdentityService {
         userId: who.userId,
         session: await this.#openSession(
           trx,
-          who.userId,
+          { id: who.userId },
           { rememberMe: who.rememberMe, newHash: null, amr: ['pwd', 'otp'] },
           client,
         ),
@@ -295,23 +333,24 @@ export class IdentityService {
   }
 
   /**
-   * The session of a sign-in that passed its second factor, with its first refresh token; the
-   * failure counters are cleared. The same steps as the end of `login` (kept apart there so
-   * this change to `login` stays additive; the two can be folded into this one).
+   * The session of a sign-in that succeeded (password, second factor), with its first refresh
+   * token, in the caller's transaction: the failure counters are cleared, the sign-in is
+   * recorded and audited, and a device not seen in the user's recent sign-ins gets a mail.
    */
   async #openSession(
     trx: Parameters<Parameters<typeof withTransaction>[1]>[0],
-    userId: string,
+    user: { id: string; email?: string; username?: string },
     options: { rememberMe: boolean; newHash: string | null; amr: AuthMethod[] },
     client: Client,
   ): Promise<{ sessionId: string; refreshToken: string; expires: Date }> {
     const { rememberMe } = options;
     const sessionId = newId();
     const refreshToken = newOpaqueToken();
-    await repo.recordSuccessfulLogin(trx, userId, options.newHash);
+    const seen = await recentSignInAgents(trx, user.id);
+    await repo.recordSuccessfulLogin(trx, user.id, options.newHash);
     await repo.insertSession(trx, {
       id: sessionId,
-      userId,
+      userId: user.id,
       rememberMe,
       userAgent: client.userAgent,
       ip: client.ip,
@@ -325,12 +364,46 @@ export class IdentityService {
     });
     await repo.insertLoginEvent(trx, {
       id: newId(),
-      userId,
+      userId: user.id,
       outcome: 'success',
       ip: client.ip,
       userAgent: client.userAgent,
       sessionId,
     });
+    await recordAudit(trx, {
+      action: 'auth.login.success',
+      actorId: user.id,
+      subjectType: 'user',
+      subjectId: user.id,
+      ip: client.ip,
+      requestId: client.requestId,
+      data: { sessionId, amr: options.amr },
+    });
+    // The first sign-in (after registration) has nothing to compare with: no mail.
+    if (seen.any && isNewDevice(client.userAgent, seen.agents)) {
+      const to =
+        user.email !== undefined && user.username !== undefined
+          ? { email: user.email, username: user.username }
+          : await repo.findUserContact(trx, user.id);
+      if (to)
+        await this.#quietly(() =>
+          this.#mailer().send(
+            {
+              template: newSignInTemplate,
+              to: to.email,
+              vars: {
+                username: to.username,
+                device: describeDevice(client.userAgent),
+                ip: client.ip ?? 'unknown',
+                at: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+              },
+              userId: user.id,
+              requestId: client.requestId,
+            },
+            { trx },
+          ),
+        );
+    }
     return { sessionId, refreshToken, expires };
   }
 
@@ -397,9 +470,19 @@ export class IdentityService {
         userAgent: client.userAgent,
         sessionId: row.session_id,
       });
+      await recordAudit(trx, {
+        action: 'auth.refresh.reuse',
+        actorId: row.user_id,
+        subjectType: 'session',
+        subjectId: row.session_id,
+        ip: client.ip,
+        requestId: client.requestId,
+        data: { spentSecondsAgo: Math.round(row.spent_seconds_ago) },
+      });
       return { kind: 'reused' as const, row };
     });
     if (outcome.kind === 'reused') {
+      await this.#sessions.invalidateSession(outcome.row.user_id, outcome.row.session_id);
       this.#log.warn(
         { userId: outcome.row.user_id, sessionId: outcome.row.session_id, ip: client.ip },
         'spent refresh token reused: session revoked',
@@ -409,10 +492,44 @@ export class IdentityService {
     return this.#pair(outcome.row.user_id, outcome.row.session_id, outcome.token, outcome.expires);
   }
 
-  /** Ends sessions of the user: one (`sessionId`), or all. Returns how many were live. */
-  async logout(userId: string, sessionId: string | undefined, reason: string): Promise<number> {
-    const ids = await repo.revokeSessions(this.#db, { userId, sessionId }, reason);
+  /**
+   * Ends sessions of the user: one (`sessionId`), or all, audited (`auth.logout`,
+   * `auth.logout-all`, `auth.session.revoke` by reason) in the same transaction, and dropped from
+   * the session-check cache once committed. Returns how many were live.
+   */
+  async logout(
+    userId: string,
+    sessionId: string | undefined,
+    reason: string,
+    client?: Client,
+  ): Promise<number> {
+    const ids = await withTransaction(this.#db, async (trx) => {
+      const revoked = await repo.revokeSessions(trx, { userId, sessionId }, reason);
+      if (revoked.length > 0)
+        await recordAudit(trx, {
+          action: REVOKE_ACTIONS[reason] ?? 'auth.session.revoke',
+          actorId: userId,
+          subjectType: sessionId === undefined ? 'user' : 'session',
+          subjectId: sessionId ?? userId,
+          ip: client?.ip ?? null,
+          requestId: client?.requestId ?? null,
+          data: { reason, sessions: revoked.length },
+        });
+      return revoked;
+    });
+    if (sessionId === undefined) await this.#sessions.invalidateUser(userId);
+    else await this.#sessions.invalidateSession(userId, ...ids);
     return ids.length;
+  }
+
+  /**
+   * Ends the session of a live refresh token (cookie-mode sign-out), audited as `auth.logout`.
+   * False when the token is not live (unknown, spent, expired, or its session already ended).
+   */
+  async logoutByRefreshToken(refreshToken: string, client: Client): Promise<boolean> {
+    const found = await refreshTokenSession(this.#db, hashToken(refreshToken));
+    if (!found) return false;
+    return (await this.logout(found.userId, found.sessionId, 'logout', client)) > 0;
   }
 
   /** The user's live sessions, most recently used first. */
@@ -436,7 +553,7 @@ export class IdentityService {
     } catch {
       return null;
     }
-    const live = await repo.liveSession(this.#db, claims.sid, claims.sub);
+    const live = await this.#sessions.live(this.#db, claims.sid, claims.sub);
     return live === undefined ? null : { userId: claims.sub, sessionId: claims.sid, ...live };
   }
 }

@@ -57,9 +57,50 @@ If it was you, sign in instead, or reset your password if you forgot it. If not,
   },
 });
 
+/** A successful sign-in from a device (browser, OS, platform) the account had not signed in from. */
+export const newSignInTemplate = defineMailTemplate({
+  name: 'identity.new-sign-in',
+  description: "A sign-in from a device not seen in the account's earlier sign-ins.",
+  vars: Type.Object(
+    {
+      username: Type.String({ minLength: 3, maxLength: 32 }),
+      device: Type.String({ minLength: 1, maxLength: 200 }),
+      ip: Type.String({ maxLength: 64 }),
+      at: Type.String({ maxLength: 64 }),
+    },
+    { additionalProperties: false },
+  ),
+  sample: {
+    username: 'ada',
+    device: 'Firefox on Linux (desktop)',
+    ip: '203.0.113.7',
+    at: '2026-12-02 07:00 UTC',
+  },
+  limits: { perRecipient: { max: 10, windowSeconds: 3_600 } },
+  locales: {
+    en: {
+      subject: 'New sign-in to your account',
+      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
+<p style="margin:0 0 16px;">Your account was just signed in to from a device it had not been used on before:</p>
+<p style="margin:0 0 16px;"><strong>{{device}}</strong><br>IP address {{ip}}, {{at}}</p>
+<p style="margin:0;font-size:13px;color:#52525b;">If it was you, there is nothing to do. If not, change your password and sign out your other sessions.</p>`,
+      text: `Hello {{username}},
+
+Your account was just signed in to from a device it had not been used on before:
+
+{{device}}
+IP address {{ip}}, {{at}}
+
+If it was you, there is nothing to do. If not, change your password and sign out your other sessions.
+`,
+    },
+  },
+});
+
 /** The identity area's templates, passed to the `Mailer` (`main.ts`, test harnesses). */
 export const identityMailTemplates: readonly MailTemplate[] = [
   verifyEmailTemplate,
   registerAttemptTemplate,
   ...accountMailTemplates,
+  newSignInTemplate,
 ];
