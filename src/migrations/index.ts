@@ -7,6 +7,7 @@ import * as identity from './202611221000_platform_identity.ts';
 import * as mailRetention from './202611221100_platform_mail_retention.ts';
 import * as audit from './202612020100_platform_audit.ts';
 import * as sessionAuth from './202612020200_platform_session_auth.ts';
+import * as identityOidc from './202612020500_platform_identity_oidc.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -17,6 +18,7 @@ export const platformMigrations: MigrationSet = {
   '202611221100_platform_mail_retention': mailRetention,
   '202612020100_platform_audit': audit,
   '202612020200_platform_session_auth': sessionAuth,
+  '202612020500_platform_identity_oidc': identityOidc,
 };
 
 /** The one ordered history: the platform's migrations and those of the given apps. */

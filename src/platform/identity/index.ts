@@ -8,6 +8,9 @@ import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { KeyRing } from './keys.ts';
+import { OidcService } from './oidc.ts';
+import { OidcProviders } from './oidc-client.ts';
+import { registerOidcRoutes } from './oidc-routes.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { IdentityService } from './service.ts';
@@ -28,7 +31,9 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
-export type { Authenticated, Client, TokenPair } from './service.ts';
+export type { Authenticated, Client, OpenedSession, TokenPair } from './service.ts';
+export { OidcService, usernameCandidates } from './oidc.ts';
+export type { LinkedIdentity } from './oidc.ts';
 export {
   identityMailTemplates,
   registerAttemptTemplate,
@@ -52,6 +57,8 @@ const JwksSchema = Type.Object({
 export interface Identity {
   readonly keys: KeyRing;
   readonly service: IdentityService | null;
+  /** Provider sign-in (OpenID Connect, GitHub); null without a database. */
+  readonly oidc: OidcService | null;
 }
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
@@ -75,7 +82,20 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
       })
     : null;
-  return { keys, service };
+  const oidc =
+    database && service
+      ? new OidcService({
+          db: database.db,
+          identity: service,
+          providers: new OidcProviders(identity.oidcProviders, {
+            callbackBase: `${config.mail.publicUrl}${API_PREFIX}/auth/oidc`,
+            timeoutMs: config.upstream.timeoutMs,
+          }),
+          box: new TokenBox(config.secrets.appSecret, 'identity oidc code verifier'),
+          logger,
+        })
+      : null;
+  return { keys, service, oidc };
 }
 
 /**
@@ -96,7 +116,7 @@ export async function registerIdentityRoutes(
   identity: Identity,
   config: Config,
 ): Promise<void> {
-  const { keys, service } = identity;
+  const { keys, service, oidc } = identity;
   app.get(
     '/.well-known/jwks.json',
     {
@@ -115,6 +135,16 @@ export async function registerIdentityRoutes(
         service: () => {
           if (!service) throw new Error('the identity area needs a database');
           return service;
+        },
+      }),
+    { prefix: API_PREFIX },
+  );
+  await app.register(
+    (scope) =>
+      registerOidcRoutes(scope, {
+        service: () => {
+          if (!oidc) throw new Error('the identity area needs a database');
+          return oidc;
         },
       }),
     { prefix: API_PREFIX },

@@ -60,7 +60,8 @@ export async function findUserByEmail(
 }
 
 export interface LoginCandidate extends AccountRow {
-  password_hash: string;
+  /** Null for an account that signs in through a provider only (verified against the dummy). */
+  password_hash: string | null;
   locked: boolean;
 }
 
@@ -199,6 +200,8 @@ export async function insertSession(
     userAgent: string | null;
     ip: string | null;
     maxAgeS: number;
+    /** How the user authenticated; the column default (`pwd`) when omitted. */
+    amr?: AuthMethod[];
   },
 ): Promise<void> {
   await db
@@ -213,6 +216,7 @@ export async function insertSession(
       expires_at: secs(s.maxAgeS),
       revoked_at: null,
       revoked_reason: null,
+      ...(s.amr === undefined ? {} : { amr: s.amr }),
     })
     .execute();
 }

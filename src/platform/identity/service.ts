@@ -1,5 +1,6 @@
 import type { Config } from '../config/index.ts';
-import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
+import type { Transaction } from 'kysely';
+import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
@@ -13,6 +14,7 @@ import {
 } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
+import type { AuthMethod } from './tables.ts';
 import { registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
@@ -37,6 +39,14 @@ export interface TokenPair {
   refreshToken: string;
   refreshExpiresIn: number;
   sessionId: string;
+}
+
+/** A session just opened, before its access token is signed. */
+export interface OpenedSession {
+  userId: string;
+  sessionId: string;
+  refreshToken: string;
+  refreshExpires: Date;
 }
 
 export interface IdentityServiceOptions {
@@ -258,6 +268,50 @@ export class IdentityService {
       return expires;
     });
     return this.#pair(user.id, sessionId, refreshToken, refreshExpires);
+  }
+
+  /**
+   * Opens a session for a user who proved who they are another way than the password (a
+   * provider sign-in): the session with its `amr`, its first refresh token and a `success`
+   * event, all in the caller's transaction. Sign the access token with `tokenPair` after commit.
+   */
+  async openSession(
+    trx: Transaction<DB>,
+    userId: string,
+    options: { amr: AuthMethod[]; rememberMe?: boolean },
+    client: Client,
+  ): Promise<OpenedSession> {
+    const rememberMe = options.rememberMe === true;
+    const sessionId = newId();
+    const refreshToken = newOpaqueToken();
+    await repo.insertSession(trx, {
+      id: sessionId,
+      userId,
+      rememberMe,
+      userAgent: client.userAgent,
+      ip: client.ip,
+      maxAgeS: this.#config.sessionMaxAgeS,
+      amr: options.amr,
+    });
+    const refreshExpires = await repo.insertRefreshToken(trx, {
+      tokenHash: hashToken(refreshToken),
+      sessionId,
+      ttlS: rememberMe ? this.#config.rememberMeTtlS : this.#config.refreshTokenTtlS,
+    });
+    await repo.insertLoginEvent(trx, {
+      id: newId(),
+      userId,
+      outcome: 'success',
+      ip: client.ip,
+      userAgent: client.userAgent,
+      sessionId,
+    });
+    return { userId, sessionId, refreshToken, refreshExpires };
+  }
+
+  /** The token pair of a session opened by `openSession`. */
+  tokenPair(opened: OpenedSession): Promise<TokenPair> {
+    return this.#pair(opened.userId, opened.sessionId, opened.refreshToken, opened.refreshExpires);
   }
 
   async #pair(

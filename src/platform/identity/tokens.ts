@@ -17,10 +17,9 @@ export function hashToken(token: string): string {
 export class TokenBox {
   readonly #key: Buffer;
 
-  constructor(appSecret: string) {
-    this.#key = Buffer.from(
-      hkdfSync('sha256', appSecret, 'groundwork', 'identity refresh successor', 32),
-    );
+  /** `purpose` separates the keys of different uses of the box. */
+  constructor(appSecret: string, purpose = 'identity refresh successor') {
+    this.#key = Buffer.from(hkdfSync('sha256', appSecret, 'groundwork', purpose, 32));
   }
 
   seal(plain: string): string {
