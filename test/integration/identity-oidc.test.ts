@@ -45,6 +45,14 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
           tokenUrl: `${gh.base}/login/oauth/access_token`,
           apiUrl: gh.base,
         },
+        // Nothing listens on port 1: discovery fails.
+        {
+          id: 'down',
+          kind: 'oidc',
+          issuer: 'http://127.0.0.1:1',
+          clientId: 'x',
+          clientSecret: 'y',
+        },
       ]),
     });
   });
@@ -139,6 +147,14 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
       url: '/api/v1/auth/oidc/nope/callback?code=x&state=y',
     });
     assertProblem(cb, 404, 'OIDC_PROVIDER_NOT_FOUND');
+  });
+
+  test('an unreachable issuer: authorize is 503 OIDC_PROVIDER_UNAVAILABLE and stores no state', async () => {
+    const [before] = await sql<{ n: number }>('select count(*)::int as n from gw_oidc_state');
+    const res = await h.app.inject({ method: 'GET', url: '/api/v1/auth/oidc/down/authorize' });
+    assertProblem(res, 503, 'OIDC_PROVIDER_UNAVAILABLE');
+    const [afterwards] = await sql<{ n: number }>('select count(*)::int as n from gw_oidc_state');
+    assert.equal(afterwards?.n, before?.n);
   });
 
   test('a new provider user gets an account (verified address, derived user name, no password), a fed session and audit events', async () => {
