@@ -298,6 +298,20 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
     assert.equal((await identitiesOf(other.id)).length, 0);
   });
 
+  test('a linking flow whose session was signed out before the callback links nothing (regression: a stolen token must not outlive its session)', async () => {
+    const user = await createUser(h);
+    const pair = await signIn(h.app, user);
+    const cb = await throughProvider(account(), bearer(pair.accessToken));
+    const out = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/auth/logout',
+      headers: bearer(pair.accessToken),
+    });
+    assert.equal(out.statusCode, 204);
+    assertProblem(await finish(cb), 400, 'OIDC_LOGIN_FAILED');
+    assert.equal((await identitiesOf(user.id)).length, 0);
+  });
+
   test('authorize with an invalid access token is a 401, not an anonymous flow', async () => {
     const res = await h.app.inject({
       method: 'GET',

@@ -13,7 +13,7 @@ export async function insertOidcState(
     provider: string;
     nonce: string;
     sealedVerifier: string;
-    linkUserId: string | null;
+    link: { userId: string; sessionId: string } | null;
     ttlS: number;
   },
 ): Promise<void> {
@@ -24,7 +24,8 @@ export async function insertOidcState(
       provider: s.provider,
       nonce: s.nonce,
       code_verifier: s.sealedVerifier,
-      link_user_id: s.linkUserId,
+      link_user_id: s.link?.userId ?? null,
+      link_session_id: s.link?.sessionId ?? null,
       expires_at: sql<Date>`now() + make_interval(secs => ${s.ttlS})`,
       used_at: null,
     })
@@ -35,6 +36,7 @@ export interface OidcStateRow {
   nonce: string;
   code_verifier: string;
   link_user_id: string | null;
+  link_session_id: string | null;
 }
 
 /**
@@ -53,7 +55,7 @@ export async function consumeOidcState(
     .where('provider', '=', provider)
     .where('used_at', 'is', null)
     .where('expires_at', '>', sql<Date>`now()`)
-    .returning(['nonce', 'code_verifier', 'link_user_id'])
+    .returning(['nonce', 'code_verifier', 'link_user_id', 'link_session_id'])
     .executeTakeFirst();
 }
 
@@ -198,18 +200,6 @@ export interface OidcAccountRow {
   id: string;
   email: string;
   email_verified_at: Date | null;
-}
-
-export async function findAccountById(
-  db: Executor,
-  id: string,
-): Promise<OidcAccountRow | undefined> {
-  return db
-    .selectFrom('gw_user')
-    .select(['id', 'email', 'email_verified_at'])
-    .where('id', '=', id)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
 }
 
 /** The live account with this (normalised) address, locked until the transaction ends. */

@@ -76,7 +76,9 @@ export async function registerOidcRoutes(
     },
     async (request, reply) => {
       const { provider } = request.params as { provider: string };
-      const url = await service().authorize(provider, request.userId ?? null);
+      const { userId, sessionId } = request;
+      const link = userId && sessionId ? { userId, sessionId } : null;
+      const url = await service().authorize(provider, link);
       reply.header('cache-control', 'no-store').redirect(url.href, 302);
       return null;
     },

@@ -27,6 +27,8 @@ export interface OidcStateTable {
   code_verifier: string;
   /** Set when a signed-in user started the flow to link the provider to their account. */
   link_user_id: string | null;
+  /** The session that started the linking flow: it must still be live at the callback. */
+  link_session_id: string | null;
   expires_at: Date;
   used_at: Date | null;
   created_at: CreatedAt;

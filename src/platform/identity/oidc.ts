@@ -9,6 +9,7 @@ import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizeUsername } from './normalize.ts';
 import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './oidc-client.ts';
 import * as repo from './oidc-repository.ts';
+import { liveSession } from './repository.ts';
 import type { Client, IdentityService, TokenPair } from './service.ts';
 import { hashToken, type TokenBox } from './tokens.ts';
 
@@ -95,9 +96,13 @@ export class OidcService {
 
   /**
    * Starts a flow: stores its state (hashed), nonce and sealed PKCE verifier, and returns the
-   * provider URL. With `linkUserId` (a signed-in caller) the callback links to that account.
+   * provider URL. With `link` (a signed-in caller) the callback links to that account, provided
+   * the session that asked is still live then.
    */
-  async authorize(providerId: string, linkUserId: string | null): Promise<URL> {
+  async authorize(
+    providerId: string,
+    link: { userId: string; sessionId: string } | null,
+  ): Promise<URL> {
     const provider = this.#provider(providerId);
     const secrets = {
       state: randomState(),
@@ -117,7 +122,7 @@ export class OidcService {
       provider: providerId,
       nonce: secrets.nonce,
       sealedVerifier: this.#box.seal(secrets.codeVerifier),
-      linkUserId,
+      link,
       ttlS: OIDC_STATE_TTL_S,
     });
     return url;
@@ -177,7 +182,9 @@ export class OidcService {
           userId = flow.link_user_id;
           if (existing && existing.user_id !== userId)
             throw new HttpError(IdentityCodes.OIDC_IDENTITY_TAKEN);
-          if (!(await repo.findAccountById(trx, userId))) throw fail('linking account is gone');
+          const session = flow.link_session_id;
+          if (session === null || !(await liveSession(trx, session, userId)))
+            throw fail('the session that started linking has ended');
           if (existing) {
             await repo.touchIdentity(trx, existing.id, seen);
           } else {
