@@ -43,7 +43,7 @@ export class TestOpenIdProvider {
   issuer = '';
 
   /** Starts it; `redirectUri` is the one registered for the client. */
-  async start(redirectUri: string): Promise<void> {
+  async start(redirectUris: string[]): Promise<void> {
     const server = createServer((req, res) => this.#handle(req, res));
     const port = await listen(server);
     this.#server = server;
@@ -54,7 +54,7 @@ export class TestOpenIdProvider {
         {
           client_id: this.clientId,
           client_secret: this.clientSecret,
-          redirect_uris: [redirectUri],
+          redirect_uris: redirectUris,
           grant_types: ['authorization_code'],
           response_types: ['code'],
           token_endpoint_auth_method: 'client_secret_basic',
@@ -145,6 +145,40 @@ export class TestOpenIdProvider {
  * for `stopAt` (our callback); returns that URL. Throws on a non-redirect answer.
  */
 export async function followToCallback(url: string, stopAt: string): Promise<URL> {
+  return follow<never>(url, stopAt);
+}
+
+/**
+ * Like `followToCallback` for a `form_post` response: follows the redirects to the provider's
+ * auto-submitting page and returns what the browser would post, and where.
+ */
+export async function followToFormPost(
+  url: string,
+): Promise<{ action: URL; fields: Record<string, string> }> {
+  const decode = (v: string) =>
+    v
+      .replaceAll('&quot;', '"')
+      .replaceAll('&#39;', "'")
+      .replaceAll('&lt;', '<')
+      .replaceAll('&gt;', '>')
+      .replaceAll('&amp;', '&');
+  const out = await follow(url, '\u0000', (html) => {
+    const action = /<form[^>]*action="([^"]+)"/i.exec(html)?.[1];
+    if (!action) return undefined;
+    const fields: Record<string, string> = {};
+    for (const m of html.matchAll(/<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"/gi))
+      fields[decode(m[1] ?? '')] = decode(m[2] ?? '');
+    return { action: new URL(decode(action)), fields };
+  });
+  if (out instanceof URL) throw new Error('expected a form_post page, got a redirect');
+  return out;
+}
+
+async function follow<T>(
+  url: string,
+  stopAt: string,
+  onPage?: (html: string) => T | undefined,
+): Promise<URL | T> {
   const jar = new Map<string, string>();
   let current = new URL(url);
   for (let hop = 0; hop < 20; hop += 1) {
@@ -162,6 +196,11 @@ export async function followToCallback(url: string, stopAt: string): Promise<URL
       else jar.set(name, value);
     }
     const location = res.headers.get('location');
+    if (res.status === 200 && onPage) {
+      const page = onPage(await res.text());
+      if (page) return page;
+      throw new Error(`unexpected page at ${current.href}`);
+    }
     if (res.status < 300 || res.status >= 400 || !location)
       throw new Error(`provider answered ${res.status} at ${current.href}: ${await res.text()}`);
     await res.body?.cancel();

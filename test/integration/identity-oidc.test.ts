@@ -9,6 +9,7 @@ import { PUBLIC_URL, type MailHarness } from '../helpers/mail.ts';
 import {
   FakeGitHub,
   followToCallback,
+  followToFormPost,
   TestOpenIdProvider,
   type ProviderAccount,
 } from '../helpers/oidc.ts';
@@ -25,7 +26,7 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
   const gh = new FakeGitHub();
 
   before(async () => {
-    await op.start(`${CALLBACK_BASE}/idp/callback`);
+    await op.start([`${CALLBACK_BASE}/idp/callback`, `${CALLBACK_BASE}/idp-post/callback`]);
     await gh.start();
     h = await startIdentityHarness({
       AUTH_OIDC_PROVIDERS: JSON.stringify([
@@ -35,6 +36,14 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
           issuer: op.issuer,
           clientId: op.clientId,
           clientSecret: op.clientSecret,
+        },
+        {
+          id: 'idp-post',
+          kind: 'oidc',
+          issuer: op.issuer,
+          clientId: op.clientId,
+          clientSecret: op.clientSecret,
+          responseMode: 'form_post',
         },
         {
           id: 'github',
@@ -203,6 +212,30 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
     assert.equal(again.statusCode, 200, again.body);
     assert.equal(decodeJwt(again.json<TokenPair>().accessToken).sub, user.id);
     assert.equal((await identitiesOf(user.id)).length, 1);
+  });
+
+  test('form_post response mode (Apple): the provider posts the callback parameters as a form', async () => {
+    const who = account();
+    op.signInAs(who);
+    const start = await begin('idp-post');
+    assert.equal(start.searchParams.get('response_mode'), 'form_post');
+    const { action, fields } = await followToFormPost(start.href);
+    assert.equal(action.href, `${CALLBACK_BASE}/idp-post/callback`);
+    assert.ok(fields.code);
+    const post = () =>
+      h.app.inject({
+        method: 'POST',
+        url: action.pathname,
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams(fields).toString(),
+      });
+    const res = await post();
+    assert.equal(res.statusCode, 200, res.body);
+    const [user] = await sql<{ id: string }>('select id from gw_user where email = $1', [
+      who.email,
+    ]);
+    assert.equal(decodeJwt(res.json<TokenPair>().accessToken).sub, user?.id);
+    assertProblem(await post(), 400, 'OIDC_LOGIN_FAILED');
   });
 
   test('a provider-only account (no password) signing in with a password gets the uniform 401', async () => {

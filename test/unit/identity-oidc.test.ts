@@ -35,6 +35,7 @@ describe('AUTH_OIDC_PROVIDERS', () => {
     assert.deepEqual(g, {
       ...google,
       issuer: 'https://accounts.google.com',
+      responseMode: 'query',
       scopes: ['openid', 'email', 'profile'],
     });
     assert.deepEqual(gh, {

@@ -15,7 +15,13 @@ const HttpUrl = Type.String({ pattern: '^https?://[^\\s/]+(/\\S*)?$' });
 /** One entry of `AUTH_OIDC_PROVIDERS`: an OpenID Connect issuer (discovery) or GitHub. */
 export const OidcProviderEntrySchema = Type.Union([
   Type.Object(
-    { ...Common, kind: Type.Literal('oidc'), issuer: HttpUrl },
+    {
+      ...Common,
+      kind: Type.Literal('oidc'),
+      issuer: HttpUrl,
+      // Apple answers by form POST when asked for the address or name.
+      responseMode: Type.Optional(Type.Union([Type.Literal('query'), Type.Literal('form_post')])),
+    },
     { additionalProperties: false },
   ),
   Type.Object(
@@ -37,6 +43,7 @@ export type OidcProviderConfig =
       readonly id: string;
       readonly kind: 'oidc';
       readonly issuer: string;
+      readonly responseMode: 'query' | 'form_post';
       readonly clientId: string;
       readonly clientSecret: string;
       readonly scopes: readonly string[];
@@ -87,6 +94,7 @@ export function parseOidcProviders(
       return {
         ...e,
         issuer: e.issuer.replace(/\/+$/, ''),
+        responseMode: e.responseMode ?? 'query',
         scopes: e.scopes ?? ['openid', 'email', 'profile'],
       };
     return {

@@ -584,7 +584,7 @@ export const ConfigSchema = Type.Object({
   AUTH_OIDC_PROVIDERS: v(
     Type.String({
       description:
-        'Sign-in providers, a JSON array. OpenID Connect (Keycloak, Google, Apple...): `{"id":"google","kind":"oidc","issuer":"https://accounts.google.com","clientId":"...","clientSecret":"...","scopes":["openid","email","profile"]}`. GitHub: `{"id":"github","kind":"github","clientId":"...","clientSecret":"..."}` (optional `authorizeUrl`, `tokenUrl`, `apiUrl`, GitHub\'s by default). The redirect URI to register is `PUBLIC_URL/api/v1/auth/oidc/<id>/callback`. Client secrets are masked in `config:check`; URLs must be https in staging and production. Empty: no provider.',
+        'Sign-in providers, a JSON array. OpenID Connect (Keycloak, Google, Apple...): `{"id":"google","kind":"oidc","issuer":"https://accounts.google.com","clientId":"...","clientSecret":"...","scopes":["openid","email","profile"]}`, with `"responseMode":"form_post"` for Apple. GitHub: `{"id":"github","kind":"github","clientId":"...","clientSecret":"..."}` (optional `authorizeUrl`, `tokenUrl`, `apiUrl`, GitHub\'s by default). The redirect URI to register is `PUBLIC_URL/api/v1/auth/oidc/<id>/callback`. Client secrets are masked in `config:check`; URLs must be https in staging and production. Empty: no provider.',
       default: '',
     }),
     { group: 'Identity', secret: true, mask: maskOidcProviders },

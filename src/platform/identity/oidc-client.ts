@@ -145,7 +145,10 @@ export class OidcProviders {
       code_challenge: await client.calculatePKCECodeChallenge(secrets.codeVerifier),
       code_challenge_method: 'S256',
     };
-    if (p.kind === 'oidc') params.nonce = secrets.nonce;
+    if (p.kind === 'oidc') {
+      params.nonce = secrets.nonce;
+      if (p.responseMode === 'form_post') params.response_mode = 'form_post';
+    }
     return client.buildAuthorizationUrl(config, params);
   }
 

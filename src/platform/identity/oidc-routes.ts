@@ -5,6 +5,9 @@ import { currentUser } from './authenticate.ts';
 import type { CallbackQuery, OidcService } from './oidc.ts';
 import type { Client } from './service.ts';
 
+/** A form-posted callback is a few parameters and an ID token at most. */
+const FORM_BODY_LIMIT = 16_384;
+
 const ProviderParams = Type.Object({
   provider: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }),
 });
@@ -102,6 +105,37 @@ export async function registerOidcRoutes(
       const { provider } = request.params as { provider: string };
       reply.header('cache-control', 'no-store');
       return service().callback(provider, request.query as CallbackQuery, clientOf(request));
+    },
+  );
+
+  // `form_post` providers (Apple) post the same parameters as a form. The parser is scoped to
+  // these routes (Fastify encapsulation); written here since no form plugin is installed.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT },
+    (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    },
+  );
+  app.post(
+    '/auth/oidc/:provider/callback',
+    {
+      bodyLimit: FORM_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
+      schema: {
+        tags,
+        summary: 'Finish signing in with a provider (form_post response mode)',
+        description:
+          'The same as the GET callback, for providers configured with `responseMode: "form_post"` (Apple when asked for the address): the parameters arrive as an `application/x-www-form-urlencoded` body.',
+        params: ProviderParams,
+        body: CallbackQuerySchema,
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request, reply) => {
+      const { provider } = request.params as { provider: string };
+      reply.header('cache-control', 'no-store');
+      return service().callback(provider, request.body as CallbackQuery, clientOf(request));
     },
   );
 
