@@ -294,6 +294,12 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
 
   test('an unverified account claimed by a provider-verified address loses the password whoever set it', async () => {
     const squatter = await createUser(h, { verified: false });
+    // A session as it could exist with AUTH_REQUIRE_VERIFIED_EMAIL=false.
+    const [squat] = await sql<{ id: string }>(
+      `insert into gw_session (id, user_id, remember_me, expires_at)
+       values (gen_random_uuid(), $1, false, now() + interval '1 day') returning id`,
+      [squatter.id],
+    );
     const res = await oidcSignIn(account({ email: squatter.email }));
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(decodeJwt(res.json<TokenPair>().accessToken).sub, squatter.id);
@@ -302,6 +308,11 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
       401,
       'INVALID_CREDENTIALS',
     );
+    const [revoked] = await sql<{ reason: string | null }>(
+      'select revoked_reason as reason from gw_session where id = $1',
+      [squat?.id],
+    );
+    assert.equal(revoked?.reason, 'claimed-by-provider');
   });
 
   test('authorize with an access token links the provider identity to the signed-in user', async () => {

@@ -9,7 +9,7 @@ import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizeUsername } from './normalize.ts';
 import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './oidc-client.ts';
 import * as repo from './oidc-repository.ts';
-import { liveSession } from './repository.ts';
+import { liveSession, revokeSessions } from './repository.ts';
 import type { Client, IdentityService, TokenPair } from './service.ts';
 import { hashToken, type TokenBox } from './tokens.ts';
 
@@ -217,7 +217,11 @@ export class OidcService {
           const id = newId();
           if (account) {
             userId = account.id;
-            if (account.email_verified_at === null) await repo.claimUnverifiedAccount(trx, userId);
+            if (account.email_verified_at === null) {
+              await repo.claimUnverifiedAccount(trx, userId);
+              // Sessions exist only with AUTH_REQUIRE_VERIFIED_EMAIL off; they were not the owner's.
+              await revokeSessions(trx, { userId }, 'claimed-by-provider');
+            }
             await recordAudit(
               trx,
               audit({
