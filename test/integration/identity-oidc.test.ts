@@ -151,6 +151,8 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
   test('unknown provider: 404 OIDC_PROVIDER_NOT_FOUND (authorize and callback)', async () => {
     const res = await h.app.inject({ method: 'GET', url: '/api/v1/auth/oidc/nope/authorize' });
     assertProblem(res, 404, 'OIDC_PROVIDER_NOT_FOUND');
+    const odd = await h.app.inject({ method: 'GET', url: '/api/v1/auth/oidc/IDP%20x/authorize' });
+    assertProblem(odd, 404, 'OIDC_PROVIDER_NOT_FOUND');
     const cb = await h.app.inject({
       method: 'GET',
       url: '/api/v1/auth/oidc/nope/callback?code=x&state=y',
@@ -383,6 +385,12 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
     const cb = await throughProvider(account());
     assert.equal((await finish(cb)).statusCode, 200);
     assertProblem(await finish(cb), 400, 'OIDC_LOGIN_FAILED');
+  });
+
+  test('two racing callbacks with the same state: exactly one signs in', async () => {
+    const cb = await throughProvider(account());
+    const statuses = (await Promise.all([finish(cb), finish(cb)])).map((r) => r.statusCode);
+    assert.deepEqual(statuses.sort(), [200, 400]);
   });
 
   test('an expired state is refused', async () => {

@@ -8,9 +8,8 @@ import type { Client } from './service.ts';
 /** A form-posted callback is a few parameters and an ID token at most. */
 const FORM_BODY_LIMIT = 16_384;
 
-const ProviderParams = Type.Object({
-  provider: Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' }),
-});
+// Any id that is not configured, well-formed or not, is the same 404.
+const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) });
 
 // Every parameter is optional here: a missing or odd one is the one OIDC_LOGIN_FAILED, not a
 // validation error. Unknown ones (Google's `authuser`, Keycloak's `session_state`) are dropped.
