@@ -19,7 +19,7 @@ import {
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
-import { identityMailTemplates } from './platform/identity/index.ts';
+import { identityMailTemplates, purgeOidcStatesJob } from './platform/identity/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
@@ -167,6 +167,7 @@ async function main(): Promise<void> {
   });
   opened.mail = mail;
   jobs.register(purgeIdempotencyKeys);
+  jobs.register(purgeOidcStatesJob);
   logger.info({ transport: mail.transport }, 'mail transport');
   await jobs.start();
   if (lifecycle.shuttingDown) return;

@@ -2,7 +2,10 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { decodeJwt } from 'jose';
+import pino from 'pino';
 import { listAuditEvents } from '../../src/platform/audit/index.ts';
+import { purgeOidcStatesJob } from '../../src/platform/identity/index.ts';
+import type { JobContext } from '../../src/platform/jobs/index.ts';
 import type { TokenPair } from '../../src/platform/identity/index.ts';
 import { bearer, createUser, login, signIn, startIdentityHarness } from '../helpers/identity.ts';
 import { PUBLIC_URL, type MailHarness } from '../helpers/mail.ts';
@@ -418,6 +421,29 @@ describe('identity: OpenID Connect and GitHub sign-in', () => {
     const res = await finish(replay);
     const body = assertProblem(res, 400, 'OIDC_LOGIN_FAILED');
     assert.equal(/invalid_grant|grant/i.test(JSON.stringify(body)), false, 'no provider text');
+  });
+
+  test('the purge job deletes states that ended over a day ago, and only those', async () => {
+    const old = await begin('idp');
+    const recent = await begin('idp');
+    const hashOf = (u: URL) => sha256(u.searchParams.get('state') ?? '');
+    await sql(
+      `update gw_oidc_state set expires_at = now() - interval '25 hours' where state_hash = $1`,
+      [hashOf(old)],
+    );
+    const result = await purgeOidcStatesJob.handler({}, {
+      db: h.tdb.database.db,
+      log: pino({ level: 'silent' }),
+    } as unknown as JobContext);
+    assert.ok(result.deleted >= 1);
+    const left = await sql<{ state_hash: string }>(
+      'select state_hash from gw_oidc_state where state_hash in ($1, $2)',
+      [hashOf(old), hashOf(recent)],
+    );
+    assert.deepEqual(
+      left.map((r) => r.state_hash),
+      [hashOf(recent)],
+    );
   });
 
   test('a garbage code (failed exchange) is refused', async () => {

@@ -34,6 +34,7 @@ export { IdentityService } from './service.ts';
 export type { Authenticated, Client, OpenedSession, TokenPair } from './service.ts';
 export { OidcService, usernameCandidates } from './oidc.ts';
 export type { LinkedIdentity } from './oidc.ts';
+export { purgeOidcStatesJob } from './oidc-jobs.ts';
 export {
   identityMailTemplates,
   registerAttemptTemplate,

@@ -324,9 +324,4 @@ export class OidcService {
       });
     });
   }
-
-  /** Deletes authorization requests that ended over a day ago; returns how many. */
-  purgeStates(): Promise<number> {
-    return repo.purgeOidcStates(this.#db);
-  }
 }
