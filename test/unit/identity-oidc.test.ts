@@ -27,14 +27,14 @@ describe('AUTH_OIDC_PROVIDERS', () => {
     assert.deepEqual(loadConfig({ APP_ENV: 'test' }).identity.oidcProviders, []);
   });
 
-  test('defaults: OpenID scopes, issuer without trailing slash, GitHub real endpoints and scopes', () => {
+  test('defaults: OpenID scopes, query response mode, the issuer as given, GitHub real endpoints and scopes', () => {
     const [g, gh] = loadConfig({
       APP_ENV: 'test',
       AUTH_OIDC_PROVIDERS: JSON.stringify([google, github]),
     }).identity.oidcProviders;
     assert.deepEqual(g, {
       ...google,
-      issuer: 'https://accounts.google.com',
+      issuer: 'https://accounts.google.com/',
       responseMode: 'query',
       scopes: ['openid', 'email', 'profile'],
     });

@@ -91,9 +91,9 @@ export function parseOidcProviders(
   const entries = parsed as Static<typeof OidcProvidersSchema>;
   const out = entries.map((e): OidcProviderConfig => {
     if (e.kind === 'oidc')
+      // The issuer is kept exactly as given: discovery compares it with the one the provider states.
       return {
         ...e,
-        issuer: e.issuer.replace(/\/+$/, ''),
         responseMode: e.responseMode ?? 'query',
         scopes: e.scopes ?? ['openid', 'email', 'profile'],
       };
