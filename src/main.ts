@@ -20,7 +20,11 @@ import {
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
-import { identityMailTemplates, purgeDeletedAccountsJob } from './platform/identity/index.ts';
+import {
+  identityMailTemplates,
+  purgeDeletedAccountsJob,
+  purgeOidcStatesJob,
+} from './platform/identity/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
 import { Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
@@ -174,6 +178,7 @@ async function main(): Promise<void> {
   opened.mail = mail;
   jobs.register(purgeIdempotencyKeys);
   jobs.register(purgeDeletedAccountsJob(config.identity.accountRetentionS));
+  jobs.register(purgeOidcStatesJob);
   logger.info({ transport: mail.transport }, 'mail transport');
   await jobs.start();
   if (lifecycle.shuttingDown) return;

@@ -10,6 +10,7 @@ import * as sessionAuth from './202612020200_platform_session_auth.ts';
 import * as rbac from './202612020600_platform_rbac.ts';
 import * as identityAccounts from './202612020300_platform_identity_accounts.ts';
 import * as identityMfa from './202612020400_platform_identity_mfa.ts';
+import * as identityOidc from './202612020500_platform_identity_oidc.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -22,6 +23,7 @@ export const platformMigrations: MigrationSet = {
   '202612020200_platform_session_auth': sessionAuth,
   '202612020300_platform_identity_accounts': identityAccounts,
   '202612020400_platform_identity_mfa': identityMfa,
+  '202612020500_platform_identity_oidc': identityOidc,
   '202612020600_platform_rbac': rbac,
 };
 

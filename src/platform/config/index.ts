@@ -12,3 +12,4 @@ export { ConfigSchema, metaOf, APP_ENVS } from './schema.ts';
 export type { AppEnv, Env, VarMeta } from './schema.ts';
 export { parseDuration } from './load.ts';
 export { renderConfigDocs, renderEnvExample } from './docs.ts';
+export type { OidcProviderConfig } from './oidc-providers.ts';

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
+import { parseOidcProviders, type OidcProviderConfig } from './oidc-providers.ts';
 import { APP_ENVS, ConfigSchema, metaOf, type AppEnv, type Env } from './schema.ts';
 
 /** One problem found in the environment: the variable and why it was refused. */
@@ -105,6 +106,8 @@ export interface Config {
       readonly timeCost: number;
       readonly parallelism: number;
     };
+    /** Sign-in providers (`AUTH_OIDC_PROVIDERS`), defaults applied. */
+    readonly oidcProviders: readonly OidcProviderConfig[];
   };
   readonly rateLimit: {
     readonly enabled: boolean;
@@ -437,6 +440,9 @@ export function loadConfig(
   const out: ConfigIssue[] = [];
   checkSecrets(vars, raw, out);
   checkIdentity(vars, out);
+  const oidcProviders = parseOidcProviders(vars.AUTH_OIDC_PROVIDERS, vars.APP_ENV, (message) =>
+    out.push({ key: 'AUTH_OIDC_PROVIDERS', message }),
+  );
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, out);
   const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
   const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);
@@ -548,6 +554,7 @@ export function loadConfig(
         timeCost: vars.ARGON2_TIME_COST,
         parallelism: vars.ARGON2_PARALLELISM,
       },
+      oidcProviders,
     },
     rateLimit: {
       enabled: vars.RATE_LIMIT_ENABLED,
@@ -606,7 +613,8 @@ export function maskSecret(value: string): string {
 export function maskEnv(vars: Readonly<Env>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(vars)) {
-    out[key] = metaOf(key).secret && value !== '' ? maskSecret(String(value)) : value;
+    const meta = metaOf(key);
+    out[key] = meta.secret && value !== '' ? (meta.mask ?? maskSecret)(String(value)) : value;
   }
   return out;
 }

@@ -1,4 +1,5 @@
 import { Type, type Static, type TSchema } from 'typebox';
+import { maskOidcProviders } from './oidc-providers.ts';
 
 /** Extra metadata carried by each variable's schema, read by the loader and the docs generator. */
 export interface VarMeta {
@@ -12,6 +13,8 @@ export interface VarMeta {
   group: string;
   /** Example value for `.env.example`. */
   example?: string;
+  /** How `config:check` prints a secret, when not as one masked string. */
+  mask?: (value: string) => string;
 }
 
 export const APP_ENVS = ['development', 'test', 'staging', 'production'] as const;
@@ -648,6 +651,22 @@ export const ConfigSchema = Type.Object({
       maximum: 16,
     }),
     { group: 'Identity' },
+  ),
+  AUTH_OIDC_PROVIDERS: v(
+    Type.String({
+      description:
+        'Sign-in providers, a JSON array. OpenID Connect (Keycloak, Google, Apple...): `{"id":"google","kind":"oidc","issuer":"https://accounts.google.com","clientId":"...","clientSecret":"...","scopes":["openid","email","profile"]}`, with `"responseMode":"form_post"` for Apple. GitHub: `{"id":"github","kind":"github","clientId":"...","clientSecret":"..."}` (optional `authorizeUrl`, `tokenUrl`, `apiUrl`, GitHub\'s by default). The redirect URI to register is `PUBLIC_URL/api/v1/auth/oidc/<id>/callback`. Client secrets are masked in `config:check`; URLs must be https in staging and production. Empty: no provider.',
+      default: '',
+    }),
+    { group: 'Identity', secret: true, mask: maskOidcProviders },
+  ),
+  ADMIN_TOKEN: v(
+    Type.String({
+      description:
+        'Bearer token for the admin API (`/api/v1/admin/*`: queues, dead letters). Unset: the admin API refuses every request. At least 32 characters in staging/production.',
+      default: '',
+    }),
+    { group: 'Admin', secret: true, minLength: 32 },
   ),
   PUBLIC_URL: v(
     Type.String({

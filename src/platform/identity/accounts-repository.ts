@@ -30,7 +30,8 @@ export interface PasswordRow {
   id: string;
   email: string;
   username: string;
-  password_hash: string;
+  /** Null for an account that signs in through a provider only (OpenID Connect). */
+  password_hash: string | null;
   locked: boolean;
 }
 
@@ -71,7 +72,7 @@ export async function replacePassword(
   trx: Transaction<DB>,
   userId: string,
   newHash: string,
-  options: { keep: number; expected?: string },
+  options: { keep: number; expected?: string | null },
 ): Promise<boolean> {
   let current = trx
     .selectFrom('gw_user')
@@ -79,13 +80,18 @@ export async function replacePassword(
     .where('id', '=', userId)
     .where('deleted_at', 'is', null);
   if (options.expected !== undefined)
-    current = current.where('password_hash', '=', options.expected);
+    current =
+      options.expected === null
+        ? current.where('password_hash', 'is', null)
+        : current.where('password_hash', '=', options.expected);
   const row = await current.forUpdate().executeTakeFirst();
   if (!row) return false;
-  await trx
-    .insertInto('gw_password_history')
-    .values({ id: newId(), user_id: userId, password_hash: row.password_hash })
-    .execute();
+  // A provider-only account has no password yet: nothing to keep in the history.
+  if (row.password_hash !== null)
+    await trx
+      .insertInto('gw_password_history')
+      .values({ id: newId(), user_id: userId, password_hash: row.password_hash })
+      .execute();
   await trx
     .updateTable('gw_user')
     .set({

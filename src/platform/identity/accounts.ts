@@ -138,7 +138,7 @@ export class AccountService {
 
   /** 422 unless the new (normalised) password meets the policy and was not used recently. */
   async #checkNewPassword(
-    user: { id: string; username: string; email: string; password_hash: string },
+    user: { id: string; username: string; email: string; password_hash: string | null },
     password: string,
     path: string,
   ): Promise<void> {
@@ -151,6 +151,7 @@ export class AccountService {
     if (problems.length > 0) throw new HttpError(IdentityCodes.WEAK_PASSWORD, { errors: problems });
     const earlier = await accounts.passwordHistory(this.#db, user.id, PASSWORD_HISTORY - 1);
     for (const stored of [user.password_hash, ...earlier]) {
+      if (stored === null) continue;
       if ((await this.#hasher.verify(stored, password)).ok)
         throw new HttpError(IdentityCodes.PASSWORD_REUSED, {
           errors: [{ path, message: `must differ from your last ${PASSWORD_HISTORY} passwords` }],

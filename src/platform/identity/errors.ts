@@ -154,4 +154,37 @@ export const IdentityCodes = defineErrorCodes('identity', {
     description:
       'A request authenticated by the refresh cookie must send the value of the `__Host-gw_csrf` cookie in the `X-CSRF-Token` header.',
   },
+  OIDC_PROVIDER_NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Unknown sign-in provider',
+    description: 'No provider with this id is configured (`AUTH_OIDC_PROVIDERS`).',
+  },
+  OIDC_PROVIDER_UNAVAILABLE: {
+    kind: 'Unavailable',
+    title: 'Sign-in provider unavailable',
+    description: 'The provider could not be reached (discovery failed); try again later.',
+  },
+  OIDC_LOGIN_FAILED: {
+    kind: 'BadRequest',
+    title: 'Sign-in with the provider failed',
+    description:
+      'The provider sign-in could not be completed: an unknown, expired or already used `state`, an error from the provider (the user refused), a code the provider would not exchange, an ID token that does not validate (issuer, audience, nonce), or no verified address to match or create an account with. Start again from `authorize`.',
+  },
+  OIDC_IDENTITY_TAKEN: {
+    kind: 'Conflict',
+    title: 'Identity linked to another account',
+    description:
+      'This provider account is already linked to another account; unlink it there first.',
+  },
+  IDENTITY_NOT_FOUND: {
+    kind: 'NotFound',
+    title: 'Identity not found',
+    description: 'You have no linked identity with this id.',
+  },
+  LAST_SIGN_IN_METHOD: {
+    kind: 'Conflict',
+    title: 'Last way to sign in',
+    description:
+      'Unlinking this identity would leave the account with no way to sign in (no password and no other identity). Set a password or link another provider first.',
+  },
 });

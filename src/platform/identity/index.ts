@@ -17,6 +17,9 @@ import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { registerPermissionChecks } from './authorize.ts';
 import { KeyRing } from './keys.ts';
+import { OidcService } from './oidc.ts';
+import { OidcProviders } from './oidc-client.ts';
+import { registerOidcRoutes } from './oidc-routes.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import type { AccessControl } from './permissions.ts';
 import { ProfileService } from './profile.ts';
@@ -63,7 +66,10 @@ export type { MfaChallenge, MfaStatus, SecondFactor, TotpSetup } from './mfa.ts'
 export { SessionCache, sessionsTag } from './session-cache.ts';
 export { describeDevice, parseDevice } from './device.ts';
 export type { Device } from './device.ts';
-export type { Authenticated, Client, TokenPair } from './service.ts';
+export type { Authenticated, Client, OpenedSession, TokenPair } from './service.ts';
+export { OidcService, usernameCandidates } from './oidc.ts';
+export type { LinkedIdentity } from './oidc.ts';
+export { purgeOidcStatesJob } from './oidc-jobs.ts';
 export {
   identityMailTemplates,
   newSignInTemplate,
@@ -122,6 +128,8 @@ export interface Identity {
   readonly mfa: MfaService | null;
   /** The session-check cache; invalidate it after anything that changes a session's answer. */
   readonly sessionCache: SessionCache;
+  /** Provider sign-in (OpenID Connect, GitHub); null without a database. */
+  readonly oidc: OidcService | null;
 }
 
 /**
@@ -208,7 +216,20 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         sessions: sessionCache,
       })
     : null;
-  return { keys, service, access, admin, accounts, profiles, mfa, sessionCache };
+  const oidc =
+    database && service
+      ? new OidcService({
+          db: database.db,
+          identity: service,
+          providers: new OidcProviders(identity.oidcProviders, {
+            callbackBase: `${config.mail.publicUrl}${API_PREFIX}/auth/oidc`,
+            timeoutMs: config.upstream.timeoutMs,
+          }),
+          box: new TokenBox(config.secrets.appSecret, 'identity oidc code verifier'),
+          logger,
+        })
+      : null;
+  return { keys, service, access, admin, accounts, profiles, mfa, sessionCache, oidc };
 }
 
 /**
@@ -237,7 +258,7 @@ export async function registerIdentityRoutes(
   identity: Identity,
   config: Config,
 ): Promise<void> {
-  const { keys, service, mfa } = identity;
+  const { keys, service, mfa, oidc } = identity;
   app.get(
     '/.well-known/jwks.json',
     {
@@ -292,6 +313,16 @@ export async function registerIdentityRoutes(
         mfa: () => {
           if (!mfa) throw new Error('the identity area needs a database');
           return mfa;
+        },
+      }),
+    { prefix: API_PREFIX },
+  );
+  await app.register(
+    (scope) =>
+      registerOidcRoutes(scope, {
+        service: () => {
+          if (!oidc) throw new Error('the identity area needs a database');
+          return oidc;
         },
       }),
     { prefix: API_PREFIX },

@@ -10,7 +10,7 @@ type Executor = Kysely<DB> | Transaction<DB>;
 export async function mfaAccount(
   db: Executor,
   userId: string,
-): Promise<{ email: string; password_hash: string; locked: boolean } | undefined> {
+): Promise<{ email: string; password_hash: string | null; locked: boolean } | undefined> {
   return db
     .selectFrom('gw_user')
     .select([

@@ -60,7 +60,8 @@ export async function findUserByEmail(
 }
 
 export interface LoginCandidate extends AccountRow {
-  password_hash: string;
+  /** Null for an account that signs in through a provider only (verified against the dummy). */
+  password_hash: string | null;
   locked: boolean;
 }
 

@@ -1,6 +1,7 @@
 import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
+import type { Transaction } from 'kysely';
+import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
@@ -44,6 +45,14 @@ export interface TokenPair {
   refreshToken: string;
   refreshExpiresIn: number;
   sessionId: string;
+}
+
+/** A session just opened, before its access token is signed. */
+export interface OpenedSession {
+  userId: string;
+  sessionId: string;
+  refreshToken: string;
+  refreshExpires: Date;
 }
 
 export interface IdentityServiceOptions {
@@ -405,6 +414,37 @@ export class IdentityService {
         );
     }
     return { sessionId, refreshToken, expires };
+  }
+
+  /**
+   * Opens a session for a user who proved who they are another way than the password (a
+   * provider sign-in), in the caller's transaction, the same way as a password sign-in: the
+   * session with its `amr`, its first refresh token, the sign-in recorded and audited, the
+   * new-device mail. Sign the access token with `tokenPair` after commit.
+   */
+  async openSession(
+    trx: Transaction<DB>,
+    userId: string,
+    options: { amr: AuthMethod[]; rememberMe?: boolean },
+    client: Client,
+  ): Promise<OpenedSession> {
+    const opened = await this.#openSession(
+      trx,
+      { id: userId },
+      { rememberMe: options.rememberMe === true, newHash: null, amr: options.amr },
+      client,
+    );
+    return {
+      userId,
+      sessionId: opened.sessionId,
+      refreshToken: opened.refreshToken,
+      refreshExpires: opened.expires,
+    };
+  }
+
+  /** The token pair of a session opened by `openSession`. */
+  tokenPair(opened: OpenedSession): Promise<TokenPair> {
+    return this.#pair(opened.userId, opened.sessionId, opened.refreshToken, opened.refreshExpires);
   }
 
   async #pair(

@@ -10,8 +10,8 @@ export interface UserTable {
   id: string;
   email: string;
   username: string;
-  /** argon2id PHC string; never selected outside the password checks. */
-  password_hash: string;
+  /** argon2id PHC string; never selected outside the password checks. Null: provider sign-in only. */
+  password_hash: string | null;
   email_verified_at: Date | null;
   tier: Defaulted<UserTier>;
   /** Failures since the last success or lockout. */

@@ -1,0 +1,179 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Type } from 'typebox';
+import type { RateLimitPolicy } from '../traffic/index.ts';
+import { currentUser } from './authenticate.ts';
+import type { CallbackQuery, OidcService } from './oidc.ts';
+import type { Client } from './service.ts';
+
+/** A form-posted callback is a few parameters and an ID token at most. */
+const FORM_BODY_LIMIT = 16_384;
+
+// Any id that is not configured, well-formed or not, is the same 404.
+const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) });
+
+// Every parameter is optional here: a missing or odd one is the one OIDC_LOGIN_FAILED, not a
+// validation error. Unknown ones (Google's `authuser`, Keycloak's `session_state`) are dropped.
+const CallbackQuerySchema = Type.Object({
+  code: Type.Optional(Type.String({ maxLength: 2_048 })),
+  state: Type.Optional(Type.String({ maxLength: 512 })),
+  iss: Type.Optional(Type.String({ maxLength: 2_048 })),
+  error: Type.Optional(Type.String({ maxLength: 256 })),
+  error_description: Type.Optional(Type.String({ maxLength: 2_048 })),
+  error_uri: Type.Optional(Type.String({ maxLength: 2_048 })),
+});
+
+const IdentitySchema = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  provider: Type.String(),
+  email: Type.Union([Type.String(), Type.Null()], {
+    description: 'The address the provider last asserted.',
+  }),
+  linkedAt: Type.String({ format: 'date-time' }),
+});
+
+const TokenPairSchema = Type.Object({
+  accessToken: Type.String(),
+  tokenType: Type.Literal('Bearer'),
+  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
+  refreshToken: Type.String(),
+  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
+  sessionId: Type.String({ format: 'uuid' }),
+});
+
+/** Provider flows are cheap for us but start outbound calls: a per-IP cap, failing closed. */
+const oidcLimit = (name: string): RateLimitPolicy[] => [
+  { name, limit: 30, windowSeconds: 60, by: 'ip', failMode: 'closed' },
+];
+
+function clientOf(request: FastifyRequest): Client {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    requestId: request.id,
+  };
+}
+
+/** Sign-in with OpenID Connect providers and GitHub, and linked identities, under `/api/v1/auth`. */
+export async function registerOidcRoutes(
+  app: FastifyInstance,
+  options: { service: () => OidcService },
+): Promise<void> {
+  const service = options.service;
+  const tags = ['identity'];
+  const signedIn = { tags, security: [{ bearerAuth: [] }] };
+
+  app.get(
+    '/auth/oidc/:provider/authorize',
+    {
+      config: { auth: 'optional', rateLimit: oidcLimit('oidc-authorize-ip') },
+      schema: {
+        tags,
+        summary: 'Start signing in with a provider',
+        description:
+          'Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in. Unknown provider: 404.',
+        params: ProviderParams,
+        response: { 302: Type.Null({ description: 'To the provider (`Location`).' }) },
+      },
+    },
+    async (request, reply) => {
+      const { provider } = request.params as { provider: string };
+      const { userId, sessionId } = request;
+      const link = userId && sessionId ? { userId, sessionId } : null;
+      const url = await service().authorize(provider, link);
+      reply.header('cache-control', 'no-store').redirect(url.href, 302);
+      return null;
+    },
+  );
+
+  app.get(
+    '/auth/oidc/:provider/callback',
+    {
+      config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
+      schema: {
+        tags,
+        summary: 'Finish signing in with a provider',
+        description:
+          'The redirect URI registered at the provider. Answers the token pair (sessions with `amr: ["fed"]`) after signing in with a linked identity, linking (flow started signed in, or a provider-verified address of an existing account), or creating an account (address verified by the provider, no password). Any failure, including the provider refusing, is 400 `OIDC_LOGIN_FAILED`.',
+        params: ProviderParams,
+        querystring: CallbackQuerySchema,
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request, reply) => {
+      const { provider } = request.params as { provider: string };
+      reply.header('cache-control', 'no-store');
+      return service().callback(provider, request.query as CallbackQuery, clientOf(request));
+    },
+  );
+
+  // `form_post` providers (Apple) post the same parameters as a form. The parser is scoped to
+  // these routes (Fastify encapsulation); written here since no form plugin is installed.
+  app.addContentTypeParser(
+    'application/x-www-form-urlencoded',
+    { parseAs: 'string', bodyLimit: FORM_BODY_LIMIT },
+    (_request, body, done) => {
+      done(null, Object.fromEntries(new URLSearchParams(String(body))));
+    },
+  );
+  app.post(
+    '/auth/oidc/:provider/callback',
+    {
+      bodyLimit: FORM_BODY_LIMIT,
+      config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
+      schema: {
+        tags,
+        summary: 'Finish signing in with a provider (form_post response mode)',
+        description:
+          'The same as the GET callback, for providers configured with `responseMode: "form_post"` (Apple when asked for the address): the parameters arrive as an `application/x-www-form-urlencoded` body.',
+        params: ProviderParams,
+        body: CallbackQuerySchema,
+        response: { 200: TokenPairSchema },
+      },
+    },
+    async (request, reply) => {
+      const { provider } = request.params as { provider: string };
+      reply.header('cache-control', 'no-store');
+      return service().callback(provider, request.body as CallbackQuery, clientOf(request));
+    },
+  );
+
+  app.get(
+    '/auth/identities',
+    {
+      config: { auth: 'required', cache: 'private' },
+      schema: {
+        ...signedIn,
+        summary: 'Your linked provider identities',
+        response: { 200: Type.Object({ items: Type.Array(IdentitySchema) }) },
+      },
+    },
+    async (request) => {
+      const { userId } = currentUser(request);
+      const rows = await service().identities(userId);
+      return { items: rows.map((r) => ({ ...r, linkedAt: r.linkedAt.toISOString() })) };
+    },
+  );
+
+  app.delete(
+    '/auth/identities/:id',
+    {
+      config: { auth: 'required' },
+      schema: {
+        ...signedIn,
+        summary: 'Unlink a provider identity',
+        description:
+          '404 `IDENTITY_NOT_FOUND` for an id that is not one of yours; 409 `LAST_SIGN_IN_METHOD` when the account has no password and no other identity.',
+        params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
+        response: { 204: Type.Null() },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = currentUser(request);
+      const { id } = request.params as { id: string };
+      await service().unlink(userId, id, clientOf(request));
+      reply.code(204);
+      return null;
+    },
+  );
+}
