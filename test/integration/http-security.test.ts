@@ -31,6 +31,30 @@ describe('security headers', async () => {
     }
   });
 
+  test('JSON answers get the API set, HTML pages the document set on top (and nothing else is sent)', async () => {
+    const api = await app.inject({ method: 'GET', url: '/api/v1/nope' });
+    assert.equal(api.headers['cross-origin-resource-policy'], 'same-origin');
+    for (const documentOnly of [
+      'cross-origin-opener-policy',
+      'origin-agent-cluster',
+      'x-dns-prefetch-control',
+      'x-download-options',
+      'x-permitted-cross-domain-policies',
+      'x-xss-protection',
+    ])
+      assert.equal(api.headers[documentOnly], undefined, documentOnly);
+    const docs = await app.inject({ method: 'GET', url: '/docs' });
+    assert.equal(docs.headers['x-content-type-options'], 'nosniff');
+    assert.equal(docs.headers['x-frame-options'], 'DENY');
+    assert.equal(docs.headers['cross-origin-opener-policy'], 'same-origin');
+    assert.equal(docs.headers['cross-origin-resource-policy'], 'same-origin');
+    assert.equal(docs.headers['origin-agent-cluster'], '?1');
+    assert.equal(docs.headers['x-dns-prefetch-control'], 'off');
+    assert.equal(docs.headers['x-download-options'], 'noopen');
+    assert.equal(docs.headers['x-permitted-cross-domain-policies'], 'none');
+    assert.equal(docs.headers['x-xss-protection'], '0');
+  });
+
   test('the docs page gets a CSP allowing only its own assets', async () => {
     const res = await app.inject({ method: 'GET', url: '/docs' });
     assert.equal(res.statusCode, 200);
