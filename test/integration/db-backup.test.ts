@@ -190,6 +190,8 @@ describe('backup and restore', async () => {
     );
     const expected: Record<string, number> = {
       authors: 500,
+      // The built-in roles (admin, moderator, user), seeded by the RBAC migration.
+      gw_role: 3,
       invoices: 2000,
       kysely_migration: Object.keys(allMigrations([])).length,
       kysely_migration_lock: 1,
@@ -199,7 +201,7 @@ describe('backup and restore', async () => {
       Object.fromEntries(Object.entries(rows).filter(([name]) => name in expected)),
       expected,
     );
-    // The platform's own tables come with the template, empty.
+    // The platform's other tables come with the template, empty.
     for (const [name, n] of Object.entries(rows)) if (!(name in expected)) assert.equal(n, 0, name);
     assert.equal(before.sequences.invoice_no_seq, '2999');
     return { source, before };
