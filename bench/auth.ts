@@ -83,9 +83,18 @@ function logins(base: string, duration: number) {
   }).then((r) => check('login', r));
 }
 
-/** Refreshes: each connection owns a session and carries its chain from answer to request. */
+/**
+ * Refreshes: every request spends the live token of one session's chain and puts the successor
+ * its answer gives back in the pool, so every refresh is a real rotation (never the grace path).
+ * The pool is shared, not kept in autocannon's per-connection `context`: autocannon resets that
+ * context each time a connection loops over its `requests`, which here is after every request,
+ * so a chain kept there would start again from a spent token (the grace path, then reuse).
+ */
 function refreshes(base: string, duration: number, tokens: string[]) {
-  let next = 0;
+  const live = [...tokens];
+  // Every answer must carry a token never seen before: a repeat would be the grace path.
+  const seen = new Set(tokens);
+  let repeats = 0;
   return autocannon({
     url: `${base}/api/v1/auth/refresh`,
     connections: tokens.length,
@@ -95,16 +104,24 @@ function refreshes(base: string, duration: number, tokens: string[]) {
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...AGENT },
-        setupRequest: (request, context: { token?: string }) => {
-          context.token ??= tokens[next++ % tokens.length];
-          return { ...request, body: JSON.stringify({ refreshToken: context.token }) };
+        setupRequest: (request) => {
+          const token = live.shift();
+          if (token === undefined) throw new Error('refresh: no live token left in the pool');
+          return { ...request, body: JSON.stringify({ refreshToken: token }) };
         },
-        onResponse: (status, body, context: { token?: string }) => {
-          if (status === 200) context.token = (JSON.parse(body) as Pair).refreshToken;
+        onResponse: (status, body) => {
+          if (status !== 200) return;
+          const token = (JSON.parse(body) as Pair).refreshToken;
+          if (seen.has(token)) repeats++;
+          seen.add(token);
+          live.push(token);
         },
       },
     ],
-  }).then((r) => check('refresh', r));
+  }).then((r) => {
+    if (repeats > 0) throw new Error(`refresh: ${String(repeats)} answers repeated a token`);
+    return check('refresh', r);
+  });
 }
 
 export async function main(): Promise<void> {
