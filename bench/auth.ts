@@ -4,8 +4,8 @@
  * autocannon here:
  *
  * 1. Sign-ins/s: `POST /auth/login` with production argon2id parameters (the OWASP row).
- * 2. Refreshes/s: `POST /auth/refresh`, each connection rotating its own session's chain (every
- *    request spends its token and carries the one the last answer gave), with the server's CPU
+ * 2. Refreshes/s: `POST /auth/refresh`, 50 sessions' chains in a shared pool of live tokens (every
+ *    request spends one, its answer's successor goes back in the pool), with the server's CPU
  *    per refresh (the "per core" figure: PostgreSQL's own CPU is not in it).
  * 3. Requests/s of one route with `auth: 'required'` (a valid token, the session check cached)
  *    against the same handler with `auth: 'none'`, alternated `BENCH_SAMPLES` times (default 3).
