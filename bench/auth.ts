@@ -4,8 +4,8 @@
  * autocannon here:
  *
  * 1. Sign-ins/s: `POST /auth/login` with production argon2id parameters (the OWASP row).
- * 2. Refreshes/s: `POST /auth/refresh`, each connection rotating its own session's chain (every
- *    request spends its token and carries the one the last answer gave), with the server's CPU
+ * 2. Refreshes/s: `POST /auth/refresh`, 50 sessions' chains in a shared pool of live tokens (every
+ *    request spends one, its answer's successor goes back in the pool), with the server's CPU
  *    per refresh (the "per core" figure: PostgreSQL's own CPU is not in it).
  * 3. Requests/s of one route with `auth: 'required'` (a valid token, the session check cached)
  *    against the same handler with `auth: 'none'`, alternated `BENCH_SAMPLES` times (default 3).
@@ -83,9 +83,18 @@ function logins(base: string, duration: number) {
   }).then((r) => check('login', r));
 }
 
-/** Refreshes: each connection owns a session and carries its chain from answer to request. */
+/**
+ * Refreshes: every request spends the live token of one session's chain and puts the successor
+ * its answer gives back in the pool, so every refresh is a real rotation (never the grace path).
+ * The pool is shared, not kept in autocannon's per-connection `context`: autocannon resets that
+ * context each time a connection loops over its `requests`, which here is after every request,
+ * so a chain kept there would start again from a spent token (the grace path, then reuse).
+ */
 function refreshes(base: string, duration: number, tokens: string[]) {
-  let next = 0;
+  const live = [...tokens];
+  // Every answer must carry a token never seen before: a repeat would be the grace path.
+  const seen = new Set(tokens);
+  let repeats = 0;
   return autocannon({
     url: `${base}/api/v1/auth/refresh`,
     connections: tokens.length,
@@ -95,16 +104,24 @@ function refreshes(base: string, duration: number, tokens: string[]) {
       {
         method: 'POST',
         headers: { 'content-type': 'application/json', ...AGENT },
-        setupRequest: (request, context: { token?: string }) => {
-          context.token ??= tokens[next++ % tokens.length];
-          return { ...request, body: JSON.stringify({ refreshToken: context.token }) };
+        setupRequest: (request) => {
+          const token = live.shift();
+          if (token === undefined) throw new Error('refresh: no live token left in the pool');
+          return { ...request, body: JSON.stringify({ refreshToken: token }) };
         },
-        onResponse: (status, body, context: { token?: string }) => {
-          if (status === 200) context.token = (JSON.parse(body) as Pair).refreshToken;
+        onResponse: (status, body) => {
+          if (status !== 200) return;
+          const token = (JSON.parse(body) as Pair).refreshToken;
+          if (seen.has(token)) repeats++;
+          seen.add(token);
+          live.push(token);
         },
       },
     ],
-  }).then((r) => check('refresh', r));
+  }).then((r) => {
+    if (repeats > 0) throw new Error(`refresh: ${String(repeats)} answers repeated a token`);
+    return check('refresh', r);
+  });
 }
 
 export async function main(): Promise<void> {

@@ -1,4 +1,4 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
 import type { DB } from '../db/index.ts';
 import type { AuthMethod, LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
 
@@ -288,6 +288,71 @@ export async function lockRefreshToken(
     .where('rt.token_hash', '=', tokenHash)
     .forUpdate(['rt', 's'])
     .executeTakeFirst();
+}
+
+/**
+ * The rotation of a live, unspent refresh token as ONE statement (no BEGIN/COMMIT): spend it
+ * (with the sealed successor), insert the successor (expiring after its lifetime or with the
+ * session, whichever is first) and touch the session. The conditional UPDATE is the lock: a
+ * concurrent rotation of the same token waits for this one's commit, re-checks `spent_at is
+ * null` on the row it committed, and updates nothing. Undefined when nothing was rotated (unknown,
+ * spent, expired, session ended, or a concurrent rotation won): the caller then takes the locking
+ * path (`lockRefreshToken`), which tells the grace window from reuse.
+ *
+ * Hand-written SQL as one static string (no query building per refresh): it is the hot path of
+ * `POST /auth/refresh`, where each round trip and each compile showed in the CPU profile.
+ */
+const ROTATE_REFRESH_TOKEN = `with spent as (
+  update gw_refresh_token rt
+     set spent_at = now(), successor = $2
+    from gw_session s
+    join gw_user u on u.id = s.user_id
+   where rt.token_hash = $1
+     and rt.spent_at is null
+     and rt.expires_at > now()
+     and s.id = rt.session_id
+     and s.revoked_at is null
+     and s.expires_at > now()
+     and u.deleted_at is null
+  returning rt.session_id, s.user_id, s.remember_me, s.expires_at as session_expires_at
+), successor as (
+  insert into gw_refresh_token (token_hash, session_id, expires_at, spent_at, successor)
+  select $3, session_id,
+         least(now() + make_interval(secs => case when remember_me then $5::float8 else $4::float8 end),
+               session_expires_at),
+         null, null
+    from spent
+  returning expires_at
+), touched as (
+  update gw_session set last_used_at = now(), ip = $6, user_agent = $7
+   where id = (select session_id from spent)
+)
+select spent.session_id, spent.user_id, successor.expires_at from spent, successor`;
+
+export async function rotateRefreshToken(
+  db: Executor,
+  r: {
+    tokenHash: string;
+    sealedSuccessor: string;
+    successorHash: string;
+    ttlS: number;
+    rememberMeTtlS: number;
+    ip: string | null;
+    userAgent: string | null;
+  },
+): Promise<{ session_id: string; user_id: string; expires_at: Date } | undefined> {
+  const { rows } = await db.executeQuery<{ session_id: string; user_id: string; expires_at: Date }>(
+    CompiledQuery.raw(ROTATE_REFRESH_TOKEN, [
+      r.tokenHash,
+      r.sealedSuccessor,
+      r.successorHash,
+      r.ttlS,
+      r.rememberMeTtlS,
+      r.ip,
+      r.userAgent,
+    ]),
+  );
+  return rows[0];
 }
 
 /** The live, unspent refresh token with this hash in this session, with its expiry. */

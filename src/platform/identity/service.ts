@@ -470,12 +470,26 @@ export class IdentityService {
    */
   async refresh(refreshToken: string, client: Client): Promise<TokenPair> {
     const tokenHash = hashToken(refreshToken);
+    // The common case, a live unspent token, in one statement; everything else (and the loser of
+    // two concurrent rotations of one token) takes the locking transaction below.
+    const next = newOpaqueToken();
+    const rotated = await repo.rotateRefreshToken(this.#db, {
+      tokenHash,
+      sealedSuccessor: this.#box.seal(next),
+      successorHash: hashToken(next),
+      ttlS: this.#config.refreshTokenTtlS,
+      rememberMeTtlS: this.#config.rememberMeTtlS,
+      ip: client.ip,
+      userAgent: client.userAgent,
+    });
+    if (rotated !== undefined)
+      return this.#pair(rotated.user_id, rotated.session_id, next, rotated.expires_at);
     const outcome = await withTransaction(this.#db, async (trx) => {
       const row = await repo.lockRefreshToken(trx, tokenHash);
       if (!row || !row.session_live) return { kind: 'invalid' as const };
       if (row.spent_seconds_ago === null) {
+        // Not expected after the statement above; kept so this locking path is complete alone.
         if (row.expired) return { kind: 'invalid' as const };
-        const next = newOpaqueToken();
         await repo.spendRefreshToken(trx, tokenHash, this.#box.seal(next));
         const expires = await repo.insertRefreshToken(trx, {
           tokenHash: hashToken(next),
