@@ -151,6 +151,29 @@ describe('HTTP contract', async () => {
     assert.equal(fast.statusCode, 200);
   });
 
+  test('HANDLER_TIMEOUT_MS answers every route without its own timeout with 503 HANDLER_TIMEOUT, and forgets answered requests', async (t) => {
+    const { app: timed } = await buildTestApp(
+      { HANDLER_TIMEOUT_MS: '200' },
+      {
+        setup: (instance) => {
+          instance.get('/test/hang', async () => {
+            await new Promise((resolve) => setTimeout(resolve, 3_000).unref());
+            return { ok: true };
+          });
+          instance.get('/test/quick', async () => ({ ok: true }));
+        },
+      },
+    );
+    t.after(() => timed.close());
+    const started = Date.now();
+    const res = await timed.inject({ method: 'GET', url: '/test/hang' });
+    const took = Date.now() - started;
+    assertProblem(res, 503, 'HANDLER_TIMEOUT');
+    assert.ok(took >= 200 && took < 1_500, `answered after ${String(took)} ms`);
+    const quick = await timed.inject({ method: 'GET', url: '/test/quick' });
+    assert.equal(quick.statusCode, 200);
+  });
+
   test('a deprecated route sends Deprecation, Sunset and Link', async () => {
     const res = await app.inject({ method: 'GET', url: '/api/v1/old' });
     assert.equal(res.statusCode, 200);

@@ -5,7 +5,8 @@ import type { Lifecycle } from '../lifecycle/index.ts';
 import { HttpCodes, HttpError } from './errors.ts';
 import { registerOpenApi, type OpenApiInfo } from './openapi.ts';
 import { makeErrorHandler } from './problem.ts';
-import { makeSecurityHeaders, registerSecurity } from './security.ts';
+import { createHandlerDeadlines } from './deadlines.ts';
+import { makeArrivalCheck, makeSecurityHeaders, registerSecurity } from './security.ts';
 import { registerVersioning, setVersionHeaders } from './versioning.ts';
 
 export interface HttpOptions {
@@ -41,6 +42,13 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
   app.removeContentTypeParser('text/plain');
 
   await registerSecurity(app, config);
+  // One arrival hook: the handler deadline starts, then the URL and host checks.
+  const deadlines = createHandlerDeadlines(app, config.http.handlerTimeoutMs);
+  const arrivalCheck = makeArrivalCheck(config);
+  app.addHook('onRequest', (request, reply, done) => {
+    deadlines.start(reply);
+    done(arrivalCheck(request));
+  });
   registerVersioning(app);
 
   if (config.http.maxEventLoopDelayMs > 0) {
@@ -61,6 +69,7 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
   // One synchronous onSend hook for every header the platform adds: hooks are per-request cost.
   const securityHeaders = makeSecurityHeaders(config);
   app.addHook('onSend', (request, reply, payload, done) => {
+    deadlines.finish(reply);
     securityHeaders(request, reply);
     setVersionHeaders(request, reply);
     reply.header('x-request-id', request.id);

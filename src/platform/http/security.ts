@@ -115,25 +115,28 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       },
     });
   }
+}
 
+/**
+ * The checks of a request on arrival, before anything else: the URL length limit and, when
+ * `ALLOWED_HOSTS` is set, the host (operational routes exempt). The refusal, or undefined.
+ */
+export function makeArrivalCheck(
+  config: Config,
+): (request: FastifyRequest) => HttpError | undefined {
+  const { http } = config;
   const checkHost = http.allowedHosts.length > 0;
-  app.addHook('onRequest', (request, _reply, done) => {
-    if (request.url.length > http.maxUrlLength) {
-      done(
-        new HttpError(HttpCodes.URI_TOO_LONG, {
-          detail: `The request target is longer than ${http.maxUrlLength} characters.`,
-        }),
-      );
-      return;
-    }
+  return (request) => {
+    if (request.url.length > http.maxUrlLength)
+      return new HttpError(HttpCodes.URI_TOO_LONG, {
+        detail: `The request target is longer than ${http.maxUrlLength} characters.`,
+      });
     if (
       checkHost &&
       !OPERATIONAL_ROUTES.has(request.routeOptions.url ?? '') &&
       !hostAllowed(request.hostname, http.allowedHosts)
-    ) {
-      done(new HttpError(HttpCodes.HOST_NOT_ALLOWED));
-      return;
-    }
-    done();
-  });
+    )
+      return new HttpError(HttpCodes.HOST_NOT_ALLOWED);
+    return undefined;
+  };
 }

@@ -30,7 +30,6 @@ export function serverOptions(
     }),
     trustProxy,
     bodyLimit: http.bodyLimit,
-    handlerTimeout: http.handlerTimeoutMs,
     requestTimeout: http.requestTimeoutMs,
     keepAliveTimeout: http.keepAliveTimeoutMs,
     // Stop accepting and let in-flight requests finish; idle keep-alive sockets are closed at once.
