@@ -325,10 +325,15 @@ describe('cache, Redis backend', redisOk, () => {
     caches.push(cache);
     await cache.set(cache.key('layout', 1), 'long', { ttlSeconds: 100, tags: ['layout'] });
     await cache.set(cache.key('layout', 2), 'short', { ttlSeconds: 5, tags: ['layout'] });
-    const valueTtl = await raw.pttl(`${prefix}cache:v:layout:1`);
-    const tagTtl = await raw.pttl(`${prefix}cache:t:layout`);
+    // Absolute expiry times: two PTTL reads a millisecond apart made equal expiries look unequal.
+    const valueAt = Number(await raw.call('pexpiretime', `${prefix}cache:v:layout:1`));
+    const tagAt = Number(await raw.call('pexpiretime', `${prefix}cache:t:layout`));
+    const valueTtl = valueAt - Date.now();
     assert.ok(valueTtl > 90_000 && valueTtl <= 100_000, `value ${String(valueTtl)}`);
-    assert.ok(tagTtl >= valueTtl, `tag ${String(tagTtl)} < value ${String(valueTtl)}`);
+    assert.ok(
+      tagAt >= valueAt,
+      `tag expires at ${String(tagAt)}, before value at ${String(valueAt)}`,
+    );
     assert.deepEqual((await raw.smembers(`${prefix}cache:t:layout`)).sort(), [
       `${prefix}cache:v:layout:1`,
       `${prefix}cache:v:layout:2`,
