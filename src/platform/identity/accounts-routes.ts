@@ -5,9 +5,9 @@ import type { AccountService } from './accounts.ts';
 import type { ProfileRow } from './accounts-repository.ts';
 import { currentUser } from './authenticate.ts';
 import type { ProfileService } from './profile.ts';
-import type { Client } from './service.ts';
 import { BackupCode, Code, factorOf } from './mfa-routes.ts';
 import { requireRecentAuthentication } from './step-up.ts';
+import { clientOf } from './routes.ts';
 
 // The same bounds as the sign-in routes (routes.ts): a 10 MB "password" is a 413 before it is
 // parsed, anything over 1,024 characters a 422 before it reaches the estimator or argon2.
@@ -37,15 +37,6 @@ const RESET_LIMIT: RateLimitPolicy[] = [
 const PROFILE_LIMIT: RateLimitPolicy[] = [
   { name: 'profile-change-user', limit: 10, windowSeconds: 3_600, by: 'user', failMode: 'closed' },
 ];
-
-function clientOf(request: FastifyRequest): Client {
-  const ua = request.headers['user-agent'];
-  return {
-    ip: request.ip,
-    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
-    requestId: request.id,
-  };
-}
 
 const emailOfBody = (request: FastifyRequest) => {
   const value = (request.body as Record<string, unknown> | undefined)?.email;

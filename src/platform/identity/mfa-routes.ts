@@ -1,11 +1,12 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { HttpCodes, HttpError } from '../http/index.ts';
 import type { RateLimitPolicy } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
 import type { MfaService, SecondFactor } from './mfa.ts';
 import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa-codes.ts';
-import type { Client, IdentityService, TokenPair } from './service.ts';
+import type { IdentityService, TokenPair } from './service.ts';
+import { clientOf } from './routes.ts';
 
 const AUTH_BODY_LIMIT = 16_384;
 
@@ -55,15 +56,6 @@ const VERIFY_LIMIT: RateLimitPolicy[] = [
 const CHANGE_LIMIT: RateLimitPolicy[] = [
   { name: 'mfa-change-user', limit: 10, windowSeconds: 60, by: 'user', failMode: 'closed' },
 ];
-
-function clientOf(request: FastifyRequest): Client {
-  const ua = request.headers['user-agent'];
-  return {
-    ip: request.ip,
-    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
-    requestId: request.id,
-  };
-}
 
 /** Exactly one of `code` and `backupCode`; both or neither is a 422. */
 export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {

@@ -1,9 +1,9 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { RateLimitPolicy } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
 import type { CallbackQuery, OidcService } from './oidc.ts';
-import type { Client } from './service.ts';
+import { clientOf } from './routes.ts';
 
 /** A form-posted callback is a few parameters and an ID token at most. */
 const FORM_BODY_LIMIT = 16_384;
@@ -44,15 +44,6 @@ const TokenPairSchema = Type.Object({
 const oidcLimit = (name: string): RateLimitPolicy[] => [
   { name, limit: 30, windowSeconds: 60, by: 'ip', failMode: 'closed' },
 ];
-
-function clientOf(request: FastifyRequest): Client {
-  const ua = request.headers['user-agent'];
-  return {
-    ip: request.ip,
-    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
-    requestId: request.id,
-  };
-}
 
 /** Sign-in with OpenID Connect providers and GitHub, and linked identities, under `/api/v1/auth`. */
 export async function registerOidcRoutes(
