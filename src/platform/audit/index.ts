@@ -64,18 +64,9 @@ export async function recordAudits(db: Db, events: readonly AuditEvent[]): Promi
     .execute();
 }
 
-/** Newest first, optionally for one actor, subject or action; for the admin API and tests. */
-export async function listAuditEvents(
-  db: Db,
-  filter: {
-    actorId?: string;
-    subjectType?: string;
-    subjectId?: string;
-    action?: string;
-    limit?: number;
-  } = {},
-): Promise<AuditRecord[]> {
-  let query = db
+/** The stored events with their API field names: the base of every listing of the trail. */
+export function auditEventsQuery(db: Db) {
+  return db
     .selectFrom('gw_audit_event')
     .select([
       'id',
@@ -87,7 +78,21 @@ export async function listAuditEvents(
       'ip',
       'request_id as requestId',
       'data',
-    ])
+    ]);
+}
+
+/** Newest first, optionally for one actor, subject or action; for the admin API and tests. */
+export async function listAuditEvents(
+  db: Db,
+  filter: {
+    actorId?: string;
+    subjectType?: string;
+    subjectId?: string;
+    action?: string;
+    limit?: number;
+  } = {},
+): Promise<AuditRecord[]> {
+  let query = auditEventsQuery(db)
     .orderBy('occurred_at', 'desc')
     .orderBy('id', 'desc')
     .limit(filter.limit ?? 100);

@@ -1,4 +1,4 @@
-import { recordAudit } from '../audit/index.ts';
+import { auditEventsQuery, recordAudit } from '../audit/index.ts';
 import {
   DbCodes,
   isUniqueViolation,
@@ -359,19 +359,7 @@ export class AdminService {
       this.#db as never,
       auditEventsSpec,
       list,
-      this.#db
-        .selectFrom('gw_audit_event')
-        .select([
-          'id',
-          'occurred_at as occurredAt',
-          'action',
-          'actor_id as actorId',
-          'subject_type as subjectType',
-          'subject_id as subjectId',
-          'ip',
-          'request_id as requestId',
-          'data',
-        ]),
+      auditEventsQuery(this.#db),
       this.#paging,
     );
   }
@@ -383,13 +371,7 @@ export class AdminService {
   async grantRole(login: string, roleName: string): Promise<{ userId: string; added: boolean }> {
     const normalized = normalizeIdentifier(login);
     const result = await withTransaction(this.#db, async (trx) => {
-      const user = await trx
-        .selectFrom('gw_user')
-        .select('id')
-        .where(normalized.includes('@') ? 'email' : 'username', '=', normalized)
-        .where('deleted_at', 'is', null)
-        .forUpdate()
-        .executeTakeFirst();
+      const user = await rbac.lockAccountByLogin(trx, normalized);
       if (!user) throw new HttpError(IdentityCodes.USER_NOT_FOUND);
       const ids = await rbac.roleIdsByName(trx, [roleName]);
       const roleId = ids.get(roleName);

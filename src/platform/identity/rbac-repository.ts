@@ -288,3 +288,17 @@ export function holdingRole(roleName: string) {
 export async function findAdminUser(db: Executor, id: string): Promise<AdminUserRow | undefined> {
   return adminUsers(db).where('a.id', '=', id).executeTakeFirst();
 }
+
+/** The live account with this (normalised) address or user name, locked for the transaction. */
+export async function lockAccountByLogin(
+  trx: Transaction<DB>,
+  login: string,
+): Promise<{ id: string } | undefined> {
+  return trx
+    .selectFrom('gw_user')
+    .select('id')
+    .where(login.includes('@') ? 'email' : 'username', '=', login)
+    .where('deleted_at', 'is', null)
+    .forUpdate()
+    .executeTakeFirst();
+}
