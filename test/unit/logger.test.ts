@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
@@ -12,6 +12,9 @@ import {
 import {
   isoTime,
   loggableUrl,
+  RequestLogger,
+  WRITE_DELAY_MS,
+  requestChildLogger,
   writeRequestLine,
   type RequestLine,
 } from '../../src/platform/observability/logger.ts';
@@ -46,6 +49,55 @@ test('the batched destination writes every line, in order, and flushLogger waits
       lines.map((l) => (JSON.parse(l) as { i: number }).i),
       Array.from({ length: 500 }, (_, i) => i),
     );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('lines reach the destination on their own soon after they are logged', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-log-'));
+  try {
+    const file = join(dir, 'out.log');
+    const logger = createLogger({ level: 'info', destination: createLogDestination(file) });
+    logger.info('first');
+    logger.warn('second');
+    const deadline = Date.now() + 5 * WRITE_DELAY_MS + 1_000;
+    let text = '';
+    while (Date.now() < deadline && text.split('\n').length < 3) {
+      await new Promise((resolve) => setTimeout(resolve, WRITE_DELAY_MS));
+      text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+    }
+    assert.deepEqual(
+      text
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['first', 'second'],
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('the destination keeps every byte and the order across full slabs, long lines and non-ASCII text', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'gw-log-'));
+  try {
+    const file = join(dir, 'out.log');
+    const logger = createLogger({ level: 'info', destination: createLogDestination(file) });
+    // One turn: about 400 KB of lines (several 64 KB slabs), multi-byte characters, and a line
+    // longer than a slab in the middle.
+    const texts = Array.from({ length: 3000 }, (_, i) =>
+      i === 1500 ? 'x'.repeat(200_000) : `ligne ${String(i)} é ü 😀 ${'-'.repeat(i % 90)}`,
+    );
+    texts.forEach((text, i) => logger.info({ i, text }, 'line'));
+    await flushLogger(logger);
+    const lines = readFileSync(file, 'utf8').trim().split('\n');
+    assert.equal(lines.length, texts.length);
+    lines.forEach((l, i) => {
+      const parsed = JSON.parse(l) as { i: number; text: string };
+      assert.equal(parsed.i, i);
+      assert.equal(parsed.text, texts[i]);
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -87,6 +139,45 @@ test("the request line's fast path writes the line pino would write, byte for by
   function lineOf(): RequestLine {
     return { ...line };
   }
+});
+
+test("a request's logger makes its pino child only when used, and its lines are the child's", () => {
+  const { logger, lines } = captureLogger('debug');
+  const bindings = { requestId: 'req-"2\u2028' };
+  const make = () =>
+    requestChildLogger.call(undefined as never, logger, bindings, {}, undefined as never);
+  const lazy = make();
+  assert.ok(lazy instanceof RequestLogger);
+  const line: RequestLine = {
+    method: 'POST',
+    route: '/api/v1/things',
+    url: '/api/v1/things',
+    statusCode: 201,
+    durationMs: 3,
+    ip: '10.0.0.1',
+    userId: undefined,
+  };
+  // The completion line without a child: the same text as the real child's line.
+  writeRequestLine(lazy, 'info', line);
+  assert.equal(lazy.made, undefined);
+  const real = logger.child(bindings);
+  real.info(line, 'request completed');
+  // Any other use makes the child; the completion line is then written from it.
+  lazy.debug({ step: 1 }, 'working');
+  assert.ok(lazy.made !== undefined);
+  writeRequestLine(lazy, 'info', line);
+  lazy.child({ job: 'j' }).warn('nested');
+  lazy.level = 'warn';
+  lazy.info('not written: below the level');
+  assert.equal(make().level, 'debug');
+  const withoutTime = (l: string) => l.replace(/,"time":"[^"]+"/, '');
+  assert.equal(lines.length, 5);
+  assert.equal(withoutTime(lines[0] as string), withoutTime(lines[1] as string));
+  assert.equal(withoutTime(lines[3] as string), withoutTime(lines[1] as string));
+  for (const l of lines)
+    assert.equal((JSON.parse(l) as { requestId: string }).requestId, bindings.requestId);
+  assert.equal((JSON.parse(lines[2] as string) as { step: number }).step, 1);
+  assert.equal((JSON.parse(lines[4] as string) as { job: string }).job, 'j');
 });
 
 test('the request line honours the level and masks credential-like query values', () => {

@@ -107,6 +107,18 @@ describe('request ids', () => {
     assert.notEqual(newRequestId(), newRequestId());
   });
 
+  test('ids of one millisecond are distinct and in order, past the 4,096 of its counter', (t) => {
+    t.mock.method(Date, 'now', () => 1_767_225_600_000);
+    const ids = Array.from({ length: 10_000 }, () => newRequestId());
+    t.mock.restoreAll();
+    assert.equal(new Set(ids).size, ids.length);
+    for (const id of ids)
+      assert.match(id, /^019b76da-a800-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    // Within one run of the counter, ids sort in the order they were made.
+    const run = ids.slice(5000, 8000);
+    assert.deepEqual([...run].sort(), run);
+  });
+
   test('safe ids are kept, anything else is replaced', () => {
     assert.equal(requestIdFrom('abc-123_x.y:z'), 'abc-123_x.y:z');
     for (const bad of [undefined, '', 'a b', 'a\nb', 'é', 'x'.repeat(129), ['a', 'b']]) {

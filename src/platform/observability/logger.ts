@@ -104,17 +104,32 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
 const batched = new Set<BatchedDestination>();
 let exitHookInstalled = false;
 
+/** Bytes of the slab lines are encoded into. */
+const SLAB_BYTES = 64 * 1024;
+/** Lines go to sonic-boom once this many bytes are pending (its own largest write)... */
+const WRITE_BYTES = 16 * 1024;
+/** ...or this long after the first of them was logged. */
+export const WRITE_DELAY_MS = 50;
+
 /**
- * An asynchronous log destination that hands sonic-boom the lines of one event-loop turn as one
- * write. sonic-boom's `write` measures the byte length of its whole pending chunk on every call
- * (and so flattens the concatenated string), and under load, with a write in flight, lines pile up
- * behind it: each line then cost time in proportion to the chunk (up to 16 KB), about half of a
- * request's logging cost in bench/http. Batched, that is paid once per turn. Lines keep their
- * order; at exit the pending lines are written synchronously, like sonic-boom's own.
+ * An asynchronous log destination that encodes each line into a byte slab as it is logged, and
+ * hands sonic-boom (in its buffer mode) the pending lines as one view of the slab once 16 KB are
+ * pending or 50 ms after the first of them. In its text mode sonic-boom measures the byte length
+ * of its pending string on every write (and so flattens the concatenated lines), then `fs.write`
+ * encodes the string again; and each write is a round trip through libuv's thread pool. Per
+ * request, under load, these were the largest part of its logging cost in bench/http. Here each
+ * line is encoded once, straight into its final bytes, and a write carries up to 16 KB of lines.
+ * Lines keep their order; a slab is never written over (a full one is left to sonic-boom and a
+ * new one taken). Pending lines are written synchronously at exit (like sonic-boom's own), by
+ * `flushLogger` at shutdown and after a fatal error: only a process killed outright (SIGKILL, the
+ * OOM killer) loses them, at most the last 50 ms of lines, as with any asynchronous logger.
  */
 export class BatchedDestination implements DestinationStream {
   readonly stream: SonicBoom;
-  #pending = '';
+  #slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+  /** Where the lines not yet handed to sonic-boom start, and where the next line goes. */
+  #start = 0;
+  #end = 0;
   #scheduled = false;
 
   constructor(stream: SonicBoom) {
@@ -130,19 +145,31 @@ export class BatchedDestination implements DestinationStream {
   }
 
   write(line: string): void {
-    this.#pending += line;
-    if (!this.#scheduled) {
+    // A UTF-16 code unit takes at most 3 bytes in UTF-8.
+    if (this.#end + line.length * 3 > this.#slab.length) {
+      this.writePending();
+      if (line.length * 3 > SLAB_BYTES) {
+        this.stream.write(Buffer.from(line) as unknown as string);
+        return;
+      }
+      this.#slab = Buffer.allocUnsafeSlow(SLAB_BYTES);
+      this.#start = this.#end = 0;
+    }
+    this.#end += this.#slab.write(line, this.#end);
+    if (this.#end - this.#start >= WRITE_BYTES) this.writePending();
+    else if (!this.#scheduled) {
       this.#scheduled = true;
-      setImmediate(this.#writePending);
+      setTimeout(this.#writePending, WRITE_DELAY_MS).unref();
     }
   }
 
   /** Hands the lines logged so far to sonic-boom (which writes them asynchronously). */
   writePending(): void {
-    if (this.#pending === '') return;
-    const lines = this.#pending;
-    this.#pending = '';
-    this.stream.write(lines);
+    if (this.#end === this.#start) return;
+    const lines = this.#slab.subarray(this.#start, this.#end);
+    this.#start = this.#end;
+    // sonic-boom's buffer mode takes bytes; its type only declares strings.
+    this.stream.write(lines as unknown as string);
   }
 
   readonly #writePending = (): void => {
@@ -168,7 +195,7 @@ export class BatchedDestination implements DestinationStream {
 
 /** The asynchronous destination the process logger writes to: stdout by default. */
 export function createLogDestination(dest: string | number = 1): BatchedDestination {
-  return new BatchedDestination(pino.destination({ dest, sync: false }));
+  return new BatchedDestination(pino.destination({ dest, sync: false, contentMode: 'buffer' }));
 }
 
 const destinations = new WeakMap<Logger, BatchedDestination>();
@@ -201,7 +228,7 @@ export function flushLogger(logger: Logger, capMs = 1_000): Promise<void> {
       resolve();
     }
     stream.once('drain', done);
-    stream.write('');
+    stream.write(Buffer.alloc(0) as unknown as string);
   });
 }
 
@@ -209,12 +236,76 @@ export type { Logger };
 
 const requestParents = new WeakMap<FastifyBaseLogger, FastifyBaseLogger>();
 
+type LogArguments = Parameters<FastifyBaseLogger['info']>;
+
 /**
- * Fastify's `childLoggerFactory`: the per-request child that adds `requestId` to every line of the
- * request, made on pino's cheap path. Fastify's default passes an options object, which makes pino
- * rebuild the formatters of every child; and a child of the root logger always rebuilds them. So
- * each request's child is made, without options, from one intermediate child of the logger (the
- * same lines: it adds no bindings). Route log levels and serializers still take pino's full path.
+ * A request's logger, made on demand. Most requests log nothing but their completion line, which
+ * `writeRequestLine` writes from the parent's bindings and the request id without a pino child;
+ * making that child on every request (pino copies its bindings and rebuilds its prototype chain)
+ * was a measured part of each request in bench/http. The child is made the first time the
+ * request logs anything else, asks for a child or changes its level, and every line is pino's.
+ */
+export class RequestLogger implements FastifyBaseLogger {
+  readonly parent: FastifyBaseLogger;
+  readonly bindings: Readonly<Record<string, unknown>>;
+  #pino: FastifyBaseLogger | undefined;
+
+  constructor(parent: FastifyBaseLogger, bindings: Readonly<Record<string, unknown>>) {
+    this.parent = parent;
+    this.bindings = bindings;
+  }
+
+  /** The pino child, once something has needed it. */
+  get made(): FastifyBaseLogger | undefined {
+    return this.#pino;
+  }
+
+  #logger(): FastifyBaseLogger {
+    return (this.#pino ??= this.parent.child(this.bindings));
+  }
+
+  get level(): string {
+    return (this.#pino ?? this.parent).level;
+  }
+
+  set level(level: string) {
+    this.#logger().level = level;
+  }
+
+  fatal(...args: LogArguments): void {
+    this.#logger().fatal(...args);
+  }
+  error(...args: LogArguments): void {
+    this.#logger().error(...args);
+  }
+  warn(...args: LogArguments): void {
+    this.#logger().warn(...args);
+  }
+  info(...args: LogArguments): void {
+    this.#logger().info(...args);
+  }
+  debug(...args: LogArguments): void {
+    this.#logger().debug(...args);
+  }
+  trace(...args: LogArguments): void {
+    this.#logger().trace(...args);
+  }
+  silent(...args: LogArguments): void {
+    this.#logger().silent(...args);
+  }
+
+  child(...args: Parameters<FastifyBaseLogger['child']>): FastifyBaseLogger {
+    return this.#logger().child(...args);
+  }
+}
+
+/**
+ * Fastify's `childLoggerFactory`: the per-request logger that adds `requestId` to every line of
+ * the request, made lazily (above) and then on pino's cheap path. Fastify's default passes an
+ * options object, which makes pino rebuild the formatters of every child; and a child of the root
+ * logger always rebuilds them. So each request's child is made, without options, from one
+ * intermediate child of the logger (the same lines: it adds no bindings). Route log levels and
+ * serializers take pino's full path at once.
  */
 export const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFactory']> = (
   logger,
@@ -225,7 +316,7 @@ export const requestChildLogger: NonNullable<FastifyServerOptions['childLoggerFa
     return logger.child(bindings, options);
   let parent = requestParents.get(logger);
   if (!parent) requestParents.set(logger, (parent = logger.child({})));
-  return parent.child(bindings);
+  return new RequestLogger(parent, bindings);
 };
 
 /** The fields of the one completion line each request gets. */
@@ -257,6 +348,17 @@ export function loggableUrl(url: string): string {
   return short.includes('?') ? short.replace(SENSITIVE_QUERY, `$1${CENSOR}`) : short;
 }
 
+/** pino's text for a child's bindings (`,"key":value`), for loggers without binding formatters. */
+function chindingsOf(bindings: Readonly<Record<string, unknown>>): string {
+  let text = '';
+  for (const key in bindings) {
+    const value = bindings[key];
+    if (value !== undefined && Object.hasOwn(bindings, key))
+      text += `,"${key}":${JSON.stringify(value)}`;
+  }
+  return text;
+}
+
 type FastPathLogger = { levelVal: number } & Record<symbol, unknown>;
 
 /**
@@ -273,7 +375,14 @@ export function writeRequestLine(
   level: RequestLineLevel,
   line: RequestLine,
 ): void {
-  const fast = log as unknown as FastPathLogger;
+  // A request logger with no pino child yet: its parent's bindings plus its own, as pino would add.
+  let target = log;
+  let ownBindings = '';
+  if (log instanceof RequestLogger) {
+    target = log.made ?? log.parent;
+    if (log.made === undefined) ownBindings = chindingsOf(log.bindings);
+  }
+  const fast = target as unknown as FastPathLogger;
   const bindings = fast[chindingsSym];
   const stream = fast[streamSym] as { write(line: string): unknown } | undefined;
   const time = fast[timeSym] as (() => string) | undefined;
@@ -290,6 +399,6 @@ export function writeRequestLine(
   }
   if (fast.levelVal > LEVEL_VALUES[level]) return;
   stream.write(
-    `{"level":"${level}"${time()}${bindings},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"url":${JSON.stringify(line.url)},"statusCode":${String(line.statusCode)},"durationMs":${String(line.durationMs)},"ip":${JSON.stringify(line.ip)}${line.userId === undefined ? '' : `,"userId":${JSON.stringify(line.userId)}`}${MESSAGE_JSON}`,
+    `{"level":"${level}"${time()}${bindings}${ownBindings},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"url":${JSON.stringify(line.url)},"statusCode":${String(line.statusCode)},"durationMs":${String(line.durationMs)},"ip":${JSON.stringify(line.ip)}${line.userId === undefined ? '' : `,"userId":${JSON.stringify(line.userId)}`}${MESSAGE_JSON}`,
   );
 }
