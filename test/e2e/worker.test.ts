@@ -128,12 +128,18 @@ describe('worker processes', { timeout: 120_000 }, () => {
       [id],
     );
     assert.equal(rows[0]?.state, 'completed');
-    // The survivor's log line for it carries the job id.
+    // The survivor's log line for it carries the job id (log lines are written asynchronously,
+    // up to 50 ms after they are logged).
     const survivor = workers.find((w) => w.pid === done.pid);
-    assert.ok(
-      parseLogs(survivor?.stdout() ?? '').some(
-        (l) => l.msg === 'job completed' && l.jobId === id && l.queue === 'e2e.slow',
-      ),
+    await eventually(
+      "the survivor's log line",
+      () =>
+        Promise.resolve(
+          parseLogs(survivor?.stdout() ?? '').some(
+            (l) => l.msg === 'job completed' && l.jobId === id && l.queue === 'e2e.slow',
+          ),
+        ),
+      5_000,
     );
     workers.splice(workers.indexOf(victim), 1);
     workers.push(await startWorker(tdb.url));
