@@ -9,9 +9,8 @@ import type { AddressInfo } from 'node:net';
 import { buildApp } from '../src/app.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
-import { createLogger } from '../src/platform/observability/index.ts';
+import { createLogDestination, createLogger } from '../src/platform/observability/index.ts';
 import { closeRedis, connectRedis } from '../src/platform/redis/index.ts';
-import { createWriteStream } from 'node:fs';
 
 export const TRAFFIC_PATH = '/api/v1/bench/ping';
 export const TRAFFIC_KINDS = ['unlimited', 'limited', 'limited-memory'] as const;
@@ -43,9 +42,10 @@ async function start(kind: TrafficKind): Promise<{ port: number; close(): Promis
         }
       : {}),
   });
+  // The production logger's destination, writing to /dev/null: every request pays for its line.
   const logger = createLogger({
     level: 'info',
-    destination: createWriteStream('/dev/null'),
+    destination: createLogDestination('/dev/null'),
     base: { service: 'groundwork' },
   });
   const redis = await connectRedis(config, logger);

@@ -250,7 +250,8 @@ describe('Redis store batching', redisOk, () => {
         monitor(command.name);
         return original(command, stream);
       };
-      // 300 decisions in one turn: more than one batch (256), three keys with their own limits.
+      // 300 decisions in one turn on three keys with their own limits: one script call, each key
+      // sent once with its count.
       const asks = Array.from({ length: 300 }, (_, i) => {
         const key = ['a', 'b', 'c'][i % 3] as string;
         return store.take(key, key === 'a' ? 7 : key === 'b' ? 50 : 1_000, 60_000);
@@ -268,11 +269,31 @@ describe('Redis store batching', redisOk, () => {
         aResults.slice(0, 7).map((r) => r.remaining),
         [6, 5, 4, 3, 2, 1, 0],
       );
-      const scripts = sent.filter((c) => c === 'evalsha' || c === 'eval').length;
-      assert.ok(scripts >= 2 && scripts <= 4, `300 decisions in ${String(scripts)} script calls`);
+      const scripts = () => sent.filter((c) => c === 'evalsha' || c === 'eval').length;
+      assert.equal(scripts(), 1, `300 decisions on 3 keys in ${String(scripts())} script calls`);
       // A later turn sees the state the batch left behind.
       assert.equal((await store.take('a', 7, 60_000)).allowed, false);
       assert.equal((await store.take('c', 1_000, 60_000)).remaining, 899);
+
+      // 600 distinct keys in one turn: batches of at most 256 keys, every key decided.
+      sent.length = 0;
+      const many = await Promise.all(
+        Array.from({ length: 600 }, (_, i) => store.take(`k${String(i)}`, 2, 60_000)),
+      );
+      assert.ok(many.every((r) => r.allowed && r.remaining === 1));
+      assert.equal(scripts(), 3, `600 keys in ${String(scripts())} script calls`);
+
+      // One key asked with two limits in one turn (a limit changed mid-turn): decided in order.
+      sent.length = 0;
+      const [first, second] = await Promise.all([
+        store.take('changed', 1, 60_000),
+        store.take('changed', 5, 60_000),
+      ]);
+      assert.equal(first?.allowed, true);
+      // The first spent the whole minute under its 1/min limit, which the second sees: refused.
+      // (Decided from the state before the turn, it would have been allowed.)
+      assert.equal(second?.allowed, false);
+      assert.equal(scripts(), 2);
     } finally {
       await closeRedis(client);
     }

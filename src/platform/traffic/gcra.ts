@@ -22,8 +22,11 @@ export interface Decision {
 }
 
 export interface RateStore {
-  /** Spends one unit of `key`'s quota of `limit` per `periodMs`, if there is one left. */
-  take(key: string, limit: number, periodMs: number): Promise<Decision>;
+  /**
+   * Spends one unit of `key`'s quota of `limit` per `periodMs`, if there is one left. An
+   * in-process store answers at once (no promise per request), a remote one with a promise.
+   */
+  take(key: string, limit: number, periodMs: number): Decision | Promise<Decision>;
   readonly kind: 'redis' | 'memory';
 }
 
@@ -76,82 +79,83 @@ export class MemoryRateStore implements RateStore {
     return this.#tats.size;
   }
 
-  take(key: string, limit: number, periodMs: number): Promise<Decision> {
+  take(key: string, limit: number, periodMs: number): Decision {
     const now = Date.now();
     const { tat, decision } = gcra(this.#tats.get(key) ?? null, now, limit, periodMs);
     // A key whose TAT has passed is the same as no key: expire it then.
     if (tat !== null) this.#tats.set(key, tat, { ttl: Math.max(1, Math.ceil(tat - now)) });
-    return Promise.resolve(decision);
+    return decision;
   }
 }
 
-// KEYS = the keys of one batch; ARGV = limit and period (ms) for each key, in order. Decisions
-// are made in order, so a key named twice sees its first decision. Uses the server's clock, so
-// processes never disagree. Each key is read and written once per batch, however often it appears.
+// KEYS = the distinct keys of one batch; ARGV = limit, period (ms) and the number of decisions
+// asked, for each key in order. Returns the server's time (ms), then for each key its stored TAT
+// before the batch ("" when none). The decisions for one key are made one after the other at one
+// instant, so each key is read and written once however often it was asked for, and the caller
+// makes the same decisions from the stored TAT with `gcra()` (the same arithmetic, in doubles).
+// Uses the server's clock, so processes never disagree.
 const SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local tats, changed, out = {}, {}, {}
+local out = { now }
 for i = 1, #KEYS do
   local key = KEYS[i]
-  local limit = tonumber(ARGV[2 * i - 1])
-  local period = tonumber(ARGV[2 * i])
+  local limit = tonumber(ARGV[3 * i - 2])
+  local period = tonumber(ARGV[3 * i - 1])
+  local count = tonumber(ARGV[3 * i])
   local interval = period / limit
-  local stored = tats[key]
-  if stored == nil then
-    stored = tonumber(redis.call('GET', key)) or false
-    tats[key] = stored
-  end
+  local raw = redis.call('GET', key)
+  local stored = tonumber(raw)
+  out[#out + 1] = raw or ''
   local tat = now
   if stored and stored > now then tat = stored end
-  local nxt = tat + interval
-  local allow_at = nxt - period
-  if now < allow_at then
-    out[#out + 1] = 0
-    out[#out + 1] = tostring(tat - now)
-    out[#out + 1] = tostring(allow_at - now)
-  else
-    tats[key] = nxt
-    changed[key] = true
-    out[#out + 1] = 1
-    out[#out + 1] = tostring(nxt - now)
-    out[#out + 1] = '0'
+  local changed = false
+  for _ = 1, count do
+    local nxt = tat + interval
+    if now < nxt - period then break end
+    tat = nxt
+    changed = true
   end
-end
-for key in pairs(changed) do
-  local tat = tats[key]
-  redis.call('SET', key, tostring(tat), 'PX', math.max(1, math.ceil(tat - now)))
+  if changed then
+    redis.call('SET', key, tostring(tat), 'PX', math.max(1, math.ceil(tat - now)))
+  end
 end
 return out
 `;
 
-/** Largest batch sent as one script call (more wait for the next call). */
+/** Most distinct keys sent as one script call (more wait for the next call). */
 const MAX_BATCH = 256;
 
 interface GcraClient extends Redis {
   gwGcraBatch(keyCount: number, ...keysAndArgs: (string | number)[]): Promise<(number | string)[]>;
 }
 
-interface Pending {
+interface Ask {
+  resolve(decision: Decision): void;
+  reject(error: unknown): void;
+}
+
+/** The decisions asked for one key in one turn, in the order they were asked. */
+interface KeyAsks {
   key: string;
   limit: number;
   periodMs: number;
-  resolve(decision: Decision): void;
-  reject(error: unknown): void;
+  asks: Ask[];
 }
 
 /**
  * Redis store, atomic across every process sharing the server. The decisions asked for in one
  * turn of the event loop go to Redis as one script call (one round trip, one script run),
- * instead of one EVALSHA per request: under load that is most of the limiter's cost. A batch
- * waits at most until the event loop's check phase, so nothing is delayed by a timer.
- * Multi-key scripts need the keys on one server: a single Redis (or a primary with replicas),
- * not Redis Cluster.
+ * instead of one EVALSHA per request, and a key asked for several times in the turn (one busy
+ * client) is sent once with its count: under load, the round trips and the encoding of every
+ * request's arguments and answer were most of the limiter's cost. A batch waits at most until
+ * the event loop's check phase, so nothing is delayed by a timer. Multi-key scripts need the keys
+ * on one server: a single Redis (or a primary with replicas), not Redis Cluster.
  */
 export class RedisRateStore implements RateStore {
   readonly kind = 'redis' as const;
   readonly #client: GcraClient;
-  #pending: Pending[] = [];
+  #pending = new Map<string, KeyAsks>();
   #scheduled = false;
 
   constructor(client: Redis) {
@@ -161,7 +165,19 @@ export class RedisRateStore implements RateStore {
 
   take(key: string, limit: number, periodMs: number): Promise<Decision> {
     return new Promise<Decision>((resolve, reject) => {
-      this.#pending.push({ key: `rl:${key}`, limit, periodMs, resolve, reject });
+      const redisKey = `rl:${key}`;
+      let entry = this.#pending.get(redisKey);
+      // The same key with other figures (a limit changed by a deploy mid-turn): its own entry,
+      // under a name that cannot be a key, decided after the first.
+      if (entry && (entry.limit !== limit || entry.periodMs !== periodMs)) {
+        const alias = `${redisKey}\n${String(limit)}\n${String(periodMs)}`;
+        entry = this.#pending.get(alias);
+        if (!entry)
+          this.#pending.set(alias, (entry = { key: redisKey, limit, periodMs, asks: [] }));
+      } else if (!entry) {
+        this.#pending.set(redisKey, (entry = { key: redisKey, limit, periodMs, asks: [] }));
+      }
+      entry.asks.push({ resolve, reject });
       if (!this.#scheduled) {
         this.#scheduled = true;
         setImmediate(() => {
@@ -173,42 +189,42 @@ export class RedisRateStore implements RateStore {
 
   #flush(): void {
     this.#scheduled = false;
-    const all = this.#pending;
-    this.#pending = [];
-    for (let i = 0; i < all.length; i += MAX_BATCH) this.#send(all.slice(i, i + MAX_BATCH));
+    const all = [...this.#pending.values()];
+    this.#pending = new Map();
+    // A key's entry with other figures goes in a later call than the key's first entry.
+    let batch: KeyAsks[] = [];
+    let keys = new Set<string>();
+    for (const entry of all) {
+      if (batch.length === MAX_BATCH || keys.has(entry.key)) {
+        this.#send(batch);
+        batch = [];
+        keys = new Set();
+      }
+      batch.push(entry);
+      keys.add(entry.key);
+    }
+    if (batch.length > 0) this.#send(batch);
   }
 
-  #send(batch: Pending[]): void {
-    const args: (string | number)[] = batch.map((p) => p.key);
-    for (const p of batch) args.push(p.limit, p.periodMs);
+  #send(batch: KeyAsks[]): void {
+    const args: (string | number)[] = batch.map((e) => e.key);
+    for (const e of batch) args.push(e.limit, e.periodMs, e.asks.length);
     this.#client.gwGcraBatch(batch.length, ...args).then(
       (out) => {
-        batch.forEach((p, i) => {
-          p.resolve(decisionOf(out, i * 3, p.limit, p.periodMs));
+        const now = Number(out[0]);
+        batch.forEach((e, i) => {
+          const raw = out[i + 1];
+          let tat: number | null = raw === '' || raw === undefined ? null : Number(raw);
+          for (const ask of e.asks) {
+            const step = gcra(tat, now, e.limit, e.periodMs);
+            if (step.tat !== null) tat = step.tat;
+            ask.resolve(step.decision);
+          }
         });
       },
       (error: unknown) => {
-        for (const p of batch) p.reject(error);
+        for (const e of batch) for (const ask of e.asks) ask.reject(error);
       },
     );
   }
-}
-
-function decisionOf(
-  out: readonly (number | string)[],
-  at: number,
-  limit: number,
-  periodMs: number,
-): Decision {
-  const ok = out[at] === 1;
-  const interval = periodMs / limit;
-  const used = Number(out[at + 1]);
-  const wait = Number(out[at + 2]);
-  return {
-    allowed: ok,
-    limit,
-    remaining: Math.max(0, Math.floor((periodMs - used) / interval)),
-    resetSeconds: Math.ceil(used / 1000),
-    retryAfterSeconds: ok ? 0 : Math.max(1, Math.ceil(wait / 1000)),
-  };
 }

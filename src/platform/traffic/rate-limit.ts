@@ -98,6 +98,8 @@ function keyOf(policy: RateLimitPolicy, request: FastifyRequest): string | undef
   }
 }
 
+type HookDone = (error?: Error) => void;
+
 interface Applied {
   policy: RateLimitPolicy;
   decision: Decision;
@@ -187,49 +189,39 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
   };
 
   let lastErrorLog = 0;
-  async function check(
+  /** A store failure under `policy`: the refusal when it fails closed, undefined when open. */
+  function storeFailed(policy: RateLimitPolicy, error: unknown): HttpError | undefined {
+    const mode = policy.failMode ?? 'open';
+    errors?.inc({ policy: policy.name, mode });
+    if (Date.now() - lastErrorLog > 10_000) {
+      lastErrorLog = Date.now();
+      logger.warn(
+        { err: { message: (error as Error).message }, policy: policy.name, mode },
+        'rate-limit store failed',
+      );
+    }
+    if (mode === 'closed')
+      return new HttpError(TrafficCodes.RATE_LIMIT_UNAVAILABLE, {
+        headers: { 'retry-after': '5' },
+      });
+    return undefined;
+  }
+
+  /** Sets the headers of the decisions made; the 429 when one of them refused the request. */
+  function conclude(
     request: FastifyRequest,
     reply: FastifyReply,
-    policies: readonly RateLimitPolicy[],
-  ): Promise<void> {
-    const applied: Applied[] = [];
+    applied: Applied[],
+  ): HttpError | undefined {
+    if (applied.length === 0) return undefined;
     let refused: Applied | undefined;
-    for (const policy of policies) {
-      const key = keyOf(policy, request);
-      if (key === undefined) continue;
-      let decision: Decision;
-      try {
-        decision = await store.take(
-          `${policy.name}:${policy.by}:${key}`,
-          policy.limit,
-          policy.windowSeconds * 1000,
-        );
-      } catch (error) {
-        const mode = policy.failMode ?? 'open';
-        errors?.inc({ policy: policy.name, mode });
-        if (Date.now() - lastErrorLog > 10_000) {
-          lastErrorLog = Date.now();
-          logger.warn(
-            { err: { message: (error as Error).message }, policy: policy.name, mode },
-            'rate-limit store failed',
-          );
-        }
-        if (mode === 'closed') {
-          throw new HttpError(TrafficCodes.RATE_LIMIT_UNAVAILABLE, {
-            headers: { 'retry-after': '5' },
-          });
-        }
-        continue;
-      }
-      const entry = { policy, decision };
-      applied.push(entry);
+    for (const entry of applied) {
       if (
-        !decision.allowed &&
-        (!refused || decision.retryAfterSeconds > refused.decision.retryAfterSeconds)
+        !entry.decision.allowed &&
+        (!refused || entry.decision.retryAfterSeconds > refused.decision.retryAfterSeconds)
       )
         refused = entry;
     }
-    if (applied.length === 0) return;
     // A route's own policies are checked after the API default: the headers list both.
     const earlier = request.rateLimitsApplied;
     const all = earlier === undefined ? applied : [...earlier, ...applied];
@@ -237,17 +229,73 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     const h = header(all);
     reply.header('ratelimit-policy', h.policy);
     reply.header('ratelimit', h.limit);
-    if (refused) {
-      limited?.inc({ policy: refused.policy.name });
-      throw new HttpError(HttpCodes.RATE_LIMITED, {
-        detail: `Too many requests (${refused.policy.name}); retry in ${String(refused.decision.retryAfterSeconds)} s.`,
-        headers: {
-          'retry-after': String(refused.decision.retryAfterSeconds),
-          'ratelimit-policy': h.policy,
-          ratelimit: h.limit,
-        },
-      });
+    if (!refused) return undefined;
+    limited?.inc({ policy: refused.policy.name });
+    return new HttpError(HttpCodes.RATE_LIMITED, {
+      detail: `Too many requests (${refused.policy.name}); retry in ${String(refused.decision.retryAfterSeconds)} s.`,
+      headers: {
+        'retry-after': String(refused.decision.retryAfterSeconds),
+        'ratelimit-policy': h.policy,
+        ratelimit: h.limit,
+      },
+    });
+  }
+
+  type Outcome = HttpError | undefined;
+
+  /**
+   * Decides `policies` for the request, from policy `from` on: the refusal, or undefined when
+   * allowed. Synchronous while the store answers synchronously (the in-process one), so a request
+   * under it makes no promise; a promise from the first asynchronous answer (Redis) on.
+   */
+  function decide(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    policies: readonly RateLimitPolicy[],
+    from = 0,
+    applied: Applied[] = [],
+  ): Outcome | Promise<Outcome> {
+    for (let i = from; i < policies.length; i++) {
+      const policy = policies[i] as RateLimitPolicy;
+      const key = keyOf(policy, request);
+      if (key === undefined) continue;
+      let taken: Decision | Promise<Decision>;
+      try {
+        taken = store.take(
+          `${policy.name}:${policy.by}:${key}`,
+          policy.limit,
+          policy.windowSeconds * 1000,
+        );
+      } catch (error) {
+        const refusal = storeFailed(policy, error);
+        if (refusal) return refusal;
+        continue;
+      }
+      if (taken instanceof Promise) {
+        return taken.then(
+          (decision) => {
+            applied.push({ policy, decision });
+            return decide(request, reply, policies, i + 1, applied);
+          },
+          (error: unknown) =>
+            storeFailed(policy, error) ?? decide(request, reply, policies, i + 1, applied),
+        );
+      }
+      applied.push({ policy, decision: taken });
     }
+    return conclude(request, reply, applied);
+  }
+
+  /** A callback-style hook deciding `policies`: no promise when the store answers synchronously. */
+  function check(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    policies: readonly RateLimitPolicy[],
+    done: (error?: Error) => void,
+  ): void {
+    const outcome = decide(request, reply, policies);
+    if (outcome instanceof Promise) outcome.then(done, done);
+    else done(outcome);
   }
 
   const validate = (url: string, policies: readonly RateLimitPolicy[]) => {
@@ -271,16 +319,16 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     // user), so requests refused later (bad body, bad token, validation) still count. A route's
     // own policies may read the body, so they run once it is parsed and validated.
     if (api) {
-      const apiLimit = async (request: FastifyRequest, reply: FastifyReply) => {
-        await check(request, reply, [
-          request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free'],
-        ]);
+      const apiLimit = (request: FastifyRequest, reply: FastifyReply, done: HookDone) => {
+        const policy =
+          request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free'];
+        check(request, reply, [policy], done);
       };
       route.onRequest = [...[route.onRequest ?? []].flat(), apiLimit];
     }
     if (own && own.length > 0) {
-      const ownLimit = async (request: FastifyRequest, reply: FastifyReply) => {
-        await check(request, reply, own);
+      const ownLimit = (request: FastifyRequest, reply: FastifyReply, done: HookDone) => {
+        check(request, reply, own, done);
       };
       route.preHandler = [...[route.preHandler ?? []].flat(), ownLimit];
     }
@@ -294,6 +342,6 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
       done();
       return;
     }
-    check(request, reply, [notFound]).then(() => done(), done);
+    check(request, reply, [notFound], done);
   });
 }
