@@ -1,7 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Counter, Histogram, Registry } from 'prom-client';
-import { HTTP_DURATION_BUCKETS, instrumentHttp } from '../../src/platform/observability/metrics.ts';
+import {
+  fastCounter,
+  HTTP_DURATION_BUCKETS,
+  instrumentHttp,
+} from '../../src/platform/observability/metrics.ts';
 
 /** The same requests recorded by instrumentHttp and by prom-client's own Counter and Histogram. */
 function recordBoth(requests: readonly [string, string, number, number][]) {
@@ -68,4 +72,27 @@ test('resetting the registry zeroes the HTTP series, as it does prom-client metr
   assert.ok(zeroes.every((v) => v === 0));
   // prom-client drops its series on reset; ours keep them at zero, so only values are compared.
   assert.ok((await theirs.getMetricsAsJSON()).every((m) => m.values.every((v) => v.value === 0)));
+});
+
+test("a fast counter exposes what prom-client's Counter would, and is shared by name", async () => {
+  const ours = new Registry();
+  const theirs = new Registry();
+  const a = fastCounter<'namespace' | 'result'>(ours, 'cache_requests_total', 'Lookups');
+  const b = fastCounter<'namespace' | 'result'>(ours, 'cache_requests_total', 'Lookups');
+  assert.equal(a, b, 'the second registration returns the first');
+  const counter = new Counter({
+    name: 'cache_requests_total',
+    help: 'Lookups',
+    labelNames: ['namespace', 'result'],
+    registers: [theirs],
+  });
+  const hit = a.child({ namespace: 'posts', result: 'hit' });
+  const miss = b.child({ namespace: 'posts', result: 'miss' });
+  for (let i = 0; i < 3; i++) hit.inc();
+  miss.inc(2);
+  counter.inc({ namespace: 'posts', result: 'hit' }, 3);
+  counter.inc({ namespace: 'posts', result: 'miss' }, 2);
+  assert.equal(await ours.metrics(), await theirs.metrics());
+  ours.resetMetrics();
+  assert.match(await ours.metrics(), /cache_requests_total\{namespace="posts",result="hit"\} 0/);
 });

@@ -7,7 +7,7 @@ import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
-import type { KeyRing } from './keys.ts';
+import { MalformedTokenError, type KeyRing } from './keys.ts';
 import type { MfaChallenge, MfaService, SecondFactor } from './mfa.ts';
 import {
   normalizeEmail,
@@ -598,14 +598,15 @@ export class IdentityService {
 
   /**
    * The user, session and its authentication facts for an access token that verifies and whose
-   * session is live; null for any other token. Database failures throw (a 503, not a 401).
+   * session is live; null for any other token, `'malformed'` for one that is not even a JWS.
+   * Database failures throw (a 503, not a 401).
    */
-  async authenticate(token: string): Promise<Authenticated | null> {
+  async authenticate(token: string): Promise<Authenticated | null | 'malformed'> {
     let claims;
     try {
       claims = await this.#keys.verify(token);
-    } catch {
-      return null;
+    } catch (error) {
+      return error instanceof MalformedTokenError ? 'malformed' : null;
     }
     const live = await this.#sessions.live(this.#db, claims.sid, claims.sub);
     return live === undefined ? null : { userId: claims.sub, sessionId: claims.sid, ...live };

@@ -1,4 +1,5 @@
-import { userTag, type Cache } from '../cache/index.ts';
+import { LRUCache } from 'lru-cache';
+import { userTag, type Cache, type CacheKey } from '../cache/index.ts';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../observability/index.ts';
 import * as repo from './repository.ts';
@@ -56,6 +57,21 @@ export class SessionCache {
     this.#lookup = options.lookup ?? liveSessionUntil;
   }
 
+  /**
+   * The cache key of a session's check, made once per session: building and validating it
+   * (`userKey`) was a measured part of every authenticated request. A session id belongs to one
+   * user, so the id alone finds its key, which is checked to be the user's.
+   */
+  readonly #keys = new LRUCache<string, { userId: string; key: CacheKey }>({ max: 10_000 });
+
+  #keyOf(cache: Cache, userId: string, sessionId: string): CacheKey {
+    const known = this.#keys.get(sessionId);
+    if (known !== undefined && known.userId === userId) return known.key;
+    const key = cache.userKey(userId, 'identity-session', sessionId);
+    this.#keys.set(sessionId, { userId, key });
+    return key;
+  }
+
   /** Whether checks are cached at all, and where. */
   get backend(): 'memory' | 'redis' | 'off' {
     return this.#cache?.backend ?? 'off';
@@ -65,7 +81,7 @@ export class SessionCache {
   async live(db: Db, sessionId: string, userId: string): Promise<repo.LiveSession | undefined> {
     const cache = this.#cache;
     if (cache === null) return repo.liveSession(db, sessionId, userId);
-    const key = cache.userKey(userId, 'identity-session', sessionId);
+    const key = this.#keyOf(cache, userId, sessionId);
     const hit = await cache.get<Cached | null>(key);
     if (hit === null) return undefined;
     if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);

@@ -7,7 +7,13 @@ export {
   REDACT_PATHS,
 } from './logger.ts';
 export type { Logger, LoggerSettings } from './logger.ts';
-export { createMetricsRegistry, routeLabel, UNMATCHED_ROUTE } from './metrics.ts';
+export {
+  createMetricsRegistry,
+  fastCounter,
+  routeLabel,
+  UNMATCHED_ROUTE,
+  type FastCounter,
+} from './metrics.ts';
 export { HealthChecks } from './health.ts';
 export type { CheckResult, HealthCheck } from './health.ts';
 export { createErrorReporter } from './sentry.ts';
