@@ -40,6 +40,26 @@ interface Made {
 
 /** The same behaviour, asserted for each backend. */
 function behaviour(name: string, make: () => Made): void {
+  test(`${name}: peek answers at once in process (hits, misses, null values, counted) and defers to get with Redis`, async () => {
+    const { cache, registry } = make();
+    await cache.set(cache.key('peeked', 1), { a: 1 }, { ttlSeconds: 60 });
+    await cache.set(cache.key('peeked', 2), null, { ttlSeconds: 60 });
+    const hits = () =>
+      metric(registry, 'cache_requests_total', { namespace: 'peeked', result: 'hit' });
+    const misses = () =>
+      metric(registry, 'cache_requests_total', { namespace: 'peeked', result: 'miss' });
+    if (cache.backend === 'redis') {
+      assert.equal(cache.peek(cache.key('peeked', 1)), undefined);
+      assert.equal(await hits(), 0);
+      return;
+    }
+    assert.deepEqual(cache.peek(cache.key('peeked', 1)), { value: { a: 1 } });
+    assert.deepEqual(cache.peek(cache.key('peeked', 2)), { value: null });
+    assert.deepEqual(cache.peek(cache.key('peeked', 3)), { value: undefined });
+    assert.equal(await hits(), 2);
+    assert.equal(await misses(), 1);
+  });
+
   test(`${name}: set then get round-trips JSON values; delete removes; a miss is undefined`, async () => {
     const { cache } = make();
     const values: unknown[] = [{ a: 1, b: [1, 'two', null] }, [1, 2], null, 0, '', 'text', false];

@@ -36,6 +36,12 @@ export interface Cache {
   userKey(userId: KeyPart, namespace: string, ...parts: KeyPart[]): CacheKey;
   /** The cached value, or undefined on a miss (and when the backend does not answer). */
   get<T>(key: CacheKey): Promise<T | undefined>;
+  /**
+   * `get` answered at once, when the backend is in process: `{ value }` (value undefined on a
+   * miss), counted like `get`. Undefined when the backend can only answer asynchronously (Redis):
+   * then call `get`. For hot paths that should not make a promise per call.
+   */
+  peek<T>(key: CacheKey): { value: T | undefined } | undefined;
   /** Stores `value` (JSON-serialised; undefined is refused) for `ttlSeconds`. */
   set(key: CacheKey, value: unknown, options: CacheSetOptions): Promise<void>;
   /**
@@ -132,6 +138,14 @@ class CacheImpl implements Cache {
 
   userKey(userId: KeyPart, namespace: string, ...parts: KeyPart[]): CacheKey {
     return userCacheKey(userId, namespace, ...parts);
+  }
+
+  peek<T>(key: CacheKey): { value: T | undefined } | undefined {
+    if (this.#store.backend !== 'memory') return undefined;
+    const raw = this.#store.get(key) as string | undefined;
+    const value = raw === undefined ? undefined : this.#parse<T>(raw);
+    this.#count(key, value === undefined ? 'miss' : 'hit');
+    return { value };
   }
 
   async get<T>(key: CacheKey): Promise<T | undefined> {

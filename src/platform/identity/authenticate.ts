@@ -1,7 +1,7 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_PREFIX, HttpCodes, HttpError } from '../http/index.ts';
 import { IdentityCodes } from './errors.ts';
-import type { IdentityService } from './service.ts';
+import type { AuthenticationResult, IdentityService } from './service.ts';
 import type { AuthMethod } from './tables.ts';
 
 /**
@@ -66,23 +66,39 @@ export function registerAuthentication(
   app: FastifyInstance,
   service: IdentityService | null,
 ): void {
+  type Done = (error?: Error) => void;
+  const apply = (request: FastifyRequest, auth: AuthenticationResult): HttpError | undefined => {
+    if (auth === 'malformed') return invalid('malformed');
+    if (auth === null) return invalid('invalid, expired or revoked');
+    request.userId = auth.userId;
+    request.userTier = auth.tier;
+    request.sessionId = auth.sessionId;
+    request.authenticatedAt = auth.authenticatedAt;
+    request.amr = auth.amr;
+    return undefined;
+  };
+  // A callback hook: a token verified before, with its session check cached in process, is
+  // answered without a promise or an extra turn.
   const check = (mode: 'required' | 'optional') =>
-    async function authenticate(request: FastifyRequest): Promise<void> {
+    function authenticate(request: FastifyRequest, _reply: FastifyReply, done: Done): void {
       const header = request.headers.authorization;
       if (service === null || header === undefined) {
-        if (mode === 'required') throw missing();
+        done(mode === 'required' ? missing() : undefined);
         return;
       }
-      if (header.length > MAX_AUTHORIZATION_LENGTH) throw invalid('malformed');
-      if (!BEARER_PREFIX.test(header.slice(0, 7))) throw invalid('malformed');
-      const auth = await service.authenticate(header.slice(7));
-      if (auth === 'malformed') throw invalid('malformed');
-      if (auth === null) throw invalid('invalid, expired or revoked');
-      request.userId = auth.userId;
-      request.userTier = auth.tier;
-      request.sessionId = auth.sessionId;
-      request.authenticatedAt = auth.authenticatedAt;
-      request.amr = auth.amr;
+      if (header.length > MAX_AUTHORIZATION_LENGTH || !BEARER_PREFIX.test(header.slice(0, 7))) {
+        done(invalid('malformed'));
+        return;
+      }
+      let outcome;
+      try {
+        outcome = service.authenticate(header.slice(7));
+      } catch (error) {
+        done(error as Error);
+        return;
+      }
+      if (outcome instanceof Promise) outcome.then((auth) => done(apply(request, auth)), done);
+      else done(apply(request, outcome));
     };
   const required = check('required');
   const optional = check('optional');

@@ -150,14 +150,21 @@ export class KeyRing {
    * The claims of a valid token; throws for anything else: another algorithm (`none`, HS256 with
    * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
    */
-  async verify(token: string): Promise<AccessClaims & JWTPayload> {
+  /** The claims of a token verified before and not expired since, at once; else undefined. */
+  verified(token: string): (AccessClaims & JWTPayload) | undefined {
     const lookup = token.length > VERIFIED_KEY_CHARS ? token.slice(-VERIFIED_KEY_CHARS) : token;
     const known = this.#verified.get(lookup);
-    if (known !== undefined && known.token === token) {
-      if ((known.claims.exp ?? 0) * 1000 > Date.now()) return known.claims;
-      this.#verified.delete(lookup);
-    }
+    if (known === undefined || known.token !== token) return undefined;
+    if ((known.claims.exp ?? 0) * 1000 > Date.now()) return known.claims;
+    this.#verified.delete(lookup);
+    return undefined;
+  }
+
+  async verify(token: string): Promise<AccessClaims & JWTPayload> {
+    const known = this.verified(token);
+    if (known !== undefined) return known;
     if (!JWT_SYNTAX.test(token)) throw new MalformedTokenError();
+    const lookup = token.length > VERIFIED_KEY_CHARS ? token.slice(-VERIFIED_KEY_CHARS) : token;
     const { payload } = await jwtVerify(token, this.#resolve, {
       algorithms: this.#algorithms,
       issuer: this.#options.issuer,

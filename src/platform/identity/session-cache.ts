@@ -77,14 +77,40 @@ export class SessionCache {
     return this.#cache?.backend ?? 'off';
   }
 
-  /** The live session's facts (as `repo.liveSession`), from the cache when it holds them. */
-  async live(db: Db, sessionId: string, userId: string): Promise<repo.LiveSession | undefined> {
+  /**
+   * The live session's facts (as `repo.liveSession`), from the cache when it holds them: at once
+   * (no promise) when the in-process cache does, so an authenticated request costs no extra turn.
+   */
+  live(
+    db: Db,
+    sessionId: string,
+    userId: string,
+  ): repo.LiveSession | undefined | Promise<repo.LiveSession | undefined> {
     const cache = this.#cache;
     if (cache === null) return repo.liveSession(db, sessionId, userId);
     const key = this.#keyOf(cache, userId, sessionId);
-    const hit = await cache.get<Cached | null>(key);
-    if (hit === null) return undefined;
-    if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
+    const now = cache.peek<Cached | null>(key);
+    if (now !== undefined) {
+      const hit = now.value;
+      if (hit === null) return undefined;
+      if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
+      return this.#lookUp(cache, db, key, sessionId, userId);
+    }
+    return cache.get<Cached | null>(key).then((hit) => {
+      if (hit === null) return undefined;
+      if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
+      return this.#lookUp(cache, db, key, sessionId, userId);
+    });
+  }
+
+  /** A miss: the database's answer, stored unless an invalidation came meanwhile. */
+  async #lookUp(
+    cache: Cache,
+    db: Db,
+    key: CacheKey,
+    sessionId: string,
+    userId: string,
+  ): Promise<repo.LiveSession | undefined> {
     const epoch = this.#epoch;
     const row = await this.#lookup(db, sessionId, userId);
     if (epoch === this.#epoch) {
