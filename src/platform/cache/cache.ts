@@ -112,7 +112,8 @@ class CacheImpl implements Cache {
   readonly #store: CacheStore;
   readonly #log: Logger;
   readonly #metrics: CacheMetrics | undefined;
-  readonly #counted = new Map<string, { inc(): void }>();
+  /** The counter of each namespace and result, made once (on the path of every lookup). */
+  readonly #counted = new Map<string, Partial<Record<Result, { inc(): void }>>>();
   readonly #flights = new Map<string, Promise<unknown>>();
   /** Keyed `k:<key>` / `t:<tag>`; insertion order is age. */
   readonly #pending = new Map<string, { kind: 'key' | 'tag'; name: string }>();
@@ -286,13 +287,9 @@ class CacheImpl implements Cache {
   #count(key: CacheKey, result: Result): void {
     if (this.#metrics === undefined) return;
     const namespace = namespaceOf(key);
-    const id = `${namespace}\0${result}`;
-    let child = this.#counted.get(id);
-    if (child === undefined) {
-      child = this.#metrics.requests.child({ namespace, result });
-      this.#counted.set(id, child);
-    }
-    child.inc();
+    let byResult = this.#counted.get(namespace);
+    if (byResult === undefined) this.#counted.set(namespace, (byResult = {}));
+    (byResult[result] ??= this.#metrics.requests.child({ namespace, result })).inc();
   }
 
   #succeeded(): void {

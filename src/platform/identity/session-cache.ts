@@ -9,7 +9,8 @@ import type { AuthMethod, UserTier } from './tables.ts';
 /** What is cached of a session check: the live session's facts, or null for "not live". */
 interface Cached {
   tier: UserTier;
-  authenticatedAt: string;
+  /** Epoch milliseconds (an ISO string in entries written by earlier versions). */
+  authenticatedAt: number | string;
   amr: AuthMethod[];
   /** The session's absolute end (ms): a cached answer never outlives the session. */
   expiresAt: number;
@@ -119,7 +120,7 @@ export class SessionCache {
           ? null
           : {
               tier: row.tier,
-              authenticatedAt: row.authenticatedAt.toISOString(),
+              authenticatedAt: row.authenticatedAt.getTime(),
               amr: row.amr,
               expiresAt: row.expiresAt.getTime(),
             };
