@@ -48,3 +48,17 @@ describe('GCRA', () => {
     assert.equal(store.take(recent, 30, 60_000).allowed, false);
   });
 });
+
+test('the in-process store: a key whose TAT has passed counts as new, and is kept, not expired', async () => {
+  const store = new MemoryRateStore(100);
+  assert.equal(store.take('lone', 2, 100).allowed, true);
+  assert.equal(store.take('lone', 2, 100).allowed, true);
+  const refused = store.take('lone', 2, 100);
+  assert.equal(refused.allowed, false);
+  assert.ok(refused.retryAfterSeconds >= 1);
+  await new Promise((resolve) => setTimeout(resolve, 120));
+  const again = store.take('lone', 2, 100);
+  assert.equal(again.allowed, true);
+  assert.equal(again.remaining, 1, 'the whole quota back, one spent');
+  assert.equal(store.size, 1);
+});
