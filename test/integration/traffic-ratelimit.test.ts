@@ -4,7 +4,14 @@ import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { pino } from 'pino';
 import { connectRedis, closeRedis, type Redis } from '../../src/platform/redis/index.ts';
-import { AuthLimits, RedisRateStore, type Tier } from '../../src/platform/traffic/index.ts';
+import {
+  AuthLimits,
+  LEASE_MS,
+  LEASE_SHARE,
+  RedisRateStore,
+  type Decision,
+  type Tier,
+} from '../../src/platform/traffic/index.ts';
 import { buildTestApp, testConfig } from '../helpers/app.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import { needsRedis, PrivateRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
@@ -224,7 +231,7 @@ describe('with Redis', redisOk, () => {
     try {
       const [sa, sb] = [new RedisRateStore(a), new RedisRateStore(b)];
       const results = await Promise.all(
-        Array.from({ length: 20 }, (_, i) => (i % 2 ? sa : sb).take('shared', 10, 60_000)),
+        Array.from({ length: 20 }, (_, i) => decided((i % 2 ? sa : sb).take('shared', 10, 60_000))),
       );
       assert.equal(results.filter((r) => r.allowed).length, 10, 'exactly the limit, atomically');
     } finally {
@@ -233,6 +240,9 @@ describe('with Redis', redisOk, () => {
     }
   });
 });
+
+/** A store's answer, at once or later, as a promise (to wait for many together). */
+const decided = (d: Decision | Promise<Decision>): Promise<Decision> => Promise.resolve(d);
 
 describe('Redis store batching', redisOk, () => {
   test('decisions asked in one event-loop turn go as one script call and stay exact per key', async () => {
@@ -256,7 +266,7 @@ describe('Redis store batching', redisOk, () => {
         const key = ['a', 'b', 'c'][i % 3] as string;
         return store.take(key, key === 'a' ? 7 : key === 'b' ? 50 : 1_000, 60_000);
       });
-      const results = await Promise.all(asks);
+      const results = await Promise.all(asks.map(decided));
       const allowedFor = (k: number) => results.filter((r, i) => i % 3 === k && r.allowed).length;
       assert.equal(allowedFor(0), 7, 'key a: exactly its limit of 7');
       assert.equal(allowedFor(1), 50, 'key b: exactly its limit of 50');
@@ -278,7 +288,7 @@ describe('Redis store batching', redisOk, () => {
       // 600 distinct keys in one turn: batches of at most 256 keys, every key decided.
       sent.length = 0;
       const many = await Promise.all(
-        Array.from({ length: 600 }, (_, i) => store.take(`k${String(i)}`, 2, 60_000)),
+        Array.from({ length: 600 }, (_, i) => decided(store.take(`k${String(i)}`, 2, 60_000))),
       );
       assert.ok(many.every((r) => r.allowed && r.remaining === 1));
       assert.equal(scripts(), 3, `600 keys in ${String(scripts())} script calls`);
@@ -296,6 +306,61 @@ describe('Redis store batching', redisOk, () => {
       assert.equal(scripts(), 2);
     } finally {
       await closeRedis(client);
+    }
+  });
+});
+
+describe('Redis store leases for busy keys', redisOk, () => {
+  test('a busy key spends leased units at once; two processes never exceed the limit together; small limits never lease', async () => {
+    const config = testConfig({
+      REDIS_URL: TEST_REDIS_URL,
+      REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:`,
+    });
+    const a = await connectRedis(config, silent);
+    const b = await connectRedis(config, silent);
+    assert.ok(a && b);
+    try {
+      const [sa, sb] = [new RedisRateStore(a), new RedisRateStore(b)];
+      const limit = 2_000;
+      let immediate = 0;
+      let allowed = 0;
+      // Two processes hammer one key, turn after turn, far past its limit.
+      for (let turn = 0; turn < 60; turn++) {
+        const asks = Array.from({ length: 80 }, (_, i) =>
+          (i % 2 ? sa : sb).take('busy', limit, 60_000),
+        );
+        immediate += asks.filter((d) => !(d instanceof Promise)).length;
+        allowed += (await Promise.all(asks.map(decided))).filter((d) => d.allowed).length;
+      }
+      assert.ok(
+        immediate > 400,
+        `${String(immediate)} of 4,800 decisions made at once, from leases`,
+      );
+      assert.ok(allowed <= limit, `${String(allowed)} allowed: never above the limit`);
+      // Leased units that lapse are lost to the client: at most one lease (1%) per process here.
+      assert.ok(allowed >= limit - 2 * limit * LEASE_SHARE, `${String(allowed)} allowed`);
+      // Once refused, a busy key gets nothing at once: every refusal is Redis's.
+      const refused = sa.take('busy', limit, 60_000);
+      assert.ok(refused instanceof Promise);
+      assert.equal((await refused).allowed, false);
+
+      // Unspent units lapse after LEASE_MS: the next decision goes to Redis again.
+      const fresh = 'lapsing';
+      for (let turn = 0; turn < 5; turn++)
+        await Promise.all(Array.from({ length: 50 }, () => decided(sa.take(fresh, limit, 60_000))));
+      assert.ok(!(sa.take(fresh, limit, 60_000) instanceof Promise), 'a lease is in hand');
+      await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 20));
+      assert.ok(sa.take(fresh, limit, 60_000) instanceof Promise, 'the lease lapsed');
+
+      // Below 100 per period, never a lease: each decision is Redis's and exact.
+      for (let turn = 0; turn < 5; turn++) {
+        const asks = Array.from({ length: 20 }, () => sa.take('small', 99, 60_000));
+        assert.ok(asks.every((d) => d instanceof Promise));
+        await Promise.all(asks);
+      }
+    } finally {
+      await closeRedis(a);
+      await closeRedis(b);
     }
   });
 });

@@ -8,7 +8,7 @@ import { MemoryRateStore, RedisRateStore, type RateStore } from './gcra.ts';
 import { registerIdempotency } from './idempotency.ts';
 import { registerRateLimits } from './rate-limit.ts';
 
-export { gcra, MemoryRateStore, RedisRateStore } from './gcra.ts';
+export { gcra, LEASE_MS, LEASE_SHARE, MemoryRateStore, RedisRateStore } from './gcra.ts';
 export type { Decision, RateStore } from './gcra.ts';
 export { AuthLimits, TrafficCodes, registerRateLimits } from './rate-limit.ts';
 export type { RateLimitPolicy, Tier } from './rate-limit.ts';
