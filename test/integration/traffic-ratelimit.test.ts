@@ -63,6 +63,28 @@ async function limitedApp(overrides: Record<string, string>, redis: Redis | null
   );
 }
 
+/** A store's answer, at once or later, as a promise (to wait for many together). */
+const decided = (d: Decision | Promise<Decision>): Promise<Decision> => Promise.resolve(d);
+
+/** Two stores on their own connections to one Redis (two processes), closed after `use`. */
+async function withTwoStores(
+  use: (a: RedisRateStore, b: RedisRateStore) => Promise<void>,
+): Promise<void> {
+  const config = testConfig({
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:`,
+  });
+  const a = await connectRedis(config, silent);
+  const b = await connectRedis(config, silent);
+  assert.ok(a && b);
+  try {
+    await use(new RedisRateStore(a), new RedisRateStore(b));
+  } finally {
+    await closeRedis(a);
+    await closeRedis(b);
+  }
+}
+
 function suite(name: string, makeRedis: () => Promise<Redis | null>) {
   describe(`rate limits (${name} store)`, () => {
     let redis: Redis | null = null;
@@ -221,28 +243,14 @@ describe('with Redis', redisOk, () => {
   });
 
   test('processes sharing Redis share one budget', async () => {
-    const config = testConfig({
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:`,
-    });
-    const a = await connectRedis(config, silent);
-    const b = await connectRedis(config, silent);
-    assert.ok(a && b);
-    try {
-      const [sa, sb] = [new RedisRateStore(a), new RedisRateStore(b)];
+    await withTwoStores(async (sa, sb) => {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) => decided((i % 2 ? sa : sb).take('shared', 10, 60_000))),
       );
       assert.equal(results.filter((r) => r.allowed).length, 10, 'exactly the limit, atomically');
-    } finally {
-      await closeRedis(a);
-      await closeRedis(b);
-    }
+    });
   });
 });
-
-/** A store's answer, at once or later, as a promise (to wait for many together). */
-const decided = (d: Decision | Promise<Decision>): Promise<Decision> => Promise.resolve(d);
 
 describe('Redis store batching', redisOk, () => {
   test('decisions asked in one event-loop turn go as one script call and stay exact per key', async () => {
@@ -312,15 +320,7 @@ describe('Redis store batching', redisOk, () => {
 
 describe('Redis store leases for busy keys', redisOk, () => {
   test('a busy key spends leased units at once; two processes never exceed the limit together; small limits never lease', async () => {
-    const config = testConfig({
-      REDIS_URL: TEST_REDIS_URL,
-      REDIS_KEY_PREFIX: `gwtest:${randomUUID()}:`,
-    });
-    const a = await connectRedis(config, silent);
-    const b = await connectRedis(config, silent);
-    assert.ok(a && b);
-    try {
-      const [sa, sb] = [new RedisRateStore(a), new RedisRateStore(b)];
+    await withTwoStores(async (sa, sb) => {
       const limit = 2_000;
       // Per hour: no unit comes back during the test (one per 1.8 s), so refusals stay refusals.
       const HOUR = 3_600_000;
@@ -363,10 +363,7 @@ describe('Redis store leases for busy keys', redisOk, () => {
         assert.ok(asks.every((d) => d instanceof Promise));
         await Promise.all(asks);
       }
-    } finally {
-      await closeRedis(a);
-      await closeRedis(b);
-    }
+    });
   });
 });
 
