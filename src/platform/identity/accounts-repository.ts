@@ -262,32 +262,6 @@ export async function findUserToken(
     .executeTakeFirst();
 }
 
-/** Spends a usable token of a live account; undefined when there is none (or it lost a race). */
-export async function spendUserToken(
-  db: Executor,
-  purpose: UserTokenPurpose,
-  tokenHash: string,
-): Promise<{ user_id: string; email: string } | undefined> {
-  return db
-    .updateTable('gw_user_token')
-    .set({ used_at: sql<Date>`now()` })
-    .where('token_hash', '=', tokenHash)
-    .where('purpose', '=', purpose)
-    .where('used_at', 'is', null)
-    .where('expires_at', '>', sql<Date>`now()`)
-    .where((eb) =>
-      eb.exists(
-        eb
-          .selectFrom('gw_user as u')
-          .select('u.id')
-          .whereRef('u.id', '=', 'gw_user_token.user_id')
-          .where('u.deleted_at', 'is', null),
-      ),
-    )
-    .returning(['user_id', 'email'])
-    .executeTakeFirst();
-}
-
 /** Spends every outstanding token of the user (of these purposes, or all). */
 export async function spendUserTokens(
   db: Executor,

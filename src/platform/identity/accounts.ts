@@ -218,7 +218,7 @@ export class AccountService {
     await this.#checkNewPassword(user, password, '/body/password');
     const newHash = await this.#hasher.hash(password);
     const spent = await withTransaction(this.#db, async (trx, ctx) => {
-      const used = await accounts.spendUserToken(trx, 'reset-password', tokenHash);
+      const used = await repo.consumeUserToken(trx, 'reset-password', tokenHash);
       if (!used) return false;
       await accounts.replacePassword(trx, user.id, newHash, { keep: PASSWORD_HISTORY - 1 });
       await accounts.spendUserTokens(trx, user.id, ['reset-password']);

@@ -230,29 +230,6 @@ export async function claimUnverifiedAccount(db: Executor, userId: string): Prom
     .execute();
 }
 
-/** A new account without a password, its address verified by the provider; false when taken. */
-export async function insertProviderAccount(
-  db: Executor,
-  user: { id: string; email: string; username: string },
-): Promise<boolean> {
-  const row = await db
-    .insertInto('gw_user')
-    .values({
-      id: user.id,
-      email: user.email,
-      username: user.username,
-      password_hash: null,
-      email_verified_at: sql<Date>`now()`,
-      locked_until: null,
-      last_login_at: null,
-      deleted_at: null,
-    })
-    .onConflict((oc) => oc.column('email').where('deleted_at', 'is', null).doNothing())
-    .returning('id')
-    .executeTakeFirst();
-  return row !== undefined;
-}
-
 /** Which of these user names are taken (by any account, live or deleted). */
 export async function takenUsernames(db: Executor, names: readonly string[]): Promise<Set<string>> {
   if (names.length === 0) return new Set();

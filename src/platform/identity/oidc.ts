@@ -9,7 +9,7 @@ import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizeUsername } from './normalize.ts';
 import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './oidc-client.ts';
 import * as repo from './oidc-repository.ts';
-import { liveSession, revokeSessions } from './repository.ts';
+import { insertUser, liveSession, revokeSessions } from './repository.ts';
 import type { Client, IdentityService, TokenPair } from './service.ts';
 import { hashToken, type TokenBox } from './tokens.ts';
 
@@ -285,7 +285,7 @@ export class OidcService {
     const username = candidates.find((c) => !taken.has(c));
     if (username === undefined) throw new HttpError(IdentityCodes.OIDC_LOGIN_FAILED);
     const id = newId();
-    if (!(await repo.insertProviderAccount(trx, { id, email, username })))
+    if (!(await insertUser(trx, { id, email, username, passwordHash: null, emailVerified: true })))
       throw new HttpError(IdentityCodes.OIDC_LOGIN_FAILED);
     return id;
   }

@@ -174,7 +174,7 @@ export class ProfileService {
   async confirmEmailChange(token: string, client: Client): Promise<void> {
     try {
       await withTransaction(this.#db, async (trx) => {
-        const used = await accounts.spendUserToken(trx, 'change-email', hashToken(token));
+        const used = await repo.consumeUserToken(trx, 'change-email', hashToken(token));
         if (!used) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);
         const before = await accounts.findProfile(trx, used.user_id);
         if (!before) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);

@@ -17,10 +17,19 @@ export async function usernameExists(db: Executor, username: string): Promise<bo
   return row !== undefined;
 }
 
-/** Inserts an account; false (nothing inserted) when a live account has the address. */
+/**
+ * Inserts an account; false (nothing inserted) when a live account has the address. An account
+ * made through a provider has no password (`passwordHash: null`) and its address is verified.
+ */
 export async function insertUser(
   db: Executor,
-  user: { id: string; email: string; username: string; passwordHash: string },
+  user: {
+    id: string;
+    email: string;
+    username: string;
+    passwordHash: string | null;
+    emailVerified?: boolean;
+  },
 ): Promise<boolean> {
   const result = await db
     .insertInto('gw_user')
@@ -29,7 +38,7 @@ export async function insertUser(
       email: user.email,
       username: user.username,
       password_hash: user.passwordHash,
-      email_verified_at: null,
+      email_verified_at: user.emailVerified === true ? sql<Date>`now()` : null,
       locked_until: null,
       last_login_at: null,
       deleted_at: null,
@@ -185,7 +194,10 @@ export async function insertUserToken(
     .execute();
 }
 
-/** Spends a live token: marks it used and returns whom it was for; undefined when not live. */
+/**
+ * Spends a usable token (unused, unexpired) of a live (not deleted) account: marks it used and
+ * returns whom it was for; undefined when there is none, or it lost a race.
+ */
 export async function consumeUserToken(
   db: Executor,
   purpose: UserTokenPurpose,
@@ -198,6 +210,15 @@ export async function consumeUserToken(
     .where('purpose', '=', purpose)
     .where('used_at', 'is', null)
     .where('expires_at', '>', sql<Date>`now()`)
+    .where((eb) =>
+      eb.exists(
+        eb
+          .selectFrom('gw_user as u')
+          .select('u.id')
+          .whereRef('u.id', '=', 'gw_user_token.user_id')
+          .where('u.deleted_at', 'is', null),
+      ),
+    )
     .returning(['user_id', 'email'])
     .executeTakeFirst();
 }
