@@ -1,30 +1,18 @@
 import { Type } from 'typebox';
 import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
-
-const TOKEN = '^[A-Za-z0-9_-]{43}$';
-const BUTTON =
-  'display:inline-block;padding:12px 20px;background:#2563eb;color:#ffffff;text-decoration:none;border-radius:4px;';
+import { BUTTON_STYLE, tokenLinkMail } from './mail-parts.ts';
 
 /** The link that sets a new password (`/reset-password?token=` on `PUBLIC_URL`). */
 export const resetPasswordTemplate = defineMailTemplate({
   name: 'identity.reset-password',
   description: 'A link to choose a new password, sent on request (forgot password).',
-  vars: Type.Object(
-    {
-      username: Type.String({ minLength: 3, maxLength: 32 }),
-      token: Type.String({ pattern: TOKEN }),
-      minutes: Type.Integer({ minimum: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', minutes: 60 },
-  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  ...tokenLinkMail('minutes', 60),
   locales: {
     en: {
       subject: 'Reset your password',
       html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
 <p style="margin:0 0 16px;">Someone (hopefully you) asked to reset the password of your account. The link works once, for {{minutes}} minutes, and signs out every device.</p>
-<p style="margin:24px 0;"><a href="{{url "/reset-password"}}?token={{token}}" style="${BUTTON}">Choose a new password</a></p>
+<p style="margin:24px 0;"><a href="{{url "/reset-password"}}?token={{token}}" style="${BUTTON_STYLE}">Choose a new password</a></p>
 <p style="margin:0;font-size:13px;color:#52525b;">If you did not ask for this, ignore this message: your password is unchanged.</p>`,
       text: `Hello {{username}},
 
@@ -42,22 +30,13 @@ If you did not ask for this, ignore this message: your password is unchanged.
 export const confirmEmailChangeTemplate = defineMailTemplate({
   name: 'identity.confirm-email-change',
   description: 'Confirms a new address for an existing account; the address changes only then.',
-  vars: Type.Object(
-    {
-      username: Type.String({ minLength: 3, maxLength: 32 }),
-      token: Type.String({ pattern: TOKEN }),
-      hours: Type.Integer({ minimum: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', hours: 24 },
-  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  ...tokenLinkMail('hours', 24),
   locales: {
     en: {
       subject: 'Confirm your new address',
       html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
 <p style="margin:0 0 16px;">Confirm this address to make it the address of your account. The link works once, for {{hours}} hours; until then the old address stays.</p>
-<p style="margin:24px 0;"><a href="{{url "/confirm-email-change"}}?token={{token}}" style="${BUTTON}">Use this address</a></p>
+<p style="margin:24px 0;"><a href="{{url "/confirm-email-change"}}?token={{token}}" style="${BUTTON_STYLE}">Use this address</a></p>
 <p style="margin:0;font-size:13px;color:#52525b;">If you did not ask for this, ignore this message: nothing changes.</p>`,
       text: `Hello {{username}},
 

@@ -1,29 +1,19 @@
 import { Type } from 'typebox';
 import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
 import { accountMailTemplates } from './accounts-templates.ts';
-
-const TOKEN = '^[A-Za-z0-9_-]{43}$';
+import { BUTTON_STYLE, tokenLinkMail } from './mail-parts.ts';
 
 /** The link that confirms an address (`/verify-email?token=` on `PUBLIC_URL`). */
 export const verifyEmailTemplate = defineMailTemplate({
   name: 'identity.verify-email',
   description: 'Confirms the address of a new account.',
-  vars: Type.Object(
-    {
-      username: Type.String({ minLength: 3, maxLength: 32 }),
-      token: Type.String({ pattern: TOKEN }),
-      hours: Type.Integer({ minimum: 1 }),
-    },
-    { additionalProperties: false },
-  ),
-  sample: { username: 'ada', token: 'c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g', hours: 24 },
-  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
+  ...tokenLinkMail('hours', 24),
   locales: {
     en: {
       subject: 'Confirm your address',
       html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
 <p style="margin:0 0 16px;">Confirm this address to finish setting up your account. The link works once, for {{hours}} hours.</p>
-<p style="margin:24px 0;"><a href="{{url "/verify-email"}}?token={{token}}" style="display:inline-block;padding:12px 20px;background:#2563eb;color:#ffffff;text-decoration:none;border-radius:4px;">Confirm my address</a></p>
+<p style="margin:24px 0;"><a href="{{url "/verify-email"}}?token={{token}}" style="${BUTTON_STYLE}">Confirm my address</a></p>
 <p style="margin:0;font-size:13px;color:#52525b;">If you did not create an account, ignore this message.</p>`,
       text: `Hello {{username}},
 
