@@ -40,10 +40,15 @@ type Alg = 'EdDSA' | 'ES256';
 
 /** Tokens whose verification is remembered (bounded by count and by characters). */
 const VERIFIED_MAX_ENTRIES = 10_000;
+const VERIFIED_MAX_CHARS = 8_000_000;
 /** Characters of a token's end (its signature) its verified claims are found by. */
 const VERIFIED_KEY_CHARS = 32;
 /** A compact JWS: three base64url parts. */
 const JWT_SYNTAX = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+/** Where a token's verified claims are kept: the end of its signature. */
+const lookupKey = (token: string) =>
+  token.length > VERIFIED_KEY_CHARS ? token.slice(-VERIFIED_KEY_CHARS) : token;
 
 /** A bearer token that is not even a compact JWS. */
 export class MalformedTokenError extends Error {
@@ -52,7 +57,6 @@ export class MalformedTokenError extends Error {
     this.name = 'MalformedTokenError';
   }
 }
-const VERIFIED_MAX_CHARS = 8_000_000;
 
 /** The public JWK as published: `kid` (its thumbprint), `alg`, `use`; never a private part. */
 async function publishable(key: PublicKey, alg: Alg): Promise<JWK> {
@@ -146,13 +150,9 @@ export class KeyRing {
       .sign(this.#privateKey);
   }
 
-  /**
-   * The claims of a valid token; throws for anything else: another algorithm (`none`, HS256 with
-   * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
-   */
   /** The claims of a token verified before and not expired since, at once; else undefined. */
   verified(token: string): (AccessClaims & JWTPayload) | undefined {
-    const lookup = token.length > VERIFIED_KEY_CHARS ? token.slice(-VERIFIED_KEY_CHARS) : token;
+    const lookup = lookupKey(token);
     const known = this.#verified.get(lookup);
     if (known === undefined || known.token !== token) return undefined;
     if ((known.claims.exp ?? 0) * 1000 > Date.now()) return known.claims;
@@ -160,11 +160,14 @@ export class KeyRing {
     return undefined;
   }
 
+  /**
+   * The claims of a valid token; throws for anything else: another algorithm (`none`, HS256 with
+   * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
+   */
   async verify(token: string): Promise<AccessClaims & JWTPayload> {
     const known = this.verified(token);
     if (known !== undefined) return known;
     if (!JWT_SYNTAX.test(token)) throw new MalformedTokenError();
-    const lookup = token.length > VERIFIED_KEY_CHARS ? token.slice(-VERIFIED_KEY_CHARS) : token;
     const { payload } = await jwtVerify(token, this.#resolve, {
       algorithms: this.#algorithms,
       issuer: this.#options.issuer,
@@ -175,7 +178,7 @@ export class KeyRing {
     if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
       throw new Error('sub and sid must be strings');
     const claims = Object.freeze(payload) as AccessClaims & JWTPayload;
-    this.#verified.set(lookup, { token, claims });
+    this.#verified.set(lookupKey(token), { token, claims });
     return claims;
   }
 }

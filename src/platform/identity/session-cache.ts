@@ -90,18 +90,13 @@ export class SessionCache {
     const cache = this.#cache;
     if (cache === null) return repo.liveSession(db, sessionId, userId);
     const key = this.#keyOf(cache, userId, sessionId);
+    const answer = (hit: Cached | null | undefined) => {
+      if (hit === null) return undefined;
+      if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
+      return this.#lookUp(cache, db, key, sessionId, userId);
+    };
     const now = cache.peek<Cached | null>(key);
-    if (now !== undefined) {
-      const hit = now.value;
-      if (hit === null) return undefined;
-      if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
-      return this.#lookUp(cache, db, key, sessionId, userId);
-    }
-    return cache.get<Cached | null>(key).then((hit) => {
-      if (hit === null) return undefined;
-      if (hit !== undefined && hit.expiresAt > Date.now()) return revive(hit);
-      return this.#lookUp(cache, db, key, sessionId, userId);
-    });
+    return now !== undefined ? answer(now.value) : cache.get<Cached | null>(key).then(answer);
   }
 
   /** A miss: the database's answer, stored unless an invalidation came meanwhile. */

@@ -89,8 +89,8 @@ class SeriesMetric {
 }
 
 /**
- * A counter for a hot path: `child(labels)` once per label set gives an `inc()` that adds to a
- * plain number, read by prom-client's registry at scrape time. prom-client's own Counter hashes
+ * A counter for a hot path: `child(labels)`, asked once per label set by the caller, gives an
+ * `inc()` that adds to a plain number, read by prom-client's registry at scrape time. prom-client's own Counter hashes
  * its label object on every `inc` (a measured cost per request). Registered under its name once
  * per registry: a second `fastCounter` call with the name returns the first.
  */
@@ -107,15 +107,23 @@ export function fastCounter<L extends string>(
   if (existing instanceof SeriesMetric && existing.owner !== undefined)
     return existing.owner as FastCounter<L>;
   const series: { labels: Readonly<Record<string, string>>; value: number }[] = [];
+  // One series per label set, however often (and by whom) `child` is asked for it.
+  const children = new Map<string, { inc(amount?: number): void }>();
   const counter: FastCounter<L> = {
     child(labels) {
-      const entry = { labels: { ...labels } as Readonly<Record<string, string>>, value: 0 };
-      series.push(entry);
-      return {
-        inc(amount = 1) {
-          entry.value += amount;
-        },
-      };
+      const id = JSON.stringify(Object.entries(labels).sort(([a], [b]) => (a < b ? -1 : 1)));
+      let child = children.get(id);
+      if (child === undefined) {
+        const entry = { labels: { ...labels } as Readonly<Record<string, string>>, value: 0 };
+        series.push(entry);
+        child = {
+          inc(amount = 1) {
+            entry.value += amount;
+          },
+        };
+        children.set(id, child);
+      }
+      return child;
     },
   };
   const metric = new SeriesMetric(

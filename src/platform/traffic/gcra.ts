@@ -93,9 +93,9 @@ export class MemoryRateStore implements RateStore {
   }
 }
 
-// KEYS = the distinct keys of one batch; ARGV = limit, period (ms) and the number of units
-// asked (the decisions asked, then the units leased ahead), for each key in order. Returns the server's time (ms), then for each key its stored TAT
-// before the batch ("" when none). The decisions for one key are made one after the other at one
+// KEYS = the distinct keys of one batch; ARGV = limit, period (ms) and the number of units asked
+// (the decisions asked, then the units leased ahead), for each key in order. Returns the server's
+// time (ms), then for each key its stored TAT before the batch ("" when none). The decisions for one key are made one after the other at one
 // instant, so each key is read and written once however often it was asked for, and the caller
 // makes the same decisions from the stored TAT with `gcra()` (the same arithmetic, in doubles).
 // Uses the server's clock, so processes never disagree.
@@ -184,8 +184,8 @@ interface KeyAsks {
  * spend them here at once, with no round trip and no promise, for up to 100 ms. The limit is
  * never exceeded, since leased units are taken from the shared quota first; units a process does
  * not spend in time lapse, so a busy client may get up to 1% of its limit fewer per lease. Limits
- * under 100 per period never lease: every decision is Redis's (sign-in, registration and the
- * per-user API limits are exact).
+ * under 100 per period never lease: every decision is Redis's (the sign-in, registration and mail
+ * limits, the anonymous API limit and the free tier's are exact).
  */
 export class RedisRateStore implements RateStore {
   readonly kind = 'redis' as const;
