@@ -26,7 +26,7 @@ import {
   purgeOidcStatesJob,
 } from './platform/identity/index.ts';
 import { JobQueue } from './platform/jobs/index.ts';
-import { Lifecycle } from './platform/lifecycle/index.ts';
+import { ConnectionTracker, Lifecycle } from './platform/lifecycle/index.ts';
 import { Mailer } from './platform/mail/index.ts';
 import { closeRedis, connectRedis, type Redis } from './platform/redis/index.ts';
 import { purgeIdempotencyKeys } from './platform/traffic/index.ts';
@@ -134,6 +134,7 @@ async function main(): Promise<void> {
   const metrics = createMetricsRegistry();
   const opened: {
     app?: FastifyInstance;
+    connections?: ConnectionTracker;
     database?: Database;
     jobs?: JobQueue;
     mail?: Mailer;
@@ -142,6 +143,10 @@ async function main(): Promise<void> {
   // Installed first, so a signal during start-up still closes what was opened (the embedded server).
   onShutdown(logger, config, lifecycle, async () => {
     // HTTP first (in-flight requests may still enqueue), then workers finish their running jobs.
+    // The listener closes and each keep-alive connection is closed between requests, then the
+    // requests still in flight finish.
+    lifecycle.closeConnections();
+    await opened.connections?.drain();
     await opened.app?.close();
     await opened.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
     await opened.mail?.close();
@@ -197,6 +202,7 @@ async function main(): Promise<void> {
     operationalOnly: command === 'worker',
   });
   opened.app = app;
+  opened.connections = new ConnectionTracker(app.server);
   await app.listen({ host: config.server.host, port: config.server.port });
 }
 

@@ -14,6 +14,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { Agent } from 'node:http';
+import { keepAliveLoad, send, tally } from '../helpers/load.ts';
 import { freePort, get, isAlive, parseLogs, within, type LogLine } from '../helpers/process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -202,6 +204,97 @@ describe('lifecycle of the real process (npm start)', { timeout: TEST_TIMEOUT_MS
       );
       const complete = lines.findIndex((l) => l.msg === 'shutdown complete');
       assert.ok(slowDone >= 0 && complete > slowDone, `logs in order:\n${server.stdout()}`);
+    },
+  );
+
+  for (const drainDelayMs of [0, 1_000]) {
+    test(
+      `regression (issue 12, defect 7): SIGTERM under keep-alive load answers every request sent (drain delay ${String(drainDelayMs)} ms)`,
+      { timeout: TEST_TIMEOUT_MS },
+      async (t) => {
+        const server = await startServer(t, { SHUTDOWN_DRAIN_DELAY_MS: String(drainDelayMs) });
+        // Eight keep-alive loops, each sending its next request as soon as an answer arrives; a
+        // loop ends when the listener refuses it (the server never saw that request).
+        const load = keepAliveLoad({
+          port: server.port,
+          concurrency: 8,
+          path: (n) => `/test/slow?ms=${String(n % 3)}&n=${String(n)}`,
+          stopOn: (o) => o.error === 'ECONNREFUSED',
+          pauseMs: 1,
+        });
+        t.after(() => load.stop());
+        await sleep(500);
+        const signalledAt = load.outcomes.length;
+        process.kill(server.pid, 'SIGTERM');
+        const exit = await waitForExit(server);
+        const outcomes = await within(load.done, 5_000, 'the load loops');
+        const counts = tally(outcomes);
+
+        assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null });
+        assert.ok(signalledAt > 50, `load was running at the signal: ${JSON.stringify(counts)}`);
+        const lost = outcomes.filter((o) => o.error !== undefined && o.error !== 'ECONNREFUSED');
+        assert.deepEqual(
+          lost.map((o) => `${o.path}: ${String(o.error)}${o.reused ? ' (reused socket)' : ''}`),
+          [],
+          `every request sent got an answer or was refused at connect: ${JSON.stringify(counts)}`,
+        );
+        const answered = outcomes.filter((o) => o.status !== undefined);
+        assert.ok(
+          answered.every((o) => o.status === 200 || o.status === 503),
+          JSON.stringify(counts),
+        );
+        assert.ok(
+          answered.slice(signalledAt).some((o) => o.connection === 'close'),
+          'answers after the signal carry Connection: close',
+        );
+        // Each answered request has its log line (written before "shutdown complete").
+        const logged = new Set(
+          server
+            .logs()
+            .filter((l) => l.msg === 'request completed')
+            .map((l) => l.url),
+        );
+        const unlogged = answered.filter((o) => !logged.has(o.path)).map((o) => o.path);
+        assert.deepEqual(unlogged, [], 'every answered request was logged');
+        t.diagnostic(`outcomes ${JSON.stringify(counts)}`);
+      },
+    );
+  }
+
+  test(
+    'regression (issue 12, defect 7): a keep-alive connection idle at SIGTERM still gets an answer, with Connection: close',
+    { timeout: TEST_TIMEOUT_MS },
+    async (t) => {
+      const server = await startServer(t);
+      const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+      t.after(() => agent.destroy());
+      const first = await send(agent, server.port, '/test/slow?ms=0&n=first');
+      assert.equal(first.status, 200);
+      assert.equal(first.connection, 'keep-alive');
+
+      process.kill(server.pid, 'SIGTERM');
+      // The listener closes at once (no drain delay); the idle connection is kept a moment longer.
+      await sleep(300);
+      const refused = await get(server.port, '/health/live', 1_000).catch(
+        (error: NodeJS.ErrnoException) => error.code,
+      );
+      assert.equal(refused, 'ECONNREFUSED', 'the listener is closed');
+      const last = await send(agent, server.port, '/test/slow?ms=0&n=last');
+      assert.deepEqual(
+        { status: last.status, error: last.error, reused: last.reused },
+        { status: 200, error: undefined, reused: true },
+        'answered on the connection that was idle at the signal',
+      );
+      assert.equal(last.connection, 'close', 'its last answer closes the connection');
+
+      const exit = await waitForExit(server);
+      assert.equal(exit.code, 0, server.stderr());
+      assert.ok(
+        server
+          .logs()
+          .some((l) => l.msg === 'request completed' && l.url === '/test/slow?ms=0&n=last'),
+        'the answer was logged',
+      );
     },
   );
 

@@ -296,6 +296,9 @@ function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigI
   }
 }
 
+/** `SHUTDOWN_DRAIN_DELAY_MS` when unset in staging and production (readiness 5 s × 1, plus propagation). */
+const DEPLOYED_DRAIN_DELAY_MS = 10_000;
+
 const UNIT_SECONDS = { s: 1, m: 60, h: 3_600, d: 86_400 } as const;
 
 /** `15m` → 900. The schema's pattern has already checked the shape. */
@@ -587,7 +590,12 @@ export function loadConfig(
     },
     lifecycle: {
       shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,
-      shutdownDrainDelayMs: vars.SHUTDOWN_DRAIN_DELAY_MS,
+      // Behind a balancer the drain delay must outlast its readiness checks: 10 s by default there.
+      shutdownDrainDelayMs:
+        raw.SHUTDOWN_DRAIN_DELAY_MS === undefined &&
+        (vars.APP_ENV === 'staging' || vars.APP_ENV === 'production')
+          ? DEPLOYED_DRAIN_DELAY_MS
+          : vars.SHUTDOWN_DRAIN_DELAY_MS,
     },
     vars: { ...vars },
   });

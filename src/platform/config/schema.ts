@@ -736,7 +736,7 @@ export const ConfigSchema = Type.Object({
   ),
   SHUTDOWN_DRAIN_DELAY_MS: v(
     ms(
-      'Time between readiness turning 503 and the listener closing, so load balancers notice first.',
+      'Time between readiness turning 503 and the listener closing, so load balancers stop routing here first. Unset: 10000 in staging and production, 0 in development and test.',
       0,
       0,
       120_000,

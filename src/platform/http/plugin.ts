@@ -73,7 +73,7 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
     securityHeaders(request, reply);
     setVersionHeaders(request, reply);
     reply.header('x-request-id', request.id);
-    if (lifecycle.shuttingDown) reply.header('connection', 'close');
+    if (lifecycle.closingConnections) reply.header('connection', 'close');
     done(null, payload);
   });
 
