@@ -463,4 +463,52 @@ describe('identity: sign-in rate limits', () => {
     });
     assert.match(String(res.headers['ratelimit-policy']), /"api-free";q=100;w=60/);
   });
+
+  test('regression: login-account keys on the account, so every spelling (spaces, tab, case, full-width, the user name) shares one bucket of 10', async () => {
+    const user = await createUser(h);
+    const upper = user.email.toUpperCase();
+    const spellings = [
+      ` ${user.email}`,
+      `${user.email} `,
+      `\t${user.email}`,
+      `${user.email}\t`,
+      `\n${upper}`,
+      ` ${upper} `,
+      user.username,
+      ` ${user.username}`,
+      `${user.username.toUpperCase()}\t`,
+      `\t${user.username} `,
+      `${user.username}\u3000`, // an ideographic space, trimmed like any other
+    ];
+    // From a new IP each time, so the per-IP limit (5 a minute) never answers first.
+    const statuses: number[] = [];
+    for (const [i, login] of spellings.entries()) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login, password: 'wrong-password' },
+        remoteAddress: `198.51.100.${i + 1}`,
+      });
+      statuses.push(res.statusCode);
+      if (i === spellings.length - 1) {
+        assert.deepEqual(statuses, [...Array<number>(10).fill(401), 429]);
+        assert.match(res.body, /login-account/);
+      }
+    }
+    // An unknown login shares its bucket across spellings too (keyed on its normalised form).
+    const unknown: number[] = [];
+    for (let i = 0; i < 11; i++) {
+      const res = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: {
+          login: i % 2 ? ` Nobody.Here@Example.COM${'\t'.repeat(i)}` : `nobody.here@example.com `,
+          password: 'wrong-password',
+        },
+        remoteAddress: `198.51.100.${i + 101}`,
+      });
+      unknown.push(res.statusCode);
+    }
+    assert.deepEqual(unknown, [...Array<number>(10).fill(401), 429]);
+  });
 });

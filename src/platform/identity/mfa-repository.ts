@@ -23,14 +23,22 @@ export async function mfaAccount(
     .executeTakeFirst();
 }
 
-/** Whether the account is locked now (a deleted account counts as locked). */
-export async function isLocked(db: Executor, userId: string): Promise<boolean> {
-  const row = await db
+/**
+ * Whether the account is locked now (a deleted account counts as locked). `forUpdate` (in a
+ * transaction) locks the account row until the end, as a password sign-in does: the factor
+ * checks of one account then run one at a time, each seeing the lock the one before it set.
+ */
+export async function isLocked(
+  db: Executor,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<boolean> {
+  const query = db
     .selectFrom('gw_user')
     .select(sql<boolean>`coalesce(locked_until > now(), false)`.as('locked'))
     .where('id', '=', userId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+    .where('deleted_at', 'is', null);
+  const row = await (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
   return row?.locked ?? true;
 }
 

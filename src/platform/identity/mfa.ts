@@ -82,9 +82,9 @@ export class MfaService {
     this.#now = options.now ?? Date.now;
   }
 
-  /** Whether the account signs in with a second factor. */
-  mfaEnabled(userId: string): Promise<boolean> {
-    return mfaRepo.totpEnabled(this.#db, userId);
+  /** Whether the account signs in with a second factor (read in `trx` when given). */
+  mfaEnabled(userId: string, trx?: Trx): Promise<boolean> {
+    return mfaRepo.totpEnabled(trx ?? this.#db, userId);
   }
 
   async status(userId: string): Promise<MfaStatus> {
@@ -170,7 +170,8 @@ export class MfaService {
     client: Client | null = null,
   ): Promise<boolean> {
     const ok = await withTransaction(this.#db, async (trx) => {
-      if (await mfaRepo.isLocked(trx, userId)) return false;
+      // The account row stays locked to the end: no concurrent factor outruns a lockout.
+      if (await mfaRepo.isLocked(trx, userId, { forUpdate: true })) return false;
       if (await this.#useFactor(trx, userId, factor, client, 'step-up')) return true;
       await this.#countFailure(trx, userId, methodOf(factor), client, 'step-up');
       return false;
@@ -181,16 +182,17 @@ export class MfaService {
   /**
    * Called by a password sign-in that succeeded: a challenge when the account has a second
    * factor (the password's rehash, if due, is stored; the failure counters stay until the
-   * second factor passes), null otherwise.
+   * second factor passes), null otherwise. In the sign-in's transaction when given.
    */
   async challenge(
     userId: string,
     options: { rememberMe: boolean; newHash: string | null },
     client: Client,
+    within?: Trx,
   ): Promise<MfaChallenge | null> {
-    if (!(await this.mfaEnabled(userId))) return null;
+    if (!(await this.mfaEnabled(userId, within))) return null;
     const mfaToken = newOpaqueToken();
-    await withTransaction(this.#db, async (trx) => {
+    const work = async (trx: Trx) => {
       if (options.newHash !== null) await mfaRepo.replacePasswordHash(trx, userId, options.newHash);
       await mfaRepo.insertChallenge(trx, {
         tokenHash: hashToken(mfaToken),
@@ -200,7 +202,8 @@ export class MfaService {
         userAgent: client.userAgent,
         ttlS: this.#config.mfa.tokenTtlS,
       });
-    });
+    };
+    await (within ? work(within) : withTransaction(this.#db, work));
     return { mfaRequired: true, mfaToken };
   }
 
@@ -228,7 +231,9 @@ export class MfaService {
         userAgent: client.userAgent,
         sessionId: null,
       });
-      if (await mfaRepo.isLocked(trx, userId)) {
+      // The account row stays locked to the end: concurrent second steps (one challenge each)
+      // are decided one at a time, and none passes once a wrong one locked the account.
+      if (await mfaRepo.isLocked(trx, userId, { forUpdate: true })) {
         await repo.insertLoginEvent(trx, event('locked'));
         return { ok: false as const };
       }
@@ -323,7 +328,8 @@ export class MfaService {
       normalizePassword(input.password),
     );
     const outcome = await withTransaction(this.#db, async (trx) => {
-      if (!account || (await mfaRepo.isLocked(trx, userId))) return { ok: false as const };
+      if (!account || (await mfaRepo.isLocked(trx, userId, { forUpdate: true })))
+        return { ok: false as const };
       if (!ok) {
         await this.#countFailure(trx, userId, 'password', client, flow);
         return { ok: false as const };

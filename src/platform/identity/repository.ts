@@ -74,7 +74,6 @@ export interface LoginCandidate extends AccountRow {
   locked: boolean;
 }
 
-/** The live account with this address or user name, with what sign-in needs. */
 /** The address and user name of a live account (for mail to it). */
 export async function findUserContact(
   db: Executor,
@@ -88,9 +87,15 @@ export async function findUserContact(
     .executeTakeFirst();
 }
 
+/**
+ * The live account with this address or user name, with what sign-in needs. `forUpdate` (in a
+ * transaction) locks its row until the end: the sign-ins of one account are then decided one at
+ * a time, each seeing the failures and the lock the one before it recorded.
+ */
 export async function findLoginCandidate(
   db: Executor,
   by: { email: string } | { username: string },
+  options: { forUpdate?: boolean } = {},
 ): Promise<LoginCandidate | undefined> {
   let query = db
     .selectFrom('gw_user')
@@ -105,7 +110,19 @@ export async function findLoginCandidate(
     .where('deleted_at', 'is', null);
   query =
     'email' in by ? query.where('email', '=', by.email) : query.where('username', '=', by.username);
-  return query.executeTakeFirst();
+  return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
+}
+
+/** The id of the live account with this address or user name (what sign-in's limit keys on). */
+export async function findLoginAccountId(
+  db: Executor,
+  by: { email: string } | { username: string },
+): Promise<string | undefined> {
+  const query = db.selectFrom('gw_user').select('id').where('deleted_at', 'is', null);
+  const row = await (
+    'email' in by ? query.where('email', '=', by.email) : query.where('username', '=', by.username)
+  ).executeTakeFirst();
+  return row?.id;
 }
 
 /**
@@ -507,6 +524,23 @@ export async function insertLoginEvent(
     })
     .execute();
 }
+
+/**
+ * The sign-in event of a login that names no account: there is no account to record it on, so
+ * the same insert selects from no row. It keeps an unknown login's statements those of a known
+ * one (the answer time says nothing about whether the account exists).
+ */
+export async function recordUnknownLogin(
+  db: Executor,
+  e: { id: string; ip: string | null; userAgent: string | null },
+): Promise<void> {
+  await sql`insert into gw_login_event (id, user_id, outcome, ip, user_agent, session_id)
+    select ${e.id}::uuid, id, 'failure', ${e.ip}, ${e.userAgent}, null
+      from gw_user where id = ${NO_ACCOUNT}::uuid`.execute(db);
+}
+
+/** No account has this id: statements an unknown login makes about "its" account touch no row. */
+export const NO_ACCOUNT = '00000000-0000-0000-0000-000000000000';
 
 export interface LoginEventRow {
   id: string;

@@ -81,6 +81,9 @@ const bodyField = (field: string) => (request: FastifyRequest) => {
   return typeof value === 'string' ? value : undefined;
 };
 
+/** The account each sign-in request names, resolved by `loginLimitKey` for the login limit. */
+const loginLimitKeys = new WeakMap<FastifyRequest, string>();
+
 const ACCEPTED_MESSAGE =
   'If the address can be used, a message is on its way: follow its link to confirm the address.';
 
@@ -169,8 +172,13 @@ export async function registerAuthRoutes(
       bodyLimit: AUTH_BODY_LIMIT,
       config: {
         auth: 'none',
-        rateLimit: AuthLimits.login(bodyField('login')),
+        rateLimit: AuthLimits.login((request) => loginLimitKeys.get(request)),
         refreshCookie: true,
+      },
+      // Before the route's rate limits (added after it): they key on the account resolved here.
+      preHandler: async (request) => {
+        const { login } = request.body as { login: string };
+        loginLimitKeys.set(request, await service().loginLimitKey(login));
       },
       schema: {
         ...common,

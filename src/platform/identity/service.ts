@@ -85,6 +85,9 @@ const REVOKE_ACTIONS: Record<string, string> = {
   revoked: 'auth.session.revoke',
 };
 
+/** A login is an address when it contains `@`, a user name otherwise. */
+const loginBy = (login: string) => (login.includes('@') ? { email: login } : { username: login });
+
 const secondsUntil = (date: Date) => Math.max(0, Math.floor((date.getTime() - Date.now()) / 1000));
 
 /** Accounts, passwords, mailed tokens, sign-in, sessions and refresh-token rotation. */
@@ -154,7 +157,7 @@ export class IdentityService {
         ],
       });
     const password = normalizePassword(input.password);
-    const problems = passwordProblems(password, this.#config.password, [username, email]);
+    const problems = await passwordProblems(password, this.#config.password, [username, email]);
     if (problems.length > 0) throw new HttpError(IdentityCodes.WEAK_PASSWORD, { errors: problems });
     if (await repo.usernameExists(this.#db, username))
       throw new HttpError(IdentityCodes.USERNAME_TAKEN);
@@ -260,21 +263,87 @@ export class IdentityService {
   }
 
   /**
+   * What the per-account sign-in limit keys on: the account a login names (address or user name,
+   * however typed: spaces, case, full-width forms), or for an unknown one its normalised form, so
+   * every spelling of one account shares one bucket. The same query whether or not it exists.
+   */
+  async loginLimitKey(rawLogin: string): Promise<string> {
+    const login = normalizeIdentifier(rawLogin);
+    const id = await repo.findLoginAccountId(this.#db, loginBy(login));
+    return id === undefined ? `login:${login}` : `user:${id}`;
+  }
+
+  /**
    * Signs in with an address or user name. Unknown account, wrong password, unverified address
-   * and locked account all end in the same 401 after the same argon2 work. An account with a
-   * second factor gets a challenge (`mfaToken`) instead of tokens.
+   * and locked account all end in the same 401 after the same argon2 work and a write of the same
+   * size. An account with a second factor gets a challenge (`mfaToken`) instead of tokens.
+   *
+   * The account row is locked (`FOR UPDATE`) from the look-up to the commit, argon2 included:
+   * concurrent guesses at one account are decided one at a time, each seeing the failures and
+   * the lock recorded before it, so at most the lockout threshold is ever evaluated and a right
+   * password never signs in once the account is locked.
    */
   async login(
     input: { login: string; password: string; rememberMe?: boolean },
     client: Client,
   ): Promise<TokenPair | MfaChallenge> {
     const login = normalizeIdentifier(input.login);
-    const by = login.includes('@') ? { email: login } : { username: login };
-    const user = await repo.findLoginCandidate(this.#db, by);
     const password = normalizePassword(input.password);
+    const rememberMe = input.rememberMe === true;
+    const outcome = await withTransaction(this.#db, (trx) =>
+      this.#decideLogin(trx, login, password, rememberMe, client),
+    );
+    if (outcome.kind === 'refused') {
+      if (outcome.lockedNow)
+        this.#log.warn(
+          { userId: outcome.userId, ip: client.ip },
+          'account locked after failed sign-ins',
+        );
+      throw new HttpError(IdentityCodes.INVALID_CREDENTIALS);
+    }
+    if (outcome.kind === 'challenge') return outcome.challenge;
+    const { userId, session } = outcome;
+    return this.#pair(userId, session.sessionId, session.refreshToken, session.expires);
+  }
+
+  async #decideLogin(
+    trx: Transaction<DB>,
+    login: string,
+    password: string,
+    rememberMe: boolean,
+    client: Client,
+  ): Promise<
+    | { kind: 'refused'; userId: string | null; lockedNow: boolean }
+    | { kind: 'challenge'; challenge: MfaChallenge }
+    | {
+        kind: 'session';
+        userId: string;
+        session: { sessionId: string; refreshToken: string; expires: Date };
+      }
+  > {
+    const user = await repo.findLoginCandidate(trx, loginBy(login), { forUpdate: true });
     const { ok, rehash } = await this.#hasher.verify(user?.password_hash ?? null, password);
-    const refuse = () => new HttpError(IdentityCodes.INVALID_CREDENTIALS);
-    if (!user) throw refuse();
+    const audit = (userId: string | null, action: string, data: Record<string, unknown> = {}) => ({
+      action,
+      actorId: userId,
+      subjectType: userId === null ? null : 'user',
+      subjectId: userId,
+      ip: client.ip,
+      requestId: client.requestId,
+      data,
+    });
+    if (!user) {
+      // The same three writes as a wrong password (the counter's update finds no row), so an
+      // unknown account answers in the same time as a known one.
+      await repo.recordFailedLogin(trx, repo.NO_ACCOUNT, this.#config.lockout);
+      await repo.recordUnknownLogin(trx, {
+        id: newId(),
+        ip: client.ip,
+        userAgent: client.userAgent,
+      });
+      await recordAudit(trx, audit(null, 'auth.login.failure', { reason: 'unknown-account' }));
+      return { kind: 'refused', userId: null, lockedNow: false };
+    }
     const event = (outcome: repo.LoginEventRow['outcome'], sessionId: string | null = null) => ({
       id: newId(),
       userId: user.id,
@@ -283,48 +352,30 @@ export class IdentityService {
       userAgent: client.userAgent,
       sessionId,
     });
-    const audit = (action: string, data: Record<string, unknown> = {}) => ({
-      action,
-      actorId: user.id,
-      subjectType: 'user',
-      subjectId: user.id,
-      ip: client.ip,
-      requestId: client.requestId,
-      data,
-    });
-    const refused = (outcome: 'locked' | 'unverified') =>
-      withTransaction(this.#db, async (trx) => {
-        await repo.insertLoginEvent(trx, event(outcome));
-        await recordAudit(trx, audit('auth.login.failure', { reason: outcome }));
-      });
-    if (user.locked) {
-      await refused('locked');
-      throw refuse();
-    }
-    if (!ok) {
-      const locked = await withTransaction(this.#db, async (trx) => {
-        const nowLocked = await repo.recordFailedLogin(trx, user.id, this.#config.lockout);
-        await repo.insertLoginEvent(trx, event('failure'));
-        await recordAudit(trx, audit('auth.login.failure', { reason: 'password' }));
-        if (nowLocked) await recordAudit(trx, audit('auth.lockout'));
-        return nowLocked;
-      });
-      if (locked)
-        this.#log.warn({ userId: user.id, ip: client.ip }, 'account locked after failed sign-ins');
-      throw refuse();
+    if (user.locked || !ok) {
+      // Not counted while locked (the update finds no unlocked row), but the same statements.
+      const lockedNow = await repo.recordFailedLogin(trx, user.id, this.#config.lockout);
+      const reason = user.locked ? 'locked' : 'password';
+      await repo.insertLoginEvent(trx, event(user.locked ? 'locked' : 'failure'));
+      await recordAudit(trx, audit(user.id, 'auth.login.failure', { reason }));
+      if (lockedNow) await recordAudit(trx, audit(user.id, 'auth.lockout'));
+      return { kind: 'refused', userId: user.id, lockedNow };
     }
     if (this.#config.requireVerifiedEmail && user.email_verified_at === null) {
-      await refused('unverified');
-      throw refuse();
+      await repo.insertLoginEvent(trx, event('unverified'));
+      await recordAudit(trx, audit(user.id, 'auth.login.failure', { reason: 'unverified' }));
+      return { kind: 'refused', userId: user.id, lockedNow: false };
     }
     const newHash = rehash ? await this.#hasher.hash(password) : null;
-    const rememberMe = input.rememberMe === true;
-    const challenge = await this.#mfa?.challenge(user.id, { rememberMe, newHash }, client);
-    if (challenge) return challenge;
-    const session = await withTransaction(this.#db, (trx) =>
-      this.#openSession(trx, user, { rememberMe, newHash, amr: ['pwd'] }, client),
+    const challenge = await this.#mfa?.challenge(user.id, { rememberMe, newHash }, client, trx);
+    if (challenge) return { kind: 'challenge', challenge };
+    const session = await this.#openSession(
+      trx,
+      user,
+      { rememberMe, newHash, amr: ['pwd'] },
+      client,
     );
-    return this.#pair(user.id, session.sessionId, session.refreshToken, session.expires);
+    return { kind: 'session', userId: user.id, session };
   }
 
   /**
