@@ -56,6 +56,19 @@ export class PrivateRedis {
     }
     throw new Error(`redis-server on ${String(this.port)} did not start`);
   }
+  /**
+   * Freezes the server (SIGSTOP): connections stay open and nothing is answered, as with a hung
+   * host. Only ever this private server: never the shared one.
+   */
+  freeze(): void {
+    if (!this.#child || this.#child.exitCode !== null) throw new Error('redis-server not running');
+    this.#child.kill('SIGSTOP');
+  }
+  /** Resumes a frozen server (SIGCONT): it answers what it was sent meanwhile. */
+  thaw(): void {
+    this.#child?.kill('SIGCONT');
+  }
+  /** Kills the server (a frozen one too: SIGKILL needs no resume). */
   async stop(): Promise<void> {
     const child = this.#child;
     if (!child || child.exitCode !== null) return;

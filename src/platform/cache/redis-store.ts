@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Redis } from '../redis/index.ts';
+import { REDIS_CIRCUIT_OPEN, redisBreaker, type Redis, type RedisBreaker } from '../redis/index.ts';
 import type { CacheStore } from './store.ts';
 
 interface Script {
@@ -46,53 +46,80 @@ return deleted
 /**
  * Values at `<prefix>v:<key>` with PX, tags as sets at `<prefix>t:<tag>`, both under the client's
  * own key prefix (REDIS_KEY_PREFIX). Every command fails fast when Redis is away (the client has
- * no offline queue and a command timeout): the cache layer turns that into a miss.
+ * no offline queue and a command timeout), and is not sent at all while the client's circuit is
+ * open (Redis frozen or gone): the cache layer turns that into a miss.
  */
 export class RedisStore implements CacheStore {
   readonly backend = 'redis';
   readonly #client: Redis;
+  readonly #breaker: RedisBreaker;
   readonly #values: string;
   readonly #tags: string;
 
   constructor(client: Redis, prefix: string) {
     this.#client = client;
+    this.#breaker = redisBreaker(client);
     this.#values = `${prefix}v:`;
     this.#tags = `${prefix}t:`;
   }
 
   async get(key: string): Promise<string | undefined> {
-    return (await this.#client.get(this.#values + key)) ?? undefined;
+    const breaker = this.#breaker;
+    if (!breaker.closed) throw REDIS_CIRCUIT_OPEN;
+    try {
+      const value = await this.#client.get(this.#values + key);
+      breaker.succeeded();
+      return value ?? undefined;
+    } catch (error) {
+      breaker.failed(error);
+      throw error;
+    }
   }
 
   async set(key: string, value: string, ttlMs: number, tags: readonly string[]): Promise<void> {
-    if (tags.length === 0) {
-      await this.#client.set(this.#values + key, value, 'PX', ttlMs);
-      return;
+    const breaker = this.#breaker;
+    if (!breaker.closed) throw REDIS_CIRCUIT_OPEN;
+    try {
+      if (tags.length === 0) {
+        await this.#client.set(this.#values + key, value, 'PX', ttlMs);
+      } else {
+        await this.#eval(
+          SET,
+          [this.#values + key, ...tags.map((t) => this.#tags + t)],
+          [value, String(ttlMs)],
+        );
+      }
+      breaker.succeeded();
+    } catch (error) {
+      breaker.failed(error);
+      throw error;
     }
-    await this.#eval(
-      SET,
-      [this.#values + key, ...tags.map((t) => this.#tags + t)],
-      [value, String(ttlMs)],
-    );
   }
 
   async delete(keys: readonly string[]): Promise<void> {
     if (keys.length === 0) return;
-    await this.#client.del(...keys.map((k) => this.#values + k));
+    if (!this.#breaker.closed) throw REDIS_CIRCUIT_OPEN;
+    await this.#breaker.observe(this.#client.del(...keys.map((k) => this.#values + k)));
   }
 
   async invalidateTags(tags: readonly string[]): Promise<void> {
     if (tags.length === 0) return;
-    await this.#eval(
-      INVALIDATE,
-      tags.map((t) => this.#tags + t),
-      [],
+    if (!this.#breaker.closed) throw REDIS_CIRCUIT_OPEN;
+    await this.#breaker.observe(
+      this.#eval(
+        INVALIDATE,
+        tags.map((t) => this.#tags + t),
+        [],
+      ),
     );
   }
 
+  /**
+   * Once Redis is usable again: the client reconnected, or the circuit closed after a freeze (the
+   * connection never dropped, so no reconnection would come).
+   */
   onReconnect(listener: () => void): () => void {
-    this.#client.once('ready', listener);
-    return () => this.#client.off('ready', listener);
+    return this.#breaker.onRecovered(listener);
   }
 
   close(): void {}

@@ -132,6 +132,10 @@ export interface Config {
     readonly url: string | null;
     readonly keyPrefix: string;
     readonly commandTimeoutMs: number;
+    /** Consecutive timeouts or connection errors that open the Redis circuit. */
+    readonly breakerFailureThreshold: number;
+    /** Longest interval between probes of an open circuit. */
+    readonly breakerMaxProbeIntervalMs: number;
   };
   readonly mail: {
     /** null: the dev mailbox in development; sending fails elsewhere (production requires it). */
@@ -581,6 +585,8 @@ export function loadConfig(
       url: vars.REDIS_URL === '' ? null : vars.REDIS_URL,
       keyPrefix: vars.REDIS_KEY_PREFIX,
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+      breakerFailureThreshold: vars.REDIS_BREAKER_FAILURE_THRESHOLD,
+      breakerMaxProbeIntervalMs: vars.REDIS_BREAKER_MAX_PROBE_INTERVAL_MS,
     },
     mail: {
       smtpUrl: vars.SMTP_URL === '' ? null : vars.SMTP_URL,

@@ -349,6 +349,25 @@ export const ConfigSchema = Type.Object({
     ),
     { group: 'Redis' },
   ),
+  REDIS_BREAKER_FAILURE_THRESHOLD: v(
+    Type.Integer({
+      description:
+        'Consecutive Redis commands that time out or find no connection before the circuit opens: then no command is sent (rate limits follow their fail mode at once, the cache misses, readiness reports Redis down) until a PING probe is answered.',
+      default: 3,
+      minimum: 1,
+      maximum: 1_000,
+    }),
+    { group: 'Redis' },
+  ),
+  REDIS_BREAKER_MAX_PROBE_INTERVAL_MS: v(
+    ms(
+      'Longest wait between two probes of an open Redis circuit: the first comes within 250 ms, later ones at growing jittered intervals up to this. Bounds how long the circuit stays open once Redis answers again.',
+      2_000,
+      100,
+      60_000,
+    ),
+    { group: 'Redis' },
+  ),
   RATE_LIMIT_ENABLED: v(
     Type.Boolean({
       description:

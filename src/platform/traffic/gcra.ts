@@ -8,7 +8,7 @@
  * one timestamp per key and is exact: `limit` requests per `period`, a burst of at most `limit`.
  */
 import { LRUCache } from 'lru-cache';
-import type { Redis } from '../redis/index.ts';
+import { REDIS_CIRCUIT_OPEN, redisBreaker, type Redis, type RedisBreaker } from '../redis/index.ts';
 
 export interface Decision {
   allowed: boolean;
@@ -186,10 +186,14 @@ interface KeyAsks {
  * not spend in time lapse, so a busy client may get up to 1% of its limit fewer per lease. Limits
  * under 100 per period never lease: every decision is Redis's (the sign-in, registration and mail
  * limits, the anonymous API limit and the free tier's are exact).
+ *
+ * While the client's circuit is open (Redis frozen or gone), `take` throws at once and nothing is
+ * sent: the limiter applies each policy's fail mode with no wait. Units already leased are spent.
  */
 export class RedisRateStore implements RateStore {
   readonly kind = 'redis' as const;
   readonly #client: GcraClient;
+  readonly #breaker: RedisBreaker;
   #pending = new Map<string, KeyAsks>();
   #scheduled = false;
   readonly #leases = new LRUCache<string, Lease>({ max: MAX_LEASES });
@@ -197,6 +201,7 @@ export class RedisRateStore implements RateStore {
   constructor(client: Redis) {
     if (!('gwGcraBatch' in client)) client.defineCommand('gwGcraBatch', { lua: SCRIPT });
     this.#client = client as GcraClient;
+    this.#breaker = redisBreaker(client);
   }
 
   take(key: string, limit: number, periodMs: number): Decision | Promise<Decision> {
@@ -217,6 +222,7 @@ export class RedisRateStore implements RateStore {
       }
       want = Math.min(lease.demand, Math.floor(limit * LEASE_SHARE));
     }
+    if (!this.#breaker.closed) throw REDIS_CIRCUIT_OPEN;
     return new Promise<Decision>((resolve, reject) => {
       let entry = this.#pending.get(redisKey);
       // The same key with other figures (a limit changed by a deploy mid-turn): its own entry,
@@ -265,10 +271,16 @@ export class RedisRateStore implements RateStore {
   }
 
   #send(batch: KeyAsks[]): void {
+    // The circuit opened between the asks and this turn's check phase: refuse them unsent.
+    if (!this.#breaker.closed) {
+      for (const e of batch) for (const ask of e.asks) ask.reject(REDIS_CIRCUIT_OPEN);
+      return;
+    }
     const args: (string | number)[] = batch.map((e) => e.key);
     for (const e of batch) args.push(e.limit, e.periodMs, e.asks.length + e.lease);
     this.#client.gwGcraBatch(batch.length, ...args).then(
       (out) => {
+        this.#breaker.succeeded();
         const now = Number(out[0]);
         batch.forEach((e, i) => {
           const raw = out[i + 1];
@@ -284,6 +296,7 @@ export class RedisRateStore implements RateStore {
         });
       },
       (error: unknown) => {
+        this.#breaker.failed(error);
         for (const e of batch) for (const ask of e.asks) ask.reject(error);
       },
     );
