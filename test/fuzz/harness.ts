@@ -1,0 +1,192 @@
+import type { FastifyInstance } from 'fastify';
+import { pino } from 'pino';
+import { buildApp } from '../../src/app.ts';
+import { allApps } from '../../src/apps/index.ts';
+import type { Config } from '../../src/platform/config/index.ts';
+import { allMigrations } from '../../src/migrations/index.ts';
+import { newId } from '../../src/platform/db/index.ts';
+import {
+  identityMailTemplates,
+  purgeDeletedAccountsJob,
+  purgeOidcStatesJob,
+} from '../../src/platform/identity/index.ts';
+import { JobQueue, JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
+import { Mailer } from '../../src/platform/mail/index.ts';
+import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
+import { closeRedis, connectRedis, type Redis } from '../../src/platform/redis/index.ts';
+import { purgeIdempotencyKeys } from '../../src/platform/traffic/index.ts';
+import { LogCapture, testConfig } from '../helpers/app.ts';
+import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
+import { bearer, createUser, grantRoles, signIn, signInAdmin } from '../helpers/identity.ts';
+import { redisAnswers, TEST_REDIS_URL } from '../helpers/redis.ts';
+
+/**
+ * The app the fuzz suite walks: every app module (`allApps`, so routes added later are covered),
+ * the identity and app mail templates, the job queue and the dev mailbox, as `main.ts` builds it.
+ *
+ * - `APP_ENV=development`: the development-only routes (dev mailbox, previews) are part of the
+ *   document too, and they take user input.
+ * - Job workers do not run: a worker changing a table between the two checksums of a request
+ *   would read as "a rejected request changed data". Jobs are still enqueued (in pg-boss's own
+ *   schema).
+ * - Load shedding is off (`MAX_EVENT_LOOP_DELAY_MS=0`): a 503 because the shared 2-core CI
+ *   machine is busy says nothing about the route; a timeout (HANDLER_TIMEOUT_MS) still answers.
+ * - Rate limits stay off (as in every test): thousands of requests come from one IP.
+ */
+export interface FuzzHarness {
+  app: FastifyInstance;
+  tdb: TestDatabase;
+  logs: LogCapture;
+  config: Config;
+  redis: Redis | null;
+  /** Enqueues a job (nothing runs it) for the status routes: its id. */
+  enqueue(userId: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function startFuzzHarness(): Promise<FuzzHarness> {
+  const useRedis = await redisAnswers();
+  const config = testConfig({
+    APP_ENV: 'development',
+    APPS: 'all',
+    MAX_EVENT_LOOP_DELAY_MS: '0',
+    LOG_LEVEL: 'warn',
+    PUBLIC_URL: 'https://app.example.test',
+    MAIL_FROM: 'Groundwork <no-reply@example.test>',
+    ...(useRedis ? { REDIS_URL: TEST_REDIS_URL } : {}),
+  });
+  const logs = new LogCapture();
+  const logger = pino({ level: 'warn' }, logs);
+  const metrics = createMetricsRegistry();
+  const tdb = await createTestDatabase({
+    config,
+    metrics,
+    migrations: allMigrations(allApps),
+  });
+  const redis = useRedis ? await connectRedis(config, logger) : null;
+  const jobs = new JobQueue({
+    config,
+    database: tdb.database,
+    logger,
+    metrics,
+    definitions: allApps.flatMap((a) => a.jobs ?? []),
+    work: false,
+  });
+  const mail = new Mailer({
+    config,
+    database: tdb.database,
+    jobs,
+    logger,
+    metrics,
+    templates: [...identityMailTemplates, ...allApps.flatMap((a) => a.mailTemplates ?? [])],
+  });
+  const purge = purgeDeletedAccountsJob(config.identity.accountRetentionS);
+  jobs.register(purgeIdempotencyKeys);
+  jobs.register(purge);
+  jobs.register(purgeOidcStatesJob);
+  await jobs.start();
+  const app = await buildApp(config, {
+    logger,
+    database: tdb.database,
+    metrics,
+    apps: allApps,
+    jobs,
+    mail,
+    redis,
+  });
+  await app.ready();
+  return {
+    app,
+    tdb,
+    logs,
+    config,
+    redis,
+    enqueue: async (userId) => (await jobs.send(purge, {}, { userId })).id,
+    async close() {
+      await app.close();
+      await jobs.stop(1_000);
+      await mail.close();
+      if (redis) await closeRedis(redis);
+      await tdb.drop();
+    },
+  };
+}
+
+/** Who sends a request: no credentials, a signed-in account, or an admin signed in with MFA. */
+export type ActorName = 'anonymous' | 'user' | 'admin';
+
+export interface Actor {
+  userId: string;
+  sessionId: string;
+  headers: Record<string, string>;
+}
+
+/**
+ * The signed-in actors, remade when a request ended them (a fuzzed `DELETE /users/me`, logout,
+ * an admin locking the account or taking its roles): `ensure()` before each request.
+ */
+export class Actors {
+  readonly #h: FuzzHarness;
+  user!: Actor;
+  admin!: Actor;
+  constructor(h: FuzzHarness) {
+    this.#h = h;
+  }
+
+  async ensure(): Promise<void> {
+    const { app } = this.#h;
+    const probe = (actor: Actor | undefined, url: string) =>
+      actor
+        ? app.inject({ method: 'GET', url, headers: actor.headers }).then((r) => r.statusCode)
+        : Promise.resolve(0);
+    if ((await probe(this.user, '/api/v1/users/me')) !== 200) {
+      const user = await createUser(this.#h);
+      const tokens = await signIn(app, user);
+      this.user = {
+        userId: user.id,
+        sessionId: tokens.sessionId,
+        headers: bearer(tokens.accessToken),
+      };
+    }
+    if ((await probe(this.admin, '/api/v1/admin/roles')) !== 200) {
+      const { user, headers, tokens } = await signInAdmin(app, this.#h);
+      this.admin = { userId: user.id, sessionId: tokens.sessionId, headers };
+    }
+  }
+
+  headersOf(name: ActorName): Record<string, string> {
+    return name === 'anonymous' ? {} : { ...this[name].headers };
+  }
+}
+
+/**
+ * Rows that exist before the fuzzing starts, so path parameters can name existing ids: accounts
+ * (one locked, one unverified, one holding a custom role), their sessions, roles, an enqueued job.
+ * Collected once, in a fixed order, so a seed replays the same choices.
+ */
+export async function seedFixtures(h: FuzzHarness): Promise<Map<string, string[]>> {
+  const { app, tdb } = h;
+  const pool = tdb.database.pool;
+  const plain = await createUser(h);
+  await createUser(h, { verified: false });
+  const locked = await createUser(h);
+  await pool.query(`update gw_user set locked_until = now() + interval '1 day' where id = $1`, [
+    locked.id,
+  ]);
+  await pool.query(
+    `insert into gw_role (id, name, description, permissions) values ($1, 'fuzz-role', 'made by the fuzz suite', '{users:read}')`,
+    [newId()],
+  );
+  await grantRoles(h, plain.id, 'fuzz-role');
+  await signIn(app, plain);
+  const ids = async (sql: string) =>
+    (await pool.query<{ id: string }>(sql)).rows.map((r) => String(r.id));
+  const values = new Map<string, string[]>();
+  const job = await h.enqueue(plain.id);
+  values.set('user', await ids('select id from gw_user order by created_at, id'));
+  values.set('session', await ids('select id from gw_session order by created_at, id'));
+  values.set('role', await ids('select id from gw_role order by name'));
+  values.set('job', [job]);
+  values.set('queue', await ids(`select name as id from ${JOBS_SCHEMA}.queue order by name`));
+  return values;
+}
