@@ -46,6 +46,19 @@ export class ServerChild<Kind extends string = string> {
     return message.cpuMicros;
   }
 
+  /** The child's whole answer to one message: `cpuMicros` and whatever else its script reports. */
+  async report<T extends { cpuMicros: number }>(): Promise<T> {
+    const reply = once(this.#child, 'message');
+    this.#child.send('cpu');
+    const [message] = (await reply) as [T];
+    return message;
+  }
+
+  /** Whether the child is still running (it may have crashed under load). */
+  get running(): boolean {
+    return this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
   async stop(): Promise<void> {
     if (this.#child.exitCode !== null || this.#child.signalCode !== null) return;
     this.#child.kill('SIGTERM');

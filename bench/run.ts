@@ -5,6 +5,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   jobs: () => import('./jobs.ts'),
   traffic: () => import('./traffic.ts'),
   auth: () => import('./auth.ts'),
+  soak: () => import('./soak.ts'),
 };
 
 const name = process.argv[2] ?? '';
