@@ -160,7 +160,7 @@ async function main(): Promise<void> {
   if (lifecycle.shuttingDown) return;
 
   const works = command === 'worker' || command === 'all';
-  const redis = await connectRedis(config, logger);
+  const redis = await connectRedis(config, logger, { metrics });
   opened.redis = redis;
   const jobs = new JobQueue({
     config,
