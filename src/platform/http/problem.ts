@@ -66,7 +66,7 @@ export function fieldErrors(
   return validation.map((e) => {
     let path = `/${part}${e.instancePath ?? ''}`;
     const missing = e.params?.missingProperty;
-    const extra = e.params?.additionalProperty;
+    const extra = e.params?.additionalProperty ?? e.params?.propertyName;
     if (typeof missing === 'string') path += `/${missing}`;
     else if (typeof extra === 'string') path += `/${extra}`;
     let message = e.message ?? 'is invalid';

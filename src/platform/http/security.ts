@@ -118,8 +118,9 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
 }
 
 /**
- * The checks of a request on arrival, before anything else: the URL length limit and, when
- * `ALLOWED_HOSTS` is set, the host (operational routes exempt). The refusal, or undefined.
+ * The checks of a request on arrival, before anything else: the URL length limit, no NUL in the
+ * user agent and, when `ALLOWED_HOSTS` is set, the host (operational routes exempt). The
+ * refusal, or undefined.
  */
 export function makeArrivalCheck(
   config: Config,
@@ -130,6 +131,15 @@ export function makeArrivalCheck(
     if (request.url.length > http.maxUrlLength)
       return new HttpError(HttpCodes.URI_TOO_LONG, {
         detail: `The request target is longer than ${http.maxUrlLength} characters.`,
+      });
+    // The one header stored as sent (sessions, sign-in history). The HTTP parser refuses NUL in
+    // every header; this guards in-process callers (`inject`) too. Other headers are checked for
+    // shape where they are read, or declared in a route's `headers` schema (validated like a query).
+    const agent = request.headers['user-agent'];
+    if (agent !== undefined && agent.includes('\0'))
+      return new HttpError(HttpCodes.VALIDATION_FAILED, {
+        detail: 'The request does not match the schema.',
+        errors: [{ path: '/headers/user-agent', message: 'must not contain NUL (U+0000)' }],
       });
     if (
       checkHost &&
