@@ -7,6 +7,7 @@ import {
   normalizeUsername,
   passwordProblems,
 } from '../../src/platform/identity/index.ts';
+import { SCORED_CHARS } from '../../src/platform/identity/passwords.ts';
 import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
 
 describe('identity settings', () => {
@@ -98,16 +99,39 @@ describe('identity normalisation and passwords', () => {
       assert.equal(normalizeUsername(bad), null, bad);
   });
 
-  test('policy: length counted in characters, score with the user context', () => {
+  test('policy: length counted in characters, score with the user context', async () => {
     const policy = { minLength: 12, maxLength: 128, minScore: 3 };
-    assert.match(passwordProblems('a'.repeat(11), policy, [])[0]?.message ?? '', /at least 12/);
-    assert.match(passwordProblems('b'.repeat(129), policy, [])[0]?.message ?? '', /at most 128/);
+    const first = async (password: string, context: string[] = []) =>
+      (await passwordProblems(password, policy, context))[0]?.message ?? '';
+    assert.match(await first('a'.repeat(11)), /at least 12/);
+    assert.match(await first('b'.repeat(129)), /at most 128/);
     assert.match(
-      passwordProblems('charlie_brown2024', policy, ['charlie_brown', 'charlie@example.com'])[0]
-        ?.message ?? '',
+      await first('charlie_brown2024', ['charlie_brown', 'charlie@example.com']),
       /too easy/,
     );
-    assert.deepEqual(passwordProblems('violet-Harbor-83-quantum-Mosaic', policy, ['ada']), []);
+    assert.deepEqual(
+      await passwordProblems('violet-Harbor-83-quantum-Mosaic', policy, ['ada']),
+      [],
+    );
+  });
+
+  test(`policy: a password longer than ${SCORED_CHARS} characters is rated on its first ${SCORED_CHARS}`, async () => {
+    const policy = { minLength: 12, maxLength: 1_024, minScore: 3 };
+    const strong = 'violet-Harbor-83-quantum-Mosaic';
+    // A strong prefix: whatever follows, the password is accepted.
+    assert.deepEqual(await passwordProblems(strong.padEnd(1_024, 'a'), policy, []), []);
+    assert.deepEqual(await passwordProblems(`${strong}${'1'.repeat(200)}`, policy, []), []);
+    // A weak prefix is refused even with strong characters after it, and the message says why.
+    const weak = await passwordProblems(`${'a'.repeat(SCORED_CHARS)}${strong}`, policy, []);
+    assert.match(
+      weak[0]?.message ?? '',
+      new RegExp(`first ${SCORED_CHARS} characters are too easy`),
+    );
+    // Up to the bound, the whole password is rated as before.
+    assert.match(
+      (await passwordProblems('password'.repeat(SCORED_CHARS / 8), policy, []))[0]?.message ?? '',
+      /^is too easy/,
+    );
   });
 
   test('hasher: verifies its own hashes, refuses others, and an unknown user (dummy hash) never passes', async () => {

@@ -142,7 +142,7 @@ export class AccountService {
     password: string,
     path: string,
   ): Promise<void> {
-    const problems = passwordProblems(
+    const problems = await passwordProblems(
       password,
       this.#config.password,
       [user.username, user.email],

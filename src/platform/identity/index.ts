@@ -345,10 +345,10 @@ export async function registerIdentityRoutes(
   );
   // Reset and email-change mail runs after the answer (see AccountMail): let it finish.
   app.addHook('onClose', async () => {
-    await Promise.all([accounts?.drain(), profiles?.drain()]);
+    await Promise.all([accounts?.drain(), profiles?.drain(), service?.drain()]);
   });
-  // The password estimator builds its dictionaries once (about half a second): not on a request.
+  // The strength worker builds its dictionaries once (about half a second): not on a request.
   app.addHook('onReady', async () => {
-    passwordProblems('warm-up-password', config.identity.password, []);
+    await passwordProblems('warm-up-password', config.identity.password, []);
   });
 }
