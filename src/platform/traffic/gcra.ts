@@ -24,7 +24,8 @@ export interface Decision {
 export interface RateStore {
   /**
    * Spends one unit of `key`'s quota of `limit` per `periodMs`, if there is one left. An
-   * in-process store answers at once (no promise per request), a remote one with a promise.
+   * in-process store answers at once (no promise per request), a remote one with a promise, or
+   * throws at once when it knows it cannot answer (Redis's circuit open).
    */
   take(key: string, limit: number, periodMs: number): Decision | Promise<Decision>;
   readonly kind: 'redis' | 'memory';
