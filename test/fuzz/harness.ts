@@ -123,23 +123,34 @@ export interface Actor {
 
 /**
  * The signed-in actors, remade when a request ended them (a fuzzed `DELETE /users/me`, logout,
- * an admin locking the account or taking its roles): `ensure()` before each request.
+ * an admin locking the account or taking its roles): `ensure()` before each request, `touched()`
+ * after one that may have changed something (any method but GET).
  */
 export class Actors {
   readonly #h: FuzzHarness;
+  #checked = false;
   user!: Actor;
   admin!: Actor;
   constructor(h: FuzzHarness) {
     this.#h = h;
   }
 
-  async ensure(): Promise<void> {
+  touched(): void {
+    this.#checked = false;
+  }
+
+  /** Checks (after a change) that both actors still work, remakes those that do not: true if any was. */
+  async ensure(): Promise<boolean> {
+    if (this.#checked) return false;
+    this.#checked = true;
+    let remade = false;
     const { app } = this.#h;
     const probe = (actor: Actor | undefined, url: string) =>
       actor
         ? app.inject({ method: 'GET', url, headers: actor.headers }).then((r) => r.statusCode)
         : Promise.resolve(0);
     if ((await probe(this.user, '/api/v1/users/me')) !== 200) {
+      remade = true;
       const user = await createUser(this.#h);
       const tokens = await signIn(app, user);
       this.user = {
@@ -149,9 +160,11 @@ export class Actors {
       };
     }
     if ((await probe(this.admin, '/api/v1/admin/roles')) !== 200) {
+      remade = true;
       const { user, headers, tokens } = await signInAdmin(app, this.#h);
       this.admin = { userId: user.id, sessionId: tokens.sessionId, headers };
     }
+    return remade;
   }
 
   headersOf(name: ActorName): Record<string, string> {
