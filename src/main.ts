@@ -35,6 +35,7 @@ import {
   createLogger,
   createMetricsRegistry,
   flushLogger,
+  registerLogMetrics,
   type Logger,
 } from './platform/observability/index.ts';
 
@@ -132,6 +133,7 @@ async function main(): Promise<void> {
 
   const lifecycle = new Lifecycle();
   const metrics = createMetricsRegistry();
+  registerLogMetrics(logger, metrics);
   const opened: {
     app?: FastifyInstance;
     connections?: ConnectionTracker;

@@ -5,6 +5,7 @@ export {
   flushLogger,
   loggerOptions,
   REDACT_PATHS,
+  registerLogMetrics,
 } from './logger.ts';
 export type { Logger, LoggerSettings } from './logger.ts';
 export {

@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
@@ -132,9 +133,25 @@ export class BatchedDestination implements DestinationStream {
   #end = 0;
   #scheduled = false;
 
+  /** Lines dropped because the destination failed (a full disk) until `MAX_PENDING_BYTES` filled. */
+  droppedLines = 0;
+  /** Writes the destination refused (ENOSPC, EIO...): each is retried with the next lines. */
+  writeErrors = 0;
+
   constructor(stream: SonicBoom) {
     this.stream = stream;
     batched.add(this);
+    // A failed write (a full disk) must not take the process down: sonic-boom keeps the lines and
+    // tries them again with the next write; past `MAX_PENDING_BYTES` it drops new ones ('drop').
+    stream.on('error', () => {
+      this.writeErrors += 1;
+      // Once the kept lines reach the cap, new writes are dropped without a retry: retry here.
+      if (this.#retry === undefined)
+        this.#retry = setTimeout(this.#retryWrite, WRITE_RETRY_MS).unref();
+    });
+    stream.on('drop', (data: Buffer | string) => {
+      this.droppedLines += countLines(data);
+    });
     stream.on('close', () => batched.delete(this));
     if (!exitHookInstalled) {
       exitHookInstalled = true;
@@ -172,6 +189,18 @@ export class BatchedDestination implements DestinationStream {
     this.stream.write(lines as unknown as string);
   }
 
+  #retry: NodeJS.Timeout | undefined;
+
+  readonly #retryWrite = (): void => {
+    this.#retry = undefined;
+    try {
+      // An empty write makes sonic-boom write what it kept (or fail again, and retry later).
+      this.stream.write(Buffer.alloc(0) as unknown as string);
+    } catch {
+      // Closed meanwhile: nothing more can be written.
+    }
+  };
+
   readonly #writePending = (): void => {
     this.#scheduled = false;
     this.writePending();
@@ -193,9 +222,49 @@ export class BatchedDestination implements DestinationStream {
   }
 }
 
+/** How soon a destination that refused a write is tried again when no new line comes. */
+const WRITE_RETRY_MS = 1_000;
+
+/** Bytes of lines kept for a destination that refuses writes (a full disk) before new ones drop. */
+export const MAX_PENDING_BYTES = 4 * 1024 * 1024;
+
+function countLines(data: Buffer | string): number {
+  let lines = 0;
+  for (let at = data.indexOf('\n'); at >= 0; at = data.indexOf('\n', at + 1)) lines += 1;
+  return lines;
+}
+
 /** The asynchronous destination the process logger writes to: stdout by default. */
 export function createLogDestination(dest: string | number = 1): BatchedDestination {
-  return new BatchedDestination(pino.destination({ dest, sync: false, contentMode: 'buffer' }));
+  return new BatchedDestination(
+    pino.destination({ dest, sync: false, contentMode: 'buffer', maxLength: MAX_PENDING_BYTES }),
+  );
+}
+
+/**
+ * Counts, on `registry`, the log lines `logger` dropped and the writes its destination refused
+ * (`log_lines_dropped_total`, `log_write_errors_total`): a full log disk is seen in the metrics.
+ */
+export function registerLogMetrics(logger: Logger, registry: Registry): void {
+  const destination = destinations.get(logger);
+  new Counter({
+    name: 'log_lines_dropped_total',
+    help: 'Log lines dropped because the log destination refused writes (a full disk) for too long.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(destination?.droppedLines ?? 0);
+    },
+  });
+  new Counter({
+    name: 'log_write_errors_total',
+    help: 'Writes the log destination refused (ENOSPC, EIO); their lines are retried.',
+    registers: [registry],
+    collect() {
+      this.reset();
+      this.inc(destination?.writeErrors ?? 0);
+    },
+  });
 }
 
 const destinations = new WeakMap<Logger, BatchedDestination>();
