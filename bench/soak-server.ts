@@ -7,9 +7,12 @@
  * for its line). One fixture app adds the job enqueue route an app would have:
  * `POST /api/v1/soak/jobs` (signed in) enqueues `soak.work` for the caller, whose status the
  * platform's `GET /api/v1/jobs/:id` answers. Sends `{ port }` once listening and answers each IPC
- * message with `{ cpuMicros, rss, heapUsed, external }`.
+ * message with `{ cpuMicros, rss, heapUsed, external, afterMajorGc }`: the memory now, and as it
+ * was right after the latest full (mark-compact) collection, which is the live heap, the figure a
+ * leak moves (heap used between collections is a sawtooth of garbage).
  */
 import type { AddressInfo } from 'node:net';
+import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
 import { buildApp } from '../src/app.ts';
@@ -130,6 +133,20 @@ async function start(env: Record<string, string>) {
   };
 }
 
+/** Memory right after the latest full collection, and how many there have been. */
+const afterMajorGc = { count: 0, heapUsed: NaN, rss: NaN };
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) {
+    // A 'gc' entry carries `detail.kind` (Node's own type leaves `detail` off PerformanceEntry).
+    const { detail } = entry as unknown as { detail?: { kind?: number } };
+    if (detail?.kind !== constants.NODE_PERFORMANCE_GC_MAJOR) continue;
+    const { heapUsed, rss } = process.memoryUsage();
+    afterMajorGc.count++;
+    afterMajorGc.heapUsed = heapUsed;
+    afterMajorGc.rss = rss;
+  }
+}).observe({ entryTypes: ['gc'] });
+
 if (process.send !== undefined) {
   const raw = process.argv[3];
   if (process.argv[2] !== 'groundwork' || raw === undefined) {
@@ -140,7 +157,13 @@ if (process.send !== undefined) {
   process.on('message', () => {
     const { user, system } = process.cpuUsage();
     const { rss, heapUsed, external } = process.memoryUsage();
-    process.send?.({ cpuMicros: user + system, rss, heapUsed, external });
+    process.send?.({
+      cpuMicros: user + system,
+      rss,
+      heapUsed,
+      external,
+      afterMajorGc: { ...afterMajorGc },
+    });
   });
   process.on('SIGTERM', () => {
     void server.close().then(() => process.exit(0));

@@ -11,8 +11,10 @@ export const SOAK_LIMITS = {
   /** Worst 10 s window's event-loop delay p99 after the warm-up (prom-client's figure, which
    * includes its 10 ms sampling interval: an idle loop reads about 10.2 ms). */
   eventLoopP99Ms: 100,
-  /** A trend is judged only over at least this much time after the warm-up. */
+  /** A trend is judged only over at least this much time after the warm-up... */
   minTrendSeconds: 300,
+  /** ...and at least this many samples (full collections) in it. */
+  minTrendSamples: 3,
 } as const;
 
 /** The value at percentile `p` (0..100) of ascending `sorted`; NaN when empty. */
@@ -53,6 +55,7 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
 
 /** The trend of one memory series: slope per 10 minutes and the first and last thirds' medians. */
 export interface Trend {
+  samples: number;
   mbPer10Min: number;
   firstThirdMb: number;
   lastThirdMb: number;
@@ -77,9 +80,19 @@ export function trend(
   const lastThirdMb = third > 0 ? median(mb.slice(mb.length - third)) : NaN;
   const mbPer10Min = slope(seconds, mb) * 600;
   const span = (seconds.at(-1) ?? 0) - (seconds[0] ?? 0);
-  const judged = span >= SOAK_LIMITS.minTrendSeconds && Number.isFinite(mbPer10Min);
+  const judged =
+    span >= SOAK_LIMITS.minTrendSeconds &&
+    mb.length >= SOAK_LIMITS.minTrendSamples &&
+    Number.isFinite(mbPer10Min);
   const growing = mbPer10Min > limitMbPer10Min && lastThirdMb > firstThirdMb;
-  return { mbPer10Min, firstThirdMb, lastThirdMb, limitMbPer10Min, ok: judged ? !growing : null };
+  return {
+    samples: mb.length,
+    mbPer10Min,
+    firstThirdMb,
+    lastThirdMb,
+    limitMbPer10Min,
+    ok: judged ? !growing : null,
+  };
 }
 
 export interface ErrorCounts {
@@ -91,7 +104,8 @@ export interface ErrorCounts {
   connection: number;
   /** No answer within the client's timeout. */
   timeouts: number;
-  /** Arrivals the generator could not send (every virtual user of the kind busy). */
+  /** Operations not started: every virtual user of their kind still had one in flight (the
+   * answers were slower than users ÷ rate, some 3 s for operators). */
   notSent: number;
 }
 

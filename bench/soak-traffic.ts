@@ -19,7 +19,7 @@ const AGENT = 'groundwork-soak/1';
 const API = '/api/v1';
 const REQUEST_TIMEOUT_MS = 10_000;
 /** Every `OPERATOR_EVERY`-th virtual user holds the operator role (the admin API's callers). */
-export const OPERATOR_EVERY = 10;
+export const OPERATOR_EVERY = 5;
 /** Virtual users per request/s of the rate: keeps every per-user limit at under half its cap. */
 export const USERS_PER_RPS = 3;
 

@@ -5,12 +5,12 @@
  * One server child (`soak-server.ts`: the `all` process in production mode) on a scratch database
  * `gw_bench_soak` (created on the server at `BENCH_DATABASE_URL`, dropped at the end), Redis at
  * `BENCH_REDIS_URL` under a key prefix of its own (deleted at the end), an SMTP sink here. Virtual
- * users (3 per request/s, every 10th an operator) are inserted directly, signed in through the
- * API, then driven open-loop (`soak-traffic.ts`). Every 10 s: the server's RSS and heap used (its
- * trough, sampled each second), its event-loop delay p99 (from its `/metrics`), its CPU, and the
- * answers per status, latency p50/p99 and errors. The verdict (`soak-stats.ts`): no errors, no
- * growth of heap used or RSS after the warm-up, event-loop delay p99 under its bound. Exits 1 when
- * the verdict fails.
+ * users (3 per request/s, every 5th an operator) are inserted directly, signed in through the
+ * API, then driven open-loop (`soak-traffic.ts`). Every 10 s: the server's RSS and heap used, and
+ * both as of its latest full collection (the live heap), its event-loop delay p99 (from its
+ * `/metrics`), its CPU, and the answers per status, latency p50/p99 and errors. The verdict
+ * (`soak-stats.ts`): no errors, no growth of the live heap or of RSS after full collections past
+ * the warm-up, event-loop delay p99 under its bound. Exits 1 when the verdict fails.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -207,8 +207,10 @@ interface Window {
   byClass: Record<'2xx' | '3xx' | '4xx' | '5xx' | 'none', number>;
   errors: ErrorCounts;
   latencies: number[];
-  heapTroughBytes: number;
   heapUsedBytes: number;
+  /** Heap used right after the latest full collection so far (the live heap). */
+  liveHeapBytes: number;
+  majorGcs: number;
   rssBytes: number;
   externalBytes: number;
   loopP99Ms: number;
@@ -224,8 +226,9 @@ function newWindow(): Window {
     byClass: { '2xx': 0, '3xx': 0, '4xx': 0, '5xx': 0, none: 0 },
     errors: emptyErrors(),
     latencies: [],
-    heapTroughBytes: Infinity,
     heapUsedBytes: NaN,
+    liveHeapBytes: NaN,
+    majorGcs: 0,
     rssBytes: NaN,
     externalBytes: NaN,
     loopP99Ms: NaN,
@@ -249,8 +252,8 @@ function windowRows(windows: readonly Window[]): string[] {
   // At most ~30 rows: consecutive windows are merged (latencies pooled, memory as of the last).
   const step = Math.max(1, Math.ceil(windows.length / 30));
   const rows = [
-    '| t (s) | answers/s | 2xx | 4xx | 5xx | errors | p50 (ms) | p99 (ms) | heap used (MB) | heap trough (MB) | RSS (MB) | loop p99 (ms) | CPU (%) |',
-    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| t (s) | answers/s | 2xx | 4xx | 5xx | errors | p50 (ms) | p99 (ms) | heap used (MB) | live heap (MB) | full GCs | RSS (MB) | loop p99 (ms) | CPU (%) |',
+    '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (let i = 0; i < windows.length; i += step) {
     const group = windows.slice(i, i + step);
@@ -260,7 +263,7 @@ function windowRows(windows: readonly Window[]): string[] {
     const errors = sum((w) => errorTotal(w.errors));
     const span = group.length * WINDOW_SECONDS;
     rows.push(
-      `| ${String(Math.round(last.t))}${group.some((w) => w.warmup) ? ' (warm-up)' : ''} | ${fmt(sum((w) => w.answers) / span, 1)} | ${String(sum((w) => w.byClass['2xx']))} | ${String(sum((w) => w.byClass['4xx']))} | ${String(sum((w) => w.byClass['5xx']))} | ${String(errors)} | ${fmt(percentile(lat, 50), 1)} | ${fmt(percentile(lat, 99), 1)} | ${fmt(last.heapUsedBytes / MB, 1)} | ${fmt(Math.min(...group.map((w) => w.heapTroughBytes)) / MB, 1)} | ${fmt(last.rssBytes / MB, 1)} | ${fmt(Math.max(...group.map((w) => w.loopP99Ms)), 1)} | ${fmt(sum((w) => w.cpuPercent) / group.length, 0)} |`,
+      `| ${String(Math.round(last.t))}${group.some((w) => w.warmup) ? ' (warm-up)' : ''} | ${fmt(sum((w) => w.answers) / span, 1)} | ${String(sum((w) => w.byClass['2xx']))} | ${String(sum((w) => w.byClass['4xx']))} | ${String(sum((w) => w.byClass['5xx']))} | ${String(errors)} | ${fmt(percentile(lat, 50), 1)} | ${fmt(percentile(lat, 99), 1)} | ${fmt(last.heapUsedBytes / MB, 1)} | ${fmt(last.liveHeapBytes / MB, 1)} | ${String(sum((w) => w.majorGcs))} | ${fmt(last.rssBytes / MB, 1)} | ${fmt(Math.max(...group.map((w) => w.loopP99Ms)), 1)} | ${fmt(sum((w) => w.cpuPercent) / group.length, 0)} |`,
     );
   }
   return rows;
@@ -344,7 +347,11 @@ export async function main(): Promise<void> {
     generatorLoop.enable();
 
     const start = performance.now();
-    let cpuBefore = (await server.report<{ cpuMicros: number }>()).cpuMicros;
+    const first = await server.report<{ cpuMicros: number; afterMajorGc: { count: number } }>();
+    let cpuBefore = first.cpuMicros;
+    // Memory right after each full collection during the load: the series the trend is fitted on.
+    const afterGc: { t: number; heapUsed: number; rss: number }[] = [];
+    let gcCount = first.afterMajorGc.count;
     let windowStart = start;
     let sampling = true;
     // Memory each second (the window keeps its trough); the window closes every 10 s.
@@ -358,8 +365,15 @@ export async function main(): Promise<void> {
           rss: number;
           heapUsed: number;
           external: number;
+          afterMajorGc: { count: number; heapUsed: number; rss: number };
         }>();
-        current.heapTroughBytes = Math.min(current.heapTroughBytes, m.heapUsed);
+        const t = (performance.now() - start) / 1000;
+        if (m.afterMajorGc.count > gcCount) {
+          current.majorGcs += m.afterMajorGc.count - gcCount;
+          gcCount = m.afterMajorGc.count;
+          afterGc.push({ t, heapUsed: m.afterMajorGc.heapUsed, rss: m.afterMajorGc.rss });
+        }
+        current.liveHeapBytes = afterGc.at(-1)?.heapUsed ?? NaN;
         current.heapUsedBytes = m.heapUsed;
         current.rssBytes = m.rss;
         current.externalBytes = m.external;
@@ -416,17 +430,18 @@ export async function main(): Promise<void> {
       for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += w.errors[k];
     // Outcomes that arrived after the last window closed (drain) still count.
     for (const k of Object.keys(errors) as (keyof ErrorCounts)[]) errors[k] += current.errors[k];
-    const ts = judged.map((w) => w.t);
+    const gcs = afterGc.filter((g) => g.t >= warmup);
+    const ts = gcs.map((g) => g.t);
     verdictResult = verdict({
       errors,
       heap: trend(
         ts,
-        judged.map((w) => w.heapTroughBytes),
+        gcs.map((g) => g.heapUsed),
         SOAK_LIMITS.heapMbPer10Min,
       ),
       rss: trend(
         ts,
-        judged.map((w) => w.rssBytes),
+        gcs.map((g) => g.rss),
         SOAK_LIMITS.rssMbPer10Min,
       ),
       eventLoopP99Ms: judged.map((w) => w.loopP99Ms).filter(Number.isFinite),
@@ -436,7 +451,11 @@ export async function main(): Promise<void> {
     const all = sortedCopy([...routes.values()].flatMap((r) => r.latencies));
     const answered = windows.reduce((a, w) => a + w.answers, 0) + current.answers;
     const judgedText = (ok: boolean | null) =>
-      ok === null ? 'not judged (under 5 min after the warm-up)' : ok ? 'pass' : 'FAIL';
+      ok === null
+        ? `not judged (needs ${String(SOAK_LIMITS.minTrendSeconds / 60)} min and ${String(SOAK_LIMITS.minTrendSamples)} full collections after the warm-up)`
+        : ok
+          ? 'pass'
+          : 'FAIL';
 
     const lines = [
       `\n## Soak (${process.version}, ${String(cpus().length)} cores, ${String(minutes)} min at ${String(rate)} operations/s, ${String(userCount)} users, warm-up ${String(warmup)} s, load average at the end ${loadavg()
@@ -461,8 +480,8 @@ export async function main(): Promise<void> {
       '',
       `Verdict: **${v.ok ? 'pass' : 'FAIL'}**${v.ok ? '' : ` (${v.reasons.join('; ')})`}`,
       `- errors: ${String(v.errors.total)} (5xx ${String(v.errors.serverErrors)}, unexpected status ${String(v.errors.unexpected)}, connection ${String(v.errors.connection)}, timeouts ${String(v.errors.timeouts)}, not sent ${String(v.errors.notSent)}): ${v.errors.ok ? 'pass' : 'FAIL'}`,
-      `- heap used (window troughs): ${fmt(v.heap.mbPer10Min, 2)} MB per 10 min (limit ${String(v.heap.limitMbPer10Min)}), first third ${fmt(v.heap.firstThirdMb, 1)} MB, last third ${fmt(v.heap.lastThirdMb, 1)} MB: ${judgedText(v.heap.ok)}`,
-      `- RSS: ${fmt(v.rss.mbPer10Min, 2)} MB per 10 min (limit ${String(v.rss.limitMbPer10Min)}), first third ${fmt(v.rss.firstThirdMb, 1)} MB, last third ${fmt(v.rss.lastThirdMb, 1)} MB: ${judgedText(v.rss.ok)}`,
+      `- live heap (heap used after each of ${String(v.heap.samples)} full collections after the warm-up): ${fmt(v.heap.mbPer10Min, 2)} MB per 10 min (limit ${String(v.heap.limitMbPer10Min)}), first third ${fmt(v.heap.firstThirdMb, 1)} MB, last third ${fmt(v.heap.lastThirdMb, 1)} MB: ${judgedText(v.heap.ok)}`,
+      `- RSS (after the same collections): ${fmt(v.rss.mbPer10Min, 2)} MB per 10 min (limit ${String(v.rss.limitMbPer10Min)}), first third ${fmt(v.rss.firstThirdMb, 1)} MB, last third ${fmt(v.rss.lastThirdMb, 1)} MB: ${judgedText(v.rss.ok)}`,
       `- event-loop delay p99: worst window ${fmt(v.eventLoop.worstP99Ms, 1)} ms, median window ${fmt(v.eventLoop.medianP99Ms, 1)} ms (limit ${String(v.eventLoop.limitMs)} ms): ${v.eventLoop.ok === null ? 'not judged (no window after the warm-up)' : v.eventLoop.ok ? 'pass' : 'FAIL'}`,
       `- server process alive at the end: ${v.serverAlive ? 'yes' : 'NO'}`,
       '',
@@ -485,6 +504,7 @@ export async function main(): Promise<void> {
       mailStates,
       smtpReceived: sink.received(),
       verdict: v,
+      afterMajorGc: afterGc,
     };
     process.stdout.write(lines.join('\n'));
     process.stdout.write(`${JSON.stringify(summary, null, 2)}\n`);
