@@ -9,3 +9,5 @@ export { registerHttp } from './plugin.ts';
 export type { HttpOptions } from './plugin.ts';
 export { serverOptions } from './server-options.ts';
 export { problemSchema } from './openapi.ts';
+export { documentedErrors, registeredRoutes, routeErrorAnswers } from './route-errors.ts';
+export type { ErrorAnswer, RouteShape } from './route-errors.ts';

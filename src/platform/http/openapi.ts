@@ -2,7 +2,9 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { FastifyInstance } from 'fastify';
 import { listErrorCodes } from './errors.ts';
+import { STATUS_CODES } from 'node:http';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
+import { documentedErrors, type RouteShape } from './route-errors.ts';
 
 export interface OpenApiInfo {
   title: string;
@@ -61,14 +63,10 @@ export function problemSchema() {
   };
 }
 
-const problemRef = (description: string) => ({
-  description,
-  content: {
-    [PROBLEM_CONTENT_TYPE.split(';')[0] ?? 'application/problem+json']: {
-      schema: { $ref: '#/components/schemas/Problem' },
-    },
-  },
-});
+const PROBLEM_MEDIA_TYPE = PROBLEM_CONTENT_TYPE.split(';')[0] ?? 'application/problem+json';
+const problemContent = {
+  [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } },
+};
 
 interface RouteSchemaLike {
   body?: unknown;
@@ -76,34 +74,65 @@ interface RouteSchemaLike {
   params?: unknown;
   headers?: unknown;
   response?: Record<string, unknown>;
+  errorCodes?: readonly string[];
   hide?: boolean;
 }
 
-/** Adds the error responses every route can give to its documented responses. */
-function withErrorResponses(schema: RouteSchemaLike, method: string): RouteSchemaLike {
+type SchemaObject = Record<string, unknown>;
+
+/** A route's response entry in the OpenAPI form (`description`, `content`); a bare schema is JSON. */
+function asResponse(
+  entry: unknown,
+  status: string,
+): { description: string; content?: SchemaObject } {
+  const object = (entry ?? {}) as SchemaObject;
+  if ('content' in object) return object as { description: string; content?: SchemaObject };
+  const description =
+    typeof object.description === 'string'
+      ? object.description
+      : (STATUS_CODES[Number(status)] ?? status);
+  return { description, content: { 'application/json': { schema: object } } };
+}
+
+/**
+ * Adds every error answer of the route (`documentedErrors`: derived from its config, schema and
+ * declared codes) as a problem+json response. A status the route already documents with its own
+ * body (readiness's 503) gets the problem body as a second media type.
+ */
+function withErrorResponses(schema: RouteSchemaLike, route: RouteShape): RouteSchemaLike {
   const response: Record<string, unknown> = { ...(schema.response ?? {}) };
-  const add = (status: string, description: string) => {
-    response[status] ??= problemRef(description);
-  };
-  if (schema.body !== undefined || ['POST', 'PUT', 'PATCH'].includes(method)) {
-    add('400', 'Malformed body (`MALFORMED_BODY`).');
-    add('413', 'Body too large (`PAYLOAD_TOO_LARGE`).');
-    add('415', 'Unsupported content type (`UNSUPPORTED_MEDIA_TYPE`).');
+  for (const [status, description] of documentedErrors(route)) {
+    const key = String(status);
+    const own = response[key];
+    if (own === undefined) {
+      response[key] = { description, content: problemContent };
+      continue;
+    }
+    const entry = asResponse(own, key);
+    if (entry.content?.[PROBLEM_MEDIA_TYPE] === undefined)
+      response[key] = {
+        ...entry,
+        description: `${entry.description} Or a problem: ${description}`,
+        content: { ...entry.content, ...problemContent },
+      };
   }
-  if (
-    schema.body !== undefined ||
-    schema.querystring !== undefined ||
-    schema.params !== undefined ||
-    schema.headers !== undefined
-  ) {
-    add('422', 'Validation failed (`VALIDATION_FAILED`), with `errors` per field.');
-  }
-  add('500', 'Unexpected error (`INTERNAL_ERROR`); the detail never shows internals.');
-  add(
-    '503',
-    'Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`.',
+  const { errorCodes: _declared, ...rest } = schema;
+  return { ...rest, response };
+}
+
+/** A copy of an object schema whose properties with a default are not listed as required. */
+function defaultsOptional(schema: unknown): unknown {
+  if (typeof schema !== 'object' || schema === null) return schema;
+  const object = schema as SchemaObject;
+  const properties = object.properties as Record<string, SchemaObject> | undefined;
+  if (!Array.isArray(object.required) || properties === undefined) return schema;
+  const required = (object.required as string[]).filter(
+    (name) => properties[name]?.default === undefined,
   );
-  return { ...schema, response };
+  if (required.length === object.required.length) return schema;
+  const copy: SchemaObject = { ...object, required };
+  if (required.length === 0) delete copy.required;
+  return copy;
 }
 
 /** OpenAPI 3.1 document at `/openapi.json` and the reference page at `/docs`. */
@@ -138,7 +167,11 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
       const s = (schema ?? {}) as RouteSchemaLike;
       if (s.hide) return { schema: s, url };
       const method = Array.isArray(route.method) ? String(route.method[0]) : String(route.method);
-      const documented = withErrorResponses(s, method);
+      const documented = withErrorResponses(s, route);
+      // A parameter with a default may be left out: not required in the document.
+      for (const part of ['querystring', 'params', 'headers', 'body'] as const) {
+        if (documented[part] !== undefined) documented[part] = defaultsOptional(documented[part]);
+      }
       // Public cached GETs (route `config.cache` with a max age) answer 304 to a matching ETag.
       const cache = (route.config as { cache?: unknown } | undefined)?.cache;
       if (typeof cache === 'object' && cache !== null && method === 'GET') {

@@ -4,6 +4,7 @@ import type { Config } from '../config/index.ts';
 import type { Lifecycle } from '../lifecycle/index.ts';
 import { HttpCodes, HttpError } from './errors.ts';
 import { registerOpenApi, type OpenApiInfo } from './openapi.ts';
+import { recordRoutes } from './route-errors.ts';
 import { makeErrorHandler } from './problem.ts';
 import { createHandlerDeadlines } from './deadlines.ts';
 import { makeArrivalCheck, makeSecurityHeaders, registerSecurity } from './security.ts';
@@ -24,6 +25,8 @@ const NEVER_SHED = new Set(['/health/live', '/health/ready', '/metrics']);
 export async function registerHttp(app: FastifyInstance, options: HttpOptions): Promise<void> {
   const { config, lifecycle } = options;
   const typeBase = config.http.problemTypeBase;
+  // First: every route added after this is recorded with its final config, schema and hooks.
+  recordRoutes(app);
 
   app.setErrorHandler(
     makeErrorHandler({

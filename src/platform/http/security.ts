@@ -2,6 +2,7 @@ import cors from '@fastify/cors';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Config } from '../config/index.ts';
 import { HttpCodes, HttpError } from './errors.ts';
+import { OPERATIONAL_ROUTES } from './route-errors.ts';
 
 export const API_CSP = "default-src 'none'; frame-ancestors 'none'";
 /** The API reference page loads its own scripts, styles and images, nothing from elsewhere. */
@@ -41,9 +42,6 @@ const DEV_PAGE_HEADERS = Object.freeze({
   ...DOCUMENT_HEADERS,
   'content-security-policy': API_CSP,
 });
-
-/** Operational routes reached by IP (orchestrator probes, Prometheus): exempt from `ALLOWED_HOSTS`. */
-const OPERATIONAL_ROUTES = new Set(['/health/live', '/health/ready', '/health', '/metrics']);
 
 export function isDocsPath(url: string): boolean {
   return url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?');

@@ -8,6 +8,7 @@ import type { ProfileService } from './profile.ts';
 import { BackupCode, Code, factorOf } from './mfa-routes.ts';
 import { requireRecentAuthentication } from './step-up.ts';
 import { clientOf } from './routes.ts';
+import { IdentityCodes } from './errors.ts';
 
 // The same bounds as the sign-in routes (routes.ts): a 10 MB "password" is a 413 before it is
 // parsed, anything over 1,024 characters a 422 before it reaches the estimator or argon2.
@@ -99,6 +100,11 @@ export async function registerAccountRoutes(
       config: { auth: 'none', rateLimit: RESET_LIMIT },
       schema: {
         tags,
+        errorCodes: [
+          IdentityCodes.INVALID_RESET_TOKEN,
+          IdentityCodes.WEAK_PASSWORD,
+          IdentityCodes.PASSWORD_REUSED,
+        ],
         summary: 'Choose a new password with the token from the reset mail',
         description:
           'Signs out every session. Unknown, expired or used token: 400 `INVALID_RESET_TOKEN`; a weak password 422 `WEAK_PASSWORD`, one of the last 5: 422 `PASSWORD_REUSED` (the token stays usable).',
@@ -123,6 +129,11 @@ export async function registerAccountRoutes(
       config: { auth: 'required', rateLimit: PROOF_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [
+          IdentityCodes.INVALID_CREDENTIALS,
+          IdentityCodes.WEAK_PASSWORD,
+          IdentityCodes.PASSWORD_REUSED,
+        ],
         summary: 'Change your password',
         description:
           'Needs the current password (wrong: 401 `INVALID_CREDENTIALS`, counted towards the lockout). Signs out your other sessions; this one stays.',
@@ -149,6 +160,7 @@ export async function registerAccountRoutes(
       config: { auth: 'required', rateLimit: PROOF_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.INVALID_CREDENTIALS],
         summary: 'Confirm your password again (step-up)',
         description: `Marks this session as authenticated now, for changes that need a recent authentication (${stepUpMaxAgeS} seconds). With MFA on, \`code\` or \`backupCode\` is needed too. A wrong password or code is 401 \`INVALID_CREDENTIALS\` and counts towards the lockout.`,
         body: Type.Object({
@@ -185,6 +197,7 @@ export async function registerAccountRoutes(
       config: { auth: 'none' },
       schema: {
         tags,
+        errorCodes: [IdentityCodes.INVALID_EMAIL_TOKEN, IdentityCodes.EMAIL_TAKEN],
         summary: 'Switch to the new address with the token from the confirmation mail',
         description:
           'Unknown, expired or used token: 400 `INVALID_EMAIL_TOKEN`. The old address is told of the change.',
@@ -217,6 +230,12 @@ export async function registerAccountRoutes(
       config: { auth: 'required', rateLimit: PROFILE_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [
+          IdentityCodes.INVALID_EMAIL,
+          IdentityCodes.INVALID_USERNAME,
+          IdentityCodes.USERNAME_TAKEN,
+          IdentityCodes.REAUTHENTICATION_REQUIRED,
+        ],
         summary: 'Change your user name or address',
         description: `A user name is checked like at registration (taken: 409 \`USERNAME_TAKEN\`). An address change answers 202 and mails a link to the new address, which becomes yours only when it is followed (an address that already has an account gets a notice instead, and the answer is the same). ${stepUpNote} (address changes only)`,
         body: Type.Object(
@@ -261,6 +280,7 @@ export async function registerAccountRoutes(
       config: { auth: 'required' },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.REAUTHENTICATION_REQUIRED],
         summary: 'Delete your account',
         description: `Signs out every session at once; the account is purged for good after the retention period. ${stepUpNote}`,
         response: { 204: Type.Null() },

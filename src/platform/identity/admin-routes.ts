@@ -1,9 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { listQuerySchema, pageSchema } from '../db/index.ts';
+import { DbCodes, listQuerySchema, pageSchema } from '../db/index.ts';
+import { HttpCodes } from '../http/index.ts';
 import type { Actor, AdminService } from './admin-service.ts';
 import { adminUsersSpec, auditEventsSpec } from './admin-service.ts';
 import { PERMISSION_PATTERN, PlatformPermissions as P, ROLE_NAME_PATTERN } from './permissions.ts';
+import { IdentityCodes } from './errors.ts';
 
 const ADMIN_BODY_LIMIT = 16_384;
 
@@ -98,6 +100,7 @@ export async function registerAdminRoutes(
       config: { permission: P.USERS_READ, cache: 'private' },
       schema: {
         ...common,
+        errorCodes: [DbCodes.INVALID_LIST_QUERY, DbCodes.INVALID_CURSOR],
         summary: 'Accounts, filtered and paginated',
         description:
           'Keyset pagination by default (`limit`, `cursor`), or `page`/`size`. Filters: `email` and `username` (exact or `[contains]`), `role`, `locked`, `createdAt[gte]`/`[lte]`. Needs `users:read`.',
@@ -114,6 +117,7 @@ export async function registerAdminRoutes(
       config: { permission: P.USERS_READ, cache: 'private' },
       schema: {
         ...common,
+        errorCodes: [IdentityCodes.USER_NOT_FOUND],
         summary: 'One account',
         params: IdParams,
         response: { 200: AdminUserSchema },
@@ -129,6 +133,12 @@ export async function registerAdminRoutes(
       config: { permission: P.USERS_ADMIN },
       schema: {
         ...common,
+        errorCodes: [
+          IdentityCodes.USER_NOT_FOUND,
+          IdentityCodes.UNKNOWN_ROLE,
+          IdentityCodes.CANNOT_LOCK_SELF,
+          HttpCodes.FORBIDDEN,
+        ],
         summary: "Set an account's roles, lock or unlock it",
         description:
           '`roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Needs `users:admin`.',
@@ -171,6 +181,7 @@ export async function registerAdminRoutes(
       config: { permission: P.ROLES_ADMIN },
       schema: {
         ...common,
+        errorCodes: [IdentityCodes.ROLE_NAME_TAKEN],
         summary: 'Create a role',
         body: Type.Object({
           name: RoleName,
@@ -203,6 +214,11 @@ export async function registerAdminRoutes(
       config: { permission: P.ROLES_ADMIN },
       schema: {
         ...common,
+        errorCodes: [
+          IdentityCodes.ROLE_NOT_FOUND,
+          IdentityCodes.ROLE_BUILTIN,
+          IdentityCodes.ROLE_NAME_TAKEN,
+        ],
         summary: 'Edit a role',
         description:
           'Built-in roles (`admin`, `moderator`, `user`) keep their names (409 `ROLE_BUILTIN`). Takes effect on the next request of every holder.',
@@ -238,6 +254,11 @@ export async function registerAdminRoutes(
       config: { permission: P.ROLES_ADMIN },
       schema: {
         ...common,
+        errorCodes: [
+          IdentityCodes.ROLE_NOT_FOUND,
+          IdentityCodes.ROLE_BUILTIN,
+          IdentityCodes.ROLE_IN_USE,
+        ],
         summary: 'Delete a role no account holds',
         description:
           'Refused with 409 for built-in roles (`ROLE_BUILTIN`) and for roles accounts still hold (`ROLE_IN_USE`: remove it from them first).',
@@ -258,6 +279,7 @@ export async function registerAdminRoutes(
       config: { permission: P.AUDIT_READ, cache: 'private' },
       schema: {
         ...common,
+        errorCodes: [DbCodes.INVALID_LIST_QUERY, DbCodes.INVALID_CURSOR],
         summary: 'The audit trail, newest first',
         description:
           'Filters: `actorId`, `subjectType`, `subjectId`, `action` (or `action[in]`), `occurredAt[gte]`/`[lte]`. Needs `audit:read`.',

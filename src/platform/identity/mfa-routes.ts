@@ -7,6 +7,7 @@ import type { MfaService, SecondFactor } from './mfa.ts';
 import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa-codes.ts';
 import type { IdentityService, TokenPair } from './service.ts';
 import { clientOf } from './routes.ts';
+import { IdentityCodes } from './errors.ts';
 
 const AUTH_BODY_LIMIT = 16_384;
 
@@ -101,6 +102,7 @@ export async function registerMfaRoutes(
       config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.MFA_ALREADY_ENABLED],
         summary: 'Start enrolling an authenticator app (TOTP)',
         description:
           'A new secret, pending until `POST /auth/mfa/totp/enable` with a code from it; calling again replaces a pending one. 409 `MFA_ALREADY_ENABLED` while one is enabled.',
@@ -123,6 +125,11 @@ export async function registerMfaRoutes(
       config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [
+          IdentityCodes.MFA_NOT_SET_UP,
+          IdentityCodes.MFA_ALREADY_ENABLED,
+          IdentityCodes.MFA_REJECTED,
+        ],
         summary: 'Enable the pending authenticator with a first code',
         description:
           'Returns 10 backup codes, shown this once. 409 `MFA_NOT_SET_UP` without a pending setup; 403 `MFA_REJECTED` for a wrong code.',
@@ -146,6 +153,7 @@ export async function registerMfaRoutes(
       config: { auth: 'required', rateLimit: CHANGE_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.MFA_NOT_SET_UP, IdentityCodes.MFA_REJECTED],
         summary: 'Remove the authenticator and the backup codes',
         description:
           'Needs the password and exactly one of a current `code` or an unused `backupCode`; a wrong one is 403 `MFA_REJECTED` and counts towards the lockout.',
@@ -172,6 +180,7 @@ export async function registerMfaRoutes(
       config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.MFA_NOT_SET_UP, IdentityCodes.MFA_REJECTED],
         summary: 'Replace the backup codes',
         description:
           'Ten new codes, shown this once; the old ones stop working. Needs the password and exactly one of a current `code` or an unused `backupCode`.',
@@ -198,6 +207,7 @@ export async function registerMfaRoutes(
       config: { auth: 'none', rateLimit: VERIFY_LIMIT },
       schema: {
         tags,
+        errorCodes: [IdentityCodes.INVALID_MFA],
         summary: 'Finish a sign-in with the second factor',
         description:
           'The `mfaToken` from `POST /auth/login` with exactly one of `code` and `backupCode`. A wrong or used code, an unknown, expired, spent or foreign token and a locked account are all the same 401 `INVALID_MFA`; wrong codes count towards the lockout.',

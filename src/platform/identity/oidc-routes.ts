@@ -4,6 +4,7 @@ import type { RateLimitPolicy } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
 import type { CallbackQuery, OidcService } from './oidc.ts';
 import { clientOf } from './routes.ts';
+import { IdentityCodes } from './errors.ts';
 
 /** A form-posted callback is a few parameters and an ID token at most. */
 const FORM_BODY_LIMIT = 16_384;
@@ -60,6 +61,10 @@ export async function registerOidcRoutes(
       config: { auth: 'optional', rateLimit: oidcLimit('oidc-authorize-ip') },
       schema: {
         tags,
+        errorCodes: [
+          IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
+          IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
+        ],
         summary: 'Start signing in with a provider',
         description:
           'Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in. Unknown provider: 404.',
@@ -83,6 +88,12 @@ export async function registerOidcRoutes(
       config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
       schema: {
         tags,
+        errorCodes: [
+          IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
+          IdentityCodes.OIDC_LOGIN_FAILED,
+          IdentityCodes.OIDC_IDENTITY_TAKEN,
+          IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
+        ],
         summary: 'Finish signing in with a provider',
         description:
           'The redirect URI registered at the provider. Answers the token pair (sessions with `amr: ["fed"]`) after signing in with a linked identity, linking (flow started signed in, or a provider-verified address of an existing account), or creating an account (address verified by the provider, no password). Any failure, including the provider refusing, is 400 `OIDC_LOGIN_FAILED`.',
@@ -114,6 +125,12 @@ export async function registerOidcRoutes(
       config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
       schema: {
         tags,
+        errorCodes: [
+          IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
+          IdentityCodes.OIDC_LOGIN_FAILED,
+          IdentityCodes.OIDC_IDENTITY_TAKEN,
+          IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
+        ],
         summary: 'Finish signing in with a provider (form_post response mode)',
         description:
           'The same as the GET callback, for providers configured with `responseMode: "form_post"` (Apple when asked for the address): the parameters arrive as an `application/x-www-form-urlencoded` body.',
@@ -152,6 +169,7 @@ export async function registerOidcRoutes(
       config: { auth: 'required' },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.IDENTITY_NOT_FOUND, IdentityCodes.LAST_SIGN_IN_METHOD],
         summary: 'Unlink a provider identity',
         description:
           '404 `IDENTITY_NOT_FOUND` for an id that is not one of yours; 409 `LAST_SIGN_IN_METHOD` when the account has no password and no other identity.',

@@ -104,6 +104,12 @@ export async function registerAuthRoutes(
       config: { auth: 'none', rateLimit: AuthLimits.register() },
       schema: {
         ...common,
+        errorCodes: [
+          IdentityCodes.USERNAME_TAKEN,
+          IdentityCodes.INVALID_EMAIL,
+          IdentityCodes.INVALID_USERNAME,
+          IdentityCodes.WEAK_PASSWORD,
+        ],
         summary: 'Create an account',
         description:
           'Answers 202 with the same body whether the address is new or already has an account (that address is told by mail instead). A taken user name is 409: user names are public.',
@@ -132,6 +138,7 @@ export async function registerAuthRoutes(
       config: { auth: 'none' },
       schema: {
         ...common,
+        errorCodes: [IdentityCodes.INVALID_EMAIL_TOKEN],
         summary: 'Confirm an address with the token from the mail',
         body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 128 }) }),
         response: { 200: Type.Object({ verified: Type.Literal(true) }) },
@@ -182,6 +189,7 @@ export async function registerAuthRoutes(
       },
       schema: {
         ...common,
+        errorCodes: [IdentityCodes.INVALID_CREDENTIALS],
         summary: 'Sign in with an address or user name',
         description:
           'Wrong password, unknown account, unverified address and locked account are all the same 401 `INVALID_CREDENTIALS`. An account with a second factor gets `{mfaRequired, mfaToken}` instead of tokens: finish with `POST /auth/mfa/verify`.',
@@ -207,6 +215,11 @@ export async function registerAuthRoutes(
       config: { auth: 'none', refreshCookie: true },
       schema: {
         ...common,
+        errorCodes: [
+          IdentityCodes.INVALID_REFRESH_TOKEN,
+          IdentityCodes.ORIGIN_NOT_ALLOWED,
+          IdentityCodes.CSRF_TOKEN_INVALID,
+        ],
         summary: 'Exchange a refresh token for a new pair',
         description:
           'The refresh token is spent. Presented again after the grace window, it revokes its session. Without `refreshToken` in the body, the `__Secure-gw_refresh` cookie is read (cookie mode): then `Origin` must be `PUBLIC_URL` or one of `CORS_ORIGINS` (403 `ORIGIN_NOT_ALLOWED`) and `X-CSRF-Token` must equal the `__Host-gw_csrf` cookie (403 `CSRF_TOKEN_INVALID`), and the new pair comes back in cookie mode.',
@@ -291,6 +304,7 @@ export async function registerAuthRoutes(
       config: { auth: 'required' },
       schema: {
         ...signedIn,
+        errorCodes: [IdentityCodes.SESSION_NOT_FOUND],
         summary: 'Sign out one of your sessions',
         params: Type.Object({ id: Type.String({ format: 'uuid' }) }),
         response: { 204: Type.Null() },

@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { decodeCursor, encodeCursor, pageSchema } from '../db/index.ts';
+import { DbCodes, decodeCursor, encodeCursor, pageSchema } from '../db/index.ts';
 import { HttpCodes, HttpError, defineErrorCodes } from '../http/index.ts';
 import type { JobQueue } from './queue.ts';
 
@@ -104,6 +104,7 @@ export async function registerJobRoutes(
     {
       schema: {
         tags: ['jobs'],
+        errorCodes: [JobCodes.JOB_NOT_FOUND],
         summary: 'Status of a job you triggered',
         description:
           'State, attempts, timestamps, and the result or last error. Another user’s job and an unknown id are both 404.',
@@ -154,6 +155,7 @@ export async function registerJobRoutes(
         config,
         schema: {
           ...common,
+          errorCodes: [JobCodes.QUEUE_NOT_FOUND, DbCodes.INVALID_CURSOR],
           summary: 'Dead-lettered jobs of a queue, newest first',
           params: QueueParams,
           querystring: Type.Object({
@@ -195,6 +197,7 @@ export async function registerJobRoutes(
         config,
         schema: {
           ...common,
+          errorCodes: [JobCodes.QUEUE_NOT_FOUND, JobCodes.DEAD_JOB_NOT_FOUND],
           summary: 'One dead-lettered job: payload, error with stack, attempts',
           params: DeadParams,
           response: { 200: DeadJobSchema },
@@ -214,6 +217,7 @@ export async function registerJobRoutes(
         config,
         schema: {
           ...common,
+          errorCodes: [JobCodes.QUEUE_NOT_FOUND, JobCodes.DEAD_JOB_NOT_FOUND],
           summary: 'Replay a dead-lettered job',
           description:
             'Enqueues its payload again as a new job with fresh attempts and removes the dead letter, atomically.',
@@ -237,6 +241,7 @@ export async function registerJobRoutes(
         config,
         schema: {
           ...common,
+          errorCodes: [JobCodes.QUEUE_NOT_FOUND, JobCodes.DEAD_JOB_NOT_FOUND],
           summary: 'Delete a dead-lettered job',
           params: DeadParams,
           response: { 204: Type.Null() },

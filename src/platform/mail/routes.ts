@@ -70,6 +70,7 @@ export async function registerDevMailRoutes(
     {
       schema: {
         ...common,
+        errorCodes: [MailCodes.MAIL_DEV_MESSAGE_NOT_FOUND],
         summary: 'One message of the development mailbox, with both parts',
         params: IdParams,
         response: { 200: DevMessageFullSchema },
@@ -87,9 +88,16 @@ export async function registerDevMailRoutes(
     {
       schema: {
         ...common,
+        errorCodes: [MailCodes.MAIL_DEV_MESSAGE_NOT_FOUND],
         summary: 'The HTML part of a message, as a page',
         params: IdParams,
         produces: ['text/html'],
+        response: {
+          200: {
+            description: 'The HTML part.',
+            content: { 'text/html': { schema: Type.String() } },
+          },
+        },
       },
     },
     async (request, reply) => {
@@ -104,6 +112,7 @@ export async function registerDevMailRoutes(
     {
       schema: {
         ...common,
+        errorCodes: [MailCodes.MAIL_TEMPLATE_NOT_FOUND],
         summary: 'A template rendered with its sample data',
         description:
           '`format=html` (default) or `text` answer the part itself; `json` answers the subject and both parts. An unknown locale falls back to the default one (`Content-Language` says which).',
@@ -115,6 +124,24 @@ export async function registerDevMailRoutes(
           }),
         }),
         produces: ['text/html', 'text/plain', 'application/json'],
+        response: {
+          200: {
+            description: 'The part asked for (`format`), or all of it as JSON.',
+            content: {
+              'text/html': { schema: Type.String() },
+              'text/plain': { schema: Type.String() },
+              'application/json': {
+                schema: Type.Object({
+                  template: Type.String(),
+                  locale: Type.String(),
+                  subject: Type.String(),
+                  html: Type.String(),
+                  text: Type.String(),
+                }),
+              },
+            },
+          },
+        },
       },
     },
     async (request, reply) => {

@@ -34,7 +34,7 @@ export function bearerMatches(header: string | undefined, token: string): boolea
 }
 
 function requireToken(token: string | null) {
-  return async (request: FastifyRequest, reply: FastifyReply) => {
+  return async function requireMetricsToken(request: FastifyRequest, reply: FastifyReply) {
     if (token !== null && !bearerMatches(request.headers.authorization, token)) {
       reply.header('www-authenticate', 'Bearer');
       throw new HttpError(HttpCodes.UNAUTHORIZED, { detail: 'A valid bearer token is required.' });
@@ -51,6 +51,26 @@ const ReadySchema = Type.Object({
   status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
   checks: Type.Record(Type.String(), CheckSchema),
 });
+const HealthSchema = Type.Object(
+  {
+    status: Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]),
+    version: Type.String(),
+    uptimeSeconds: Type.Integer({ minimum: 0 }),
+    shuttingDown: Type.Boolean(),
+    memory: Type.Object({
+      rssBytes: Type.Integer(),
+      heapUsedBytes: Type.Integer(),
+      heapTotalBytes: Type.Integer(),
+      externalBytes: Type.Integer(),
+    }),
+    checks: Type.Record(Type.String(), CheckSchema),
+  },
+  {
+    additionalProperties: true,
+    description:
+      'Readiness with version, uptime and memory, plus what later areas add (`circuits`).',
+  },
+);
 
 /** One completion log line per request, Prometheus metrics, and the health endpoints. */
 export async function registerObservability(
@@ -93,7 +113,14 @@ export async function registerObservability(
         ...operational,
         summary: 'Prometheus metrics',
         security: [{ metricsToken: [] }],
+        errorCodes: [HttpCodes.UNAUTHORIZED],
         produces: ['text/plain'],
+        response: {
+          200: {
+            description: 'The Prometheus text exposition format.',
+            content: { 'text/plain': { schema: Type.String() } },
+          },
+        },
       },
     },
     async (_request, reply) => {
@@ -149,7 +176,10 @@ export async function registerObservability(
       schema: {
         ...operational,
         summary: 'Status: readiness plus version, uptime and memory',
+        description: '503 (with the same body) while a check is down or the process shuts down.',
         security: [{ metricsToken: [] }],
+        errorCodes: [HttpCodes.UNAUTHORIZED],
+        response: { 200: HealthSchema, 503: HealthSchema },
       },
     },
     async (_request, reply) => {
