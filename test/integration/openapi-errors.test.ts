@@ -134,6 +134,32 @@ describe('OpenAPI: every error a route can answer is documented (issue 12)', () 
     }
   });
 
+  test('every integer and number input has a minimum and a maximum', () => {
+    const unbounded: string[] = [];
+    const walk = (schema: unknown, where: string): void => {
+      if (typeof schema !== 'object' || schema === null) return;
+      const s = schema as Record<string, unknown>;
+      if (
+        (s.type === 'integer' || s.type === 'number') &&
+        (s.minimum === undefined || s.maximum === undefined)
+      )
+        unbounded.push(where);
+      for (const [key, value] of Object.entries(s)) {
+        if (key === 'examples' || key === 'default') continue;
+        if (Array.isArray(value)) value.forEach((v, i) => walk(v, `${where}/${key}/${i}`));
+        else walk(value, `${where}/${key}`);
+      }
+    };
+    for (const [path, operations] of Object.entries(doc.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        const where = `${method.toUpperCase()} ${path}`;
+        for (const p of operation.parameters ?? []) walk(p.schema, `${where} ${p.name}`);
+        walk((operation as { requestBody?: unknown }).requestBody, `${where} body`);
+      }
+    }
+    assert.deepEqual(unbounded, []);
+  });
+
   test('409 is documented only where a route can answer it', () => {
     const with409 = Object.entries(doc.paths).flatMap(([path, operations]) =>
       Object.entries(operations)
