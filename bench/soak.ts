@@ -379,7 +379,11 @@ export async function main(): Promise<void> {
         current.externalBytes = m.external;
         const now = performance.now();
         if (now >= nextClose || !sampling) {
-          const text = await scrape();
+          // A failed scrape leaves the window's loop figures blank (the errors say why).
+          const text = await scrape().catch((error: unknown) => {
+            process.stderr.write(`soak: /metrics: ${String(error)}\n`);
+            return '';
+          });
           current.loopP99Ms = metric(text, 'nodejs_eventloop_lag_p99_seconds') * 1000;
           current.loopMaxMs = metric(text, 'nodejs_eventloop_lag_max_seconds') * 1000;
           current.cpuPercent = ((m.cpuMicros - cpuBefore) / 1000 / (now - windowStart)) * 100;
@@ -397,6 +401,8 @@ export async function main(): Promise<void> {
         }
       }
     })();
+    // Awaited after the load; until then a failure must not be an unhandled rejection.
+    sampler.catch(() => undefined);
 
     await traffic.run(rate, seconds, start);
     await Promise.race([traffic.drain(), sleep(DRAIN_TIMEOUT_MS)]);
