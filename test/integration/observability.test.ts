@@ -226,7 +226,7 @@ describe('health', () => {
     assert.ok(body.memory.rssBytes > 0 && body.memory.heapUsedBytes > 0);
   });
 
-  test('readiness turns 503 as soon as shutdown begins; responses then close the connection', async (t) => {
+  test('readiness turns 503 as soon as shutdown begins; responses close the connection once the listener closes', async (t) => {
     const { app, logs } = await buildTestApp();
     t.after(() => app.close());
     assert.equal((await app.inject({ method: 'GET', url: '/health/ready' })).statusCode, 200);
@@ -234,7 +234,13 @@ describe('health', () => {
     const ready = await app.inject({ method: 'GET', url: '/health/ready' });
     assert.equal(ready.statusCode, 503);
     assert.equal(ready.json<{ status: string }>().status, 'unavailable');
-    assert.equal(ready.headers.connection, 'close');
+    // During the drain delay keep-alive connections stay open (issue 12, defect 7)...
+    assert.notEqual(ready.headers.connection, 'close');
+    // ...and from the listener's close on, every answer closes its connection.
+    app.platform.lifecycle.closeConnections();
+    const closing = await app.inject({ method: 'GET', url: '/health/ready' });
+    assert.equal(closing.statusCode, 503);
+    assert.equal(closing.headers.connection, 'close');
     const line = logs.lines.find((l) => l.requestId === ready.headers['x-request-id']);
     assert.equal(line?.level, 'warn', 'an expected 503 is a warning, not an error');
     assert.equal((await app.inject({ method: 'GET', url: '/health/live' })).statusCode, 200);
