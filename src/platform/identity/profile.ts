@@ -111,11 +111,14 @@ export class ProfileService {
       }
     }
     const emailChange = email !== null && email !== current.email;
+    const profile = username === null ? current : await this.profile(who.userId);
+    // Scheduled last, once nothing is left to await: the mail work (which differs for a taken
+    // and a free address) starts only after the answer is on its way, never during it.
     if (emailChange) {
       const to = email as string;
       this.#mail.later('email change mail', () => this.#requestEmailChange(who.userId, to, client));
     }
-    return { profile: await this.profile(who.userId), emailChange };
+    return { profile, emailChange };
   }
 
   async #requestEmailChange(userId: string, email: string, client: Client): Promise<void> {

@@ -539,6 +539,28 @@ export async function recordUnknownLogin(
       from gw_user where id = ${NO_ACCOUNT}::uuid`.execute(db);
 }
 
+/**
+ * The default role a new account gets, granted to no account: with `mirrorUserToken`, a taken
+ * address at registration makes the statements a new one makes, so the answer time says nothing
+ * about whether the address has an account.
+ */
+export async function mirrorDefaultRole(db: Executor): Promise<void> {
+  await sql`insert into gw_user_role (user_id, role_id)
+    select u.id, r.id from gw_user u cross join gw_role r
+     where u.id = ${NO_ACCOUNT}::uuid and r.name = 'user'
+    on conflict do nothing`.execute(db);
+}
+
+/** `insertUserToken` for no account (see `mirrorDefaultRole`): the same insert, of no row. */
+export async function mirrorUserToken(
+  db: Executor,
+  token: { id: string; tokenHash: string; email: string; ttlS: number },
+): Promise<void> {
+  await sql`insert into gw_user_token (id, user_id, purpose, token_hash, email, expires_at, used_at)
+    select ${token.id}::uuid, id, 'verify-email', ${token.tokenHash}, ${token.email}, ${secs(token.ttlS)}, null
+      from gw_user where id = ${NO_ACCOUNT}::uuid`.execute(db);
+}
+
 /** No account has this id: statements an unknown login makes about "its" account touch no row. */
 export const NO_ACCOUNT = '00000000-0000-0000-0000-000000000000';
 

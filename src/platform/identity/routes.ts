@@ -164,10 +164,7 @@ export async function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      await service().resendVerification(
-        (request.body as { email: string }).email,
-        clientOf(request),
-      );
+      service().resendVerification((request.body as { email: string }).email, clientOf(request));
       reply.code(202);
       return { status: 'accepted' as const, message: ACCEPTED_MESSAGE };
     },

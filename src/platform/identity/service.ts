@@ -5,6 +5,7 @@ import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { AccountMail } from './accounts-mail.ts';
 import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import { MalformedTokenError, type KeyRing } from './keys.ts';
@@ -101,6 +102,7 @@ export class IdentityService {
   readonly #log: Logger;
   readonly #mfa: MfaService | null;
   readonly #sessions: SessionCache;
+  readonly #later: AccountMail;
 
   constructor(options: IdentityServiceOptions) {
     this.#db = options.db;
@@ -111,6 +113,7 @@ export class IdentityService {
     this.#mail = options.mail;
     this.#log = options.logger;
     this.#mfa = options.mfa ?? null;
+    this.#later = new AccountMail(options.mail, options.logger);
     this.#sessions =
       options.sessionCache ?? new SessionCache({ cache: null, ttlS: 1, logger: options.logger });
   }
@@ -180,6 +183,19 @@ export class IdentityService {
           });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
+          // What a new address does next (role, audit, token, mail), here for no new row.
+          await repo.mirrorDefaultRole(trx);
+          await recordAudit(trx, {
+            action: 'user.register.taken',
+            ip: client.ip,
+            requestId: client.requestId,
+          });
+          await repo.mirrorUserToken(trx, {
+            id: newId(),
+            tokenHash: hashToken(newOpaqueToken()),
+            email,
+            ttlS: this.#config.emailTokenTtlS,
+          });
           await this.#quietly(() =>
             mail.send(
               {
@@ -251,15 +267,25 @@ export class IdentityService {
     });
   }
 
-  /** A new verification mail for an unverified account; silently nothing otherwise. */
-  async resendVerification(rawEmail: string, client: Client): Promise<void> {
+  /**
+   * A new verification mail for an unverified account; silently nothing otherwise. The look-up
+   * and the mail run once the answer is on its way, so the answer takes the same time either way.
+   */
+  resendVerification(rawEmail: string, client: Client): void {
     const email = normalizeEmail(rawEmail);
     if (email === null) return;
-    await withTransaction(this.#db, async (trx) => {
-      const user = await repo.findUserByEmail(trx, email);
-      if (!user || user.email_verified_at !== null) return;
-      await this.#sendVerification(trx, user, client);
-    });
+    this.#later.later('verification mail', () =>
+      withTransaction(this.#db, async (trx) => {
+        const user = await repo.findUserByEmail(trx, email);
+        if (!user || user.email_verified_at !== null) return;
+        await this.#sendVerification(trx, user, client);
+      }),
+    );
+  }
+
+  /** Waits for the mail work still running after its answer (at shutdown, and in tests). */
+  drain(): Promise<void> {
+    return this.#later.drain();
   }
 
   /**
