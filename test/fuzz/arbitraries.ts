@@ -313,7 +313,16 @@ function bodyArb(schema: Schema): fc.Arbitrary<BodyCase> {
         ),
     },
     {
-      weight: 2,
+      weight: 3,
+      // NUL and non-finite numbers are what reached PostgreSQL before: often, not by chance.
+      arbitrary: fc
+        .tuple(at, fc.constantFrom('\u0000', 'a\u0000', '\u0000b', 'x\u0000@example.com', -0))
+        .map(([[v, i], bad]) =>
+          json(`NUL or -0 at /${pick(v, i).join('/')}`, setAt(v, pick(v, i), bad)),
+        ),
+    },
+    {
+      weight: 3,
       arbitrary: fc.tuple(at, fc.constantFrom(...RAW_TOKENS)).map(([[v, i], token]) => {
         const path = pick(v, i);
         return {

@@ -212,6 +212,28 @@ export function contractProblems(
   return problems;
 }
 
+/**
+ * A JSON body the route must refuse (by its schema, or NUL, or a non-finite number) answered with
+ * a success: a problem. Bodies that are not JSON, or not sent as JSON, are left to the statuses.
+ */
+export function acceptedInvalidBody(
+  op: Operation,
+  req: FuzzRequest,
+  res: InjectResponse,
+  validators: ResponseValidators,
+): string | null {
+  if (!op.body || res.statusCode >= 400 || req.body.text === undefined) return null;
+  if (req.body.contentType !== 'application/json') return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(req.body.text);
+  } catch {
+    return `a body that is not JSON was accepted (${res.statusCode})`;
+  }
+  const reason = validators.bodyRefusal(op, value);
+  return reason ? `an invalid body was accepted (${res.statusCode}): ${reason}` : null;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Failure reports
 // ---------------------------------------------------------------------------------------------

@@ -102,6 +102,28 @@ export class ResponseValidators {
     this.#ajv.addSchema({ ...doc, $id: DOC_ID }, DOC_ID);
   }
 
+  /**
+   * Why a JSON request body must be refused (4xx), or null when the route may accept it: the
+   * document's body schema refuses it (no coercion: bodies are validated strictly; unknown
+   * properties are not counted, the server strips them), or it holds what issue 12 makes every
+   * route refuse: NUL in a string or key, a number that is not finite.
+   */
+  bodyRefusal(op: Operation, value: unknown): string | null {
+    const nul = findInput(value, (v) => typeof v === 'string' && v.includes('\u0000'));
+    if (nul !== null) return `NUL in a string or key at ${nul}`;
+    const infinite = findInput(value, (v) => typeof v === 'number' && !Number.isFinite(v));
+    if (infinite !== null) return `a number that is not finite at ${infinite}`;
+    const pointer = `${op.pointer}/requestBody/content/application~1json/schema`;
+    let validate = this.#cache.get(pointer);
+    if (!validate) {
+      validate = this.#ajv.compile({ $ref: `${DOC_ID}${pointer}` });
+      this.#cache.set(pointer, validate);
+    }
+    if (validate(value)) return null;
+    const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'additionalProperties');
+    return errors.length > 0 ? `the body schema refuses it: ${this.#ajv.errorsText(errors)}` : null;
+  }
+
   /** Validates a parsed body; returns the errors as text, or null when it matches. */
   check(op: Operation, statusKey: string, mediaType: string, body: unknown): string | null {
     const pointer = `${op.pointer}/responses/${escapePointer(statusKey)}/content/${escapePointer(mediaType)}/schema`;
@@ -113,4 +135,17 @@ export class ResponseValidators {
     if (validate(body)) return null;
     return this.#ajv.errorsText(validate.errors, { separator: '; ' });
   }
+}
+
+/** The JSON pointer of the first value (or key) in `value` that `bad` flags, or null. */
+function findInput(value: unknown, bad: (v: unknown) => boolean, path = ''): string | null {
+  if (bad(value)) return path || '/';
+  if (value !== null && typeof value === 'object') {
+    for (const [k, v] of Object.entries(value)) {
+      if (bad(k)) return `${path}/${k}`;
+      const found = findInput(v, bad, `${path}/${k}`);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }
