@@ -3,6 +3,7 @@ import { createHmac } from 'node:crypto';
 import { describe, test } from 'node:test';
 import { decodeCursor, encodeCursor } from '../../src/platform/db/index.ts';
 import { HttpError } from '../../src/platform/http/index.ts';
+import { withSpareBits } from '../helpers/base64url.ts';
 
 const SECRET = 'unit-test-secret-0000000000000000000000';
 const SIG = 'widgets|-created_at,-id||';
@@ -126,5 +127,27 @@ describe('keyset cursors', () => {
       const mac = createHmac('sha256', SECRET).update(body).digest('base64url').slice(0, 22);
       invalid(() => decodeCursor(SECRET, SIG, `${body}.${mac}`, 2));
     }
+  });
+
+  test('regression (non-canonical base64url): a cursor body differing only in the spare bits of its last character is refused, even with a MAC over that text', () => {
+    // Keys that make a body whose length leaves spare bits in its last character.
+    let keys = KEYS;
+    while (encodeCursor(SECRET, SIG, keys).split('.')[0]!.length % 4 < 2)
+      keys = [`${keys[0]}x`, KEYS[1]!];
+    const [body, mac] = encodeCursor(SECRET, SIG, keys).split('.') as [string, string];
+    const variant = withSpareBits(body) as string;
+    assert.notEqual(variant, body);
+    assert.deepEqual(Buffer.from(variant, 'base64url'), Buffer.from(body, 'base64url'));
+    // With the original MAC, and with a MAC made over the variant's text by the key holder.
+    const macOfVariant = createHmac('sha256', SECRET)
+      .update(variant)
+      .digest('base64url')
+      .slice(0, 22);
+    for (const c of [`${variant}.${mac}`, `${variant}.${macOfVariant}`])
+      assert.match(
+        invalid(() => decodeCursor(SECRET, SIG, c, 2)),
+        /malformed/,
+      );
+    assert.deepEqual(decodeCursor(SECRET, SIG, `${body}.${mac}`, 2), keys);
   });
 });

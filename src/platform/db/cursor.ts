@@ -1,4 +1,5 @@
 import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
+import { decodeBase64url } from '../encoding/index.ts';
 import { HttpError } from '../http/index.ts';
 import { DbCodes } from './errors.ts';
 
@@ -9,6 +10,8 @@ interface CursorPayload {
 }
 
 const keys = new Map<string, KeyObject>();
+/** The MAC: the first 22 characters of the HMAC's base64url (132 bits), compared as text. */
+const MAC = /^[A-Za-z0-9_-]{22}$/;
 
 function sign(secret: string, body: string): string {
   let key = keys.get(secret);
@@ -41,15 +44,17 @@ export function decodeCursor(
 ): (string | number | null)[] {
   if (cursor.length > 2_048) throw invalid('The cursor is too long.');
   const [body, mac, extra] = cursor.split('.');
-  if (!body || !mac || extra !== undefined || !/^[A-Za-z0-9_-]+$/.test(body))
+  // The body decoded only when canonical: one position, one text (see isCanonicalBase64url).
+  const bytes = body ? decodeBase64url(body) : null;
+  if (bytes === null || !mac || extra !== undefined || !MAC.test(mac))
     throw invalid('The cursor is malformed.');
-  const expected = Buffer.from(sign(secret, body));
+  const expected = Buffer.from(sign(secret, body as string));
   const given = Buffer.from(mac);
   if (expected.length !== given.length || !timingSafeEqual(expected, given))
     throw invalid('The cursor is not valid.');
   let payload: CursorPayload;
   try {
-    payload = JSON.parse(Buffer.from(body, 'base64url').toString('utf8')) as CursorPayload;
+    payload = JSON.parse(bytes.toString('utf8')) as CursorPayload;
   } catch {
     throw invalid('The cursor is malformed.');
   }

@@ -11,6 +11,7 @@ import {
 } from 'jose';
 import { LRUCache } from 'lru-cache';
 import { createPrivateKey, createPublicKey } from 'node:crypto';
+import { isCanonicalBase64url } from '../encoding/index.ts';
 
 type SigningKey = Parameters<SignJWT['sign']>[0];
 type PublicKey = Parameters<typeof exportJWK>[0];
@@ -45,6 +46,8 @@ const VERIFIED_MAX_CHARS = 8_000_000;
 const VERIFIED_KEY_CHARS = 32;
 /** A compact JWS: three base64url parts. */
 const JWT_SYNTAX = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+/** The ids this server signs (`sub`, `sid`): UUIDs in PostgreSQL's lowercase text form. */
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Where a token's verified claims are kept: the end of its signature. */
 const lookupKey = (token: string) =>
@@ -56,6 +59,30 @@ export class MalformedTokenError extends Error {
     super('not a compact JWS');
     this.name = 'MalformedTokenError';
   }
+}
+
+/** A token whose signature verifies but whose claims are not of the shape this server signs. */
+export class InvalidClaimsError extends Error {
+  constructor(claim: string) {
+    super(`claim ${claim} is not of the expected shape`);
+    this.name = 'InvalidClaimsError';
+  }
+}
+
+/**
+ * The claims, checked for shape before anything uses them: `sub` and `sid` UUIDs (they reach
+ * SQL: anything else was a 500), `iat` and `exp` whole seconds, `exp` after `iat`. jose has
+ * already checked the issuer, the audience, that `exp` is a number in the future.
+ */
+function shaped(payload: JWTPayload): AccessClaims & JWTPayload {
+  const { sub, sid, iat, exp } = payload as Record<string, unknown>;
+  if (typeof sub !== 'string' || !UUID.test(sub)) throw new InvalidClaimsError('sub');
+  if (typeof sid !== 'string' || !UUID.test(sid)) throw new InvalidClaimsError('sid');
+  if (typeof iat !== 'number' || !Number.isSafeInteger(iat) || iat < 0)
+    throw new InvalidClaimsError('iat');
+  if (typeof exp !== 'number' || !Number.isSafeInteger(exp) || exp <= iat)
+    throw new InvalidClaimsError('exp');
+  return Object.freeze(payload) as AccessClaims & JWTPayload;
 }
 
 /** The public JWK as published: `kid` (its thumbprint), `alg`, `use`; never a private part. */
@@ -161,13 +188,19 @@ export class KeyRing {
   }
 
   /**
-   * The claims of a valid token; throws for anything else: another algorithm (`none`, HS256 with
-   * the public key), an unknown `kid`, a bad signature, another issuer or audience, expired.
+   * The claims of a valid token; throws for anything else: not canonical base64url in every part
+   * (`MalformedTokenError`), another algorithm (`none`, HS256 with the public key), an unknown
+   * `kid`, a bad signature, another issuer or audience, expired, claims of another shape
+   * (`InvalidClaimsError`).
    */
   async verify(token: string): Promise<AccessClaims & JWTPayload> {
     const known = this.verified(token);
     if (known !== undefined) return known;
-    if (!JWT_SYNTAX.test(token)) throw new MalformedTokenError();
+    // Every part canonical: decoders ignore the spare bits of a part's last character, so a
+    // variant would verify and be cached as another token. Only canonical tokens get cached, and
+    // `verified` compares the whole text, so a variant never hits the cache either.
+    if (!JWT_SYNTAX.test(token) || !token.split('.').every(isCanonicalBase64url))
+      throw new MalformedTokenError();
     const { payload } = await jwtVerify(token, this.#resolve, {
       algorithms: this.#algorithms,
       issuer: this.#options.issuer,
@@ -175,9 +208,7 @@ export class KeyRing {
       typ: 'at+jwt',
       requiredClaims: ['sub', 'sid', 'exp', 'iat'],
     });
-    if (typeof payload.sub !== 'string' || typeof payload.sid !== 'string')
-      throw new Error('sub and sid must be strings');
-    const claims = Object.freeze(payload) as AccessClaims & JWTPayload;
+    const claims = shaped(payload);
     this.#verified.set(lookupKey(token), { token, claims });
     return claims;
   }

@@ -1,0 +1,1 @@
+export { decodeBase64url, isCanonicalBase64url } from './base64url.ts';
