@@ -25,6 +25,9 @@ const CHROME_MAC =
   'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36';
 const SAFARI_IPHONE =
   'Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1';
+/** A user and a session id as the server signs them (UUIDs; other shapes are refused). */
+const USER = '0195d3c2-7a4e-7b1c-9f00-0123456789ab';
+const SESSION = '0195d3c2-7a4e-7b1c-9f00-ba9876543210';
 const keyPem = (type: 'ed25519' | 'ec' | 'rsa', kind: 'private' | 'public' = 'private') => {
   const pair =
     type === 'ec'
@@ -119,12 +122,12 @@ describe('identity sessions: key ring rotation', () => {
     const current = await ring(keyPem('ed25519'), [oldPem]);
     assert.equal(old.alg, 'ES256');
     assert.deepEqual(current.previousKids, [old.kid]);
-    const byOld = await old.sign({ sub: 'u', sid: 's' });
-    assert.equal((await current.verify(byOld)).sub, 'u');
+    const byOld = await old.sign({ sub: USER, sid: SESSION });
+    assert.equal((await current.verify(byOld)).sub, USER);
     // The old key's kid on an EdDSA header: the key does not suit the algorithm.
-    const forged = await new SignJWT({ sid: 's' })
+    const forged = await new SignJWT({ sid: SESSION })
       .setProtectedHeader({ alg: 'EdDSA', kid: old.kid, typ: 'at+jwt' })
-      .setSubject('u')
+      .setSubject(USER)
       .setIssuer('https://iss.test')
       .setAudience('aud')
       .setIssuedAt()
@@ -137,9 +140,9 @@ describe('identity sessions: key ring rotation', () => {
     mock.timers.enable({ apis: ['Date'], now: Date.now() });
     try {
       const keys = await ring(keyPem('ed25519'));
-      const token = await keys.sign({ sub: 'u', sid: 's' });
-      assert.equal((await keys.verify(token)).sid, 's');
-      assert.equal((await keys.verify(token)).sid, 's', 'from the remembered verification');
+      const token = await keys.sign({ sub: USER, sid: SESSION });
+      assert.equal((await keys.verify(token)).sid, SESSION);
+      assert.equal((await keys.verify(token)).sid, SESSION, 'from the remembered verification');
       mock.timers.tick(61_000);
       await assert.rejects(keys.verify(token));
       await assert.rejects(keys.verify(token), 'and not remembered as valid again');
