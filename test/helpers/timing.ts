@@ -80,27 +80,36 @@ export interface TimingComparison {
 
 /**
  * The largest departure from 0.5 of P(A > B) accepted as "alike": a single try then tells the two
- * paths apart at most 62% of the time (the defect was 75–97%). Under the null hypothesis, with 300
- * tries of each, this is more than 5 standard errors of the statistic away: a fair comparison does
- * not fail by chance, however busy the machine.
+ * paths apart at most 60% of the time (the defect was 75–97%). Under the null hypothesis this is
+ * 3.5 standard errors of the statistic with 200 tries of each (4.4 with 250), and the median
+ * interval must lie beyond `MIN_GAP_MS` too: a fair comparison practically never fails by chance, while
+ * interleaving keeps a busy machine's load from falling on one path more than the other.
  */
-export const SUPERIORITY_TOLERANCE = 0.12;
+export const SUPERIORITY_TOLERANCE = 0.1;
+
+/**
+ * The smallest gap between the medians (ms) that counts: a difference that is surely below it is
+ * the cost of the rows a known account writes (its row lock, counter and event) and no more.
+ */
+export const MIN_GAP_MS = 0.5;
 
 /**
  * Compares two timing samples. They differ when one try of A is slower than one of B in more than
  * `0.5 + tolerance` (or fewer than `0.5 − tolerance`) of pairs AND the bootstrap interval of the
- * difference of medians excludes zero: an effect that is both large and certain.
+ * difference of medians lies wholly beyond `minGapMs` (either way): an effect that is both large
+ * and certain.
  */
 export function compareTimings(
   a: readonly number[],
   b: readonly number[],
-  options: { tolerance?: number; seed?: number } = {},
+  options: { tolerance?: number; minGapMs?: number; seed?: number } = {},
 ): TimingComparison {
   const superiority = probabilityOfSuperiority(a, b);
   const interval = medianDifferenceInterval(a, b, { seed: options.seed });
   const tolerance = options.tolerance ?? SUPERIORITY_TOLERANCE;
+  const gap = options.minGapMs ?? MIN_GAP_MS;
   const large = Math.abs(superiority - 0.5) > tolerance;
-  const certain = interval[0] > 0 || interval[1] < 0;
+  const certain = interval[0] > gap || interval[1] < -gap;
   return {
     n: Math.min(a.length, b.length),
     medianA: median(a),

@@ -107,7 +107,7 @@ describe('identity: answer times do not reveal whether an account exists', () =>
 
   test('regression: registering with a taken address answers like with a new one', async () => {
     // Fewer rounds: each registration rates its password (the strength worker) and hashes it.
-    const rounds = 150;
+    const rounds = 200;
     const taken = await users(rounds + WARM_UP);
     const register = (email: string) =>
       post('/auth/register', {

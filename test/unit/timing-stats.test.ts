@@ -60,6 +60,12 @@ describe('timing comparison (the statistics of the timing side-channel tests)', 
     }
   });
 
+  test('a gap surely under MIN_GAP_MS (0.2 ms) is not a difference, however many tries', () => {
+    const a = answerTimes(250, 31, 4.2);
+    const b = answerTimes(250, 32, 4);
+    assert.equal(compareTimings(a, b).differ, false);
+  });
+
   test('the bootstrap interval of the median difference covers the true shift', () => {
     const a = answerTimes(400, 21, 6);
     const b = answerTimes(400, 22, 4);
