@@ -113,6 +113,34 @@ describe('HTTP input contract on the real routes (issue 12)', () => {
     );
   });
 
+  test('regression: NUL in an unknown property (dropped by validation) or deep in an array is 422, the mail not sent', async () => {
+    const jobs = () => count('select count(*) as n from pgboss.job where name = $1', [MAIL_JOB]);
+    const { email } = await createUser(h);
+    const before = await jobs();
+    assertFieldRefused(
+      await send({
+        method: 'POST',
+        url: '/api/v1/auth/password/forgot',
+        headers: { 'content-type': 'application/json' },
+        payload: `{"email":"${email}","extra":{"deep":["ok","a\\u0000"]}}`,
+      }),
+      '/body/extra/deep/1',
+      NUL,
+    );
+    assert.equal(await jobs(), before);
+  });
+
+  test('a body nested far deeper than the call stack is refused as a problem, not a 500', async () => {
+    const depth = 400_000; // within the 1 MiB body limit
+    const res = await send({
+      method: 'POST',
+      url: '/api/v1/auth/login',
+      headers: { 'content-type': 'application/json' },
+      payload: `{"login":"a","password":"b","x":${'['.repeat(depth)}${']'.repeat(depth)}}`,
+    });
+    assert.ok(res.statusCode < 500, `${res.statusCode} ${res.body.slice(0, 200)}`);
+  });
+
   test('a NUL spelled out (an escaped backslash, then "u0000") is text, not a NUL: accepted', async () => {
     const res = await send({
       method: 'GET',

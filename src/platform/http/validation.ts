@@ -53,18 +53,55 @@ const noNulKeys: KeywordValidate = (_schema, data: Record<string, unknown>) => {
   return true;
 };
 
-function holdsNul(value: unknown): boolean {
-  if (typeof value === 'string') return value.includes('\0');
-  if (typeof value !== 'object' || value === null) return false;
-  if (Array.isArray(value)) return value.some(holdsNul);
-  for (const key in value) {
-    if (key.includes('\0') || holdsNul((value as Record<string, unknown>)[key])) return true;
+const noNulDeep: KeywordValidate = (_schema, data: unknown) =>
+  nulPath(data) === null || failing(noNulDeep, NO_NUL_DEEP, NUL_MESSAGE);
+
+/** JSON Pointer escaping of one key (RFC 6901). */
+const pointer = (key: string) => key.replaceAll('~', '~0').replaceAll('/', '~1');
+
+/**
+ * The JSON Pointer of the first key or string in a parsed body that holds NUL, or null. Run
+ * before the schema: unknown properties are dropped by validation, and a body carrying NUL in one
+ * of them is refused like any other (a NUL never passes silently, wherever it is).
+ */
+function nulPath(body: unknown): string | null {
+  // Iterative: a body may nest far deeper than the call stack (1 MB of `[`).
+  const stack: [unknown, string][] = [[body, '']];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [value, path] = next;
+    if (typeof value === 'string') {
+      if (value.includes('\0')) return path;
+    } else if (Array.isArray(value)) {
+      for (let i = value.length - 1; i >= 0; i--) stack.push([value[i], `${path}/${i}`]);
+    } else if (typeof value === 'object' && value !== null) {
+      for (const key in value) {
+        const at = `${path}/${pointer(key)}`;
+        if (key.includes('\0')) return at;
+        stack.push([(value as Record<string, unknown>)[key], at]);
+      }
+    }
   }
-  return false;
+  return null;
 }
 
-const noNulDeep: KeywordValidate = (_schema, data: unknown) =>
-  !holdsNul(data) || failing(noNulDeep, NO_NUL_DEEP, NUL_MESSAGE);
+type ValidateFunction = ((data: unknown) => unknown) & { errors?: unknown };
+
+/** A body validator that refuses NUL anywhere in the body, then applies the route's schema. */
+function refusingNulAnywhere(validate: ValidateFunction): ValidateFunction {
+  const checked: ValidateFunction = (data) => {
+    const path = nulPath(data);
+    if (path !== null) {
+      checked.errors = [
+        { keyword: NO_NUL, instancePath: path, schemaPath: '#', params: {}, message: NUL_MESSAGE },
+      ];
+      return false;
+    }
+    const result = validate(data);
+    checked.errors = validate.errors;
+    return result;
+  };
+  return checked;
+}
 
 // Ajv's coercion turns "Infinity" and "1e309" into Infinity and then skips `maximum` for it
 // (its range checks only run on finite numbers), so finiteness is checked on its own.
@@ -113,36 +150,36 @@ function typesOf(schema: Schema): readonly unknown[] {
 
 /**
  * A copy of an input schema with the platform's checks added to every subschema: strings and
- * object keys without NUL, numbers finite, and "anything" subschemas checked deeply. Subschemas
+ * object keys without NUL (unless `nul` is false: bodies are scanned whole instead), numbers finite, and "anything" subschemas checked deeply. Subschemas
  * under `not`, `if`, `contains` and `propertyNames` are left alone: a restriction added there
  * would invert or change their meaning. The route's own schema object is not touched (OpenAPI
  * documents it as written).
  */
-export function hardenInputSchema(schema: unknown): unknown {
+export function hardenInputSchema(schema: unknown, nul = true): unknown {
   if (typeof schema !== 'object' || schema === null || Array.isArray(schema)) return schema;
   const source = schema as Schema;
   const out: Schema = { ...source };
   const types = typesOf(source);
-  if (types.includes('string')) out[NO_NUL] = true;
-  if (types.includes('object')) out[NO_NUL_KEYS] = true;
+  if (nul && types.includes('string')) out[NO_NUL] = true;
+  if (nul && types.includes('object')) out[NO_NUL_KEYS] = true;
   if (types.includes('number') || types.includes('integer')) out[FINITE] = true;
-  if (!CONSTRAINING.some((k) => k in source)) out[NO_NUL_DEEP] = true;
+  if (nul && !CONSTRAINING.some((k) => k in source)) out[NO_NUL_DEEP] = true;
   for (const key of SUBSCHEMA_MAPS) {
     const map = source[key];
     if (typeof map === 'object' && map !== null && !Array.isArray(map)) {
       out[key] = Object.fromEntries(
-        Object.entries(map).map(([name, sub]) => [name, hardenInputSchema(sub)]),
+        Object.entries(map).map(([name, sub]) => [name, hardenInputSchema(sub, nul)]),
       );
     }
   }
   for (const key of SUBSCHEMAS) {
     const sub = source[key];
     if (typeof sub === 'object' && sub !== null && !Array.isArray(sub))
-      out[key] = hardenInputSchema(sub);
+      out[key] = hardenInputSchema(sub, nul);
   }
   for (const key of SUBSCHEMA_LISTS) {
     const list = source[key];
-    if (Array.isArray(list)) out[key] = list.map(hardenInputSchema);
+    if (Array.isArray(list)) out[key] = list.map((sub) => hardenInputSchema(sub, nul));
   }
   return out;
 }
@@ -186,10 +223,12 @@ export function validatorFactory(): (
       customOptions: { ...COMMON_OPTIONS, coerceTypes: 'array' },
       plugins: [addInputKeywords],
     });
-    return (route) =>
-      (route.httpPart === 'body' ? strict : coercing)({
-        ...route,
-        schema: hardenInputSchema(route.schema),
-      });
+    return (route) => {
+      // A body is scanned for NUL whole before validation, so its schema needs only finiteness.
+      if (route.httpPart !== 'body')
+        return coercing({ ...route, schema: hardenInputSchema(route.schema) });
+      const schema = hardenInputSchema(route.schema, false);
+      return refusingNulAnywhere(strict({ ...route, schema }) as ValidateFunction);
+    };
   };
 }
