@@ -100,6 +100,63 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     );
   });
 
+  test('regression: 20 parallel password changes and step-ups (wrong current passwords, the right one last): only 5 evaluated, the right one refused once locked', async () => {
+    const pool = h.tdb.database.pool;
+    const waiting = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+      ).rows[0]?.n ?? 0;
+    const until = async (n: number) => {
+      for (let i = 0; i < 500 && (await waiting()) < n; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await waiting(), n, 'guesses queued on the account row');
+    };
+    for (const [url, body] of [
+      [
+        '/auth/password/change',
+        (current: string) => ({ currentPassword: current, newPassword: 'Another-long-pass-9' }),
+      ],
+      ['/auth/reauthenticate', (current: string) => ({ password: current })],
+    ] as const) {
+      const user = await createUser(h);
+      const { accessToken } = await signIn(h.app, user);
+      const before = await outcomes(user.id);
+      const send = (current: string) =>
+        h.app.inject({
+          method: 'POST',
+          url: `/api/v1${url}`,
+          payload: body(current),
+          headers: bearer(accessToken),
+        });
+      // The test holds the account row, so the guesses queue on it: the 19 wrong ones, then the
+      // right one. Released, they are decided in that order.
+      const holder = await pool.connect();
+      await holder.query('begin');
+      await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
+      const wrong = Array.from({ length: GUESSES - 1 }, (_, i) =>
+        send(`wrong-guess-${i}-password`),
+      );
+      await until(GUESSES - 1);
+      const right = send(user.password);
+      await until(GUESSES);
+      await holder.query('commit');
+      holder.release();
+      const answers = await Promise.all([...wrong, right]);
+      assert.deepEqual(
+        answers.map((a) => a.statusCode),
+        answers.map(() => 401),
+        `${url}: the right password, decided after the lock, is refused like the others`,
+      );
+      const after = await outcomes(user.id);
+      assert.equal((after.failure ?? 0) - (before.failure ?? 0), THRESHOLD, url);
+      assert.equal((after.locked ?? 0) - (before.locked ?? 0), GUESSES - THRESHOLD, url);
+      assert.equal(await locked(user.id), true, url);
+    }
+  });
+
   test('regression: 20 parallel second steps (19 wrong codes, the right one last): only 5 evaluated, the right code is refused once locked', async () => {
     const user: TestUser = await createUser(h);
     const { accessToken } = await signIn(h.app, user);

@@ -36,11 +36,13 @@ export interface PasswordRow {
 }
 
 /** The live account with what a password check needs (hash, lock). */
+/** `forUpdate` (in a transaction) locks the row until the commit: guesses are decided in turn. */
 export async function findPasswordRow(
   db: Executor,
   userId: string,
+  options: { forUpdate?: boolean } = {},
 ): Promise<PasswordRow | undefined> {
-  return db
+  const query = db
     .selectFrom('gw_user')
     .select([
       'id',
@@ -50,8 +52,8 @@ export async function findPasswordRow(
       sql<boolean>`coalesce(locked_until > now(), false)`.as('locked'),
     ])
     .where('id', '=', userId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+    .where('deleted_at', 'is', null);
+  return (options.forUpdate ? query.forUpdate() : query).executeTakeFirst();
 }
 
 /** Failure counters and lock cleared (a proven password or a spent reset token). */

@@ -1,6 +1,7 @@
 import { recordAudit } from '../audit/index.ts';
 import type { Config } from '../config/index.ts';
-import { newId, withTransaction, type Db } from '../db/index.ts';
+import { newId, withTransaction, type DB, type Db } from '../db/index.ts';
+import type { Transaction } from 'kysely';
 import { HttpError } from '../http/index.ts';
 import type { Logger } from '../observability/index.ts';
 import type { AccountMail } from './accounts-mail.ts';
@@ -79,34 +80,51 @@ export class AccountService {
     client: Client,
     reason: string,
   ): Promise<void> {
-    const locked = await withTransaction(this.#db, async (trx) => {
-      const nowLocked = await repo.recordFailedLogin(trx, userId, this.#config.lockout);
-      await repo.insertLoginEvent(trx, {
-        id: newId(),
-        userId,
-        outcome: 'failure',
-        ip: client.ip,
-        userAgent: client.userAgent,
-        sessionId,
-      });
-      if (nowLocked)
-        await recordAudit(trx, {
-          action: 'auth.lockout',
-          subjectType: 'user',
-          subjectId: userId,
-          ip: client.ip,
-          requestId: client.requestId,
-          data: { reason },
-        });
-      return nowLocked;
+    const locked = await withTransaction(this.#db, (trx) =>
+      this.#recordFailure(trx, userId, sessionId, client, reason),
+    );
+    if (locked) this.#logLockout(userId, client, reason);
+  }
+
+  /** Counts a failed proof in `trx`: true when it locked the account. */
+  async #recordFailure(
+    trx: Transaction<DB>,
+    userId: string,
+    sessionId: string | null,
+    client: Client,
+    reason: string,
+  ): Promise<boolean> {
+    const nowLocked = await repo.recordFailedLogin(trx, userId, this.#config.lockout);
+    await repo.insertLoginEvent(trx, {
+      id: newId(),
+      userId,
+      outcome: 'failure',
+      ip: client.ip,
+      userAgent: client.userAgent,
+      sessionId,
     });
-    if (locked) this.#log.warn({ userId, ip: client.ip, reason }, 'account locked after failures');
+    if (nowLocked)
+      await recordAudit(trx, {
+        action: 'auth.lockout',
+        subjectType: 'user',
+        subjectId: userId,
+        ip: client.ip,
+        requestId: client.requestId,
+        data: { reason },
+      });
+    return nowLocked;
+  }
+
+  #logLockout(userId: string, client: Client, reason: string): void {
+    this.#log.warn({ userId, ip: client.ip, reason }, 'account locked after failures');
   }
 
   /**
    * The password of a signed-in user, checked like a sign-in: a wrong one counts towards the
    * lockout, and a locked account is refused whatever the password; both are 401
-   * `INVALID_CREDENTIALS`.
+   * `INVALID_CREDENTIALS`. As at sign-in, the account row is locked from the look-up to the
+   * commit (argon2 included), so concurrent guesses are decided in turn: at most the lockout
+   * threshold is ever evaluated, and a right password is refused once the account is locked.
    */
   async #provePassword(
     who: SignedIn,
@@ -114,26 +132,31 @@ export class AccountService {
     client: Client,
     reason: string,
   ): Promise<accounts.PasswordRow> {
-    const user = await accounts.findPasswordRow(this.#db, who.userId);
-    const { ok } = await this.#hasher.verify(user?.password_hash ?? null, normalizePassword(raw));
-    const refuse = () => new HttpError(IdentityCodes.INVALID_CREDENTIALS);
-    if (!user) throw refuse();
-    if (user.locked) {
-      await repo.insertLoginEvent(this.#db, {
-        id: newId(),
-        userId: user.id,
-        outcome: 'locked',
-        ip: client.ip,
-        userAgent: client.userAgent,
-        sessionId: who.sessionId,
-      });
-      throw refuse();
-    }
-    if (!ok) {
-      await this.#countFailure(user.id, who.sessionId, client, reason);
-      throw refuse();
-    }
-    return user;
+    const password = normalizePassword(raw);
+    const outcome = await withTransaction(this.#db, async (trx) => {
+      const user = await accounts.findPasswordRow(trx, who.userId, { forUpdate: true });
+      const { ok } = await this.#hasher.verify(user?.password_hash ?? null, password);
+      if (!user) return { user: undefined, lockedNow: false };
+      if (user.locked) {
+        await repo.insertLoginEvent(trx, {
+          id: newId(),
+          userId: user.id,
+          outcome: 'locked',
+          ip: client.ip,
+          userAgent: client.userAgent,
+          sessionId: who.sessionId,
+        });
+        return { user: undefined, lockedNow: false };
+      }
+      if (!ok) {
+        const lockedNow = await this.#recordFailure(trx, user.id, who.sessionId, client, reason);
+        return { user: undefined, lockedNow };
+      }
+      return { user, lockedNow: false };
+    });
+    if (outcome.lockedNow) this.#logLockout(who.userId, client, reason);
+    if (!outcome.user) throw new HttpError(IdentityCodes.INVALID_CREDENTIALS);
+    return outcome.user;
   }
 
   /** 422 unless the new (normalised) password meets the policy and was not used recently. */
