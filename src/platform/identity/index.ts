@@ -348,7 +348,16 @@ export async function registerIdentityRoutes(
     await Promise.all([accounts?.drain(), profiles?.drain(), service?.drain()]);
   });
   // The strength worker builds its dictionaries once (about half a second): not on a request.
+  // A warm-up that fails (a start on a saturated machine) is not fatal: the first password
+  // check then builds them, within its own budget.
   app.addHook('onReady', async () => {
-    await passwordProblems('warm-up-password', config.identity.password, []);
+    await passwordProblems('warm-up-password', config.identity.password, []).catch(
+      (error: unknown) => {
+        app.log.warn(
+          { err: { message: error instanceof Error ? error.message : String(error) } },
+          'password strength warm-up failed; the first check will build the dictionaries',
+        );
+      },
+    );
   });
 }

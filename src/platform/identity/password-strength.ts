@@ -123,7 +123,8 @@ export class PasswordStrengthPool {
   }
 
   #spawn(i: number): Slot {
-    const worker = new Worker(WORKER_URL, { name: 'password-strength' });
+    // No inherited `--import`/`--require` preloads: the worker runs the scorer and nothing else.
+    const worker = new Worker(WORKER_URL, { name: 'password-strength', execArgv: [] });
     const slot: Slot = { worker, ready: false, current: undefined };
     this.#slots[i] = slot;
     worker.on('message', (message: StrengthAnswer | 'ready') => {
