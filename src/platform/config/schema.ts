@@ -1,5 +1,6 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { maskOidcProviders } from './oidc-providers.ts';
+import { APP_ENVS, type AppEnv } from './app-env.ts';
 
 /** Extra metadata carried by each variable's schema, read by the loader and the docs generator. */
 export interface VarMeta {
@@ -17,8 +18,7 @@ export interface VarMeta {
   mask?: (value: string) => string;
 }
 
-export const APP_ENVS = ['development', 'test', 'staging', 'production'] as const;
-export type AppEnv = (typeof APP_ENVS)[number];
+export { APP_ENVS, type AppEnv };
 
 const deployed = ['staging', 'production'] as const;
 
