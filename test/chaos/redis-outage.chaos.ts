@@ -14,7 +14,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { testConfig } from '../helpers/app.ts';
-import { ChaosRedis, startServer, waitFor } from '../helpers/chaos.ts';
+import { startPrivateRedis, startServer, waitFor } from '../helpers/chaos.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { createUser } from '../helpers/identity.ts';
 import { quantile, send, type Outcome } from '../helpers/load.ts';
@@ -32,7 +32,7 @@ const ready = async (port: number) => (await get(port, '/health/ready', 2_000)).
 
 describe('chaos: Redis stopped and frozen', { timeout: 120_000 }, () => {
   test('fail-open and fail-closed policies apply, readiness reports Redis, answers stay fast', async (t) => {
-    const redis = await ChaosRedis.create(t);
+    const redis = await startPrivateRedis(t);
     const tdb = await createTestDatabase();
     t.after(() => tdb.drop());
     const user = await createUser({ tdb, config: testConfig() });

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import pg from 'pg';
 import { TEST_JWT_PRIVATE_KEY } from './app.ts';
 import { freePort, get, isAlive, parseLogs, type LogLine } from './process.ts';
-import { redisAnswers } from './redis.ts';
+import { PrivateRedis } from './redis.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -210,54 +210,10 @@ export class PrivatePostgres {
   }
 }
 
-/** A private `redis-server` on a free port that the test may stop, restart, freeze and thaw. */
-export class ChaosRedis {
-  readonly port: number;
-  #child: ChildProcess | null = null;
-  private constructor(port: number) {
-    this.port = port;
-  }
-
-  static async create(t: TestContext): Promise<ChaosRedis> {
-    const redis = new ChaosRedis(await freePort());
-    t.after(() => redis.stop());
-    await redis.start();
-    return redis;
-  }
-
-  get url(): string {
-    return `redis://127.0.0.1:${String(this.port)}/0`;
-  }
-
-  async start(): Promise<void> {
-    const child = spawn(
-      'redis-server',
-      ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-      { stdio: 'ignore' },
-    );
-    this.#child = child;
-    for (let i = 0; i < 100; i++) {
-      if (await redisAnswers(this.url)) return;
-      await sleep(50);
-    }
-    throw new Error(`redis-server on ${String(this.port)} did not start`);
-  }
-
-  /** SIGSTOP: the server keeps its connections and answers nothing. */
-  freeze(): void {
-    if (this.#child?.pid) process.kill(this.#child.pid, 'SIGSTOP');
-  }
-
-  thaw(): void {
-    if (this.#child?.pid) process.kill(this.#child.pid, 'SIGCONT');
-  }
-
-  async stop(): Promise<void> {
-    const child = this.#child;
-    if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    this.#child = null;
-    if (child.pid) process.kill(child.pid, 'SIGCONT');
-    child.kill('SIGKILL');
-    await new Promise((resolve) => child.once('exit', resolve));
-  }
+/** A private redis-server for this test (never the shared one), stopped after it. */
+export async function startPrivateRedis(t: TestContext): Promise<PrivateRedis> {
+  const redis = await PrivateRedis.create();
+  t.after(() => redis.stop());
+  await redis.start();
+  return redis;
 }
