@@ -5,18 +5,15 @@ import type { AccountService } from './accounts.ts';
 import type { ProfileRow } from './accounts-repository.ts';
 import { currentUser } from './authenticate.ts';
 import type { ProfileService } from './profile.ts';
-import { BackupCode, Code, factorOf } from './mfa-routes.ts';
 import { requireRecentAuthentication } from './step-up.ts';
-import { clientOf } from './routes.ts';
+import { clientOf, factorOf } from './request.ts';
+import { Accepted, AUTH_BODY_LIMIT, BackupCode, Code, Password } from './schemas.ts';
 import { IdentityCodes } from './errors.ts';
 
-// The same bounds as the sign-in routes (routes.ts): a 10 MB "password" is a 413 before it is
+// The same bounds as the sign-in routes (schemas.ts): a 10 MB "password" is a 413 before it is
 // parsed, anything over 1,024 characters a 422 before it reaches the estimator or argon2.
-const AUTH_BODY_LIMIT = 16_384;
-const Password = Type.String({ minLength: 1, maxLength: 1_024 });
 const MailToken = Type.String({ minLength: 1, maxLength: 128 });
 
-const Accepted = Type.Object({ status: Type.Literal('accepted'), message: Type.String() });
 const ProfileSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
   email: Type.String(),

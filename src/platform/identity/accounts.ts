@@ -11,9 +11,9 @@ import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizePassword } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
-import type { MfaService, SecondFactor } from './mfa.ts';
+import type { MfaService } from './mfa.ts';
 import type { SessionCache } from './session-cache.ts';
-import type { Client } from './service.ts';
+import type { Client, SecondFactor } from './schemas.ts';
 import type { AuthMethod } from './tables.ts';
 import { hashToken, newOpaqueToken } from './tokens.ts';
 

@@ -62,11 +62,18 @@ export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
 export { MfaService } from './mfa.ts';
-export type { MfaChallenge, MfaStatus, SecondFactor, TotpSetup } from './mfa.ts';
+export type { MfaStatus, TotpSetup } from './mfa.ts';
 export { SessionCache, sessionsTag } from './session-cache.ts';
 export { describeDevice, parseDevice } from './device.ts';
 export type { Device } from './device.ts';
-export type { Authenticated, Client, OpenedSession, TokenPair } from './service.ts';
+export type {
+  Authenticated,
+  Client,
+  MfaChallenge,
+  OpenedSession,
+  SecondFactor,
+  TokenPair,
+} from './schemas.ts';
 export { OidcService, usernameCandidates } from './oidc.ts';
 export type { LinkedIdentity } from './oidc.ts';
 export { purgeOidcStatesJob } from './oidc-jobs.ts';

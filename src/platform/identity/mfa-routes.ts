@@ -1,52 +1,29 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import { HttpCodes, HttpError } from '../http/index.ts';
 import type { RateLimitPolicy } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
-import type { MfaService, SecondFactor } from './mfa.ts';
-import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa-codes.ts';
-import type { IdentityService, TokenPair } from './service.ts';
-import { clientOf } from './routes.ts';
+import type { MfaService } from './mfa.ts';
+import { clientOf, factorOf } from './request.ts';
+import {
+  AUTH_BODY_LIMIT,
+  BackupCode,
+  Code,
+  Password,
+  TokenPairSchema,
+  type TokenPair,
+} from './schemas.ts';
+import type { IdentityService } from './service.ts';
 import { IdentityCodes } from './errors.ts';
 
-const AUTH_BODY_LIMIT = 16_384;
-
-export const Code = Type.String({
-  pattern: TOTP_CODE_PATTERN,
-  description: 'The 6-digit code the authenticator app shows now.',
-});
-export const BackupCode = Type.String({
-  pattern: BACKUP_CODE_PATTERN,
-  description: 'One of the backup codes, `xxxxx-xxxxx` (dash and case optional).',
-});
-const Password = Type.String({ minLength: 1, maxLength: 1_024 });
 const BackupCodes = Type.Object({
   backupCodes: Type.Array(Type.String(), {
     description: 'Single-use recovery codes, shown this once: only their hashes are kept.',
   }),
 });
-/** The pair, as in routes.ts (importing it from there would make an import cycle). */
-const TokenPairSchema = Type.Object({
-  accessToken: Type.String(),
-  tokenType: Type.Literal('Bearer'),
-  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
-  refreshToken: Type.String(),
-  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
-  sessionId: Type.String({ format: 'uuid' }),
-});
 const PasswordAndFactor = Type.Object({
   password: Password,
   code: Type.Optional(Code),
   backupCode: Type.Optional(BackupCode),
-});
-
-/** The answer of `POST /auth/login` for an account with a second factor. */
-export const MfaChallengeSchema = Type.Object({
-  mfaRequired: Type.Literal(true),
-  mfaToken: Type.String({
-    description:
-      'Send it with a code to `POST /auth/mfa/verify`: single use, from this client only, valid `AUTH_MFA_TOKEN_TTL` (5 minutes).',
-  }),
 });
 
 /** Per IP, like the sign-in limit: a second factor is guessed through this route. */
@@ -57,17 +34,6 @@ const VERIFY_LIMIT: RateLimitPolicy[] = [
 const CHANGE_LIMIT: RateLimitPolicy[] = [
   { name: 'mfa-change-user', limit: 10, windowSeconds: 60, by: 'user', failMode: 'closed' },
 ];
-
-/** Exactly one of `code` and `backupCode`; both or neither is a 422. */
-export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {
-  if (body.code !== undefined && body.backupCode === undefined) return { code: body.code };
-  if (body.backupCode !== undefined && body.code === undefined)
-    return { backupCode: body.backupCode };
-  throw new HttpError(HttpCodes.VALIDATION_FAILED, {
-    detail: 'Send exactly one of `code` and `backupCode`.',
-    errors: [{ path: '/body', message: 'must have exactly one of code, backupCode' }],
-  });
-}
 
 /** The MFA API under `/api/v1/auth/mfa`. */
 export async function registerMfaRoutes(

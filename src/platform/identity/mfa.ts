@@ -17,19 +17,10 @@ import * as mfaRepo from './mfa-repository.ts';
 import { normalizePassword } from './normalize.ts';
 import type { PasswordHasher } from './passwords.ts';
 import * as repo from './repository.ts';
-import type { Client } from './service.ts';
+import type { Client, MfaChallenge, SecondFactor } from './schemas.ts';
 import { hashToken, newOpaqueToken, TokenBox } from './tokens.ts';
 
 type Trx = Transaction<DB>;
-
-/** A second factor: a current TOTP code or an unused backup code. */
-export type SecondFactor = { code: string } | { backupCode: string };
-
-/** What `POST /auth/login` answers instead of tokens when the account has a second factor. */
-export interface MfaChallenge {
-  mfaRequired: true;
-  mfaToken: string;
-}
 
 export interface TotpSetup {
   secret: string;

@@ -3,7 +3,8 @@ import { Type } from 'typebox';
 import type { RateLimitPolicy } from '../traffic/index.ts';
 import { currentUser } from './authenticate.ts';
 import type { CallbackQuery, OidcService } from './oidc.ts';
-import { clientOf } from './routes.ts';
+import { clientOf } from './request.ts';
+import { TokenPairSchema } from './schemas.ts';
 import { IdentityCodes } from './errors.ts';
 
 /** A form-posted callback is a few parameters and an ID token at most. */
@@ -30,15 +31,6 @@ const IdentitySchema = Type.Object({
     description: 'The address the provider last asserted.',
   }),
   linkedAt: Type.String({ format: 'date-time' }),
-});
-
-const TokenPairSchema = Type.Object({
-  accessToken: Type.String(),
-  tokenType: Type.Literal('Bearer'),
-  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
-  refreshToken: Type.String(),
-  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
-  sessionId: Type.String({ format: 'uuid' }),
 });
 
 /** Provider flows are cheap for us but start outbound calls: a per-IP cap, failing closed. */

@@ -10,7 +10,8 @@ import { normalizeEmail, normalizeUsername } from './normalize.ts';
 import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './oidc-client.ts';
 import * as repo from './oidc-repository.ts';
 import { insertUser, liveSession, revokeSessions } from './repository.ts';
-import type { Client, IdentityService, TokenPair } from './service.ts';
+import type { Client, TokenPair } from './schemas.ts';
+import type { IdentityService } from './service.ts';
 import { hashToken, type TokenBox } from './tokens.ts';
 
 /** How long an authorization request may take, from `authorize` to its callback. */

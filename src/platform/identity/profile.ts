@@ -14,7 +14,7 @@ import type { SignedIn } from './accounts.ts';
 import { IdentityCodes } from './errors.ts';
 import { normalizeEmail, normalizeUsername } from './normalize.ts';
 import * as repo from './repository.ts';
-import type { Client } from './service.ts';
+import type { Client } from './schemas.ts';
 import { hashToken, newOpaqueToken } from './tokens.ts';
 
 export interface ProfileServiceOptions {

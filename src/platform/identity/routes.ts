@@ -6,19 +6,10 @@ import { currentUser } from './authenticate.ts';
 import type { CookieMode } from './cookies.ts';
 import { parseDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
-import { MfaChallengeSchema } from './mfa-routes.ts';
-import type { Client, IdentityService } from './service.ts';
+import { clientOf } from './request.ts';
+import { Accepted, AUTH_BODY_LIMIT, MfaChallengeSchema, Password } from './schemas.ts';
+import type { IdentityService } from './service.ts';
 
-/** Auth bodies are small: anything larger (a 10 MB "password") is a 413 before it is parsed. */
-const AUTH_BODY_LIMIT = 16_384;
-/** Longest password read at all (the policy's maximum applies to new ones). */
-const PASSWORD_READ_MAX = 1_024;
-
-const Password = Type.String({ minLength: 1, maxLength: PASSWORD_READ_MAX });
-const Accepted = Type.Object({
-  status: Type.Literal('accepted'),
-  message: Type.String(),
-});
 const TokenPairSchema = Type.Object({
   accessToken: Type.String(),
   tokenType: Type.Literal('Bearer'),
@@ -65,16 +56,6 @@ const LoginEventSchema = Type.Object({
   sessionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
   at: Type.String({ format: 'date-time' }),
 });
-
-/** Where the request came from, for sessions, history and audit. */
-export function clientOf(request: FastifyRequest): Client {
-  const ua = request.headers['user-agent'];
-  return {
-    ip: request.ip,
-    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
-    requestId: request.id,
-  };
-}
 
 const bodyField = (field: string) => (request: FastifyRequest) => {
   const value = (request.body as Record<string, unknown> | undefined)?.[field];

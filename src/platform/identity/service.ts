@@ -9,7 +9,7 @@ import { AccountMail } from './accounts-mail.ts';
 import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import { MalformedTokenError, type KeyRing } from './keys.ts';
-import type { MfaChallenge, MfaService, SecondFactor } from './mfa.ts';
+import type { MfaService } from './mfa.ts';
 import {
   normalizeEmail,
   normalizeIdentifier,
@@ -19,50 +19,26 @@ import {
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
 import { assignDefaultRole } from './rbac-repository.ts';
 import * as repo from './repository.ts';
+import type {
+  Authenticated,
+  AuthenticationResult,
+  Client,
+  MfaChallenge,
+  OpenedSession,
+  SecondFactor,
+  TokenPair,
+} from './schemas.ts';
 import type { AuthMethod } from './tables.ts';
 import { SessionCache } from './session-cache.ts';
 import { recentSignInAgents, refreshTokenSession } from './sessions-repository.ts';
 import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
 
-/** Where a request came from, for sessions and the sign-in history. */
-export interface Client {
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string;
-}
-
-/** Who an access token speaks for, once verified and its session found live. */
-export interface Authenticated extends repo.LiveSession {
-  userId: string;
-  sessionId: string;
-}
-
-export type AuthenticationResult = Authenticated | null | 'malformed';
-
 function authenticated(
   claims: { sub: string; sid: string },
   live: repo.LiveSession | undefined,
 ): Authenticated | null {
   return live === undefined ? null : { userId: claims.sub, sessionId: claims.sid, ...live };
-}
-
-/** What a successful sign-in or refresh returns. */
-export interface TokenPair {
-  accessToken: string;
-  tokenType: 'Bearer';
-  expiresIn: number;
-  refreshToken: string;
-  refreshExpiresIn: number;
-  sessionId: string;
-}
-
-/** A session just opened, before its access token is signed. */
-export interface OpenedSession {
-  userId: string;
-  sessionId: string;
-  refreshToken: string;
-  refreshExpires: Date;
 }
 
 export interface IdentityServiceOptions {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { CSRF_HEADER, type CookieMode } from './cookies.ts';
-import { clientOf } from './routes.ts';
+import { clientOf } from './request.ts';
 import type { IdentityService } from './service.ts';
 import { IdentityCodes } from './errors.ts';
 

@@ -1,0 +1,24 @@
+import type { FastifyRequest } from 'fastify';
+import { HttpCodes, HttpError } from '../http/index.ts';
+import type { Client, SecondFactor } from './schemas.ts';
+
+/** Where the request came from, for sessions, history and audit. */
+export function clientOf(request: FastifyRequest): Client {
+  const ua = request.headers['user-agent'];
+  return {
+    ip: request.ip,
+    userAgent: typeof ua === 'string' ? ua.slice(0, 512) : null,
+    requestId: request.id,
+  };
+}
+
+/** Exactly one of `code` and `backupCode`; both or neither is a 422. */
+export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {
+  if (body.code !== undefined && body.backupCode === undefined) return { code: body.code };
+  if (body.backupCode !== undefined && body.code === undefined)
+    return { backupCode: body.backupCode };
+  throw new HttpError(HttpCodes.VALIDATION_FAILED, {
+    detail: 'Send exactly one of `code` and `backupCode`.',
+    errors: [{ path: '/body', message: 'must have exactly one of code, backupCode' }],
+  });
+}
