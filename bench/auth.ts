@@ -15,10 +15,9 @@
 import autocannon from 'autocannon';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import pg from 'pg';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { AUTH_BENCH_PATHS, BENCH_LOGIN, BENCH_PASSWORD } from './auth-server.ts';
-import { CONNECTIONS, PIPELINING, ServerChild, WARMUP_SECONDS } from './lib.ts';
+import { CONNECTIONS, PIPELINING, ServerChild, WARMUP_SECONDS, admin, serverUrl } from './lib.ts';
 
 const DATABASE = 'gw_bench_auth';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -33,20 +32,6 @@ function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] ?? NaN) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
-}
-
-function serverUrl(): string {
-  return process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl(), application_name: 'bench:admin' });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 interface Pair {

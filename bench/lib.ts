@@ -2,6 +2,7 @@
 import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import pg from 'pg';
 
 export const CONNECTIONS = 50;
 export const PIPELINING = 1;
@@ -80,4 +81,20 @@ export async function load(url: string, duration: number): Promise<autocannon.Re
     );
   }
   return result;
+}
+
+/** The PostgreSQL server a benchmark makes its database on (`BENCH_DATABASE_URL`). */
+export function serverUrl(): string {
+  return process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+}
+
+/** Runs one administrative statement (create or drop a benchmark database) on that server. */
+export async function admin(sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: serverUrl(), application_name: 'bench:admin' });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
 }

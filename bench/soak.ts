@@ -25,7 +25,7 @@ import { SMTPServer } from 'smtp-server';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { newId } from '../src/platform/db/index.ts';
 import { PasswordHasher } from '../src/platform/identity/index.ts';
-import { ServerChild } from './lib.ts';
+import { ServerChild, admin, serverUrl } from './lib.ts';
 import {
   MB,
   SOAK_LIMITS,
@@ -92,20 +92,6 @@ function options(argv: string[]): Options {
 /** Warm-up excluded from the trend and the event-loop bound: 10% of the run, 30 s to 2 min. */
 function warmupSeconds(total: number): number {
   return Math.min(120, Math.max(30, Math.round(total * 0.1)));
-}
-
-function serverUrl(): string {
-  return process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
-}
-
-async function admin(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: serverUrl(), application_name: 'bench:admin' });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 /** Accepts every message and counts them: the SMTP server the mail jobs deliver to. */
