@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { loadConfig } from '../../src/platform/config/index.ts';
-import { decide, foldGrants, isPermission } from '../../src/platform/identity/permissions.ts';
+import { decide, foldGrants, isPermission } from '../../src/platform/identity/rbac/permissions.ts';
 
 describe('rbac: permissions', () => {
   test('permissions are resource:action or resource:*, lowercase, nothing else', () => {

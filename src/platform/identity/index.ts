@@ -1,5 +1,5 @@
 import './tables.ts';
-import './rbac-tables.ts';
+import './rbac/tables.ts';
 import './accounts-tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
@@ -9,19 +9,19 @@ import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
-import { registerAdminRoutes } from './admin-routes.ts';
-import { AdminService } from './admin-service.ts';
+import { registerAdminRoutes } from './admin/routes.ts';
+import { AdminService } from './admin/service.ts';
 import { AccountMail } from './accounts-mail.ts';
 import { AccountService } from './accounts.ts';
 import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
-import { registerPermissionChecks } from './authorize.ts';
+import { registerPermissionChecks } from './rbac/authorize.ts';
 import { KeyRing } from './keys.ts';
 import { OidcService } from './oidc.ts';
 import { OidcProviders } from './oidc-client.ts';
 import { registerOidcRoutes } from './oidc-routes.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
-import type { AccessControl } from './permissions.ts';
+import type { AccessControl } from './rbac/permissions.ts';
 import { ProfileService } from './profile.ts';
 import { MfaService } from './mfa.ts';
 import { registerMfaRoutes } from './mfa-routes.ts';
@@ -91,11 +91,11 @@ export {
   PERMISSION_PATTERN,
   PlatformPermissions,
   ROLE_NAME_PATTERN,
-} from './permissions.ts';
-export type { AccessControlOptions, Grants, Verdict } from './permissions.ts';
-export { AdminService } from './admin-service.ts';
-export type { Actor } from './admin-service.ts';
-export { registerPermissionChecks } from './authorize.ts';
+} from './rbac/permissions.ts';
+export type { AccessControlOptions, Grants, Verdict } from './rbac/permissions.ts';
+export { AdminService } from './admin/service.ts';
+export type { Actor } from './admin/service.ts';
+export { registerPermissionChecks } from './rbac/authorize.ts';
 
 export interface IdentityOptions {
   config: Config;

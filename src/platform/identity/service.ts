@@ -17,7 +17,7 @@ import {
   normalizeUsername,
 } from './normalize.ts';
 import { passwordProblems, type PasswordHasher } from './passwords.ts';
-import { assignDefaultRole } from './rbac-repository.ts';
+import { assignDefaultRole } from './rbac/repository.ts';
 import * as repo from './repository.ts';
 import type {
   Authenticated,

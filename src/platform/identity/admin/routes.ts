@@ -1,72 +1,20 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { DbCodes, listQuerySchema, pageSchema } from '../db/index.ts';
-import { HttpCodes } from '../http/index.ts';
-import type { Actor, AdminService } from './admin-service.ts';
-import { adminUsersSpec, auditEventsSpec } from './admin-service.ts';
-import { PERMISSION_PATTERN, PlatformPermissions as P, ROLE_NAME_PATTERN } from './permissions.ts';
-import { IdentityCodes } from './errors.ts';
-
-const ADMIN_BODY_LIMIT = 16_384;
-
-const RoleName = Type.String({ pattern: ROLE_NAME_PATTERN, maxLength: 32 });
-const Permission = Type.String({
-  pattern: PERMISSION_PATTERN,
-  maxLength: 97,
-  description: '`resource:action`, or `resource:*` for every action of the resource.',
-});
-const Permissions = Type.Array(Permission, { maxItems: 200 });
-const Description = Type.String({ maxLength: 500 });
-// Not `format: uuid`: a malformed id is an unknown one (404), like any other.
-const IdParams = Type.Object({ id: Type.String({ minLength: 1, maxLength: 100 }) });
-const Time = Type.String({ format: 'date-time' });
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(t: T) =>
-  Type.Union([t, Type.Null()]);
-
-const AdminUserSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  email: Type.String(),
-  username: Type.String(),
-  emailVerified: Type.Boolean(),
-  locked: Type.Boolean({ description: 'Locked now: by failed sign-ins or by an administrator.' }),
-  lockedUntil: Nullable(
-    Type.String({
-      format: 'date-time',
-      description: 'End of a lockout; null with `locked` true: until an administrator unlocks.',
-    }),
-  ),
-  failedLoginCount: Type.Integer(),
-  roles: Type.Array(Type.String()),
-  createdAt: Time,
-  lastLoginAt: Nullable(Time),
-});
-
-const RoleSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  name: Type.String(),
-  description: Type.String(),
-  permissions: Type.Array(Type.String()),
-  mfaRequired: Type.Boolean({
-    description:
-      'Permissions granted only through such roles need a session signed in with a second factor.',
-  }),
-  builtin: Type.Boolean({ description: 'Seeded by the platform: never renamed or deleted.' }),
-  userCount: Type.Integer({ description: 'Accounts holding the role.' }),
-  createdAt: Time,
-  updatedAt: Time,
-});
-
-const AuditEventSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  occurredAt: Time,
-  action: Type.String(),
-  actorId: Nullable(Type.String({ format: 'uuid' })),
-  subjectType: Nullable(Type.String()),
-  subjectId: Nullable(Type.String()),
-  ip: Nullable(Type.String()),
-  requestId: Nullable(Type.String()),
-  data: Type.Record(Type.String(), Type.Unknown()),
-});
+import { DbCodes, listQuerySchema, pageSchema } from '../../db/index.ts';
+import { HttpCodes } from '../../http/index.ts';
+import type { Actor, AdminService } from './service.ts';
+import { adminUsersSpec, auditEventsSpec } from './service.ts';
+import { PlatformPermissions as P } from '../rbac/permissions.ts';
+import { IdentityCodes } from '../errors.ts';
+import { RoleName, Permissions } from '../rbac/schemas.ts';
+import {
+  ADMIN_BODY_LIMIT,
+  Description,
+  IdParams,
+  AdminUserSchema,
+  RoleSchema,
+  AuditEventSchema,
+} from './schemas.ts';
 
 /** The documented query of `GET /admin/users`: the spec's filters plus `role`. */
 const usersQuerySchema = listQuerySchema({

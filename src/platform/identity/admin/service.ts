@@ -1,4 +1,4 @@
-import { auditEventsQuery, recordAudit } from '../audit/index.ts';
+import { auditEventsQuery, recordAudit } from '../../audit/index.ts';
 import {
   DbCodes,
   isUniqueViolation,
@@ -10,14 +10,14 @@ import {
   type ListSpec,
   type Page,
   type PaginateOptions,
-} from '../db/index.ts';
-import { HttpCodes, HttpError } from '../http/index.ts';
-import { IdentityCodes } from './errors.ts';
-import type { SessionCache } from './session-cache.ts';
-import { normalizeIdentifier } from './normalize.ts';
-import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from './permissions.ts';
-import * as rbac from './rbac-repository.ts';
-import * as repo from './repository.ts';
+} from '../../db/index.ts';
+import { HttpCodes, HttpError } from '../../http/index.ts';
+import { IdentityCodes } from '../errors.ts';
+import type { SessionCache } from '../session-cache.ts';
+import { normalizeIdentifier } from '../normalize.ts';
+import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from '../rbac/permissions.ts';
+import * as rbac from '../rbac/repository.ts';
+import * as repo from '../repository.ts';
 
 /** Who performs an admin action: the signed-in account, or null for the operator's CLI. */
 export interface Actor {

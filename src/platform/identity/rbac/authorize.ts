@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { HttpCodes, HttpError } from '../http/index.ts';
-import { IdentityCodes } from './errors.ts';
+import { HttpCodes, HttpError } from '../../http/index.ts';
+import { IdentityCodes } from '../errors.ts';
 import { isPermission, type AccessControl } from './permissions.ts';
 
 declare module 'fastify' {

@@ -24,7 +24,7 @@ export interface UserRoleTable {
   created_at: CreatedAt;
 }
 
-declare module '../db/database.ts' {
+declare module '../../db/database.ts' {
   interface DB {
     gw_role: RoleTable;
     gw_user_role: UserRoleTable;

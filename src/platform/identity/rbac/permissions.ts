@@ -1,6 +1,6 @@
-import type { Cache } from '../cache/index.ts';
-import type { Db } from '../db/index.ts';
-import * as rbac from './rbac-repository.ts';
+import type { Cache } from '../../cache/index.ts';
+import type { Db } from '../../db/index.ts';
+import * as rbac from './repository.ts';
 
 /** `resource:action`, lowercase; `resource:*` grants every action of the resource. */
 export const PERMISSION_PATTERN = '^[a-z][a-z0-9-]{0,47}:([a-z][a-z0-9-]{0,47}|\\*)$';

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
+import type { DB } from '../../db/index.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 
