@@ -4,6 +4,7 @@ export type ErrorKind =
   | 'Unauthorized'
   | 'Forbidden'
   | 'NotFound'
+  | 'MethodNotAllowed'
   | 'Conflict'
   | 'PayloadTooLarge'
   | 'UriTooLong'
@@ -24,6 +25,8 @@ export function statusOf(kind: ErrorKind): number {
       return 403;
     case 'NotFound':
       return 404;
+    case 'MethodNotAllowed':
+      return 405;
     case 'Conflict':
       return 409;
     case 'PayloadTooLarge':
@@ -164,12 +167,18 @@ export const HttpCodes = defineErrorCodes('http', {
   ROUTE_NOT_FOUND: {
     kind: 'NotFound',
     title: 'Route not found',
-    description: 'No route matches this method and path.',
+    description: 'No route has this path (a path that exists with other methods is 405).',
   },
   NOT_FOUND: {
     kind: 'NotFound',
     title: 'Not found',
     description: 'The resource does not exist or is not visible to the caller.',
+  },
+  METHOD_NOT_ALLOWED: {
+    kind: 'MethodNotAllowed',
+    title: 'Method not allowed',
+    description:
+      'The path exists but not with this method; the `Allow` header lists the methods it answers.',
   },
   PAYLOAD_TOO_LARGE: {
     kind: 'PayloadTooLarge',

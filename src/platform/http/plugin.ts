@@ -6,6 +6,7 @@ import { HttpCodes, HttpError } from './errors.ts';
 import { registerOpenApi, type OpenApiInfo } from './openapi.ts';
 import { recordRoutes } from './route-errors.ts';
 import { makeErrorHandler } from './problem.ts';
+import { registerNotFound } from './not-found.ts';
 import { createHandlerDeadlines } from './deadlines.ts';
 import { makeArrivalCheck, makeSecurityHeaders, registerSecurity } from './security.ts';
 import { registerVersioning, setVersionHeaders } from './versioning.ts';
@@ -36,11 +37,8 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
       translators: options.translators,
     }),
   );
-  app.setNotFoundHandler(async (request) => {
-    throw new HttpError(HttpCodes.ROUTE_NOT_FOUND, {
-      detail: `No route for ${request.method} ${request.url.split('?')[0] ?? ''}.`,
-    });
-  });
+  // 404 ROUTE_NOT_FOUND, or 405 METHOD_NOT_ALLOWED with `Allow` when the path has other methods.
+  registerNotFound(app);
   // JSON only: a JSON body sent as text/plain is refused with 415, not parsed as a string.
   app.removeContentTypeParser('text/plain');
 

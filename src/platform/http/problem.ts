@@ -91,6 +91,7 @@ const STATUS_FALLBACK: Record<number, string> = {
   401: HttpCodes.UNAUTHORIZED,
   403: HttpCodes.FORBIDDEN,
   404: HttpCodes.NOT_FOUND,
+  405: HttpCodes.METHOD_NOT_ALLOWED,
   413: HttpCodes.PAYLOAD_TOO_LARGE,
   414: HttpCodes.URI_TOO_LONG,
   415: HttpCodes.UNSUPPORTED_MEDIA_TYPE,
