@@ -3,6 +3,8 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+const NO_APPS = { group: ['**/apps/**'], message: 'The platform never imports an app.' };
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/'] },
   js.configs.recommended,
@@ -51,12 +53,28 @@ export default tseslint.config(
   {
     files: ['src/platform/**'],
     rules: {
-      'no-restricted-imports': [
-        'error',
-        { patterns: [{ group: ['**/apps/**'], message: 'The platform never imports an app.' }] },
-      ],
+      'no-restricted-imports': ['error', { patterns: [NO_APPS] }],
     },
   },
+  // Between platform areas too: `src/platform/<a>/**` reaches `src/platform/<b>/` only through
+  // `<b>/index.ts`. Import paths are relative, so the `../` that leave the area depend on the depth.
+  ...[0, 1, 2, 3].map((depth) => ({
+    files: [`src/platform/*/${'*/'.repeat(depth)}*.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            NO_APPS,
+            {
+              regex: `^(\\.\\./){${String(depth + 1)}}[^./][^/]*/(?!index\\.ts$)[^/]+`,
+              message: 'Import another platform area through its index.ts only.',
+            },
+          ],
+        },
+      ],
+    },
+  })),
   {
     files: ['src/apps/**'],
     rules: {

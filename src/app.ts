@@ -26,6 +26,7 @@ import {
   createLogger,
   createMetricsRegistry,
   registerObservability,
+  requestChildLogger,
   routeLabel,
   type Logger,
 } from './platform/observability/index.ts';
@@ -140,7 +141,12 @@ export async function buildApp(
 
   // pino's Logger is a FastifyBaseLogger; annotating keeps Fastify's generics at their defaults.
   const loggerInstance: FastifyBaseLogger = logger;
-  const app = Fastify({ ...serverOptions(config), loggerInstance });
+  // The observability area writes one completion line per request itself.
+  const app = Fastify({
+    ...serverOptions(config),
+    childLoggerFactory: requestChildLogger,
+    loggerInstance,
+  });
   app.decorate('platform', {
     config,
     lifecycle,

@@ -1,7 +1,6 @@
 import { LogController, type FastifyServerOptions } from 'fastify';
 import { readFileSync } from 'node:fs';
 import type { Config } from '../config/index.ts';
-import { requestChildLogger } from '../observability/logger.ts';
 import { HttpCodes, HttpError } from './errors.ts';
 import { makeClientErrorHandler, sendProblem, toHttpError } from './problem.ts';
 import { genReqId } from './request-id.ts';
@@ -12,7 +11,10 @@ import { setVersionHeaders } from './versioning.ts';
 /** Longest path parameter (a longer one is 414 `URI_TOO_LONG`). */
 export const MAX_PARAM_LENGTH = 200;
 
-/** Fastify factory options from config: timeouts, limits, trusted proxies, request ids, validation. */
+/**
+ * Fastify factory options from config: timeouts, limits, trusted proxies, request ids, validation.
+ * The logger and its per-request child factory come from the observability area (see `buildApp`).
+ */
 export function serverOptions(
   config: Config,
 ): FastifyServerOptions & { https?: { cert: Buffer; key: Buffer } | null } {
@@ -30,8 +32,6 @@ export function serverOptions(
         : hops;
   return {
     genReqId,
-    // The observability area writes one completion line per request itself.
-    childLoggerFactory: requestChildLogger,
     logController: new LogController({
       requestIdLogLabel: 'requestId',
       disableRequestLogging: true,

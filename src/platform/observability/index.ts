@@ -6,6 +6,7 @@ export {
   loggerOptions,
   REDACT_PATHS,
   registerLogMetrics,
+  requestChildLogger,
 } from './logger.ts';
 export type { Logger, LoggerSettings } from './logger.ts';
 export {
