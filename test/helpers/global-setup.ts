@@ -1,6 +1,13 @@
 // node --test --test-global-setup: finds the PostgreSQL the tests use. TEST_DATABASE_URL (default the
 // machine's server at 127.0.0.1:5432/test) when it answers; otherwise an embedded server for this run,
 // so `npm ci && npm test` works on a machine with only Node.
+//
+// Nothing of a run lives in the checkout's `./.data`, which belongs to `npm start` (an embedded
+// server there serves one process at a time): the embedded fallback and the `DATA_DIR` every child
+// process inherits (a server a test starts without `DATABASE_URL`) are in a temporary folder of
+// this run, removed at the end.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import { pino } from 'pino';
@@ -9,6 +16,7 @@ import { startEmbeddedPostgres, type EmbeddedServer } from '../../src/platform/d
 // The user is explicit: libpq's default (the OS user) is unset in some CI environments.
 const DEFAULT_URL = 'postgres://postgres@127.0.0.1:5432/test';
 let embedded: EmbeddedServer | undefined;
+let runDir: string | undefined;
 
 async function answers(url: string): Promise<boolean> {
   const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 2_000 });
@@ -55,12 +63,14 @@ async function dropLeftovers(url: string, templates: boolean): Promise<void> {
 }
 
 export async function globalSetup(): Promise<void> {
+  runDir = mkdtempSync(join(tmpdir(), 'gw-test-run-'));
+  // Test files and the processes they start inherit this environment.
+  process.env.DATA_DIR = join(runDir, 'data');
   const url = process.env.TEST_DATABASE_URL ?? DEFAULT_URL;
   if (await answers(url)) {
     process.env.TEST_DATABASE_URL = url;
   } else {
-    const dir = join(import.meta.dirname, '..', '..', '.data', 'test-postgres');
-    embedded = await startEmbeddedPostgres(dir, pino({ level: 'warn' }));
+    embedded = await startEmbeddedPostgres(join(runDir, 'test-postgres'), pino({ level: 'warn' }));
     process.env.TEST_DATABASE_URL = embedded.url;
     process.stdout.write(`tests use an embedded PostgreSQL (nothing answered at ${url})\n`);
   }
@@ -71,4 +81,5 @@ export async function globalTeardown(): Promise<void> {
   const url = process.env.TEST_DATABASE_URL;
   if (url) await dropLeftovers(url, true).catch(() => undefined);
   await embedded?.stop();
+  if (runDir) rmSync(runDir, { recursive: true, force: true });
 }
