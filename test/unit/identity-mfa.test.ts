@@ -10,7 +10,7 @@ import {
   normalizeBackupCode,
   totpFor,
   totpStep,
-} from '../../src/platform/identity/mfa-codes.ts';
+} from '../../src/platform/identity/mfa/codes.ts';
 import { TokenBox } from '../../src/platform/identity/tokens.ts';
 
 /** RFC 6238 appendix B: the SHA-1 seed, as base32. */

@@ -17,14 +17,14 @@ import { registerAccountRoutes } from './accounts-routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
 import { registerPermissionChecks } from './rbac/authorize.ts';
 import { KeyRing } from './keys.ts';
-import { OidcService } from './oidc.ts';
-import { OidcProviders } from './oidc-client.ts';
-import { registerOidcRoutes } from './oidc-routes.ts';
+import { OidcService } from './oidc/service.ts';
+import { OidcProviders } from './oidc/client.ts';
+import { registerOidcRoutes } from './oidc/routes.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
 import type { AccessControl } from './rbac/permissions.ts';
 import { ProfileService } from './profile.ts';
-import { MfaService } from './mfa.ts';
-import { registerMfaRoutes } from './mfa-routes.ts';
+import { MfaService } from './mfa/service.ts';
+import { registerMfaRoutes } from './mfa/routes.ts';
 import { CookieMode } from './cookies.ts';
 import { registerAuthRoutes } from './routes.ts';
 import { registerSessionRoutes } from './session-routes.ts';
@@ -61,8 +61,8 @@ export {
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './service.ts';
-export { MfaService } from './mfa.ts';
-export type { MfaStatus, TotpSetup } from './mfa.ts';
+export { MfaService } from './mfa/service.ts';
+export type { MfaStatus, TotpSetup } from './mfa/service.ts';
 export { SessionCache, sessionsTag } from './session-cache.ts';
 export { describeDevice, parseDevice } from './device.ts';
 export type { Device } from './device.ts';
@@ -74,9 +74,9 @@ export type {
   SecondFactor,
   TokenPair,
 } from './schemas.ts';
-export { OidcService, usernameCandidates } from './oidc.ts';
-export type { LinkedIdentity } from './oidc.ts';
-export { purgeOidcStatesJob } from './oidc-jobs.ts';
+export { OidcService, usernameCandidates } from './oidc/service.ts';
+export type { LinkedIdentity } from './oidc/service.ts';
+export { purgeOidcStatesJob } from './oidc/jobs.ts';
 export {
   identityMailTemplates,
   newSignInTemplate,

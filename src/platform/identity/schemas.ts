@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa-codes.ts';
+import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa/codes.ts';
 import type { LiveSession } from './repository.ts';
 
 // The types and route schemas more than one capability folder uses. This file imports no

@@ -9,7 +9,7 @@ import { AccountMail } from './accounts-mail.ts';
 import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import { MalformedTokenError, type KeyRing } from './keys.ts';
-import type { MfaService } from './mfa.ts';
+import type { MfaService } from './mfa/service.ts';
 import {
   normalizeEmail,
   normalizeIdentifier,

@@ -1,37 +1,12 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { RateLimitPolicy } from '../traffic/index.ts';
-import { currentUser } from './authenticate.ts';
-import type { CallbackQuery, OidcService } from './oidc.ts';
-import { clientOf } from './request.ts';
-import { TokenPairSchema } from './schemas.ts';
-import { IdentityCodes } from './errors.ts';
-
-/** A form-posted callback is a few parameters and an ID token at most. */
-const FORM_BODY_LIMIT = 16_384;
-
-// Any id that is not configured, well-formed or not, is the same 404.
-const ProviderParams = Type.Object({ provider: Type.String({ minLength: 1, maxLength: 64 }) });
-
-// Every parameter is optional here: a missing or odd one is the one OIDC_LOGIN_FAILED, not a
-// validation error. Unknown ones (Google's `authuser`, Keycloak's `session_state`) are dropped.
-const CallbackQuerySchema = Type.Object({
-  code: Type.Optional(Type.String({ maxLength: 2_048 })),
-  state: Type.Optional(Type.String({ maxLength: 512 })),
-  iss: Type.Optional(Type.String({ maxLength: 2_048 })),
-  error: Type.Optional(Type.String({ maxLength: 256 })),
-  error_description: Type.Optional(Type.String({ maxLength: 2_048 })),
-  error_uri: Type.Optional(Type.String({ maxLength: 2_048 })),
-});
-
-const IdentitySchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  provider: Type.String(),
-  email: Type.Union([Type.String(), Type.Null()], {
-    description: 'The address the provider last asserted.',
-  }),
-  linkedAt: Type.String({ format: 'date-time' }),
-});
+import type { RateLimitPolicy } from '../../traffic/index.ts';
+import { currentUser } from '../authenticate.ts';
+import type { CallbackQuery, OidcService } from './service.ts';
+import { clientOf } from '../request.ts';
+import { TokenPairSchema } from '../schemas.ts';
+import { IdentityCodes } from '../errors.ts';
+import { FORM_BODY_LIMIT, ProviderParams, CallbackQuerySchema, IdentitySchema } from './schemas.ts';
 
 /** Provider flows are cheap for us but start outbound calls: a per-IP cap, failing closed. */
 const oidcLimit = (name: string): RateLimitPolicy[] => [

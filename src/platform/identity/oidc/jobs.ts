@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import { defineJob } from '../jobs/index.ts';
-import { purgeOidcStates } from './oidc-repository.ts';
+import { defineJob } from '../../jobs/index.ts';
+import { purgeOidcStates } from './repository.ts';
 
 /** Hourly: authorization requests that ended (expired or spent) over a day ago are deleted. */
 export const purgeOidcStatesJob = defineJob({

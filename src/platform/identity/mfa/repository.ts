@@ -1,6 +1,6 @@
-import './mfa-tables.ts';
+import './tables.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
+import type { DB } from '../../db/index.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 

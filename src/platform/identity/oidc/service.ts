@@ -1,18 +1,18 @@
 import { randomInt } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
-import { recordAudit, type AuditEvent } from '../audit/index.ts';
-import type { OidcProviderConfig } from '../config/index.ts';
-import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
-import { HttpError } from '../http/index.ts';
-import type { Logger } from '../observability/index.ts';
-import { IdentityCodes } from './errors.ts';
-import { normalizeEmail, normalizeUsername } from './normalize.ts';
-import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './oidc-client.ts';
-import * as repo from './oidc-repository.ts';
-import { insertUser, liveSession, revokeSessions } from './repository.ts';
-import type { Client, TokenPair } from './schemas.ts';
-import type { IdentityService } from './service.ts';
-import { hashToken, type TokenBox } from './tokens.ts';
+import { recordAudit, type AuditEvent } from '../../audit/index.ts';
+import type { OidcProviderConfig } from '../../config/index.ts';
+import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
+import { HttpError } from '../../http/index.ts';
+import type { Logger } from '../../observability/index.ts';
+import { IdentityCodes } from '../errors.ts';
+import { normalizeEmail, normalizeUsername } from '../normalize.ts';
+import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from './client.ts';
+import * as repo from './repository.ts';
+import { insertUser, liveSession, revokeSessions } from '../repository.ts';
+import type { Client, TokenPair } from '../schemas.ts';
+import type { IdentityService } from '../service.ts';
+import { hashToken, type TokenBox } from '../tokens.ts';
 
 /** How long an authorization request may take, from `authorize` to its callback. */
 export const OIDC_STATE_TTL_S = 600;

@@ -36,7 +36,7 @@ export interface MfaChallengeTable {
   created_at: CreatedAt;
 }
 
-declare module '../db/index.ts' {
+declare module '../../db/index.ts' {
   interface DB {
     gw_mfa_totp: MfaTotpTable;
     gw_mfa_backup_code: MfaBackupCodeTable;

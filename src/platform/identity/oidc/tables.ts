@@ -34,7 +34,7 @@ export interface OidcStateTable {
   created_at: CreatedAt;
 }
 
-declare module '../db/index.ts' {
+declare module '../../db/index.ts' {
   interface DB {
     gw_user_identity: UserIdentityTable;
     gw_oidc_state: OidcStateTable;

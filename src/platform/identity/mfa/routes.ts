@@ -1,30 +1,13 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
-import type { RateLimitPolicy } from '../traffic/index.ts';
-import { currentUser } from './authenticate.ts';
-import type { MfaService } from './mfa.ts';
-import { clientOf, factorOf } from './request.ts';
-import {
-  AUTH_BODY_LIMIT,
-  BackupCode,
-  Code,
-  Password,
-  TokenPairSchema,
-  type TokenPair,
-} from './schemas.ts';
-import type { IdentityService } from './service.ts';
-import { IdentityCodes } from './errors.ts';
-
-const BackupCodes = Type.Object({
-  backupCodes: Type.Array(Type.String(), {
-    description: 'Single-use recovery codes, shown this once: only their hashes are kept.',
-  }),
-});
-const PasswordAndFactor = Type.Object({
-  password: Password,
-  code: Type.Optional(Code),
-  backupCode: Type.Optional(BackupCode),
-});
+import type { RateLimitPolicy } from '../../traffic/index.ts';
+import { currentUser } from '../authenticate.ts';
+import type { MfaService } from './service.ts';
+import { clientOf, factorOf } from '../request.ts';
+import { AUTH_BODY_LIMIT, BackupCode, Code, TokenPairSchema, type TokenPair } from '../schemas.ts';
+import type { IdentityService } from '../service.ts';
+import { IdentityCodes } from '../errors.ts';
+import { BackupCodes, MfaStatusSchema, PasswordAndFactor, TotpSetupSchema } from './schemas.ts';
 
 /** Per IP, like the sign-in limit: a second factor is guessed through this route. */
 const VERIFY_LIMIT: RateLimitPolicy[] = [
@@ -52,10 +35,7 @@ export async function registerMfaRoutes(
         ...signedIn,
         summary: 'Your second factors',
         response: {
-          200: Type.Object({
-            totpEnabled: Type.Boolean(),
-            backupCodesLeft: Type.Integer({ minimum: 0 }),
-          }),
+          200: MfaStatusSchema,
         },
       },
     },
@@ -73,11 +53,7 @@ export async function registerMfaRoutes(
         description:
           'A new secret, pending until `POST /auth/mfa/totp/enable` with a code from it; calling again replaces a pending one. 409 `MFA_ALREADY_ENABLED` while one is enabled.',
         response: {
-          200: Type.Object({
-            secret: Type.String({ description: 'Base32, for typing it in by hand.' }),
-            otpauthUri: Type.String({ description: '`otpauth://totp/...`' }),
-            qrSvg: Type.String({ description: 'The URI as a QR code, an SVG document.' }),
-          }),
+          200: TotpSetupSchema,
         },
       },
     },

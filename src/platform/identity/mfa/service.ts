@@ -1,24 +1,18 @@
 import type { Transaction } from 'kysely';
 import QRCode from 'qrcode';
-import { recordAudit } from '../audit/index.ts';
-import type { Config } from '../config/index.ts';
-import { newId, withTransaction, type DB, type Db } from '../db/index.ts';
-import { HttpCodes, HttpError } from '../http/index.ts';
-import type { Logger } from '../observability/index.ts';
-import { IdentityCodes } from './errors.ts';
-import {
-  BackupCodeHasher,
-  matchTotp,
-  newBackupCodes,
-  newTotpSecret,
-  totpFor,
-} from './mfa-codes.ts';
-import * as mfaRepo from './mfa-repository.ts';
-import { normalizePassword } from './normalize.ts';
-import type { PasswordHasher } from './passwords.ts';
-import * as repo from './repository.ts';
-import type { Client, MfaChallenge, SecondFactor } from './schemas.ts';
-import { hashToken, newOpaqueToken, TokenBox } from './tokens.ts';
+import { recordAudit } from '../../audit/index.ts';
+import type { Config } from '../../config/index.ts';
+import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
+import { HttpCodes, HttpError } from '../../http/index.ts';
+import type { Logger } from '../../observability/index.ts';
+import { IdentityCodes } from '../errors.ts';
+import { BackupCodeHasher, matchTotp, newBackupCodes, newTotpSecret, totpFor } from './codes.ts';
+import * as mfaRepo from './repository.ts';
+import { normalizePassword } from '../normalize.ts';
+import type { PasswordHasher } from '../passwords.ts';
+import * as repo from '../repository.ts';
+import type { Client, MfaChallenge, SecondFactor } from '../schemas.ts';
+import { hashToken, newOpaqueToken, TokenBox } from '../tokens.ts';
 
 type Trx = Transaction<DB>;
 

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
-import './oidc-tables.ts';
+import type { DB } from '../../db/index.ts';
+import './tables.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 
