@@ -18,6 +18,19 @@ const USAGE = `usage: main db <command>
   backup <file>      pg_dump (custom format) of the database to <file>
   restore <file>     pg_restore <file> into the (empty) database`;
 
+/** The PostgreSQL client programs backup and restore run, and where they come from. */
+const CLIENT_TOOLS = ['pg_dump', 'pg_restore', 'psql'];
+const CLIENT_PACKAGE =
+  'the PostgreSQL client tools, of the same major version as the server or newer (Debian/Ubuntu: `apt-get install postgresql-client`; Alpine: `apk add postgresql-client`; macOS: `brew install libpq`)';
+
+/** The client program that could not be run (not installed, not on PATH), if that is the error. */
+function missingTool(error: unknown): string | null {
+  const e = error as { code?: unknown; path?: unknown };
+  return e.code === 'ENOENT' && typeof e.path === 'string' && CLIENT_TOOLS.includes(e.path)
+    ? e.path
+    : null;
+}
+
 /** `main db ...`: migration and backup commands for operators; returns the exit code. */
 export async function runDbCommand(
   args: readonly string[],
@@ -77,6 +90,13 @@ export async function runDbCommand(
     }
     return 0;
   } catch (error) {
+    const tool = missingTool(error);
+    if (tool) {
+      process.stderr.write(
+        `db ${sub}: \`${tool}\` is not installed or not on PATH; it comes with ${CLIENT_PACKAGE}\n`,
+      );
+      return 1;
+    }
     logger.error({ err: error }, `db ${sub} failed`);
     return 1;
   } finally {

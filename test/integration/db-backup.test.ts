@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, type TestContext } from 'node:test';
@@ -153,8 +153,13 @@ interface Run {
 }
 
 /** Runs a command in the project root with `DATABASE_URL` pointing at `url` (no shell). */
-function run(command: string, args: string[], url: string): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, APP_ENV: 'test', DATABASE_URL: url };
+function run(
+  command: string,
+  args: string[],
+  url: string,
+  extra: NodeJS.ProcessEnv = {},
+): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, APP_ENV: 'test', DATABASE_URL: url, ...extra };
   delete env.NODE_TEST_CONTEXT;
   return new Promise((resolve) => {
     execFile(
@@ -256,6 +261,33 @@ describe('backup and restore', async () => {
     // Nor into the source itself.
     await assert.rejects(restoreDatabase(source.url, file), /restore needs an empty database/);
     assert.deepEqual(await summarise(source.database.pool), before);
+  });
+
+  test('regression: without pg_dump or psql on PATH, backup and restore say which package provides them, exit 1, no stack', async (t) => {
+    const tdb = await database(t, true);
+    // A PATH holding no PostgreSQL client program (node is run by its full path).
+    const path = mkdtempSync(join(tmpdir(), 'gw-no-pg-client-'));
+    t.after(() => rmSync(path, { recursive: true, force: true }));
+    const file = join(dir, 'never-written.dump');
+    for (const [sub, tool] of [
+      ['backup', 'pg_dump'],
+      ['restore', 'psql'],
+    ] as const) {
+      const res = await run(process.execPath, ['src/main.ts', 'db', sub, file], tdb.url, {
+        PATH: path,
+      });
+      assert.equal(res.code, 1, `${res.stdout}\n${res.stderr}`);
+      const lines = res.stderr.split('\n').filter((l) => l !== '');
+      assert.equal(lines.length, 1, res.stderr);
+      assert.match(
+        lines[0] ?? '',
+        new RegExp(
+          `^db ${sub}: \`${tool}\` is not installed or not on PATH; .*apt-get install postgresql-client`,
+        ),
+      );
+      assert.doesNotMatch(res.stdout + res.stderr, /^\s+at |"stack"/m, 'no stack trace');
+    }
+    assert.equal(existsSync(file), false);
   });
 
   test(
