@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -183,6 +184,80 @@ describe('config', () => {
       issuesOf({ APP_ENV: 'prod' }).map((i) => i.key),
       ['APP_ENV'],
     );
+  });
+
+  test('regression: an enum error lists the allowed values', () => {
+    const issues = issuesOf({ APP_ENV: 'prod', LOG_LEVEL: 'loud', DATABASE_SSL: 'on' });
+    assert.deepEqual(issues, [
+      {
+        key: 'APP_ENV',
+        message: 'must be one of: development, test, staging, production (got "prod")',
+      },
+      {
+        key: 'LOG_LEVEL',
+        message: 'must be one of: fatal, error, warn, info, debug, trace, silent (got "loud")',
+      },
+      { key: 'DATABASE_SSL', message: 'must be one of: disable, require, verify-full (got "on")' },
+    ]);
+  });
+
+  test('regression: development listens on 127.0.0.1 unless HOST says otherwise; elsewhere 0.0.0.0', () => {
+    assert.equal(loadConfig({}).server.host, '127.0.0.1');
+    assert.equal(loadConfig({ HOST: '' }).server.host, '127.0.0.1');
+    assert.equal(loadConfig({ HOST: '0.0.0.0' }).server.host, '0.0.0.0');
+    assert.equal(loadConfig({ APP_ENV: 'test' }).server.host, '0.0.0.0');
+    const production = loadConfig({
+      APP_ENV: 'production',
+      ...MAIL,
+      ...IDENTITY,
+      APP_SECRET: STRONG,
+      DATABASE_URL: DB,
+    });
+    assert.equal(production.server.host, '0.0.0.0');
+    assert.equal(production.vars.HOST, '0.0.0.0', 'config:check shows the address in effect');
+  });
+
+  test('regression: unset, PUBLIC_URL follows HOST and PORT (and the token issuer with it)', () => {
+    const dev = loadConfig({ PORT: '4000' });
+    assert.equal(dev.mail.publicUrl, 'http://127.0.0.1:4000');
+    assert.equal(dev.identity.jwtIssuer, 'http://127.0.0.1:4000');
+    assert.equal(dev.vars.PUBLIC_URL, 'http://127.0.0.1:4000');
+    assert.equal(loadConfig({ HOST: '0.0.0.0' }).mail.publicUrl, 'http://localhost:3000');
+    assert.equal(loadConfig({ HOST: '::', PORT: '80' }).mail.publicUrl, 'http://localhost:80');
+    assert.equal(loadConfig({ HOST: '::1' }).mail.publicUrl, 'http://[::1]:3000');
+    assert.equal(loadConfig({ HOST: 'dev.local' }).mail.publicUrl, 'http://dev.local:3000');
+    assert.equal(
+      loadConfig({ PUBLIC_URL: 'https://api.example.com/', PORT: '4000' }).mail.publicUrl,
+      'https://api.example.com',
+    );
+    // Deployed, it must still be set explicitly.
+    assert.ok(
+      issuesOf({ APP_ENV: 'production', ...MAIL, ...IDENTITY, APP_SECRET: STRONG, PUBLIC_URL: '' })
+        .map((i) => i.key)
+        .includes('PUBLIC_URL'),
+    );
+  });
+
+  test('regression: development allows local browser origins by CORS unless CORS_ORIGINS is set', () => {
+    assert.equal(loadConfig({}).http.corsLocalhost, true);
+    assert.deepEqual(loadConfig({}).http.corsOrigins, []);
+    assert.equal(loadConfig({ CORS_ORIGINS: 'https://app.example.com' }).http.corsLocalhost, false);
+    assert.equal(loadConfig({ CORS_ORIGINS: '' }).http.corsLocalhost, false);
+    assert.equal(loadConfig({ APP_ENV: 'test' }).http.corsLocalhost, false);
+  });
+
+  test('regression: npm run start:prod runs with APP_ENV=production', () => {
+    const pkg = JSON.parse(
+      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
+    ) as {
+      scripts: Record<string, string>;
+    };
+    const script = pkg.scripts['start:prod'] ?? '';
+    assert.match(script, /node dist\/main\.js all$/);
+    // What the shell npm runs it in sees (the compiled entry point swapped for a probe).
+    const probe = script.replace('dist/main.js all', "-p 'process.env.APP_ENV'");
+    const env = { PATH: process.env.PATH ?? '' };
+    assert.equal(execFileSync('sh', ['-c', probe], { env, encoding: 'utf8' }).trim(), 'production');
   });
 
   test('CORS "*" is refused in production, malformed origins everywhere', () => {

@@ -42,6 +42,8 @@ export interface Config {
     readonly tls: { readonly certFile: string; readonly keyFile: string } | null;
     readonly allowedHosts: readonly string[];
     readonly corsOrigins: readonly string[];
+    /** Development with `CORS_ORIGINS` unset: `http://localhost:*` and `http://127.0.0.1:*` are allowed. */
+    readonly corsLocalhost: boolean;
     readonly bodyLimit: number;
     readonly maxUrlLength: number;
     readonly handlerTimeoutMs: number;
@@ -300,6 +302,13 @@ function checkSecrets(vars: Env, given: Record<string, unknown>, issues: ConfigI
   }
 }
 
+/** `PUBLIC_URL` when unset: the address served, `localhost` for every interface. */
+function defaultPublicUrl(host: string, port: number): string {
+  const name =
+    host === '0.0.0.0' || host === '::' ? 'localhost' : isIP(host) === 6 ? `[${host}]` : host;
+  return `http://${name}:${String(port)}`;
+}
+
 /** `SHUTDOWN_DRAIN_DELAY_MS` when unset in staging and production (readiness 5 s × 1, plus propagation). */
 const DEPLOYED_DRAIN_DELAY_MS = 10_000;
 
@@ -387,6 +396,17 @@ function jwtPem(value: string): string {
   return value.replace(/\\n/g, '\n').trim();
 }
 
+/** The values an enum variable (`Type.Enum`, or a union of literals) accepts; undefined for others. */
+function allowedValues(key: string): string[] | undefined {
+  const schema = (
+    ConfigSchema.properties as Record<string, { enum?: unknown[]; anyOf?: { const?: unknown }[] }>
+  )[key];
+  if (Array.isArray(schema?.enum)) return schema.enum.map(String);
+  const literals = schema?.anyOf?.map((s) => s.const);
+  if (literals?.length && literals.every((c) => c !== undefined)) return literals.map(String);
+  return undefined;
+}
+
 function deepFreeze<T>(value: T): T {
   if (value !== null && typeof value === 'object') {
     for (const v of Object.values(value)) deepFreeze(v);
@@ -426,9 +446,10 @@ export function loadConfig(
     const key = error.instancePath.replace(/^\//, '').split('/')[0] ?? '';
     if (key === '') continue;
     const given = raw[key];
+    const allowed = allowedValues(key);
     issues.push({
       key,
-      message: `${error.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`,
+      message: `${allowed ? `must be one of: ${allowed.join(', ')}` : error.message}${given === undefined ? '' : ` (got ${JSON.stringify(given)})`}`,
     });
   }
   // Keep the first error per key: one reason is enough to act on.
@@ -471,11 +492,17 @@ export function loadConfig(
   if (out.length > 0) throw new ConfigError(out);
 
   const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
+  // The development mailbox holds sign-in links: development listens on loopback unless told.
+  const host =
+    vars.HOST !== '' ? vars.HOST : vars.APP_ENV === 'development' ? '127.0.0.1' : '0.0.0.0';
+  const publicUrl = (
+    vars.PUBLIC_URL !== '' ? vars.PUBLIC_URL : defaultPublicUrl(host, vars.PORT)
+  ).replace(/\/+$/, '');
   return deepFreeze<Config>({
     env: vars.APP_ENV,
     isProduction: vars.APP_ENV === 'production',
     isDeployed: vars.APP_ENV === 'production' || vars.APP_ENV === 'staging',
-    server: { host: vars.HOST, port: vars.PORT, apps },
+    server: { host, port: vars.PORT, apps },
     secrets: { appSecret: vars.APP_SECRET },
     http: {
       trustProxy,
@@ -485,6 +512,7 @@ export function loadConfig(
           : { certFile: vars.TLS_CERT_FILE, keyFile: vars.TLS_KEY_FILE },
       allowedHosts,
       corsOrigins,
+      corsLocalhost: vars.APP_ENV === 'development' && raw.CORS_ORIGINS === undefined,
       bodyLimit: vars.BODY_LIMIT_BYTES,
       maxUrlLength: vars.MAX_URL_LENGTH,
       handlerTimeoutMs: vars.HANDLER_TIMEOUT_MS,
@@ -525,8 +553,7 @@ export function loadConfig(
     },
     identity: {
       jwtPrivateKey: vars.AUTH_JWT_PRIVATE_KEY === '' ? null : jwtPem(vars.AUTH_JWT_PRIVATE_KEY),
-      jwtIssuer:
-        vars.AUTH_JWT_ISSUER === '' ? vars.PUBLIC_URL.replace(/\/+$/, '') : vars.AUTH_JWT_ISSUER,
+      jwtIssuer: vars.AUTH_JWT_ISSUER === '' ? publicUrl : vars.AUTH_JWT_ISSUER,
       jwtAudience: vars.AUTH_JWT_AUDIENCE,
       jwtPreviousKeys: pemBlocks(vars.AUTH_JWT_PREVIOUS_KEYS),
       sessionCache: vars.AUTH_SESSION_CACHE,
@@ -592,7 +619,7 @@ export function loadConfig(
       smtpUrl: vars.SMTP_URL === '' ? null : vars.SMTP_URL,
       from: vars.MAIL_FROM,
       defaultLocale: vars.MAIL_DEFAULT_LOCALE,
-      publicUrl: vars.PUBLIC_URL.replace(/\/+$/, ''),
+      publicUrl,
     },
     lifecycle: {
       shutdownGraceMs: vars.SHUTDOWN_GRACE_MS,
@@ -603,7 +630,8 @@ export function loadConfig(
           ? DEPLOYED_DRAIN_DELAY_MS
           : vars.SHUTDOWN_DRAIN_DELAY_MS,
     },
-    vars: { ...vars },
+    // What is in effect, for `config:check`: the derived host and public URL included.
+    vars: { ...vars, HOST: host, PUBLIC_URL: publicUrl },
   });
 }
 

@@ -54,7 +54,11 @@ export const ConfigSchema = Type.Object({
     { group: 'Server' },
   ),
   HOST: v(
-    Type.String({ description: 'Interface to listen on.', default: '0.0.0.0', minLength: 1 }),
+    Type.String({
+      description:
+        'Interface to listen on. Unset: `127.0.0.1` in development (the development mailbox holds sign-in links), `0.0.0.0` elsewhere.',
+      default: '',
+    }),
     {
       group: 'Server',
     },
@@ -132,7 +136,7 @@ export const ConfigSchema = Type.Object({
   CORS_ORIGINS: v(
     Type.String({
       description:
-        'Comma-separated origins allowed by CORS, with credentials (`https://app.example.com`). Empty allows none. `*` allows any origin without credentials and is refused in production.',
+        'Comma-separated origins allowed by CORS, with credentials (`https://app.example.com`). Set but empty allows none. `*` allows any origin without credentials and is refused in production. Unset in development: any `http://localhost:<port>` and `http://127.0.0.1:<port>` origin is allowed; elsewhere none.',
       default: '',
     }),
     { group: 'HTTP', example: 'http://localhost:5173' },
@@ -690,9 +694,9 @@ export const ConfigSchema = Type.Object({
   PUBLIC_URL: v(
     Type.String({
       description:
-        'Public base URL of the API, used for links in mail (verification, password reset). Required in staging and production.',
-      default: 'http://localhost:3000',
-      pattern: '^https?://[^\\s/]+(/.*)?$',
+        'Public base URL of the API, used for links in mail (verification, password reset). Required in staging and production. Unset: `http://<HOST>:<PORT>` (`localhost` when `HOST` is every interface).',
+      default: '',
+      pattern: '^(https?://[^\\s/]+(/.*)?)?$',
     }),
     { group: 'Mail', requiredIn: deployed, example: 'https://api.example.com' },
   ),

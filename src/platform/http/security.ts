@@ -70,11 +70,14 @@ export function makeSecurityHeaders(
   };
 }
 
-/** Host allow-list, URL length limit and CORS (only when origins are configured). */
+/** A browser origin on this machine over plain HTTP, any port (development's default CORS). */
+const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:[0-9]{1,5})?$/;
+
+/** Host allow-list, URL length limit and CORS (when origins are configured, or local ones in development). */
 export async function registerSecurity(app: FastifyInstance, config: Config): Promise<void> {
   const { http } = config;
 
-  if (http.corsOrigins.length > 0) {
+  if (http.corsOrigins.length > 0 || http.corsLocalhost) {
     const anyOrigin = http.corsOrigins.includes('*');
     const origins = new Set(http.corsOrigins);
     const common = {
@@ -108,7 +111,9 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       delegator: (request, callback) => {
         const origin = request.headers.origin;
         if (anyOrigin) return callback(null, { ...common, origin: '*', credentials: false });
-        const listed = typeof origin === 'string' && origins.has(origin);
+        const listed =
+          typeof origin === 'string' &&
+          (origins.has(origin) || (http.corsLocalhost && LOCAL_ORIGIN.test(origin)));
         callback(null, { ...common, origin: listed ? origin : false, credentials: listed });
       },
     });
