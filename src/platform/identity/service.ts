@@ -5,7 +5,7 @@ import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../
 import { HttpError } from '../http/index.ts';
 import { MailLimitedError, type Mailer } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
-import { AccountMail } from './accounts-mail.ts';
+import { AccountMail } from './accounts/mail.ts';
 import { describeDevice, isNewDevice } from './device.ts';
 import { IdentityCodes } from './errors.ts';
 import { MalformedTokenError, type KeyRing } from './keys.ts';

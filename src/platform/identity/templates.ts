@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
 import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
-import { accountMailTemplates } from './accounts-templates.ts';
+import { accountMailTemplates } from './accounts/templates.ts';
 import { BUTTON_STYLE, tokenLinkMail } from './mail-parts.ts';
 
 /** The link that confirms an address (`/verify-email?token=` on `PUBLIC_URL`). */

@@ -1,7 +1,7 @@
-import './accounts-tables.ts';
+import './tables.ts';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import { newId, type DB } from '../db/index.ts';
-import type { AuthMethod, UserTier, UserTokenPurpose } from './tables.ts';
+import { newId, type DB } from '../../db/index.ts';
+import type { AuthMethod, UserTier, UserTokenPurpose } from '../tables.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 

@@ -1,6 +1,6 @@
 import { Type } from 'typebox';
-import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
-import { BUTTON_STYLE, tokenLinkMail } from './mail-parts.ts';
+import { defineMailTemplate, type MailTemplate } from '../../mail/index.ts';
+import { BUTTON_STYLE, tokenLinkMail } from '../mail-parts.ts';
 
 /** The link that sets a new password (`/reset-password?token=` on `PUBLIC_URL`). */
 export const resetPasswordTemplate = defineMailTemplate({

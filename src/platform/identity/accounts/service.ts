@@ -1,21 +1,21 @@
-import { recordAudit } from '../audit/index.ts';
-import type { Config } from '../config/index.ts';
-import { newId, withTransaction, type DB, type Db } from '../db/index.ts';
+import { recordAudit } from '../../audit/index.ts';
+import type { Config } from '../../config/index.ts';
+import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
 import type { Transaction } from 'kysely';
-import { HttpError } from '../http/index.ts';
-import type { Logger } from '../observability/index.ts';
-import type { AccountMail } from './accounts-mail.ts';
-import * as accounts from './accounts-repository.ts';
-import { resetPasswordTemplate } from './accounts-templates.ts';
-import { IdentityCodes } from './errors.ts';
-import { normalizeEmail, normalizePassword } from './normalize.ts';
-import { passwordProblems, type PasswordHasher } from './passwords.ts';
-import * as repo from './repository.ts';
-import type { MfaService } from './mfa/service.ts';
-import type { SessionCache } from './session-cache.ts';
-import type { Client, SecondFactor } from './schemas.ts';
-import type { AuthMethod } from './tables.ts';
-import { hashToken, newOpaqueToken } from './tokens.ts';
+import { HttpError } from '../../http/index.ts';
+import type { Logger } from '../../observability/index.ts';
+import type { AccountMail } from './mail.ts';
+import * as accounts from './repository.ts';
+import { resetPasswordTemplate } from './templates.ts';
+import { IdentityCodes } from '../errors.ts';
+import { normalizeEmail, normalizePassword } from '../normalize.ts';
+import { passwordProblems, type PasswordHasher } from '../passwords.ts';
+import * as repo from '../repository.ts';
+import type { MfaService } from '../mfa/service.ts';
+import type { SessionCache } from '../session-cache.ts';
+import type { Client, SecondFactor } from '../schemas.ts';
+import type { AuthMethod } from '../tables.ts';
+import { hashToken, newOpaqueToken } from '../tokens.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
 export const PASSWORD_HISTORY = 5;

@@ -1,5 +1,5 @@
-import { MailLimitedError, type Mailer } from '../mail/index.ts';
-import type { Logger } from '../observability/index.ts';
+import { MailLimitedError, type Mailer } from '../../mail/index.ts';
+import type { Logger } from '../../observability/index.ts';
 
 /**
  * The mail side of the account flows, shared by `AccountService` and `ProfileService`: sends

@@ -1,21 +1,21 @@
-import { recordAudit } from '../audit/index.ts';
-import type { Config } from '../config/index.ts';
-import { isUniqueViolation, newId, withTransaction, type Db } from '../db/index.ts';
-import { HttpError } from '../http/index.ts';
-import type { SessionCache } from './session-cache.ts';
-import type { AccountMail } from './accounts-mail.ts';
-import * as accounts from './accounts-repository.ts';
+import { recordAudit } from '../../audit/index.ts';
+import type { Config } from '../../config/index.ts';
+import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
+import { HttpError } from '../../http/index.ts';
+import type { SessionCache } from '../session-cache.ts';
+import type { AccountMail } from './mail.ts';
+import * as accounts from './repository.ts';
 import {
   confirmEmailChangeTemplate,
   emailChangeAttemptTemplate,
   emailChangedTemplate,
-} from './accounts-templates.ts';
-import type { SignedIn } from './accounts.ts';
-import { IdentityCodes } from './errors.ts';
-import { normalizeEmail, normalizeUsername } from './normalize.ts';
-import * as repo from './repository.ts';
-import type { Client } from './schemas.ts';
-import { hashToken, newOpaqueToken } from './tokens.ts';
+} from './templates.ts';
+import type { SignedIn } from './service.ts';
+import { IdentityCodes } from '../errors.ts';
+import { normalizeEmail, normalizeUsername } from '../normalize.ts';
+import * as repo from '../repository.ts';
+import type { Client } from '../schemas.ts';
+import { hashToken, newOpaqueToken } from '../tokens.ts';
 
 export interface ProfileServiceOptions {
   db: Db;

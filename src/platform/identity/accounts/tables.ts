@@ -9,7 +9,7 @@ export interface PasswordHistoryTable {
   created_at: ColumnType<Date, never, never>;
 }
 
-declare module '../db/database.ts' {
+declare module '../../db/database.ts' {
   interface DB {
     gw_password_history: PasswordHistoryTable;
   }

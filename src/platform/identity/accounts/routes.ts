@@ -1,27 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { AuthLimits, type RateLimitPolicy } from '../traffic/index.ts';
-import type { AccountService } from './accounts.ts';
-import type { ProfileRow } from './accounts-repository.ts';
-import { currentUser } from './authenticate.ts';
+import { AuthLimits, type RateLimitPolicy } from '../../traffic/index.ts';
+import type { AccountService } from './service.ts';
+import type { ProfileRow } from './repository.ts';
+import { currentUser } from '../authenticate.ts';
 import type { ProfileService } from './profile.ts';
 import { requireRecentAuthentication } from './step-up.ts';
-import { clientOf, factorOf } from './request.ts';
-import { Accepted, AUTH_BODY_LIMIT, BackupCode, Code, Password } from './schemas.ts';
-import { IdentityCodes } from './errors.ts';
-
-// The same bounds as the sign-in routes (schemas.ts): a 10 MB "password" is a 413 before it is
-// parsed, anything over 1,024 characters a 422 before it reaches the estimator or argon2.
-const MailToken = Type.String({ minLength: 1, maxLength: 128 });
-
-const ProfileSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  email: Type.String(),
-  username: Type.String(),
-  emailVerified: Type.Boolean(),
-  tier: Type.Union(['free', 'premium', 'enterprise'].map((t) => Type.Literal(t))),
-  createdAt: Type.String({ format: 'date-time' }),
-});
+import { clientOf, factorOf } from '../request.ts';
+import { Accepted, AUTH_BODY_LIMIT, BackupCode, Code, Password } from '../schemas.ts';
+import { IdentityCodes } from '../errors.ts';
+import { MailToken, ProfileSchema } from './schemas.ts';
 
 /** Password proofs of a signed-in user, on top of the account lockout. */
 const PROOF_LIMIT: RateLimitPolicy[] = [

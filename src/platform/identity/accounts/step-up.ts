@@ -1,7 +1,7 @@
 import type { FastifyRequest } from 'fastify';
-import { HttpError } from '../http/index.ts';
-import { currentUser } from './authenticate.ts';
-import { IdentityCodes } from './errors.ts';
+import { HttpError } from '../../http/index.ts';
+import { currentUser } from '../authenticate.ts';
+import { IdentityCodes } from '../errors.ts';
 
 /**
  * Step-up: refuses (403 `REAUTHENTICATION_REQUIRED`, with `maxAge` in the problem) unless this

@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import { recordAudits } from '../audit/index.ts';
-import { withTransaction } from '../db/index.ts';
-import { defineJob } from '../jobs/index.ts';
-import { purgeDeletedUsers } from './accounts-repository.ts';
+import { recordAudits } from '../../audit/index.ts';
+import { withTransaction } from '../../db/index.ts';
+import { defineJob } from '../../jobs/index.ts';
+import { purgeDeletedUsers } from './repository.ts';
 
 /** Accounts deleted for good per transaction (a large backlog is purged in several). */
 const PURGE_BATCH = 500;
