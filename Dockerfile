@@ -4,8 +4,9 @@
 #   docker build -t groundwork .
 #   docker run --rm --env-file prod.env groundwork migrate             # then serve, worker
 #   docker run --rm --env-file prod.env -p 3000:3000 groundwork         # all
-# APP_ENV is production: prod.env needs at least APP_SECRET, DATABASE_URL and SMTP_URL (else exit 78),
-# and should set MAIL_FROM, PUBLIC_URL, METRICS_TOKEN, and REDIS_URL for several processes (docs/deployment.md).
+# APP_ENV is production: prod.env needs at least AUTH_JWT_PRIVATE_KEY, APP_SECRET, DATABASE_URL, PUBLIC_URL,
+# SMTP_URL and MAIL_FROM (else exit 78; `npm run keys:generate` writes the secrets), and should set
+# METRICS_TOKEN, and REDIS_URL for several processes (docs/deployment.md).
 
 # ---- build: compile src/ to dist/ with the full dependency tree ----
 FROM node:24-bookworm-slim AS build

@@ -29,8 +29,10 @@ try {
 const file = resolve(args.out);
 const token = (bytes: number) => randomBytes(bytes).toString('base64url');
 
-const { privateKey } = generateKeyPairSync('ed25519');
-const pem = privateKey.export({ format: 'pem', type: 'pkcs8' });
+const { privateKey: pem } = generateKeyPairSync('ed25519', {
+  privateKeyEncoding: { format: 'pem', type: 'pkcs8' },
+  publicKeyEncoding: { format: 'pem', type: 'spki' },
+});
 
 // One line per value. The PEM's line breaks are written as `\n` inside single quotes: Compose and
 // Node's env-file parser both keep single-quoted text as is, and the configuration turns `\n`
