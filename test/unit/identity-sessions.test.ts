@@ -13,7 +13,7 @@ import {
   parseDevice,
   SessionCache,
 } from '../../src/platform/identity/index.ts';
-import { isNewDevice } from '../../src/platform/identity/device.ts';
+import { isNewDevice } from '../../src/platform/identity/sessions/device.ts';
 import { createLogger } from '../../src/platform/observability/index.ts';
 import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
 

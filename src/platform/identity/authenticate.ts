@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_PREFIX, HttpCodes, HttpError } from '../http/index.ts';
 import { IdentityCodes } from './errors.ts';
 import type { AuthenticationResult } from './schemas.ts';
-import type { IdentityService } from './service.ts';
+import type { IdentityService } from './sessions/service.ts';
 import type { AuthMethod } from './tables.ts';
 
 /**

@@ -7,7 +7,7 @@ import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import { API_PREFIX } from '../http/index.ts';
-import type { Mailer } from '../mail/index.ts';
+import type { Mailer, MailTemplate } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { AdminService } from './admin/service.ts';
@@ -25,12 +25,18 @@ import type { AccessControl } from './rbac/permissions.ts';
 import { ProfileService } from './accounts/profile.ts';
 import { MfaService } from './mfa/service.ts';
 import { registerMfaRoutes } from './mfa/routes.ts';
-import { CookieMode } from './cookies.ts';
-import { registerAuthRoutes } from './routes.ts';
-import { registerSessionRoutes } from './session-routes.ts';
-import { IdentityService } from './service.ts';
-import { SessionCache } from './session-cache.ts';
+import { CookieMode } from './sessions/cookies.ts';
+import { registerAuthRoutes } from './sessions/routes.ts';
+import { registerSessionRoutes } from './sessions/cookie-routes.ts';
+import { IdentityService } from './sessions/service.ts';
+import { SessionCache } from './sessions/session-cache.ts';
 import { TokenBox } from './tokens.ts';
+import { accountMailTemplates } from './accounts/templates.ts';
+import {
+  newSignInTemplate,
+  registerAttemptTemplate,
+  verifyEmailTemplate,
+} from './sessions/templates.ts';
 
 export { IdentityCodes } from './errors.ts';
 export { AccountService, PASSWORD_HISTORY } from './accounts/service.ts';
@@ -49,7 +55,7 @@ export {
   REFRESH_COOKIE,
   REFRESH_PATH,
   TRANSPORT_HEADER,
-} from './cookies.ts';
+} from './sessions/cookies.ts';
 export type { AccessClaims } from './keys.ts';
 export {
   normalizeEmail,
@@ -60,12 +66,12 @@ export {
 } from './normalize.ts';
 export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
-export { IdentityService } from './service.ts';
+export { IdentityService } from './sessions/service.ts';
 export { MfaService } from './mfa/service.ts';
 export type { MfaStatus, TotpSetup } from './mfa/service.ts';
-export { SessionCache, sessionsTag } from './session-cache.ts';
-export { describeDevice, parseDevice } from './device.ts';
-export type { Device } from './device.ts';
+export { SessionCache, sessionsTag } from './sessions/session-cache.ts';
+export { describeDevice, parseDevice } from './sessions/device.ts';
+export type { Device } from './sessions/device.ts';
 export type {
   Authenticated,
   Client,
@@ -77,12 +83,7 @@ export type {
 export { OidcService, usernameCandidates } from './oidc/service.ts';
 export type { LinkedIdentity } from './oidc/service.ts';
 export { purgeOidcStatesJob } from './oidc/jobs.ts';
-export {
-  identityMailTemplates,
-  newSignInTemplate,
-  registerAttemptTemplate,
-  verifyEmailTemplate,
-} from './templates.ts';
+export { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate };
 export { hashToken, newOpaqueToken } from './tokens.ts';
 export type { AuthMethod, LoginOutcome, UserTier } from './tables.ts';
 export {
@@ -96,6 +97,14 @@ export type { AccessControlOptions, Grants, Verdict } from './rbac/permissions.t
 export { AdminService } from './admin/service.ts';
 export type { Actor } from './admin/service.ts';
 export { registerPermissionChecks } from './rbac/authorize.ts';
+
+/** The identity area's templates, passed to the `Mailer` (`main.ts`, test harnesses). */
+export const identityMailTemplates: readonly MailTemplate[] = [
+  verifyEmailTemplate,
+  registerAttemptTemplate,
+  ...accountMailTemplates,
+  newSignInTemplate,
+];
 
 export interface IdentityOptions {
   config: Config;

@@ -2,7 +2,7 @@ import { recordAudit } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
-import type { SessionCache } from '../session-cache.ts';
+import type { SessionCache } from '../sessions/session-cache.ts';
 import type { AccountMail } from './mail.ts';
 import * as accounts from './repository.ts';
 import {

@@ -12,7 +12,7 @@ import { normalizeEmail, normalizePassword } from '../normalize.ts';
 import { passwordProblems, type PasswordHasher } from '../passwords.ts';
 import * as repo from '../repository.ts';
 import type { MfaService } from '../mfa/service.ts';
-import type { SessionCache } from '../session-cache.ts';
+import type { SessionCache } from '../sessions/session-cache.ts';
 import type { Client, SecondFactor } from '../schemas.ts';
 import type { AuthMethod } from '../tables.ts';
 import { hashToken, newOpaqueToken } from '../tokens.ts';

@@ -13,7 +13,7 @@ import {
 } from '../../db/index.ts';
 import { HttpCodes, HttpError } from '../../http/index.ts';
 import { IdentityCodes } from '../errors.ts';
-import type { SessionCache } from '../session-cache.ts';
+import type { SessionCache } from '../sessions/session-cache.ts';
 import { normalizeIdentifier } from '../normalize.ts';
 import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from '../rbac/permissions.ts';
 import * as rbac from '../rbac/repository.ts';

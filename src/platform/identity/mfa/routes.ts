@@ -5,7 +5,7 @@ import { currentUser } from '../authenticate.ts';
 import type { MfaService } from './service.ts';
 import { clientOf, factorOf } from '../request.ts';
 import { AUTH_BODY_LIMIT, BackupCode, Code, TokenPairSchema, type TokenPair } from '../schemas.ts';
-import type { IdentityService } from '../service.ts';
+import type { IdentityService } from '../sessions/service.ts';
 import { IdentityCodes } from '../errors.ts';
 import { BackupCodes, MfaStatusSchema, PasswordAndFactor, TotpSetupSchema } from './schemas.ts';
 

@@ -11,7 +11,7 @@ import { ProviderLoginError, ProviderUnavailableError, type OidcProviders } from
 import * as repo from './repository.ts';
 import { insertUser, liveSession, revokeSessions } from '../repository.ts';
 import type { Client, TokenPair } from '../schemas.ts';
-import type { IdentityService } from '../service.ts';
+import type { IdentityService } from '../sessions/service.ts';
 import { hashToken, type TokenBox } from '../tokens.ts';
 
 /** How long an authorization request may take, from `authorize` to its callback. */

@@ -1,6 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
-import type { LiveSession } from './repository.ts';
+import type { DB } from '../../db/index.ts';
+import type { LiveSession } from '../repository.ts';
 
 type Executor = Kysely<DB> | Transaction<DB>;
 

@@ -1,24 +1,24 @@
-import { recordAudit } from '../audit/index.ts';
-import type { Config } from '../config/index.ts';
+import { recordAudit } from '../../audit/index.ts';
+import type { Config } from '../../config/index.ts';
 import type { Transaction } from 'kysely';
-import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../db/index.ts';
-import { HttpError } from '../http/index.ts';
-import { MailLimitedError, type Mailer } from '../mail/index.ts';
-import type { Logger } from '../observability/index.ts';
-import { AccountMail } from './accounts/mail.ts';
+import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../../db/index.ts';
+import { HttpError } from '../../http/index.ts';
+import { MailLimitedError, type Mailer } from '../../mail/index.ts';
+import type { Logger } from '../../observability/index.ts';
+import { AccountMail } from '../accounts/mail.ts';
 import { describeDevice, isNewDevice } from './device.ts';
-import { IdentityCodes } from './errors.ts';
-import { MalformedTokenError, type KeyRing } from './keys.ts';
-import type { MfaService } from './mfa/service.ts';
+import { IdentityCodes } from '../errors.ts';
+import { MalformedTokenError, type KeyRing } from '../keys.ts';
+import type { MfaService } from '../mfa/service.ts';
 import {
   normalizeEmail,
   normalizeIdentifier,
   normalizePassword,
   normalizeUsername,
-} from './normalize.ts';
-import { passwordProblems, type PasswordHasher } from './passwords.ts';
-import { assignDefaultRole } from './rbac/repository.ts';
-import * as repo from './repository.ts';
+} from '../normalize.ts';
+import { passwordProblems, type PasswordHasher } from '../passwords.ts';
+import { assignDefaultRole } from '../rbac/repository.ts';
+import * as repo from '../repository.ts';
 import type {
   Authenticated,
   AuthenticationResult,
@@ -27,12 +27,12 @@ import type {
   OpenedSession,
   SecondFactor,
   TokenPair,
-} from './schemas.ts';
-import type { AuthMethod } from './tables.ts';
+} from '../schemas.ts';
+import type { AuthMethod } from '../tables.ts';
 import { SessionCache } from './session-cache.ts';
-import { recentSignInAgents, refreshTokenSession } from './sessions-repository.ts';
+import { recentSignInAgents, refreshTokenSession } from './repository.ts';
 import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
-import { hashToken, newOpaqueToken, type TokenBox } from './tokens.ts';
+import { hashToken, newOpaqueToken, type TokenBox } from '../tokens.ts';
 
 function authenticated(
   claims: { sub: string; sid: string },

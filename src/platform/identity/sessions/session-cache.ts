@@ -1,10 +1,10 @@
 import { LRUCache } from 'lru-cache';
-import { userTag, type Cache, type CacheKey } from '../cache/index.ts';
-import type { Db } from '../db/index.ts';
-import type { Logger } from '../observability/index.ts';
-import * as repo from './repository.ts';
-import { liveSessionUntil } from './sessions-repository.ts';
-import type { AuthMethod, UserTier } from './tables.ts';
+import { userTag, type Cache, type CacheKey } from '../../cache/index.ts';
+import type { Db } from '../../db/index.ts';
+import type { Logger } from '../../observability/index.ts';
+import * as repo from '../repository.ts';
+import { liveSessionUntil } from './repository.ts';
+import type { AuthMethod, UserTier } from '../tables.ts';
 
 /** What is cached of a session check: the live session's facts, or null for "not live". */
 interface Cached {

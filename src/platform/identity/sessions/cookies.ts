@@ -1,8 +1,8 @@
 import fastifyCookie from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { createHmac, hkdfSync, timingSafeEqual } from 'node:crypto';
-import { API_PREFIX, HttpError } from '../http/index.ts';
-import { IdentityCodes } from './errors.ts';
+import { API_PREFIX, HttpError } from '../../http/index.ts';
+import { IdentityCodes } from '../errors.ts';
 
 /** The HttpOnly refresh-token cookie (`__Secure-`: the browser keeps it only with `Secure`). */
 export const REFRESH_COOKIE = '__Secure-gw_refresh';

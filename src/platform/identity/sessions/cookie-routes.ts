@@ -1,9 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { CSRF_HEADER, type CookieMode } from './cookies.ts';
-import { clientOf } from './request.ts';
+import { clientOf } from '../request.ts';
 import type { IdentityService } from './service.ts';
-import { IdentityCodes } from './errors.ts';
+import { IdentityCodes } from '../errors.ts';
 
 /** Cookie-mode routes under `/api/v1/auth`: signing out by the refresh cookie. */
 export async function registerSessionRoutes(

@@ -1,7 +1,6 @@
 import { Type } from 'typebox';
-import { defineMailTemplate, type MailTemplate } from '../mail/index.ts';
-import { accountMailTemplates } from './accounts/templates.ts';
-import { BUTTON_STYLE, tokenLinkMail } from './mail-parts.ts';
+import { defineMailTemplate } from '../../mail/index.ts';
+import { BUTTON_STYLE, tokenLinkMail } from '../mail-parts.ts';
 
 /** The link that confirms an address (`/verify-email?token=` on `PUBLIC_URL`). */
 export const verifyEmailTemplate = defineMailTemplate({
@@ -86,11 +85,3 @@ If it was you, there is nothing to do. If not, change your password and sign out
     },
   },
 });
-
-/** The identity area's templates, passed to the `Mailer` (`main.ts`, test harnesses). */
-export const identityMailTemplates: readonly MailTemplate[] = [
-  verifyEmailTemplate,
-  registerAttemptTemplate,
-  ...accountMailTemplates,
-  newSignInTemplate,
-];

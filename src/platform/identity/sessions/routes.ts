@@ -1,61 +1,15 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
-import { HttpError } from '../http/index.ts';
-import { AuthLimits } from '../traffic/index.ts';
-import { currentUser } from './authenticate.ts';
+import { HttpError } from '../../http/index.ts';
+import { AuthLimits } from '../../traffic/index.ts';
+import { currentUser } from '../authenticate.ts';
 import type { CookieMode } from './cookies.ts';
 import { parseDevice } from './device.ts';
-import { IdentityCodes } from './errors.ts';
-import { clientOf } from './request.ts';
-import { Accepted, AUTH_BODY_LIMIT, MfaChallengeSchema, Password } from './schemas.ts';
+import { IdentityCodes } from '../errors.ts';
+import { clientOf } from '../request.ts';
+import { Accepted, AUTH_BODY_LIMIT, MfaChallengeSchema, Password } from '../schemas.ts';
+import { SignInTokenPairSchema, SessionSchema, LoginEventSchema } from './schemas.ts';
 import type { IdentityService } from './service.ts';
-
-const TokenPairSchema = Type.Object({
-  accessToken: Type.String(),
-  tokenType: Type.Literal('Bearer'),
-  expiresIn: Type.Integer({ description: 'Seconds the access token is valid.' }),
-  refreshToken: Type.Optional(
-    Type.String({
-      description:
-        'Absent in cookie mode (`X-Token-Transport: cookie`): the token is in the HttpOnly `__Secure-gw_refresh` cookie instead.',
-    }),
-  ),
-  refreshExpiresIn: Type.Integer({ description: 'Seconds the refresh token is valid.' }),
-  sessionId: Type.String({ format: 'uuid' }),
-});
-const DeviceSchema = Type.Union(
-  [
-    Type.Object({
-      browser: Type.Union([Type.String(), Type.Null()]),
-      os: Type.Union([Type.String(), Type.Null()]),
-      platform: Type.Union([Type.String(), Type.Null()]),
-    }),
-    Type.Null(),
-  ],
-  { description: 'The user agent parsed (bowser): browser, OS, platform; null without one.' },
-);
-const SessionSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  current: Type.Boolean({ description: 'The session of this request.' }),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-  device: DeviceSchema,
-  ip: Type.Union([Type.String(), Type.Null()]),
-  rememberMe: Type.Boolean(),
-  createdAt: Type.String({ format: 'date-time' }),
-  lastUsedAt: Type.String({ format: 'date-time', description: 'Sign-in or last refresh.' }),
-  expiresAt: Type.String({ format: 'date-time', description: 'Absolute end of the session.' }),
-});
-const LoginEventSchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  outcome: Type.Union(
-    ['success', 'failure', 'locked', 'unverified', 'refresh-reuse'].map((o) => Type.Literal(o)),
-  ),
-  ip: Type.Union([Type.String(), Type.Null()]),
-  userAgent: Type.Union([Type.String(), Type.Null()]),
-  device: DeviceSchema,
-  sessionId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
-  at: Type.String({ format: 'date-time' }),
-});
 
 const bodyField = (field: string) => (request: FastifyRequest) => {
   const value = (request.body as Record<string, unknown> | undefined)?.[field];
@@ -176,7 +130,7 @@ export async function registerAuthRoutes(
           password: Password,
           rememberMe: Type.Optional(Type.Boolean()),
         }),
-        response: { 200: Type.Union([TokenPairSchema, MfaChallengeSchema]) },
+        response: { 200: Type.Union([SignInTokenPairSchema, MfaChallengeSchema]) },
       },
     },
     async (request) =>
@@ -204,7 +158,7 @@ export async function registerAuthRoutes(
         body: Type.Object({
           refreshToken: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
         }),
-        response: { 200: TokenPairSchema },
+        response: { 200: SignInTokenPairSchema },
       },
     },
     async (request) => {
