@@ -8,6 +8,7 @@ export { requestIdFrom, newRequestId } from './request-id.ts';
 export { registerHttp } from './plugin.ts';
 export type { HttpOptions } from './plugin.ts';
 export { serverOptions } from './server-options.ts';
+export { corsAllowsOrigin } from './security.ts';
 export { problemSchema } from './openapi.ts';
 export { documentedErrors, registeredRoutes, routeErrorAnswers } from './route-errors.ts';
 export type { ErrorAnswer, RouteShape } from './route-errors.ts';

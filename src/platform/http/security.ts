@@ -73,13 +73,21 @@ export function makeSecurityHeaders(
 /** A browser origin on this machine over plain HTTP, any port (development's default CORS). */
 const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:[0-9]{1,5})?$/;
 
+/**
+ * Whether CORS grants this browser origin credentials: one of `CORS_ORIGINS`, or in development
+ * with it unset a local origin. (`*` grants any origin, but never credentials.)
+ */
+export function corsAllowsOrigin(config: Config, origin: string): boolean {
+  const { corsOrigins, corsLocalhost } = config.http;
+  return corsOrigins.includes(origin) || (corsLocalhost && LOCAL_ORIGIN.test(origin));
+}
+
 /** Host allow-list, URL length limit and CORS (when origins are configured, or local ones in development). */
 export async function registerSecurity(app: FastifyInstance, config: Config): Promise<void> {
   const { http } = config;
 
   if (http.corsOrigins.length > 0 || http.corsLocalhost) {
     const anyOrigin = http.corsOrigins.includes('*');
-    const origins = new Set(http.corsOrigins);
     const common = {
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
       allowedHeaders: [
@@ -111,9 +119,7 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
       delegator: (request, callback) => {
         const origin = request.headers.origin;
         if (anyOrigin) return callback(null, { ...common, origin: '*', credentials: false });
-        const listed =
-          typeof origin === 'string' &&
-          (origins.has(origin) || (http.corsLocalhost && LOCAL_ORIGIN.test(origin)));
+        const listed = typeof origin === 'string' && corsAllowsOrigin(config, origin);
         callback(null, { ...common, origin: listed ? origin : false, credentials: listed });
       },
     });
