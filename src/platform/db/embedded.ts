@@ -253,3 +253,24 @@ export async function startEmbeddedPostgres(
     },
   };
 }
+
+/**
+ * The URL of the embedded server another process (`npm start`) runs on `dataDir`, or null when
+ * none runs there: an operator command connects to it as one more client instead of starting its
+ * own server on a folder that is in use.
+ */
+export function runningEmbeddedUrl(dataDir: string): string | null {
+  const root = resolve(dataDir);
+  const pgdata = join(root, 'pg');
+  const pid = postmasterPid(pgdata);
+  if (pid === null || !isAlive(pid) || !commandLine(pid).includes(pgdata)) return null;
+  try {
+    // postmaster.pid: pid, data directory, start time, port, ...
+    const port = Number(readFileSync(join(pgdata, 'postmaster.pid'), 'utf8').split('\n')[3]);
+    const password = readFileSync(join(root, 'pg-password'), 'utf8').trim();
+    if (!Number.isInteger(port) || port <= 0) return null;
+    return `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`;
+  } catch {
+    return null;
+  }
+}

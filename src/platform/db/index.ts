@@ -1,6 +1,6 @@
 export { openDatabase } from './database.ts';
 export type { Database, DB, Db, OpenOptions } from './database.ts';
-export { startEmbeddedPostgres } from './embedded.ts';
+export { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded.ts';
 export type { EmbeddedServer } from './embedded.ts';
 export {
   DbCodes,
