@@ -39,6 +39,16 @@ export interface AuditContext {
   requestId?: string | null;
 }
 
+/**
+ * The request fields of an audit event (`ip`, `requestId`) from the client a request came
+ * from; without one (a job, the operator's CLI) both are null. Spread it into the event.
+ */
+export function auditClient(
+  client: Pick<AuditContext, 'ip' | 'requestId'> | null | undefined,
+): Required<Pick<AuditEvent, 'ip' | 'requestId'>> {
+  return { ip: client?.ip ?? null, requestId: client?.requestId ?? null };
+}
+
 /** Appends one event; call it with the transaction of the change it records. */
 export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
   await recordAudits(db, [event]);

@@ -1,4 +1,4 @@
-import { recordAudit } from '../../audit/index.ts';
+import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
@@ -100,8 +100,7 @@ export class ProfileService {
             actorId: who.userId,
             subjectType: 'user',
             subjectId: who.userId,
-            ip: client.ip,
-            requestId: client.requestId,
+            ...auditClient(client),
           });
         });
       } catch (error) {
@@ -188,8 +187,7 @@ export class ProfileService {
           actorId: before.id,
           subjectType: 'user',
           subjectId: before.id,
-          ip: client.ip,
-          requestId: client.requestId,
+          ...auditClient(client),
         });
         await this.#mail.quietly((mailer) =>
           mailer.send(
@@ -229,8 +227,7 @@ export class ProfileService {
         actorId: who.userId,
         subjectType: 'user',
         subjectId: who.userId,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { sessionsRevoked: revoked.length, retentionSeconds: this.#config.accountRetentionS },
       });
     });

@@ -1,4 +1,4 @@
-import { recordAudit } from '../../audit/index.ts';
+import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
 import type { Transaction } from 'kysely';
@@ -108,8 +108,7 @@ export class AccountService {
         action: 'auth.lockout',
         subjectType: 'user',
         subjectId: userId,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { reason },
       });
     return nowLocked;
@@ -253,8 +252,7 @@ export class AccountService {
         actorId: user.id,
         subjectType: 'user',
         subjectId: user.id,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { sessionsRevoked: revoked.length },
       });
       return true;
@@ -296,8 +294,7 @@ export class AccountService {
         actorId: user.id,
         subjectType: 'user',
         subjectId: user.id,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { sessionsRevoked: revoked.length },
       });
       return true;
@@ -325,8 +322,7 @@ export class AccountService {
         actorId: user.id,
         subjectType: 'session',
         subjectId: who.sessionId,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { methods },
       });
       return marked;

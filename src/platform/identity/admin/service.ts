@@ -1,4 +1,4 @@
-import { auditEventsQuery, recordAudit } from '../../audit/index.ts';
+import { auditEventsQuery, recordAudit, auditClient } from '../../audit/index.ts';
 import {
   DbCodes,
   isUniqueViolation,
@@ -154,7 +154,7 @@ export class AdminService {
       });
     if (change.locked === true && actor.userId === id)
       throw new HttpError(IdentityCodes.CANNOT_LOCK_SELF);
-    const audit = { actorId: actor.userId, ip: actor.ip, requestId: actor.requestId };
+    const audit = { actorId: actor.userId, ...auditClient(actor) };
     await withTransaction(this.#db, async (trx, ctx) => {
       if (!(await rbac.lockUser(trx, id))) throw new HttpError(IdentityCodes.USER_NOT_FOUND);
       if (change.roles !== undefined) {
@@ -238,8 +238,7 @@ export class AdminService {
         await rbac.insertRole(trx, role);
         await recordAudit(trx, {
           actorId: actor.userId,
-          ip: actor.ip,
-          requestId: actor.requestId,
+          ...auditClient(actor),
           action: 'admin.role.create',
           subjectType: 'role',
           subjectId: id,
@@ -306,8 +305,7 @@ export class AdminService {
         await rbac.updateRole(trx, id, set);
         await recordAudit(trx, {
           actorId: actor.userId,
-          ip: actor.ip,
-          requestId: actor.requestId,
+          ...auditClient(actor),
           action: 'admin.role.update',
           subjectType: 'role',
           subjectId: id,
@@ -341,8 +339,7 @@ export class AdminService {
       await rbac.deleteRole(trx, id);
       await recordAudit(trx, {
         actorId: actor.userId,
-        ip: actor.ip,
-        requestId: actor.requestId,
+        ...auditClient(actor),
         action: 'admin.role.delete',
         subjectType: 'role',
         subjectId: id,

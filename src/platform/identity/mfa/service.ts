@@ -1,6 +1,6 @@
 import type { Transaction } from 'kysely';
 import QRCode from 'qrcode';
-import { recordAudit } from '../../audit/index.ts';
+import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
 import { HttpCodes, HttpError } from '../../http/index.ts';
@@ -352,8 +352,7 @@ export class MfaService {
       actorId,
       subjectType: 'user',
       subjectId: userId,
-      ip: client?.ip ?? null,
-      requestId: client?.requestId ?? null,
+      ...auditClient(client),
       data,
     });
   }

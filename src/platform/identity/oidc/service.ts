@@ -1,6 +1,6 @@
 import { randomInt } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
-import { recordAudit, type AuditEvent } from '../../audit/index.ts';
+import { recordAudit, type AuditEvent, auditClient } from '../../audit/index.ts';
 import type { OidcProviderConfig } from '../../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
@@ -167,8 +167,7 @@ export class OidcService {
     const email = profile.email === null ? null : normalizeEmail(profile.email);
     const verifiedEmail = profile.emailVerified ? email : null;
     const audit = (e: AuditEvent): AuditEvent => ({
-      ip: client.ip,
-      requestId: client.requestId,
+      ...auditClient(client),
       subjectType: 'user',
       ...e,
       data: { provider: providerId, ...e.data },
@@ -319,8 +318,7 @@ export class OidcService {
         actorId: userId,
         subjectType: 'user',
         subjectId: userId,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { provider: removed.provider, identityId },
       });
     });

@@ -1,4 +1,4 @@
-import { recordAudit } from '../../audit/index.ts';
+import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import type { Transaction } from 'kysely';
 import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../../db/index.ts';
@@ -154,8 +154,7 @@ export class IdentityService {
             actorId: id,
             subjectType: 'user',
             subjectId: id,
-            ip: client.ip,
-            requestId: client.requestId,
+            ...auditClient(client),
           });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
@@ -163,8 +162,7 @@ export class IdentityService {
           await repo.mirrorDefaultRole(trx);
           await recordAudit(trx, {
             action: 'user.register.taken',
-            ip: client.ip,
-            requestId: client.requestId,
+            ...auditClient(client),
           });
           await repo.mirrorUserToken(trx, {
             id: newId(),
@@ -330,8 +328,7 @@ export class IdentityService {
       actorId: userId,
       subjectType: userId === null ? null : 'user',
       subjectId: userId,
-      ip: client.ip,
-      requestId: client.requestId,
+      ...auditClient(client),
       data,
     });
     if (!user) {
@@ -446,8 +443,7 @@ export class IdentityService {
       actorId: user.id,
       subjectType: 'user',
       subjectId: user.id,
-      ip: client.ip,
-      requestId: client.requestId,
+      ...auditClient(client),
       data: { sessionId, amr: options.amr },
     });
     // The first sign-in (after registration) has nothing to compare with: no mail.
@@ -591,8 +587,7 @@ export class IdentityService {
         actorId: row.user_id,
         subjectType: 'session',
         subjectId: row.session_id,
-        ip: client.ip,
-        requestId: client.requestId,
+        ...auditClient(client),
         data: { spentSecondsAgo: Math.round(row.spent_seconds_ago) },
       });
       return { kind: 'reused' as const, row };
@@ -627,8 +622,7 @@ export class IdentityService {
           actorId: userId,
           subjectType: sessionId === undefined ? 'user' : 'session',
           subjectId: sessionId ?? userId,
-          ip: client?.ip ?? null,
-          requestId: client?.requestId ?? null,
+          ...auditClient(client),
           data: { reason, sessions: revoked.length },
         });
       return revoked;
