@@ -17,6 +17,9 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
     RATE_LIMIT_ENABLED: 'false',
+    // Load shedding off too: on a busy shared machine the event loop of a test process stalls for
+    // seconds, and contract tests must not turn into 503s. The tests of shedding turn it on.
+    MAX_EVENT_LOOP_DELAY_MS: '0',
     // Cheap argon2id in tests only (staging and production refuse it); those need a signing key.
     ...(deployed
       ? { AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY }
