@@ -156,7 +156,7 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assertProblem(await get('/auth/mfa'), 401, 'UNAUTHORIZED');
   });
 
-  test('enable: without setup 409, malformed codes 422, a wrong code 403; a valid code returns 10 single-use backup codes once', async () => {
+  test('enable: without setup 409, malformed codes 422, a wrong code 403 whose detail says what enabling needs; a valid code returns 10 single-use backup codes once', async () => {
     await awayFromStepEdge();
     const user = await createUser(h);
     const { accessToken } = await signIn(h.app, user);
@@ -172,11 +172,14 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
       assertProblem(res, 422, 'VALIDATION_FAILED');
     }
     assertProblem(await post('/auth/mfa/totp/enable', {}, auth), 422, 'VALIDATION_FAILED');
-    assertProblem(
+    const rejected = assertProblem(
       await post('/auth/mfa/totp/enable', { code: wrongCode(secret) }, auth),
       403,
       'MFA_REJECTED',
     );
+    // Regression: the 403 described another route's needs (password and code) instead of this one's.
+    assert.match(rejected.detail, /POST \/auth\/mfa\/totp\/setup/);
+    assert.match(rejected.detail, /No password or backup code is needed/);
     const res = await post('/auth/mfa/totp/enable', { code: codeAt(secret) }, auth);
     assert.equal(res.statusCode, 200, res.body);
     assert.equal(res.headers['cache-control'], 'no-store');

@@ -74,7 +74,7 @@ export async function registerMfaRoutes(
         ],
         summary: 'Enable the pending authenticator with a first code',
         description:
-          'Returns 10 backup codes, shown this once. 409 `MFA_NOT_SET_UP` without a pending setup; 403 `MFA_REJECTED` for a wrong code.',
+          'Needs a current code from the authenticator app holding the secret of the latest `POST /auth/mfa/totp/setup` (no password). Returns 10 backup codes, shown this once. 409 `MFA_NOT_SET_UP` without a pending setup; 403 `MFA_REJECTED` when the code does not match that secret now (wrong, from an older setup, or already used); it does not count towards the lockout.',
         body: Type.Object({ code: Code }),
         response: { 200: BackupCodes },
       },

@@ -27,6 +27,14 @@ export interface MfaStatus {
   backupCodesLeft: number;
 }
 
+/**
+ * The 403 of `POST /auth/mfa/totp/enable`: that route needs neither the password nor a backup
+ * code (the code's generic description says so for the other MFA changes), only a code of the
+ * secret the latest setup gave.
+ */
+const ENABLE_REJECTED_DETAIL =
+  'Enabling needs a current 6-digit code from the authenticator app holding the secret of your latest `POST /auth/mfa/totp/setup` (a new setup replaces the previous secret), for the 30-second step now or the one either side, not used before; this code does not match. No password or backup code is needed here. Nothing was counted towards the lockout: try again with the code shown now.';
+
 /** Which flow a second factor was asked in (audit data). */
 type Flow = 'sign-in' | 'step-up' | 'disable' | 'backup-codes';
 
@@ -105,7 +113,7 @@ export class MfaService {
       const step = this.#match(totp, code);
       // Not counted towards the lockout: whoever holds this session was just given the secret.
       if (step === null || !(await mfaRepo.useTotpStep(trx, userId, step, { enable: true })))
-        throw new HttpError(IdentityCodes.MFA_REJECTED);
+        throw new HttpError(IdentityCodes.MFA_REJECTED, { detail: ENABLE_REJECTED_DETAIL });
       const codes = await this.#replaceBackupCodes(trx, userId);
       await this.#audit(trx, 'auth.mfa.enable', userId, userId, client, {
         method: 'totp',
