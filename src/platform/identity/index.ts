@@ -6,7 +6,7 @@ import { Type } from 'typebox';
 import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
-import { API_PREFIX } from '../http/index.ts';
+import { API_PREFIX, corsAllowsOrigin } from '../http/index.ts';
 import type { Mailer, MailTemplate } from '../mail/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
@@ -290,7 +290,7 @@ export async function registerIdentityRoutes(
   const cookies = new CookieMode({
     appSecret: config.secrets.appSecret,
     publicUrl: config.mail.publicUrl,
-    corsOrigins: config.http.corsOrigins,
+    corsAllows: (origin) => corsAllowsOrigin(config, origin),
   });
   const routes = {
     service: () => {

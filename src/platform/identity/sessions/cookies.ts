@@ -33,8 +33,11 @@ export interface CookieModeOptions {
   appSecret: string;
   /** `PUBLIC_URL`: its origin may send cookie-authenticated requests. */
   publicUrl: string;
-  /** `CORS_ORIGINS`: these origins may too (`*` never). */
-  corsOrigins: readonly string[];
+  /**
+   * The CORS rule (`CORS_ORIGINS`, or local origins in development): the origins it allows may
+   * too. A wildcard never does: it names no origin.
+   */
+  corsAllows: (origin: string) => boolean;
 }
 
 const originOf = (url: string): string | null => {
@@ -60,16 +63,15 @@ function sameSecret(a: string, b: string): boolean {
  */
 export class CookieMode {
   readonly #key: Buffer;
-  readonly #origins: ReadonlySet<string>;
+  readonly #publicOrigin: string | null;
+  readonly #corsAllows: (origin: string) => boolean;
 
   constructor(options: CookieModeOptions) {
     this.#key = Buffer.from(
       hkdfSync('sha256', options.appSecret, 'groundwork', 'identity csrf token', 32),
     );
-    const origins = [options.publicUrl, ...options.corsOrigins.filter((o) => o !== '*')]
-      .map(originOf)
-      .filter((o): o is string => o !== null && o !== 'null');
-    this.#origins = new Set(origins);
+    this.#publicOrigin = originOf(options.publicUrl);
+    this.#corsAllows = options.corsAllows;
   }
 
   /** The CSRF token that goes with a refresh token. */
@@ -136,7 +138,11 @@ export class CookieMode {
     const token = cookies[REFRESH_COOKIE];
     if (token === undefined || token === '') return undefined;
     const origin = request.headers.origin;
-    if (origin === undefined || !this.#origins.has(origin))
+    if (
+      origin === undefined ||
+      origin === 'null' ||
+      (origin !== this.#publicOrigin && !this.#corsAllows(origin))
+    )
       throw new HttpError(IdentityCodes.ORIGIN_NOT_ALLOWED, {
         detail:
           origin === undefined
