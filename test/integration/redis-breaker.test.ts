@@ -23,8 +23,12 @@ import { needsRedis, PrivateRedis } from '../helpers/redis.ts';
 
 /** The client's command timeout here (the default): what each command waited before the breaker. */
 const COMMAND_TIMEOUT_MS = 500;
-/** Requests after the circuit opened: 95% answer within this, none waits a command timeout. */
-const P95_BOUND_MS = 50;
+/**
+ * Requests after the circuit opened: 95% answer within this (under half a command timeout: without
+ * the breaker every request waits at least one), none waits a command timeout. Loose enough for a
+ * saturated 2-core machine (p95 52–118 ms seen with two suites at once; about 11 ms alone).
+ */
+const P95_BOUND_MS = 200;
 /** A single request after opening (sign-in, readiness): well under one command timeout. */
 const ONE_REQUEST_BOUND_MS = 250;
 /** Frozen: the circuit opens within this (three commands timing out, a few in parallel). */

@@ -72,7 +72,9 @@ describe('Redis circuit breaker', () => {
       control.probeMs = 15;
       for (let i = 0; i < 3; i++) b.failed(timeout());
       await tick();
-      assert.equal(b.state, 'open');
+      // Open, or already probing when the turn took over 10 ms (a busy machine): not closed.
+      assert.equal(b.closed, false);
+      assert.equal(b.opens, 1);
       await sleep(300);
       assert.ok(probes.length >= 3, `probes ${String(probes.length)}`);
       assert.ok(probes.length <= 20, `probes ${String(probes.length)}: bounded by the backoff`);
@@ -131,12 +133,15 @@ describe('Redis circuit breaker', () => {
   });
 
   test('stopped: no probe is sent any more', async () => {
+    // Probes at most 10 ms apart: running, it would send about 30 in the wait below. (The first
+    // is jittered and may already have gone by the time it is stopped.)
     const { b, probes } = breaker({ firstProbeMs: 10, maxProbeMs: 10 });
     for (let i = 0; i < 3; i++) b.failed(timeout());
     await tick();
-    assert.equal(b.state, 'open');
+    assert.equal(b.closed, false);
     b.stop();
-    await sleep(60);
-    assert.equal(probes.length, 0);
+    const sent = probes.length;
+    await sleep(300);
+    assert.equal(probes.length, sent);
   });
 });
