@@ -5,7 +5,7 @@ import {
   type SelectQueryBuilder,
   type SqlBool,
 } from 'kysely';
-import { Type, type TSchema } from 'typebox';
+import { Type, type TObject, type TOptional, type TString } from 'typebox';
 import { HttpError, type FieldError } from '../http/index.ts';
 import { DbCodes } from './errors.ts';
 
@@ -312,9 +312,9 @@ export function applyListFilters<QB extends AnySelect>(
   return qb.where((eb: AnyEb) => eb.and(listConditions(spec, list, eb, param))) as QB;
 }
 
-/** The list query parameters for OpenAPI; the values are checked by `parseListQuery`. */
-export function listQuerySchema(spec: ListSpec): TSchema {
-  const props: Record<string, TSchema> = {
+/** The list query parameters for OpenAPI (each an optional string); `parseListQuery` checks the values. */
+export function listQuerySchema(spec: ListSpec): TObject<Record<string, TOptional<TString>>> {
+  const props: Record<string, TOptional<TString>> = {
     limit: Type.Optional(
       Type.String({
         description: `Page size, 1 to ${MAX_LIMIT} (default ${DEFAULT_LIMIT}).`,

@@ -12,6 +12,16 @@ export function clientOf(request: FastifyRequest): Client {
   };
 }
 
+/**
+ * The `email` of a request's body, for a rate limit keyed on the address (a limit's key function
+ * serves any route, so the body is not typed here).
+ */
+export function emailOfBody(request: FastifyRequest): string | undefined {
+  const body: unknown = request.body;
+  if (typeof body !== 'object' || body === null || !('email' in body)) return undefined;
+  return typeof body.email === 'string' ? body.email : undefined;
+}
+
 /** Exactly one of `code` and `backupCode`; both or neither is a 422. */
 export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {
   if (body.code !== undefined && body.backupCode === undefined) return { code: body.code };

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { DbCodes, decodeCursor, encodeCursor, pageSchema } from '../db/index.ts';
@@ -24,9 +25,14 @@ export const JobCodes = defineErrorCodes('jobs', {
   },
 });
 
-const StateSchema = Type.Union(
-  ['queued', 'active', 'retrying', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)),
-);
+const StateSchema = Type.Union([
+  Type.Literal('queued'),
+  Type.Literal('active'),
+  Type.Literal('retrying'),
+  Type.Literal('completed'),
+  Type.Literal('failed'),
+  Type.Literal('cancelled'),
+]);
 
 const JobStatusSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
@@ -98,8 +104,9 @@ export async function registerJobRoutes(
   options: { jobs: JobQueue; cursorSecret: string },
 ): Promise<void> {
   const { jobs, cursorSecret } = options;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  app.get(
+  r.get(
     '/jobs/:id',
     {
       schema: {
@@ -114,7 +121,7 @@ export async function registerJobRoutes(
       },
     },
     async (request) => {
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       if (request.userId === undefined) {
         throw new HttpError(HttpCodes.UNAUTHORIZED, {
           detail: 'Sign in to see the status of your jobs.',
@@ -126,7 +133,8 @@ export async function registerJobRoutes(
     },
   );
 
-  await app.register(async (admin) => {
+  await app.register(async (scope) => {
+    const admin = scope.withTypeProvider<TypeBoxTypeProvider>();
     const common = { tags: ['admin'], security: [{ bearerAuth: [] }] };
     const config = { permission: JOBS_ADMIN_PERMISSION };
     const queueOf = (queue: string) => {
@@ -166,8 +174,8 @@ export async function registerJobRoutes(
         },
       },
       async (request) => {
-        const queue = queueOf((request.params as { queue: string }).queue);
-        const { limit, cursor } = request.query as { limit: number; cursor?: string };
+        const queue = queueOf(request.params.queue);
+        const { limit, cursor } = request.query;
         let after: { deadAt: string; id: string } | undefined;
         if (cursor !== undefined) {
           const [deadAt, id] = decodeCursor(cursorSecret, `${DEAD_SIGNATURE}:${queue}`, cursor, 2);
@@ -204,7 +212,7 @@ export async function registerJobRoutes(
         },
       },
       async (request) => {
-        const { queue, id } = request.params as { queue: string; id: string };
+        const { queue, id } = request.params;
         const dead = await jobs.getDead(queueOf(queue), id);
         if (!dead) throw new HttpError(JobCodes.DEAD_JOB_NOT_FOUND);
         return dead;
@@ -226,7 +234,7 @@ export async function registerJobRoutes(
         },
       },
       async (request, reply) => {
-        const { queue, id } = request.params as { queue: string; id: string };
+        const { queue, id } = request.params;
         const replayed = await jobs.replayDead(queueOf(queue), id);
         if (!replayed) throw new HttpError(JobCodes.DEAD_JOB_NOT_FOUND);
         request.log.info({ queue, deadJobId: id, jobId: replayed.id }, 'dead letter replayed');
@@ -248,7 +256,7 @@ export async function registerJobRoutes(
         },
       },
       async (request, reply) => {
-        const { queue, id } = request.params as { queue: string; id: string };
+        const { queue, id } = request.params;
         if (!(await jobs.deleteDead(queueOf(queue), id)))
           throw new HttpError(JobCodes.DEAD_JOB_NOT_FOUND);
         request.log.info({ queue, deadJobId: id }, 'dead letter deleted');

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { HttpError } from '../http/index.ts';
@@ -29,6 +30,12 @@ const DevMessageFullSchema = Type.Object({
 
 const IdParams = Type.Object({ id: Type.String({ maxLength: 100 }) });
 
+/** A stored message as its response schema has it (the serializer would write the date alike). */
+const messageOut = <M extends { createdAt: Date }>(message: M) => ({
+  ...message,
+  createdAt: message.createdAt.toISOString(),
+});
+
 /**
  * Development only (`APP_ENV=development`): the mailbox of messages the development transport
  * stored, and template previews with sample data. Never registered in other environments.
@@ -38,6 +45,7 @@ export async function registerDevMailRoutes(
   options: { mailer: Mailer },
 ): Promise<void> {
   const { mailer } = options;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const common = { tags: ['development'] };
   // Runs after the platform's onSend hook (child scope): HTML pages keep their inline styles.
   app.addHook('onSend', async (_request, reply, payload) => {
@@ -46,7 +54,7 @@ export async function registerDevMailRoutes(
     return payload;
   });
 
-  app.get(
+  r.get(
     '/dev/mailbox',
     {
       schema: {
@@ -60,12 +68,12 @@ export async function registerDevMailRoutes(
       },
     },
     async (request) => {
-      const { limit, to } = request.query as { limit: number; to?: string };
-      return { items: await mailer.devMessages(limit, to) };
+      const { limit, to } = request.query;
+      return { items: (await mailer.devMessages(limit, to)).map(messageOut) };
     },
   );
 
-  app.get(
+  r.get(
     '/dev/mailbox/:id',
     {
       schema: {
@@ -77,13 +85,13 @@ export async function registerDevMailRoutes(
       },
     },
     async (request) => {
-      const message = await mailer.devMessage((request.params as { id: string }).id);
+      const message = await mailer.devMessage(request.params.id);
       if (!message) throw new HttpError(MailCodes.MAIL_DEV_MESSAGE_NOT_FOUND);
-      return message;
+      return messageOut(message);
     },
   );
 
-  app.get(
+  r.get(
     '/dev/mailbox/:id/html',
     {
       schema: {
@@ -101,13 +109,13 @@ export async function registerDevMailRoutes(
       },
     },
     async (request, reply) => {
-      const message = await mailer.devMessage((request.params as { id: string }).id);
+      const message = await mailer.devMessage(request.params.id);
       if (!message) throw new HttpError(MailCodes.MAIL_DEV_MESSAGE_NOT_FOUND);
       return reply.type('text/html; charset=utf-8').send(message.html);
     },
   );
 
-  app.get(
+  r.get(
     '/dev/mail/preview/:template',
     {
       schema: {
@@ -145,11 +153,8 @@ export async function registerDevMailRoutes(
       },
     },
     async (request, reply) => {
-      const { template } = request.params as { template: string };
-      const { locale, format } = request.query as {
-        locale?: string;
-        format: 'html' | 'text' | 'json';
-      };
+      const { template } = request.params;
+      const { locale, format } = request.query;
       const rendered = mailer.preview(template, locale);
       if (!rendered) {
         throw new HttpError(MailCodes.MAIL_TEMPLATE_NOT_FOUND, {

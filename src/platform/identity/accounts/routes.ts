@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { AuthLimits, type RateLimitPolicy } from '../../traffic/index.ts';
 import type { AccountService } from './service.ts';
@@ -6,7 +7,7 @@ import type { ProfileRow } from './repository.ts';
 import { currentUser } from '../authenticate.ts';
 import type { ProfileService } from './profile.ts';
 import { requireRecentAuthentication } from './step-up.ts';
-import { clientOf, factorOf } from '../request.ts';
+import { clientOf, emailOfBody, factorOf } from '../request.ts';
 import { Accepted, AUTH_BODY_LIMIT, BackupCode, Code, Password } from '../schemas.ts';
 import { IdentityCodes } from '../errors.ts';
 import { MailToken, ProfileSchema } from './schemas.ts';
@@ -23,11 +24,6 @@ const RESET_LIMIT: RateLimitPolicy[] = [
 const PROFILE_LIMIT: RateLimitPolicy[] = [
   { name: 'profile-change-user', limit: 10, windowSeconds: 3_600, by: 'user', failMode: 'closed' },
 ];
-
-const emailOfBody = (request: FastifyRequest) => {
-  const value = (request.body as Record<string, unknown> | undefined)?.email;
-  return typeof value === 'string' ? value : undefined;
-};
 
 const profileOf = (p: ProfileRow) => ({
   id: p.id,
@@ -53,11 +49,12 @@ export async function registerAccountRoutes(
   },
 ): Promise<void> {
   const { accounts, profiles, stepUpMaxAgeS } = options;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['identity'];
   const signedIn = { tags, security: [{ bearerAuth: [] }] };
   const stepUpNote = `Needs an authentication at most ${stepUpMaxAgeS} seconds old (sign-in or \`POST /auth/reauthenticate\`); older: 403 \`REAUTHENTICATION_REQUIRED\`.`;
 
-  app.post(
+  r.post(
     '/auth/password/forgot',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -72,13 +69,13 @@ export async function registerAccountRoutes(
       },
     },
     async (request, reply) => {
-      accounts().forgotPassword((request.body as { email: string }).email, clientOf(request));
+      accounts().forgotPassword(request.body.email, clientOf(request));
       reply.code(202);
       return { status: 'accepted' as const, message: RESET_MESSAGE };
     },
   );
 
-  app.post(
+  r.post(
     '/auth/password/reset',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -98,16 +95,13 @@ export async function registerAccountRoutes(
       },
     },
     async (request, reply) => {
-      await accounts().resetPassword(
-        request.body as { token: string; password: string },
-        clientOf(request),
-      );
+      await accounts().resetPassword(request.body, clientOf(request));
       reply.code(204);
       return null;
     },
   );
 
-  app.post(
+  r.post(
     '/auth/password/change',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -128,17 +122,13 @@ export async function registerAccountRoutes(
     },
     async (request, reply) => {
       const { userId, sessionId } = currentUser(request);
-      await accounts().changePassword(
-        { userId, sessionId },
-        request.body as { currentPassword: string; newPassword: string },
-        clientOf(request),
-      );
+      await accounts().changePassword({ userId, sessionId }, request.body, clientOf(request));
       reply.code(204);
       return null;
     },
   );
 
-  app.post(
+  r.post(
     '/auth/reauthenticate',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -163,7 +153,7 @@ export async function registerAccountRoutes(
     },
     async (request) => {
       const { userId, sessionId } = currentUser(request);
-      const body = request.body as { password: string; code?: string; backupCode?: string };
+      const { body } = request;
       const factor =
         body.code === undefined && body.backupCode === undefined ? undefined : factorOf(body);
       const at = await accounts().reauthenticate(
@@ -175,7 +165,7 @@ export async function registerAccountRoutes(
     },
   );
 
-  app.post(
+  r.post(
     '/auth/email-change/confirm',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -191,15 +181,12 @@ export async function registerAccountRoutes(
       },
     },
     async (request) => {
-      await profiles().confirmEmailChange(
-        (request.body as { token: string }).token,
-        clientOf(request),
-      );
+      await profiles().confirmEmailChange(request.body.token, clientOf(request));
       return { changed: true as const };
     },
   );
 
-  app.get(
+  r.get(
     '/users/me',
     {
       config: { auth: 'required', cache: 'private' },
@@ -208,7 +195,7 @@ export async function registerAccountRoutes(
     async (request) => profileOf(await profiles().profile(currentUser(request).userId)),
   );
 
-  app.patch(
+  r.patch(
     '/users/me',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -241,7 +228,7 @@ export async function registerAccountRoutes(
       },
     },
     async (request, reply) => {
-      const body = request.body as { username?: string; email?: string };
+      const { body } = request;
       if (body.email !== undefined) requireRecentAuthentication(request, stepUpMaxAgeS);
       const { userId, sessionId } = currentUser(request);
       const { profile, emailChange } = await profiles().updateProfile(
@@ -259,7 +246,7 @@ export async function registerAccountRoutes(
     },
   );
 
-  app.delete(
+  r.delete(
     '/users/me',
     {
       config: { auth: 'required' },

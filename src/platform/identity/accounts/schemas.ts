@@ -10,6 +10,6 @@ export const ProfileSchema = Type.Object({
   email: Type.String(),
   username: Type.String(),
   emailVerified: Type.Boolean(),
-  tier: Type.Union(['free', 'premium', 'enterprise'].map((t) => Type.Literal(t))),
+  tier: Type.Union([Type.Literal('free'), Type.Literal('premium'), Type.Literal('enterprise')]),
   createdAt: Type.String({ format: 'date-time' }),
 });

@@ -1,8 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { DbCodes, listQuerySchema, pageSchema } from '../../db/index.ts';
 import { HttpCodes } from '../../http/index.ts';
-import type { Actor, AdminService } from './service.ts';
+import type { Actor, AdminService, RoleView } from './service.ts';
 import { adminUsersSpec, auditEventsSpec } from './service.ts';
 import { PlatformPermissions as P } from '../rbac/permissions.ts';
 import { IdentityCodes } from '../errors.ts';
@@ -25,6 +26,25 @@ const usersQuerySchema = listQuerySchema({
   },
 });
 
+const isoOrNull = (d: Date | null) => (d === null ? null : d.toISOString());
+
+/** An account as its response schema has it (the serializer would write the dates alike). */
+const userOut = <U extends { lockedUntil: Date | null; createdAt: Date; lastLoginAt: Date | null }>(
+  u: U,
+) => ({
+  ...u,
+  lockedUntil: isoOrNull(u.lockedUntil),
+  createdAt: u.createdAt.toISOString(),
+  lastLoginAt: isoOrNull(u.lastLoginAt),
+});
+
+/** A role as its response schema has it. */
+const roleOut = (role: RoleView) => ({
+  ...role,
+  createdAt: role.createdAt.toISOString(),
+  updatedAt: role.updatedAt.toISOString(),
+});
+
 function actorOf(request: FastifyRequest): Actor {
   return {
     userId: request.userId ?? null,
@@ -40,9 +60,10 @@ export async function registerAdminRoutes(
   options: { service: () => AdminService },
 ): Promise<void> {
   const service = options.service;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const common = { tags: ['admin'], security: [{ bearerAuth: [] }] };
 
-  app.get(
+  r.get(
     '/admin/users',
     {
       config: { permission: P.USERS_READ, cache: 'private' },
@@ -56,10 +77,10 @@ export async function registerAdminRoutes(
         response: { 200: pageSchema(AdminUserSchema) },
       },
     },
-    async (request) => service().listUsers(request.query as Record<string, unknown>),
+    async (request) => service().listUsers(request.query),
   );
 
-  app.get(
+  r.get(
     '/admin/users/:id',
     {
       config: { permission: P.USERS_READ, cache: 'private' },
@@ -71,10 +92,10 @@ export async function registerAdminRoutes(
         response: { 200: AdminUserSchema },
       },
     },
-    async (request) => service().user((request.params as { id: string }).id),
+    async (request) => userOut(await service().user(request.params.id)),
   );
 
-  app.patch(
+  r.patch(
     '/admin/users/:id',
     {
       bodyLimit: ADMIN_BODY_LIMIT,
@@ -102,14 +123,10 @@ export async function registerAdminRoutes(
       },
     },
     async (request) =>
-      service().updateUser(
-        actorOf(request),
-        (request.params as { id: string }).id,
-        request.body as { roles?: string[]; locked?: boolean },
-      ),
+      userOut(await service().updateUser(actorOf(request), request.params.id, request.body)),
   );
 
-  app.get(
+  r.get(
     '/admin/roles',
     {
       config: { permission: P.ROLES_READ, cache: 'private' },
@@ -119,10 +136,10 @@ export async function registerAdminRoutes(
         response: { 200: Type.Object({ items: Type.Array(RoleSchema) }) },
       },
     },
-    async () => ({ items: await service().roles() }),
+    async () => ({ items: (await service().roles()).map(roleOut) }),
   );
 
-  app.post(
+  r.post(
     '/admin/roles',
     {
       bodyLimit: ADMIN_BODY_LIMIT,
@@ -141,21 +158,13 @@ export async function registerAdminRoutes(
       },
     },
     async (request, reply) => {
-      const role = await service().createRole(
-        actorOf(request),
-        request.body as {
-          name: string;
-          description?: string;
-          permissions: string[];
-          mfaRequired?: boolean;
-        },
-      );
+      const role = await service().createRole(actorOf(request), request.body);
       reply.code(201);
-      return role;
+      return roleOut(role);
     },
   );
 
-  app.patch(
+  r.patch(
     '/admin/roles/:id',
     {
       bodyLimit: ADMIN_BODY_LIMIT,
@@ -184,19 +193,10 @@ export async function registerAdminRoutes(
       },
     },
     async (request) =>
-      service().updateRole(
-        actorOf(request),
-        (request.params as { id: string }).id,
-        request.body as {
-          name?: string;
-          description?: string;
-          permissions?: string[];
-          mfaRequired?: boolean;
-        },
-      ),
+      roleOut(await service().updateRole(actorOf(request), request.params.id, request.body)),
   );
 
-  app.delete(
+  r.delete(
     '/admin/roles/:id',
     {
       config: { permission: P.ROLES_ADMIN },
@@ -215,13 +215,13 @@ export async function registerAdminRoutes(
       },
     },
     async (request, reply) => {
-      await service().deleteRole(actorOf(request), (request.params as { id: string }).id);
+      await service().deleteRole(actorOf(request), request.params.id);
       reply.code(204);
       return null;
     },
   );
 
-  app.get(
+  r.get(
     '/admin/audit-events',
     {
       config: { permission: P.AUDIT_READ, cache: 'private' },
@@ -235,6 +235,6 @@ export async function registerAdminRoutes(
         response: { 200: pageSchema(AuditEventSchema) },
       },
     },
-    async (request) => service().auditEvents(request.query as Record<string, unknown>),
+    async (request) => service().auditEvents(request.query),
   );
 }

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { RateLimitPolicy } from '../../traffic/index.ts';
@@ -24,10 +25,11 @@ export async function registerMfaRoutes(
   options: { service: () => IdentityService; mfa: () => MfaService },
 ): Promise<void> {
   const { service, mfa } = options;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['identity'];
   const signedIn = { tags, security: [{ bearerAuth: [] }] };
 
-  app.get(
+  r.get(
     '/auth/mfa',
     {
       config: { auth: 'required', cache: 'private' },
@@ -42,7 +44,7 @@ export async function registerMfaRoutes(
     async (request) => mfa().status(currentUser(request).userId),
   );
 
-  app.post(
+  r.post(
     '/auth/mfa/totp/setup',
     {
       config: { auth: 'required', cache: 'no-store', rateLimit: CHANGE_LIMIT },
@@ -60,7 +62,7 @@ export async function registerMfaRoutes(
     async (request) => mfa().setup(currentUser(request).userId, clientOf(request)),
   );
 
-  app.post(
+  r.post(
     '/auth/mfa/totp/enable',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -82,13 +84,13 @@ export async function registerMfaRoutes(
     async (request) => ({
       backupCodes: await mfa().enable(
         currentUser(request).userId,
-        (request.body as { code: string }).code,
+        request.body.code,
         clientOf(request),
       ),
     }),
   );
 
-  app.post(
+  r.post(
     '/auth/mfa/totp/disable',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -104,7 +106,7 @@ export async function registerMfaRoutes(
       },
     },
     async (request, reply) => {
-      const body = request.body as { password: string; code?: string; backupCode?: string };
+      const { body } = request;
       await mfa().disable(
         currentUser(request).userId,
         { password: body.password, ...factorOf(body) },
@@ -115,7 +117,7 @@ export async function registerMfaRoutes(
     },
   );
 
-  app.post(
+  r.post(
     '/auth/mfa/backup-codes',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -131,7 +133,7 @@ export async function registerMfaRoutes(
       },
     },
     async (request) => {
-      const body = request.body as { password: string; code?: string; backupCode?: string };
+      const { body } = request;
       return {
         backupCodes: await mfa().regenerateBackupCodes(
           currentUser(request).userId,
@@ -142,7 +144,7 @@ export async function registerMfaRoutes(
     },
   );
 
-  app.post(
+  r.post(
     '/auth/mfa/verify',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -162,7 +164,7 @@ export async function registerMfaRoutes(
       },
     },
     async (request): Promise<TokenPair> => {
-      const body = request.body as { mfaToken: string; code?: string; backupCode?: string };
+      const { body } = request;
       return service().verifyMfa(body.mfaToken, factorOf(body), clientOf(request));
     },
   );

@@ -1,8 +1,9 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { RateLimitPolicy } from '../../traffic/index.ts';
 import { currentUser } from '../authenticate.ts';
-import type { CallbackQuery, OidcService } from './service.ts';
+import type { OidcService } from './service.ts';
 import { clientOf } from '../request.ts';
 import { TokenPairSchema } from '../schemas.ts';
 import { IdentityCodes } from '../errors.ts';
@@ -19,10 +20,11 @@ export async function registerOidcRoutes(
   options: { service: () => OidcService },
 ): Promise<void> {
   const service = options.service;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['identity'];
   const signedIn = { tags, security: [{ bearerAuth: [] }] };
 
-  app.get(
+  r.get(
     '/auth/oidc/:provider/authorize',
     {
       config: { auth: 'optional', rateLimit: oidcLimit('oidc-authorize-ip') },
@@ -40,7 +42,7 @@ export async function registerOidcRoutes(
       },
     },
     async (request, reply) => {
-      const { provider } = request.params as { provider: string };
+      const { provider } = request.params;
       const { userId, sessionId } = request;
       const link = userId && sessionId ? { userId, sessionId } : null;
       const url = await service().authorize(provider, link);
@@ -49,7 +51,7 @@ export async function registerOidcRoutes(
     },
   );
 
-  app.get(
+  r.get(
     '/auth/oidc/:provider/callback',
     {
       config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
@@ -70,9 +72,8 @@ export async function registerOidcRoutes(
       },
     },
     async (request, reply) => {
-      const { provider } = request.params as { provider: string };
       reply.header('cache-control', 'no-store');
-      return service().callback(provider, request.query as CallbackQuery, clientOf(request));
+      return service().callback(request.params.provider, request.query, clientOf(request));
     },
   );
 
@@ -85,7 +86,7 @@ export async function registerOidcRoutes(
       done(null, Object.fromEntries(new URLSearchParams(String(body))));
     },
   );
-  app.post(
+  r.post(
     '/auth/oidc/:provider/callback',
     {
       bodyLimit: FORM_BODY_LIMIT,
@@ -107,13 +108,12 @@ export async function registerOidcRoutes(
       },
     },
     async (request, reply) => {
-      const { provider } = request.params as { provider: string };
       reply.header('cache-control', 'no-store');
-      return service().callback(provider, request.body as CallbackQuery, clientOf(request));
+      return service().callback(request.params.provider, request.body, clientOf(request));
     },
   );
 
-  app.get(
+  r.get(
     '/auth/identities',
     {
       config: { auth: 'required', cache: 'private' },
@@ -130,7 +130,7 @@ export async function registerOidcRoutes(
     },
   );
 
-  app.delete(
+  r.delete(
     '/auth/identities/:id',
     {
       config: { auth: 'required' },
@@ -146,8 +146,7 @@ export async function registerOidcRoutes(
     },
     async (request, reply) => {
       const { userId } = currentUser(request);
-      const { id } = request.params as { id: string };
-      await service().unlink(userId, id, clientOf(request));
+      await service().unlink(userId, request.params.id, clientOf(request));
       reply.code(204);
       return null;
     },

@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import { CSRF_HEADER, type CookieMode } from './cookies.ts';
@@ -11,7 +12,7 @@ export async function registerSessionRoutes(
   options: { service: () => IdentityService; cookies: CookieMode },
 ): Promise<void> {
   const { service, cookies } = options;
-  app.delete(
+  app.withTypeProvider<TypeBoxTypeProvider>().delete(
     '/auth/refresh',
     {
       config: { auth: 'none' },

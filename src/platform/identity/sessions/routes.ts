@@ -1,3 +1,4 @@
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { HttpError } from '../../http/index.ts';
@@ -6,15 +7,10 @@ import { currentUser } from '../authenticate.ts';
 import type { CookieMode } from './cookies.ts';
 import { parseDevice } from './device.ts';
 import { IdentityCodes } from '../errors.ts';
-import { clientOf } from '../request.ts';
+import { clientOf, emailOfBody } from '../request.ts';
 import { Accepted, AUTH_BODY_LIMIT, MfaChallengeSchema, Password } from '../schemas.ts';
 import { SignInTokenPairSchema, SessionSchema, LoginEventSchema } from './schemas.ts';
 import type { IdentityService } from './service.ts';
-
-const bodyField = (field: string) => (request: FastifyRequest) => {
-  const value = (request.body as Record<string, unknown> | undefined)?.[field];
-  return typeof value === 'string' ? value : undefined;
-};
 
 /** The account each sign-in request names, resolved by `loginLimitKey` for the login limit. */
 const loginLimitKeys = new WeakMap<FastifyRequest, string>();
@@ -28,11 +24,12 @@ export async function registerAuthRoutes(
   options: { service: () => IdentityService; cookies: CookieMode },
 ): Promise<void> {
   const service = options.service;
+  const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['identity'];
   const common = { tags };
   const signedIn = { ...common, security: [{ bearerAuth: [] }] };
 
-  app.post(
+  r.post(
     '/auth/register',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -57,16 +54,13 @@ export async function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      await service().register(
-        request.body as { email: string; username: string; password: string },
-        clientOf(request),
-      );
+      await service().register(request.body, clientOf(request));
       reply.code(202);
       return { status: 'accepted' as const, message: ACCEPTED_MESSAGE };
     },
   );
 
-  app.post(
+  r.post(
     '/auth/verify-email',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -80,16 +74,16 @@ export async function registerAuthRoutes(
       },
     },
     async (request) => {
-      await service().verifyEmail((request.body as { token: string }).token);
+      await service().verifyEmail(request.body.token);
       return { verified: true as const };
     },
   );
 
-  app.post(
+  r.post(
     '/auth/verify-email/resend',
     {
       bodyLimit: AUTH_BODY_LIMIT,
-      config: { auth: 'none', rateLimit: AuthLimits.accountMail(bodyField('email')) },
+      config: { auth: 'none', rateLimit: AuthLimits.accountMail(emailOfBody) },
       schema: {
         ...common,
         summary: 'Send the verification mail again',
@@ -99,13 +93,13 @@ export async function registerAuthRoutes(
       },
     },
     async (request, reply) => {
-      service().resendVerification((request.body as { email: string }).email, clientOf(request));
+      service().resendVerification(request.body.email, clientOf(request));
       reply.code(202);
       return { status: 'accepted' as const, message: ACCEPTED_MESSAGE };
     },
   );
 
-  app.post(
+  r.post(
     '/auth/login',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -116,8 +110,7 @@ export async function registerAuthRoutes(
       },
       // Before the route's rate limits (added after it): they key on the account resolved here.
       preHandler: async (request) => {
-        const { login } = request.body as { login: string };
-        loginLimitKeys.set(request, await service().loginLimitKey(login));
+        loginLimitKeys.set(request, await service().loginLimitKey(request.body.login));
       },
       schema: {
         ...common,
@@ -133,14 +126,10 @@ export async function registerAuthRoutes(
         response: { 200: Type.Union([SignInTokenPairSchema, MfaChallengeSchema]) },
       },
     },
-    async (request) =>
-      service().login(
-        request.body as { login: string; password: string; rememberMe?: boolean },
-        clientOf(request),
-      ),
+    async (request) => service().login(request.body, clientOf(request)),
   );
 
-  app.post(
+  r.post(
     '/auth/refresh',
     {
       bodyLimit: AUTH_BODY_LIMIT,
@@ -162,14 +151,13 @@ export async function registerAuthRoutes(
       },
     },
     async (request) => {
-      const sent = (request.body as { refreshToken?: string } | undefined)?.refreshToken;
-      const token = options.cookies.refreshToken(request, sent);
+      const token = options.cookies.refreshToken(request, request.body.refreshToken);
       if (token === undefined) throw new HttpError(IdentityCodes.INVALID_REFRESH_TOKEN);
       return service().refresh(token, clientOf(request));
     },
   );
 
-  app.post(
+  r.post(
     '/auth/logout',
     {
       config: { auth: 'required' },
@@ -183,7 +171,7 @@ export async function registerAuthRoutes(
     },
   );
 
-  app.post(
+  r.post(
     '/auth/logout-all',
     {
       config: { auth: 'required' },
@@ -201,7 +189,7 @@ export async function registerAuthRoutes(
     },
   );
 
-  app.get(
+  r.get(
     '/auth/sessions',
     {
       config: { auth: 'required', cache: 'private' },
@@ -230,7 +218,7 @@ export async function registerAuthRoutes(
     },
   );
 
-  app.delete(
+  r.delete(
     '/auth/sessions/:id',
     {
       config: { auth: 'required' },
@@ -244,7 +232,7 @@ export async function registerAuthRoutes(
     },
     async (request, reply) => {
       const { userId } = currentUser(request);
-      const { id } = request.params as { id: string };
+      const { id } = request.params;
       const revoked = await service().logout(userId, id, 'revoked', clientOf(request));
       if (revoked === 0) throw new HttpError(IdentityCodes.SESSION_NOT_FOUND);
       reply.code(204);
@@ -252,7 +240,7 @@ export async function registerAuthRoutes(
     },
   );
 
-  app.get(
+  r.get(
     '/auth/login-history',
     {
       config: { auth: 'required', cache: 'private' },
@@ -267,7 +255,7 @@ export async function registerAuthRoutes(
     },
     async (request) => {
       const { userId } = currentUser(request);
-      const { limit } = request.query as { limit: number };
+      const { limit } = request.query;
       const rows = await service().loginHistory(userId, limit);
       return {
         items: rows.map((e) => ({

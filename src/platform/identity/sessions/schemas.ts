@@ -38,9 +38,13 @@ export const SessionSchema = Type.Object({
 });
 export const LoginEventSchema = Type.Object({
   id: Type.String({ format: 'uuid' }),
-  outcome: Type.Union(
-    ['success', 'failure', 'locked', 'unverified', 'refresh-reuse'].map((o) => Type.Literal(o)),
-  ),
+  outcome: Type.Union([
+    Type.Literal('success'),
+    Type.Literal('failure'),
+    Type.Literal('locked'),
+    Type.Literal('unverified'),
+    Type.Literal('refresh-reuse'),
+  ]),
   ip: Type.Union([Type.String(), Type.Null()]),
   userAgent: Type.Union([Type.String(), Type.Null()]),
   device: DeviceSchema,
