@@ -4,6 +4,13 @@ import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
 const NO_APPS = { group: ['**/apps/**'], message: 'The platform never imports an app.' };
+// Request types come from the route's schemas (the TypeBox type provider), never from a cast.
+const NO_REQUEST_CASTS = {
+  selector:
+    ':matches(TSAsExpression, TSTypeAssertion) > MemberExpression.expression[object.name=/^(request|req)$/][property.name=/^(body|params|query)$/]',
+  message:
+    'Type the route with the TypeBox provider (`app.withTypeProvider<TypeBoxTypeProvider>()`) and let its schema type `request.body`/`params`/`query`: no cast.',
+};
 
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/'] },
@@ -42,13 +49,19 @@ export default tseslint.config(
           selector: "MemberExpression[object.name='process'][property.name='env']",
           message: 'Read configuration through src/platform/config only.',
         },
+        NO_REQUEST_CASTS,
       ],
     },
   },
   {
-    // The config area is the one place that reads the environment; scripts and tests pass env to child processes.
-    files: ['src/platform/config/**', 'scripts/**', 'test/**', 'bench/**'],
+    // Scripts and tests pass env to child processes.
+    files: ['scripts/**', 'test/**', 'bench/**'],
     rules: { 'no-restricted-syntax': 'off' },
+  },
+  {
+    // The config area is the one place that reads the environment (request casts stay forbidden).
+    files: ['src/platform/config/**'],
+    rules: { 'no-restricted-syntax': ['error', NO_REQUEST_CASTS] },
   },
   {
     files: ['src/platform/**'],
