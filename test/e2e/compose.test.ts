@@ -19,7 +19,7 @@ import { parse as parseYaml } from 'yaml';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { SmtpSink } from '../helpers/mail.ts';
 import { freePort, get, isAlive, within } from '../helpers/process.ts';
-import { needsRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
+import { needsRedis, PrivateRedis } from '../helpers/redis.ts';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const deployDir = join(root, 'deploy');
@@ -146,6 +146,9 @@ describe(
     const running: Run[] = [];
     let tdb: TestDatabase;
     let sink: SmtpSink;
+    // A private Redis: the production rate limits (sign-ups per IP) must not be shared with
+    // another run of the suite on the same machine.
+    let redisServer: PrivateRedis;
     let services: Record<string, Service>;
     let ours: string[];
     let image: { entrypoint: string[]; env: Env };
@@ -170,11 +173,14 @@ describe(
       tdb = await createTestDatabase({ migrated: false });
       sink = new SmtpSink(await freePort());
       await sink.start();
+      redisServer = await PrivateRedis.create();
+      await redisServer.start();
     });
 
     after(async () => {
       for (const r of running) if (isAlive(r.child.pid as number)) r.child.kill('SIGKILL');
       await sink?.stop();
+      await redisServer?.stop();
       await tdb?.drop();
       rmSync(tmp, { recursive: true, force: true });
     });
@@ -268,7 +274,7 @@ describe(
         services[redis.hostname]?.image?.startsWith('redis:'),
         'REDIS_URL names the redis service',
       );
-      env.REDIS_URL = TEST_REDIS_URL;
+      env.REDIS_URL = redisServer.url;
       const smtp = new URL(env.SMTP_URL ?? '');
       assert.ok(
         services[smtp.hostname]?.image?.includes('mailpit'),
