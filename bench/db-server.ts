@@ -120,7 +120,7 @@ const benchApp = defineApp({
         },
       },
       async (request) => {
-        const list = parseListQuery(widgetSpec, request.query as Record<string, unknown>);
+        const list = parseListQuery(widgetSpec, request.query);
         return paginate(db as unknown as Kysely<unknown>, widgetSpec, list, base, options);
       },
     );
