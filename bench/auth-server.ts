@@ -9,10 +9,11 @@
 import { createWriteStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Kysely } from 'kysely';
-import { buildApp } from '../src/app.ts';
+import { buildApp, enabledModules } from '../src/app.ts';
+import { createPlatform } from '../src/platform/runtime/index.ts';
 import { allMigrations } from '../src/migrations/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
-import { migrateToLatest, newId, openDatabase } from '../src/platform/db/index.ts';
+import { migrateToLatest, newId } from '../src/platform/db/index.ts';
 import { PasswordHasher } from '../src/platform/identity/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogger, createMetricsRegistry } from '../src/platform/observability/index.ts';
@@ -53,22 +54,30 @@ async function start(url: string) {
     base: { service: 'groundwork' },
   });
   const metrics = createMetricsRegistry();
-  const database = await openDatabase(config, { logger, metrics, role: 'bench' });
-  await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([benchApp]));
+  const platform = await createPlatform(config, {
+    logger,
+    metrics,
+    modules: enabledModules(config, [benchApp]),
+    role: 'bench',
+    prepare: async (database) => {
+      await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([benchApp]));
+    },
+  });
+  const { database } = platform;
   const hasher = new PasswordHasher(config.identity.argon2);
   await database.pool.query(
     `insert into gw_user (id, email, username, password_hash, email_verified_at)
      values ($1, $2, $3, $4, now())`,
     [newId(), `${BENCH_LOGIN}@example.test`, BENCH_LOGIN, await hasher.hash(BENCH_PASSWORD)],
   );
-  const app = await buildApp(config, { apps: [benchApp], logger, database, metrics });
+  const app = await buildApp(config, { platform, apps: [benchApp] });
   await app.listen({ host: config.server.host, port: config.server.port });
   return {
     port: (app.server.address() as AddressInfo).port,
     argon2: config.identity.argon2,
     async close() {
       await app.close();
-      await database.close();
+      await platform.close();
     },
   };
 }

@@ -8,15 +8,10 @@ import type { Kysely } from 'kysely';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { buildApp } from '../src/app.ts';
+import { buildApp, enabledModules } from '../src/app.ts';
+import { createPlatform } from '../src/platform/runtime/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
-import {
-  listQuerySchema,
-  openDatabase,
-  pageSchema,
-  paginate,
-  parseListQuery,
-} from '../src/platform/db/index.ts';
+import { listQuerySchema, pageSchema, paginate, parseListQuery } from '../src/platform/db/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import {
   createLogDestination,
@@ -101,7 +96,6 @@ const benchApp = defineApp({
   routes: async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const { config, database } = fastify.platform;
-    if (!database) throw new Error('the bench app needs a database');
     const db = database.db as unknown as Kysely<BenchDB>;
     // Defined once for the route: the page statements compile once per listing shape.
     const base = () =>
@@ -146,8 +140,13 @@ async function groundwork(url: string): Promise<number> {
     base: { service: 'groundwork' },
   });
   const metrics = createMetricsRegistry();
-  const database = await openDatabase(config, { logger, metrics, role: 'bench' });
-  const app = await buildApp(config, { apps: [benchApp], logger, database, metrics });
+  const platform = await createPlatform(config, {
+    logger,
+    metrics,
+    modules: enabledModules(config, [benchApp]),
+    role: 'bench',
+  });
+  const app = await buildApp(config, { platform, apps: [benchApp] });
   await app.listen({ host: config.server.host, port: config.server.port });
   return (app.server.address() as AddressInfo).port;
 }

@@ -6,7 +6,8 @@
 import Fastify from 'fastify';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '../src/app.ts';
+import { buildApp, enabledModules } from '../src/app.ts';
+import { createPlatform } from '../src/platform/runtime/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogDestination } from '../src/platform/observability/index.ts';
@@ -81,7 +82,13 @@ async function groundwork(): Promise<number> {
   });
   // The production logger's destination, writing to /dev/null: every request pays for its line.
   const logDestination = createLogDestination('/dev/null');
-  const app = await buildApp(config, { apps: [benchApp], logDestination });
+  // Nothing opened: the routes measured touch neither the database nor the queue.
+  const platform = await createPlatform(config, {
+    logDestination,
+    modules: enabledModules(config, [benchApp]),
+    connect: false,
+  });
+  const app = await buildApp(config, { platform, apps: [benchApp] });
   await app.listen({ host: config.server.host, port: config.server.port });
   return (app.server.address() as AddressInfo).port;
 }

@@ -15,25 +15,18 @@ import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { sql, type Kysely } from 'kysely';
 import { Type } from 'typebox';
-import { buildApp } from '../src/app.ts';
+import { buildApp, enabledModules } from '../src/app.ts';
 import { allMigrations } from '../src/migrations/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
-import { migrateToLatest, openDatabase } from '../src/platform/db/index.ts';
-import {
-  identityMailTemplates,
-  purgeDeletedAccountsJob,
-  purgeOidcStatesJob,
-} from '../src/platform/identity/index.ts';
-import { JobQueue, defineJob } from '../src/platform/jobs/index.ts';
-import { Mailer } from '../src/platform/mail/index.ts';
-import { defineApp } from '../src/platform/modules/index.ts';
+import { migrateToLatest } from '../src/platform/db/index.ts';
+import { defineJob } from '../src/platform/jobs/index.ts';
+import { defineModule } from '../src/platform/modules/index.ts';
 import {
   createLogDestination,
   createLogger,
   createMetricsRegistry,
 } from '../src/platform/observability/index.ts';
-import { closeRedis, connectRedis } from '../src/platform/redis/index.ts';
-import { purgeIdempotencyKeys } from '../src/platform/traffic/index.ts';
+import { createPlatform } from '../src/platform/runtime/index.ts';
 
 export const SOAK_JOBS_PATH = '/api/v1/soak/jobs';
 
@@ -48,11 +41,11 @@ const soakWork = defineJob({
   options: { concurrency: 8, batchSize: 8, retries: 1 },
 });
 
-const soakApp = defineApp({
+const soakApp = defineModule({
   name: 'soak',
   description: 'Soak benchmark fixture: a signed-in route that enqueues a job',
   jobs: [soakWork],
-  routes: (app) => {
+  routes: (app, { platform }) => {
     app.post(
       SOAK_JOBS_PATH.slice(7),
       {
@@ -63,11 +56,9 @@ const soakApp = defineApp({
         },
       },
       async (request, reply) => {
-        const jobs = app.platform.jobs;
-        if (jobs === null) throw new Error('soak: no job queue');
-        const { id } = await jobs.send(
+        const { id } = await platform.jobs.send(
           soakWork,
-          { n: (request.body as { n: number }).n },
+          { n: request.body.n },
           { userId: request.userId ?? null, requestId: request.id },
         );
         reply.code(202);
@@ -86,49 +77,24 @@ async function start(env: Record<string, string>) {
     base: { service: 'groundwork', role: 'all' },
   });
   const metrics = createMetricsRegistry();
-  const database = await openDatabase(config, { logger, metrics, role: 'all' });
-  await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([soakApp]));
-  const redis = await connectRedis(config, logger);
-  // As `src/main.ts all` does: the queue works in this process, mail registers its job first.
-  const jobs = new JobQueue({
-    config,
-    database,
+  // As `src/main.ts all` does: one platform, the queue working in this process.
+  const platform = await createPlatform(config, {
     logger,
     metrics,
-    definitions: [soakWork],
+    modules: enabledModules(config, [soakApp]),
     work: true,
+    role: 'all',
+    prepare: async (database) => {
+      await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([soakApp]));
+    },
   });
-  const mail = new Mailer({
-    config,
-    database,
-    jobs,
-    logger,
-    metrics,
-    templates: identityMailTemplates,
-  });
-  jobs.register(purgeIdempotencyKeys);
-  jobs.register(purgeDeletedAccountsJob(config.identity.accountRetentionS));
-  jobs.register(purgeOidcStatesJob);
-  await jobs.start();
-  await jobs.startWorkers();
-  const app = await buildApp(config, {
-    logger,
-    database,
-    metrics,
-    apps: [soakApp],
-    jobs,
-    mail,
-    redis,
-  });
+  const app = await buildApp(config, { platform, apps: [soakApp] });
   await app.listen({ host: config.server.host, port: config.server.port });
   return {
     port: (app.server.address() as AddressInfo).port,
     async close() {
       await app.close();
-      await jobs.stop(2_000);
-      await mail.close();
-      if (redis) await closeRedis(redis);
-      await database.close();
+      await platform.close();
     },
   };
 }

@@ -6,7 +6,8 @@
  * in-process store (one process, no Redis), to tell the store's cost from the hooks' and headers'.
  */
 import type { AddressInfo } from 'node:net';
-import { buildApp } from '../src/app.ts';
+import { buildApp, enabledModules } from '../src/app.ts';
+import { createPlatform } from '../src/platform/runtime/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogDestination, createLogger } from '../src/platform/observability/index.ts';
@@ -48,13 +49,21 @@ async function start(kind: TrafficKind): Promise<{ port: number; close(): Promis
     destination: createLogDestination('/dev/null'),
     base: { service: 'groundwork' },
   });
+  // Redis from REDIS_URL; no database is opened (the routes measured use none).
   const redis = await connectRedis(config, logger);
-  const app = await buildApp(config, { apps: [benchApp], logger, redis });
+  const platform = await createPlatform(config, {
+    logger,
+    modules: enabledModules(config, [benchApp]),
+    connect: false,
+    redis,
+  });
+  const app = await buildApp(config, { platform, apps: [benchApp] });
   await app.listen({ host: config.server.host, port: config.server.port });
   return {
     port: (app.server.address() as AddressInfo).port,
     async close() {
       await app.close();
+      await platform.close();
       if (redis) await closeRedis(redis);
     },
   };

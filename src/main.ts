@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp } from './app.ts';
+import { buildApp, enabledModules, knownModules } from './app.ts';
 import { allApps } from './apps/index.ts';
 import { runDbCommand } from './commands/db.ts';
 import { runUsersCommand } from './commands/users.ts';
@@ -16,21 +16,12 @@ import {
 import {
   migrateToLatest,
   migrationStatus,
-  openDatabase,
   type Database,
   type MigrationSet,
 } from './platform/db/index.ts';
-import {
-  identityMailTemplates,
-  purgeDeletedAccountsJob,
-  purgeOidcStatesJob,
-} from './platform/identity/index.ts';
-import { JobQueue } from './platform/jobs/index.ts';
 import { ConnectionTracker, Lifecycle } from './platform/lifecycle/index.ts';
-import { Mailer } from './platform/mail/index.ts';
-import { closeRedis, connectRedis, type Redis } from './platform/redis/index.ts';
-import { purgeIdempotencyKeys } from './platform/traffic/index.ts';
-import { selectApps } from './platform/modules/index.ts';
+import { selectApps, type Platform } from './platform/modules/index.ts';
+import { createPlatform } from './platform/runtime/index.ts';
 import {
   createLogger,
   createMetricsRegistry,
@@ -51,7 +42,7 @@ function parseCommand(argv: readonly string[]): Command {
 
 function loadOrExit(): Config {
   try {
-    return loadProcessConfig();
+    return loadProcessConfig(knownModules());
   } catch (error) {
     if (error instanceof ConfigError) {
       process.stderr.write(`${error.message}\n`);
@@ -117,7 +108,9 @@ async function main(): Promise<void> {
     base: { service: 'groundwork', role: command },
   });
   const apps = selectApps(allApps, config.server.apps);
-  const migrations = allMigrations(apps);
+  // Unknown dependencies and cycles between modules refuse to start, before anything opens.
+  const modules = enabledModules(config, apps);
+  const migrations = allMigrations(modules);
 
   if (command === 'db' || command === 'migrate') {
     const args = command === 'migrate' ? ['migrate'] : process.argv.slice(3);
@@ -137,70 +130,44 @@ async function main(): Promise<void> {
   const opened: {
     app?: FastifyInstance;
     connections?: ConnectionTracker;
-    database?: Database;
-    jobs?: JobQueue;
-    mail?: Mailer;
-    redis?: Redis | null;
+    closePlatform?: () => Promise<void>;
   } = {};
   // Installed first, so a signal during start-up still closes what was opened (the embedded server).
   onShutdown(logger, config, lifecycle, async () => {
     // HTTP first (in-flight requests may still enqueue), then workers finish their running jobs.
     // The listener closes and each keep-alive connection is closed between requests, then the
-    // requests still in flight finish.
+    // requests still in flight finish. The platform then closes queue, mail, Redis, database.
     lifecycle.closeConnections();
     await opened.connections?.drain();
     await opened.app?.close();
-    await opened.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
-    await opened.mail?.close();
-    if (opened.redis) await closeRedis(opened.redis);
-    await opened.database?.close();
+    await opened.closePlatform?.();
   });
-
-  const database = await openDatabase(config, { logger, metrics, role: command });
-  opened.database = database;
-  await prepareSchema(config, database, migrations, logger);
-  if (lifecycle.shuttingDown) return;
 
   const works = command === 'worker' || command === 'all';
-  const redis = await connectRedis(config, logger, { metrics });
-  opened.redis = redis;
-  const jobs = new JobQueue({
-    config,
-    database,
-    logger,
-    metrics,
-    definitions: apps.flatMap((a) => a.jobs ?? []),
-    work: works,
-  });
-  opened.jobs = jobs;
-  // Registers its send job on the queue, so it comes before start().
-  const mail = new Mailer({
-    config,
-    database,
-    jobs,
-    logger,
-    metrics,
-    templates: [...identityMailTemplates, ...apps.flatMap((a) => a.mailTemplates ?? [])],
-  });
-  opened.mail = mail;
-  jobs.register(purgeIdempotencyKeys);
-  jobs.register(purgeDeletedAccountsJob(config.identity.accountRetentionS));
-  jobs.register(purgeOidcStatesJob);
-  logger.info({ transport: mail.transport }, 'mail transport');
-  await jobs.start();
+  let platform: Platform;
+  try {
+    platform = await createPlatform(config, {
+      logger,
+      lifecycle,
+      metrics,
+      modules,
+      work: works,
+      role: command,
+      prepare: (database) => prepareSchema(config, database, migrations, logger),
+      track: (close) => (opened.closePlatform = close),
+    });
+  } catch (error) {
+    if (lifecycle.shuttingDown) return;
+    throw error;
+  }
+  opened.closePlatform = () => platform.close();
+  logger.info({ transport: platform.mail.transport }, 'mail transport');
   if (lifecycle.shuttingDown) return;
-  if (works) await jobs.startWorkers();
 
   // A worker serves only the operational routes (health, metrics) for probes and scrapes.
   const app = await buildApp(config, {
-    logger,
-    lifecycle,
-    database,
-    metrics,
+    platform,
     apps,
-    jobs,
-    mail,
-    redis,
     operationalOnly: command === 'worker',
   });
   opened.app = app;

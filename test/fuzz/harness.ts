@@ -1,20 +1,14 @@
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
-import { buildApp } from '../../src/app.ts';
+import { buildApp, enabledModules } from '../../src/app.ts';
 import { allApps } from '../../src/apps/index.ts';
 import type { Config } from '../../src/platform/config/index.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
 import { newId } from '../../src/platform/db/index.ts';
-import {
-  identityMailTemplates,
-  purgeDeletedAccountsJob,
-  purgeOidcStatesJob,
-} from '../../src/platform/identity/index.ts';
-import { JobQueue, JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
-import { Mailer } from '../../src/platform/mail/index.ts';
+import { purgeDeletedAccountsJob } from '../../src/platform/identity/index.ts';
+import { JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
 import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
-import { closeRedis, connectRedis, type Redis } from '../../src/platform/redis/index.ts';
-import { purgeIdempotencyKeys } from '../../src/platform/traffic/index.ts';
+import { createPlatform } from '../../src/platform/runtime/index.ts';
 import { LogCapture, testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { bearer, createUser, grantRoles, signIn, signInAdmin } from '../helpers/identity.ts';
@@ -38,7 +32,8 @@ export interface FuzzHarness {
   tdb: TestDatabase;
   logs: LogCapture;
   config: Config;
-  redis: Redis | null;
+  /** Whether the app runs on Redis (`REDIS_URL`) or its in-process stand-ins. */
+  redis: boolean;
   /** Enqueues a job (nothing runs it) for the status routes: its id. */
   enqueue(userId: string): Promise<string>;
   close(): Promise<void>;
@@ -63,50 +58,27 @@ export async function startFuzzHarness(): Promise<FuzzHarness> {
     metrics,
     migrations: allMigrations(allApps),
   });
-  const redis = useRedis ? await connectRedis(config, logger) : null;
-  const jobs = new JobQueue({
-    config,
-    database: tdb.database,
+  // As main.ts builds it: the platform opens Redis and the queue (no workers) on the test database.
+  const platform = await createPlatform(config, {
     logger,
     metrics,
-    definitions: allApps.flatMap((a) => a.jobs ?? []),
+    modules: enabledModules(config, allApps),
+    database: tdb.database,
     work: false,
   });
-  const mail = new Mailer({
-    config,
-    database: tdb.database,
-    jobs,
-    logger,
-    metrics,
-    templates: [...identityMailTemplates, ...allApps.flatMap((a) => a.mailTemplates ?? [])],
-  });
-  const purge = purgeDeletedAccountsJob(config.identity.accountRetentionS);
-  jobs.register(purgeIdempotencyKeys);
-  jobs.register(purge);
-  jobs.register(purgeOidcStatesJob);
-  await jobs.start();
-  const app = await buildApp(config, {
-    logger,
-    database: tdb.database,
-    metrics,
-    apps: allApps,
-    jobs,
-    mail,
-    redis,
-  });
+  const app = await buildApp(config, { platform, apps: allApps });
   await app.ready();
+  const purge = purgeDeletedAccountsJob(config.identity.accountRetentionS);
   return {
     app,
     tdb,
     logs,
     config,
-    redis,
-    enqueue: async (userId) => (await jobs.send(purge, {}, { userId })).id,
+    redis: platform.hasRedis,
+    enqueue: async (userId) => (await platform.jobs.send(purge, {}, { userId })).id,
     async close() {
       await app.close();
-      await jobs.stop(1_000);
-      await mail.close();
-      if (redis) await closeRedis(redis);
+      await platform.close();
       await tdb.drop();
     },
   };

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { generateKeyPairSync } from 'node:crypto';
 import { Writable } from 'node:stream';
-import { buildApp, type BuildOptions } from '../../src/app.ts';
+import { buildApp, knownModules, type BuildOptions } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config/index.ts';
 
 /** An Ed25519 signing key (PKCS#8 PEM) for configurations that require one (staging, production). */
@@ -13,19 +13,23 @@ export const TEST_JWT_PRIVATE_KEY = generateKeyPairSync('ed25519')
 export function testConfig(overrides: Record<string, string> = {}): Config {
   const deployed = overrides.APP_ENV === 'staging' || overrides.APP_ENV === 'production';
   // Rate limits stay off unless a test turns them on: most tests send many requests from one IP.
-  return loadConfig({
-    APP_ENV: 'test',
-    LOG_LEVEL: 'info',
-    RATE_LIMIT_ENABLED: 'false',
-    // Load shedding off too: on a busy shared machine the event loop of a test process stalls for
-    // seconds, and contract tests must not turn into 503s. The tests of shedding turn it on.
-    MAX_EVENT_LOOP_DELAY_MS: '0',
-    // Cheap argon2id in tests only (staging and production refuse it); those need a signing key.
-    ...(deployed
-      ? { AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY }
-      : { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }),
-    ...overrides,
-  });
+  // The modules' settings are validated with the platform's, as at start.
+  return loadConfig(
+    {
+      APP_ENV: 'test',
+      LOG_LEVEL: 'info',
+      RATE_LIMIT_ENABLED: 'false',
+      // Load shedding off too: on a busy shared machine the event loop of a test process stalls for
+      // seconds, and contract tests must not turn into 503s. The tests of shedding turn it on.
+      MAX_EVENT_LOOP_DELAY_MS: '0',
+      // Cheap argon2id in tests only (staging and production refuse it); those need a signing key.
+      ...(deployed
+        ? { AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY }
+        : { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }),
+      ...overrides,
+    },
+    { modules: knownModules() },
+  );
 }
 
 /** Collects the JSON log lines an app writes. */

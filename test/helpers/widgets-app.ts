@@ -149,7 +149,6 @@ export const widgetsApp = defineApp({
   routes: async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const { config, database } = fastify.platform;
-    if (!database) throw new Error('the widgets app needs a database');
     const db = database.db as unknown as Kysely<WidgetsDB>;
     const raw = db as unknown as Kysely<unknown>;
 

@@ -105,7 +105,6 @@ const fixture = defineApp({
   routes: async (app) => {
     app.post('/fixture/echo', async (request, reply) => {
       const jobs = app.platform.jobs;
-      if (!jobs) throw new Error('no job queue');
       const { id } = await jobs.send(echo, request.body as { value: string }, {
         userId: request.userId ?? null,
         requestId: request.id,

@@ -13,3 +13,5 @@ export type { AppEnv, Env, VarMeta } from './schema.ts';
 export { parseDuration } from './load.ts';
 export { renderConfigDocs, renderEnvExample } from './docs.ts';
 export type { OidcProviderConfig } from './oidc-providers.ts';
+export { sliceMeta as configSliceMeta } from './modules.ts';
+export type { ConfigSlice } from './modules.ts';

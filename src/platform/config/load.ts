@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
+import { loadSlices, sliceMeta, type ConfigSlice } from './modules.ts';
 import { parseOidcProviders, type OidcProviderConfig } from './oidc-providers.ts';
 import { APP_ENVS, ConfigSchema, metaOf, type AppEnv, type Env } from './schema.ts';
 
@@ -162,13 +163,19 @@ export interface Config {
     readonly migrateOnStart: boolean;
     readonly estimateAbove: number;
   };
+  /** Each module's own settings (its `config` schema), parsed and frozen, by module name. */
+  readonly modules: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** The validated variables, for `config:check` (print through `maskEnv`). */
   readonly vars: Readonly<Env>;
+  /** The modules' variables, for `config:check`. */
+  readonly moduleVars: Readonly<Record<string, unknown>>;
 }
 
 export interface LoadOptions {
   /** Folder holding `.env` files (development and test only). */
   cwd?: string;
+  /** The modules whose settings are validated together with the platform's. */
+  modules?: readonly ConfigSlice[];
 }
 
 const PLACEHOLDER_EXACT = new Set([
@@ -455,6 +462,13 @@ export function loadConfig(
   // Keep the first error per key: one reason is enough to act on.
   const seen = new Set<string>();
   const unique = issues.filter((i) => (seen.has(i.key) ? false : (seen.add(i.key), true)));
+  // The modules' settings are checked in the same pass: one error lists every problem.
+  const slices = loadSlices(
+    options.modules ?? [],
+    (key) => source[key] ?? fromFiles[key],
+    APP_ENVS.includes(converted.APP_ENV as AppEnv) ? (converted.APP_ENV as AppEnv) : 'development',
+    unique,
+  );
   if (unique.length > 0) {
     // Type errors make the cross-field checks meaningless; report them, plus secret checks where possible.
     const appEnv = APP_ENVS.includes(converted.APP_ENV as AppEnv)
@@ -630,8 +644,10 @@ export function loadConfig(
           ? DEPLOYED_DRAIN_DELAY_MS
           : vars.SHUTDOWN_DRAIN_DELAY_MS,
     },
+    modules: slices.values,
     // What is in effect, for `config:check`: the derived host and public URL included.
     vars: { ...vars, HOST: host, PUBLIC_URL: publicUrl },
+    moduleVars: slices.vars,
   });
 }
 
@@ -651,17 +667,28 @@ export function maskSecret(value: string): string {
   }
 }
 
-/** The variables with secrets masked, for printing. */
-export function maskEnv(vars: Readonly<Env>): Record<string, unknown> {
+/** The variables with secrets masked, for printing; the modules' after the platform's. */
+export function maskEnv(
+  vars: Readonly<Env>,
+  modules: { vars: Readonly<Record<string, unknown>>; slices: readonly ConfigSlice[] } = {
+    vars: {},
+    slices: [],
+  },
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(vars)) {
-    const meta = metaOf(key);
+  const metas = new Map(
+    modules.slices.flatMap((s) =>
+      Object.keys(s.config?.properties ?? {}).map((k) => [k, sliceMeta(s, k)] as const),
+    ),
+  );
+  for (const [key, value] of [...Object.entries(vars), ...Object.entries(modules.vars)]) {
+    const meta = metas.get(key) ?? metaOf(key);
     out[key] = meta.secret && value !== '' ? (meta.mask ?? maskSecret)(String(value)) : value;
   }
   return out;
 }
 
 /** The configuration of this process: its environment, and `.env` files in its working directory. */
-export function loadProcessConfig(): Config {
-  return loadConfig(process.env, { cwd: process.cwd() });
+export function loadProcessConfig(modules: readonly ConfigSlice[] = []): Config {
+  return loadConfig(process.env, { cwd: process.cwd(), modules });
 }

@@ -8,10 +8,13 @@ import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
 import { API_PREFIX, corsAllowsOrigin } from '../http/index.ts';
 import type { Mailer, MailTemplate } from '../mail/index.ts';
+import { defineModule } from '../modules/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { AdminService } from './admin/service.ts';
 import { AccountMail } from './accounts/mail.ts';
+import { purgeDeletedAccountsJob } from './accounts/jobs.ts';
+import { purgeOidcStatesJob } from './oidc/jobs.ts';
 import { AccountService } from './accounts/service.ts';
 import { registerAccountRoutes } from './accounts/routes.ts';
 import { registerAuthentication as registerAuthenticationHook } from './authenticate.ts';
@@ -21,7 +24,7 @@ import { OidcService } from './oidc/service.ts';
 import { OidcProviders } from './oidc/client.ts';
 import { registerOidcRoutes } from './oidc/routes.ts';
 import { PasswordHasher, passwordProblems } from './passwords.ts';
-import type { AccessControl } from './rbac/permissions.ts';
+import { PlatformPermissions, type AccessControl } from './rbac/permissions.ts';
 import { ProfileService } from './accounts/profile.ts';
 import { MfaService } from './mfa/service.ts';
 import { registerMfaRoutes } from './mfa/routes.ts';
@@ -377,3 +380,75 @@ export async function registerIdentityRoutes(
     );
   });
 }
+
+declare module '../modules/index.ts' {
+  interface PlatformExtensions {
+    /** Roles and permissions (`hasPermission`, `actableOwners`), made by `createPlatform`. */
+    readonly access: AccessControl;
+  }
+}
+
+/**
+ * Identity on the module shape: authentication (registered before the rate limits, which key
+ * on the user it sets), its routes, jobs, mail templates and permissions.
+ */
+export const identityModule = defineModule({
+  name: 'identity',
+  description: 'Accounts, sign-in, sessions and access tokens.',
+  tags: [
+    { name: 'identity', description: 'Accounts, sign-in, sessions and access tokens.' },
+    {
+      name: 'admin',
+      description:
+        'Operator API, by permission: accounts, roles, the audit trail, job queues and dead letters.',
+    },
+  ],
+  permissions: [
+    {
+      name: PlatformPermissions.USERS_READ,
+      description: 'List and read accounts.',
+      roles: ['admin', 'moderator'],
+    },
+    {
+      name: PlatformPermissions.USERS_ADMIN,
+      description: 'Lock, unlock and assign roles to accounts.',
+      roles: ['admin'],
+    },
+    {
+      name: PlatformPermissions.ROLES_READ,
+      description: 'List roles and the permission catalogue.',
+      roles: ['admin', 'moderator'],
+    },
+    {
+      name: PlatformPermissions.ROLES_ADMIN,
+      description: 'Create, edit and delete roles.',
+      roles: ['admin'],
+    },
+    {
+      name: PlatformPermissions.AUDIT_READ,
+      description: 'Read the audit trail.',
+      roles: ['admin'],
+    },
+  ],
+  jobs: ({ platform }) => [
+    purgeDeletedAccountsJob(platform.identity.accountRetentionS),
+    purgeOidcStatesJob,
+  ],
+  mailTemplates: identityMailTemplates,
+  // Its routes mount themselves: `/.well-known/jwks.json` at the root, the rest under `/api/v1`.
+  prefix: '',
+  async register(app, { platform }) {
+    // A platform that opened nothing (the OpenAPI script, HTTP-only tests) reads no token, and
+    // the routes exist for the document; mail goes out only through a running queue.
+    const identity = await createIdentity({
+      config: platform.config,
+      database: platform.live ? platform.database : null,
+      mail: platform.jobs.started ? platform.mail : null,
+      logger: platform.logger,
+      access: platform.access,
+      cache: platform.cache,
+    });
+    registerAuthentication(app, identity);
+  },
+  routes: (app, { platform }) => registerIdentityRoutes(app, app.identity, platform.config),
+});

@@ -3,6 +3,14 @@ import type { Db } from '../db/index.ts';
 import type { Static, TSchema } from 'typebox';
 import { Compile, type Validator } from 'typebox/compile';
 
+/**
+ * The platform's services as a job handler sees them (database, mail, outbound HTTP, cache,
+ * access control, logger...). Empty here: the modules area fills it in with its `Platform`
+ * (declaration merging), since the jobs area comes before mail and the others.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface JobPlatform {}
+
 /** What a handler receives besides its payload. */
 export interface JobContext {
   readonly id: string;
@@ -18,6 +26,8 @@ export interface JobContext {
   readonly requestId: string | null;
   /** The application database (open a transaction on it for writes that belong together). */
   readonly db: Db;
+  /** The platform's services: `mail`, `upstream`, `cache`, `access`, `database`, `logger`... */
+  readonly platform: JobPlatform;
 }
 
 export interface CronSchedule<P> {

@@ -1,5 +1,12 @@
 export { defineJob, InvalidJobPayloadError, DEAD_SUFFIX } from './definition.ts';
-export type { AnyJob, JobContext, JobDefinition, JobOptions, CronSchedule } from './definition.ts';
+export type {
+  AnyJob,
+  JobContext,
+  JobPlatform,
+  JobDefinition,
+  JobOptions,
+  CronSchedule,
+} from './definition.ts';
 export { JobQueue, JOBS_SCHEMA } from './queue.ts';
 export type {
   DeadJob,

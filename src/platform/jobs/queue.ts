@@ -10,6 +10,7 @@ import {
   InvalidJobPayloadError,
   payloadErrors,
   type JobContext,
+  type JobPlatform,
   type AnyJob,
   type JobDefinition,
 } from './definition.ts';
@@ -156,6 +157,7 @@ export class JobQueue {
   readonly #log: Logger;
   #started = false;
   #stopping = false;
+  #platform: JobPlatform | undefined;
   #metrics?: {
     jobs: Counter<'queue' | 'outcome'>;
     duration: Histogram<'queue'>;
@@ -291,6 +293,11 @@ export class JobQueue {
     this.#log.info({ queues: [...this.#definitions.keys()] }, 'job workers started');
   }
 
+  /** Gives handlers the platform's services (`ctx.platform`); `createPlatform` calls it. */
+  provide(platform: JobPlatform): void {
+    this.#platform = platform;
+  }
+
   async #run(d: AnyJob, job: JobWithMetadata<Envelope>): Promise<JobResult> {
     const started = performance.now();
     const meta = job.data?.meta ?? { userId: null, requestId: null };
@@ -312,6 +319,7 @@ export class JobQueue {
     }
     const timeoutSeconds = d.options.timeoutSeconds ?? DEFAULTS.timeoutSeconds;
     const timeout = new AbortController();
+    const platform = this.#platform;
     const ctx: JobContext = {
       id: job.id,
       queue: d.name,
@@ -321,6 +329,10 @@ export class JobQueue {
       userId: meta.userId,
       requestId: meta.requestId,
       db: this.#options.database.db,
+      get platform(): JobPlatform {
+        if (!platform) throw new Error('the job queue was started without its platform services');
+        return platform;
+      },
     };
     let timer: NodeJS.Timeout | undefined;
     try {
