@@ -3,14 +3,21 @@ import { generateKeyPairSync } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { buildApp, knownModules, type BuildOptions } from '../../src/app.ts';
 import { loadConfig, type Config } from '../../src/platform/config/index.ts';
+import type { AnyModule } from '../../src/platform/modules/index.ts';
 
 /** An Ed25519 signing key (PKCS#8 PEM) for configurations that require one (staging, production). */
 export const TEST_JWT_PRIVATE_KEY = generateKeyPairSync('ed25519')
   .privateKey.export({ format: 'pem', type: 'pkcs8' })
   .toString();
 
-/** A validated test configuration: APP_ENV=test, silent-free logs captured by the caller. */
-export function testConfig(overrides: Record<string, string> = {}): Config {
+/**
+ * A validated test configuration: APP_ENV=test, silent-free logs captured by the caller. `apps`:
+ * app modules not in `src/apps/index.ts` (fixtures) whose settings are validated too.
+ */
+export function testConfig(
+  overrides: Record<string, string> = {},
+  apps: readonly AnyModule[] = [],
+): Config {
   const deployed = overrides.APP_ENV === 'staging' || overrides.APP_ENV === 'production';
   // Rate limits stay off unless a test turns them on: most tests send many requests from one IP.
   // The modules' settings are validated with the platform's, as at start.
@@ -28,7 +35,7 @@ export function testConfig(overrides: Record<string, string> = {}): Config {
         : { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }),
       ...overrides,
     },
-    { modules: knownModules() },
+    { modules: [...knownModules(), ...apps] },
   );
 }
 
