@@ -209,6 +209,18 @@ describe('example app: through HTTP', () => {
     assertProblem(await post({}, { title: 'anonymous' }), 401, 'UNAUTHORIZED');
   });
 
+  test('its routes are in the live OpenAPI document, under its tag', async () => {
+    const res = await app.inject({ method: 'GET', url: '/openapi.json' });
+    assert.equal(res.statusCode, 200);
+    const doc = res.json<{
+      paths: Record<string, Record<string, { tags?: string[] }>>;
+      tags: { name: string }[];
+    }>();
+    assert.deepEqual(Object.keys(doc.paths['/api/v1/notes'] ?? {}).sort(), ['get', 'post']);
+    assert.deepEqual(doc.paths['/api/v1/notes']?.get?.tags, ['notes']);
+    assert.ok(doc.tags.some((t) => t.name === 'notes'));
+  });
+
   test('shareWith enqueues notes.share with the note; the job runs and the mail is delivered', async () => {
     const headers = await reader('user');
     const to = `friend-${process.pid}@example.com`;

@@ -90,6 +90,23 @@ describe('docs/writing-an-app.md quotes the example app verbatim', () => {
     );
   });
 
+  test('the example app imports the platform only through its areas’ index.ts', () => {
+    // Lint checks this for src/apps/**; the fixture lives under test/, so it is checked here.
+    const files = readdirSync(new URL(FIXTURE, root), { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith('.ts'));
+    for (const file of files) {
+      const source = read(FIXTURE + file);
+      for (const [, spec = ''] of source.matchAll(/from '([^']+)'/g)) {
+        const ok =
+          !spec.startsWith('.') ||
+          /^(\.\.\/){3,4}src\/platform\/[a-z-]+\/index\.ts$/.test(spec) ||
+          (spec.startsWith('./') && !spec.includes('..'));
+        assert.ok(ok, `${file} imports ${spec}`);
+      }
+    }
+  });
+
   test('the check notices an edited line, a reordering and a made-up line', () => {
     const source = 'a(\n  b: 1,\n  c: 2,\n);\n';
     assert.ok(quotes(source, ['b: 1,', 'c: 2,']), 'a dedented excerpt matches');
