@@ -100,6 +100,8 @@ export type { AccessControlOptions, Grants, Verdict } from './rbac/permissions.t
 export { AdminService } from './admin/service.ts';
 export type { Actor } from './admin/service.ts';
 export { registerPermissionChecks } from './rbac/authorize.ts';
+/** Adds a permission to a built-in role that lacks it (a module's default grants, applied at start). */
+export { grantBuiltinPermission } from './rbac/repository.ts';
 
 /** The identity area's templates, passed to the `Mailer` (`main.ts`, test harnesses). */
 export const identityMailTemplates: readonly MailTemplate[] = [

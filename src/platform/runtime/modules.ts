@@ -1,6 +1,5 @@
 import { Type } from 'typebox';
-import { sql } from 'kysely';
-import { identityModule } from '../identity/index.ts';
+import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
 import { defineModule, orderModules, type AnyModule, type Platform } from '../modules/index.ts';
@@ -98,12 +97,7 @@ export async function applyPermissions(
   for (const m of modules) {
     for (const p of m.permissions ?? []) {
       for (const role of p.roles ?? []) {
-        const result = await sql`update gw_role
-            set permissions = array(select distinct x from unnest(permissions || array[${p.name}]::text[]) as x order by x)
-          where name = ${role} and builtin and not (${p.name} = any(permissions))`.execute(
-          platform.database.db,
-        );
-        if ((result.numAffectedRows ?? 0n) > 0n) changed = true;
+        if (await grantBuiltinPermission(platform.database.db, role, p.name)) changed = true;
       }
     }
   }

@@ -15,6 +15,15 @@ const oidcLimit = (name: string): RateLimitPolicy[] => [
 ];
 
 /** Sign-in with OpenID Connect providers and GitHub, and linked identities, under `/api/v1/auth`. */
+
+/** What a callback (GET or form_post) can answer besides the platform's errors. */
+const CALLBACK_ERRORS = [
+  IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
+  IdentityCodes.OIDC_LOGIN_FAILED,
+  IdentityCodes.OIDC_IDENTITY_TAKEN,
+  IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
+];
+
 export async function registerOidcRoutes(
   app: FastifyInstance,
   options: { service: () => OidcService },
@@ -57,12 +66,7 @@ export async function registerOidcRoutes(
       config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
       schema: {
         tags,
-        errorCodes: [
-          IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
-          IdentityCodes.OIDC_LOGIN_FAILED,
-          IdentityCodes.OIDC_IDENTITY_TAKEN,
-          IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
-        ],
+        errorCodes: CALLBACK_ERRORS,
         summary: 'Finish signing in with a provider',
         description:
           'The redirect URI registered at the provider. Answers the token pair (sessions with `amr: ["fed"]`) after signing in with a linked identity, linking (flow started signed in, or a provider-verified address of an existing account), or creating an account (address verified by the provider, no password). Any failure, including the provider refusing, is 400 `OIDC_LOGIN_FAILED`.',
@@ -93,12 +97,7 @@ export async function registerOidcRoutes(
       config: { auth: 'none', rateLimit: oidcLimit('oidc-callback-ip') },
       schema: {
         tags,
-        errorCodes: [
-          IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
-          IdentityCodes.OIDC_LOGIN_FAILED,
-          IdentityCodes.OIDC_IDENTITY_TAKEN,
-          IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
-        ],
+        errorCodes: CALLBACK_ERRORS,
         summary: 'Finish signing in with a provider (form_post response mode)',
         description:
           'The same as the GET callback, for providers configured with `responseMode: "form_post"` (Apple when asked for the address): the parameters arrive as an `application/x-www-form-urlencoded` body.',

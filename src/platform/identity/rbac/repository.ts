@@ -302,3 +302,18 @@ export async function lockAccountByLogin(
     .forUpdate()
     .executeTakeFirst();
 }
+
+/**
+ * Adds `permission` to the built-in role `role` unless it holds it already: true when the role
+ * changed (a no-op once applied).
+ */
+export async function grantBuiltinPermission(
+  db: Executor,
+  role: string,
+  permission: string,
+): Promise<boolean> {
+  const result = await sql`update gw_role
+      set permissions = array(select distinct x from unnest(permissions || array[${permission}]::text[]) as x order by x)
+    where name = ${role} and builtin and not (${permission} = any(permissions))`.execute(db);
+  return (result.numAffectedRows ?? 0n) > 0n;
+}
