@@ -8,7 +8,6 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import type { Kysely } from 'kysely';
 import { buildApp, enabledModules } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import { allMigrations } from '../src/migrations/index.ts';
@@ -60,7 +59,7 @@ async function start(url: string) {
     modules: enabledModules(config, [benchApp]),
     role: 'bench',
     prepare: async (database) => {
-      await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([benchApp]));
+      await migrateToLatest(database.db, allMigrations([benchApp]));
     },
   });
   const { database } = platform;

@@ -4,14 +4,19 @@
  * parent over IPC, then answers each message with `{ cpuMicros }`, its CPU time so far.
  */
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
-import type { Kysely } from 'kysely';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
 import { buildApp, enabledModules } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
-import { listQuerySchema, pageSchema, paginate, parseListQuery } from '../src/platform/db/index.ts';
+import {
+  listQuerySchema,
+  pageSchema,
+  paginate,
+  parseListQuery,
+  tablesOf,
+} from '../src/platform/db/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import {
   createLogDestination,
@@ -96,7 +101,7 @@ const benchApp = defineApp({
   routes: async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const { config, database } = fastify.platform;
-    const db = database.db as unknown as Kysely<BenchDB>;
+    const db = tablesOf<BenchDB>(database.db);
     // Defined once for the route: the page statements compile once per listing shape.
     const base = () =>
       db.selectFrom('widgets').select(['id', 'name', 'status', 'price', 'created_at as createdAt']);
@@ -115,7 +120,7 @@ const benchApp = defineApp({
       },
       async (request) => {
         const list = parseListQuery(widgetSpec, request.query);
-        return paginate(db as unknown as Kysely<unknown>, widgetSpec, list, base, options);
+        return paginate(db, widgetSpec, list, base, options);
       },
     );
   },

@@ -29,6 +29,7 @@ import {
   type AnySelect,
   type Database,
   type Page,
+  tablesOf,
 } from '../src/platform/db/index.ts';
 import { createMetricsRegistry } from '../src/platform/observability/index.ts';
 import {
@@ -225,13 +226,7 @@ function lister(config: Config): Fetch {
           .select(['id', 'name', 'status', 'price', 'created_at as createdAt']);
       bases.set(db, base);
     }
-    return paginate(
-      db as unknown as Kysely<unknown>,
-      widgetSpec,
-      parseListQuery(widgetSpec, query),
-      base,
-      options,
-    );
+    return paginate(db, widgetSpec, parseListQuery(widgetSpec, query), base, options);
   };
 }
 
@@ -295,7 +290,7 @@ async function measureLatency(samples: number): Promise<Latency> {
     role: 'bench-latency',
   });
   try {
-    const db = database.db as unknown as Kysely<BenchDB>;
+    const db = tablesOf<BenchDB>(database.db);
     const fetch = lister(config);
     const limit = String(PAGE_SIZE);
 

@@ -13,7 +13,7 @@
  */
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { Type } from 'typebox';
 import { buildApp, enabledModules } from '../src/app.ts';
 import { allMigrations } from '../src/migrations/index.ts';
@@ -85,7 +85,7 @@ async function start(env: Record<string, string>) {
     work: true,
     role: 'all',
     prepare: async (database) => {
-      await migrateToLatest(database.db as unknown as Kysely<unknown>, allMigrations([soakApp]));
+      await migrateToLatest(database.db, allMigrations([soakApp]));
     },
   });
   const app = await buildApp(config, { platform, apps: [soakApp] });

@@ -1,6 +1,5 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, enabledModules, knownModules } from './app.ts';
 import { allApps } from './apps/index.ts';
@@ -87,7 +86,7 @@ async function prepareSchema(
   migrations: MigrationSet,
   logger: Logger,
 ): Promise<void> {
-  const db = database.db as unknown as Kysely<unknown>;
+  const db = database.db;
   if (config.database.migrateOnStart) {
     const applied = await migrateToLatest(db, migrations);
     if (applied.length > 0) logger.info({ applied }, `applied ${applied.length} migration(s)`);

@@ -1,4 +1,3 @@
-import type { Kysely } from 'kysely';
 import type { Config } from '../platform/config/index.ts';
 import {
   backupDatabase,
@@ -55,7 +54,7 @@ export async function runDbCommand(
     logger.error({ err: error }, `db ${sub}: cannot open the database`);
     return 1;
   }
-  const db = database.db as unknown as Kysely<unknown>;
+  const db = database.db;
   try {
     switch (sub) {
       case 'migrate': {

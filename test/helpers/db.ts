@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { pino, type Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -59,7 +58,7 @@ async function ensureTemplate(migrations: MigrationSet): Promise<string> {
         url: urlFor(name),
       });
       try {
-        await migrateToLatest(database.db as unknown as Kysely<unknown>, migrations);
+        await migrateToLatest(database.db, migrations);
       } finally {
         await database.close();
       }

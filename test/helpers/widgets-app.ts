@@ -12,6 +12,8 @@ import {
   withSoftDelete,
   type ListSpec,
   type PaginateOptions,
+  tablesOf,
+  type AnyDb,
 } from '../../src/platform/db/index.ts';
 import { HttpCodes, HttpError } from '../../src/platform/http/index.ts';
 import { defineApp } from '../../src/platform/modules/index.ts';
@@ -76,7 +78,7 @@ export const WidgetIndexes = {
 } as const;
 
 /** Creates `widgets` with the platform's conventions and the indexes its hot queries need. */
-export async function createWidgetsTable(db: Kysely<unknown>): Promise<void> {
+export async function createWidgetsTable(db: AnyDb): Promise<void> {
   await withSoftDelete(
     withBaseColumns(db.schema.createTable('widgets'))
       .addColumn('name', 'text', (c) => c.notNull())
@@ -127,7 +129,7 @@ export async function listWidgets(
   const list = parseListQuery(widgetSpec, query);
   let base = bases.get(db);
   if (!base) bases.set(db, (base = () => widgetsBase(db)));
-  return paginate(db as unknown as Kysely<unknown>, widgetSpec, list, base, options);
+  return paginate(db, widgetSpec, list, base, options);
 }
 
 /** The same listing with the base query built and compiled on every call (the uncached path). */
@@ -137,7 +139,7 @@ export async function listWidgetsUncached(
   options: PaginateOptions,
 ) {
   const list = parseListQuery(widgetSpec, query);
-  return paginate(db as unknown as Kysely<unknown>, widgetSpec, list, widgetsBase(db), options);
+  return paginate(db, widgetSpec, list, widgetsBase(db), options);
 }
 
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
@@ -149,8 +151,8 @@ export const widgetsApp = defineApp({
   routes: async (fastify) => {
     const app = fastify.withTypeProvider<TypeBoxTypeProvider>();
     const { config, database } = fastify.platform;
-    const db = database.db as unknown as Kysely<WidgetsDB>;
-    const raw = db as unknown as Kysely<unknown>;
+    const db = tablesOf<WidgetsDB>(database.db);
+    const raw = db;
 
     app.get(
       '/widgets',

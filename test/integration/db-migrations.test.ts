@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
 import { describe, test } from 'node:test';
 import { allMigrations } from '../../src/migrations/index.ts';
 import {
@@ -8,6 +8,7 @@ import {
   migrationStatus,
   rollback,
   type MigrationSet,
+  type AnyDb,
 } from '../../src/platform/db/index.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 
@@ -55,7 +56,7 @@ const sample: MigrationSet = {
 };
 
 /** Everything the catalog says about the public schema, in a stable order. */
-async function catalog(db: Kysely<unknown>): Promise<string> {
+async function catalog(db: AnyDb): Promise<string> {
   const parts = await Promise.all([
     sql`select table_name, column_name, data_type, is_nullable, column_default from information_schema.columns where table_schema = 'public' and table_name not like 'kysely_%' order by 1, 2`.execute(
       db,
@@ -82,7 +83,7 @@ describe('migrations', () => {
   test('up, down to zero and up again leave an identical schema', async (t) => {
     const tdb = await createTestDatabase({ migrated: false });
     t.after(() => tdb.drop());
-    const db = tdb.database.db as unknown as Kysely<unknown>;
+    const db = tdb.database.db;
     const applied = await migrateToLatest(db, migrations);
     assert.deepEqual(applied, Object.keys(migrations));
     const first = await catalog(db);
@@ -105,7 +106,7 @@ describe('migrations', () => {
   test('rollback goes one step at a time; status lists applied and pending', async (t) => {
     const tdb = await createTestDatabase({ migrated: false });
     t.after(() => tdb.drop());
-    const db = tdb.database.db as unknown as Kysely<unknown>;
+    const db = tdb.database.db;
     await migrateToLatest(db, migrations);
     assert.deepEqual(await rollback(db, migrations, 1), ['209901010101_sample_tags']);
     const status = await migrationStatus(db, migrations);
@@ -122,7 +123,7 @@ describe('migrations', () => {
   test('concurrent runners apply each migration once', async (t) => {
     const tdb = await createTestDatabase({ migrated: false });
     t.after(() => tdb.drop());
-    const db = tdb.database.db as unknown as Kysely<unknown>;
+    const db = tdb.database.db;
     const results = await Promise.all([1, 2, 3, 4].map(() => migrateToLatest(db, migrations)));
     const all = results.flat().sort();
     assert.deepEqual(
@@ -139,7 +140,7 @@ describe('migrations', () => {
   test('a failing migration rolls back entirely', async (t) => {
     const tdb = await createTestDatabase({ migrated: false });
     t.after(() => tdb.drop());
-    const db = tdb.database.db as unknown as Kysely<unknown>;
+    const db = tdb.database.db;
     const broken = mergeMigrations(migrations, {
       '202611220200_sample_broken': {
         async up(d) {

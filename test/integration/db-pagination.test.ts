@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Kysely, PostgresDialect, sql, type CompiledQuery, type RawBuilder } from 'kysely';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { newId, type PaginateOptions } from '../../src/platform/db/index.ts';
+import { newId, type PaginateOptions, tablesOf } from '../../src/platform/db/index.ts';
 import { buildTestApp } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import {
@@ -148,8 +148,8 @@ describe('lists: keyset and offset pagination, filters, sorts, search', () => {
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
-    await createWidgetsTable(db as unknown as Kysely<unknown>);
+    db = tablesOf<WidgetsDB>(tdb.database.db); // a view of the test database with only widgets
+    await createWidgetsTable(db);
     await insertSeeds(db, shuffle(rows, 42));
     await sql`analyze widgets`.execute(db);
     app = (await buildTestApp({}, { apps: [widgetsApp], database: tdb.database })).app;
@@ -703,8 +703,8 @@ describe('the hot list queries are served by indexes (EXPLAIN, 5,000 rows)', () 
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
-    await createWidgetsTable(db as unknown as Kysely<unknown>);
+    db = tablesOf<WidgetsDB>(tdb.database.db); // a view of the test database with only widgets
+    await createWidgetsTable(db);
     const base = Date.parse('2026-01-01T00:00:00Z');
     const many: Seed[] = [];
     for (let i = 0; i < 5000; i++) {

@@ -2,7 +2,7 @@ import { sql, type Kysely } from 'kysely';
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
-import { newId, softDelete } from '../../src/platform/db/index.ts';
+import { newId, softDelete, tablesOf, type AnyDb } from '../../src/platform/db/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { createWidgetsTable, type WidgetsDB } from '../helpers/widgets-app.ts';
 
@@ -16,12 +16,12 @@ function v7Millis(id: string): number {
 describe('schema conventions', () => {
   let tdb: TestDatabase;
   let db: Kysely<WidgetsDB>;
-  let raw: Kysely<unknown>;
+  let raw: AnyDb;
 
   before(async () => {
     tdb = await createTestDatabase();
-    db = tdb.database.db as unknown as Kysely<WidgetsDB>; // a view of the test database with only widgets
-    raw = db as unknown as Kysely<unknown>;
+    db = tablesOf<WidgetsDB>(tdb.database.db); // a view of the test database with only widgets
+    raw = db;
     await createWidgetsTable(raw);
   });
   after(() => tdb?.drop());

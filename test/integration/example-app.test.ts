@@ -5,7 +5,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { FastifyInstance } from 'fastify';
-import type { Kysely } from 'kysely';
 import { buildApp, enabledModules, knownModules } from '../../src/app.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
 import { ConfigError, loadConfig, type Config } from '../../src/platform/config/index.ts';
@@ -14,11 +13,15 @@ import { JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
 import type { Platform } from '../../src/platform/modules/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
 import { notesApp } from '../fixtures/notes-app/index.ts';
+import { notesDb } from '../fixtures/notes-app/notes.repository.ts';
 import { LogCapture, testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { bearer, createUser, grantRoles, signIn } from '../helpers/identity.ts';
 import { eventually } from '../helpers/jobs-harness.ts';
 import { assertProblem } from '../helpers/problem.ts';
+
+/** The platform's database type, for the compile-time checks (never called). */
+const tdbType = () => undefined as unknown as Platform['database']['db'];
 
 interface Note {
   id: string;
@@ -57,6 +60,23 @@ describe('example app: settings', () => {
   });
 });
 
+describe('example app: its tables', () => {
+  test('its view of the database types its own tables and no other module’s', () => {
+    // Compile-time checks (`npm run typecheck`): each @ts-expect-error fails the build if the line
+    // it covers ever compiles, that is if identity's or mail's tables became visible to the app.
+    const db = notesDb(undefined as unknown as Platform['database']['db']);
+    const check = (_query: unknown) => true;
+    assert.ok(check(() => db.selectFrom('notes').select('title')));
+    // @ts-expect-error identity's users are not the notes app's table
+    assert.ok(check(() => db.selectFrom('gw_user').selectAll()));
+    // @ts-expect-error nor are mail's deliveries
+    assert.ok(check(() => db.selectFrom('gw_mail_delivery').selectAll()));
+    // Nor does the platform's own database type name any table: each module brings its view.
+    // @ts-expect-error the platform's database has no tables typed
+    assert.ok(check(() => tdbType().selectFrom('gw_user').selectAll()));
+  });
+});
+
 describe('example app: migration', () => {
   test('up creates the notes table, down removes it', async (t) => {
     const migrations = allMigrations([notesApp]);
@@ -69,7 +89,7 @@ describe('example app: migration', () => {
         )
       ).rows[0]?.t;
     assert.equal(await table(), 'notes');
-    const db = tdb.database.db as unknown as Kysely<unknown>;
+    const db = tdb.database.db;
     assert.deepEqual(await rollback(db, migrations, 1), ['202612061600_notes_create']);
     assert.equal(await table(), null);
     const status = await migrationStatus(db, migrations);

@@ -1,5 +1,5 @@
-import './tables.ts';
-import { newId, type Db } from '../db/index.ts';
+import { newId, tablesOf, type AnyDb } from '../db/index.ts';
+import type { AuditTables } from './tables.ts';
 
 /**
  * Who did what, written in the same transaction as the change it records (pass the
@@ -50,14 +50,14 @@ export function auditClient(
 }
 
 /** Appends one event; call it with the transaction of the change it records. */
-export async function recordAudit(db: Db, event: AuditEvent): Promise<void> {
+export async function recordAudit(db: AnyDb, event: AuditEvent): Promise<void> {
   await recordAudits(db, [event]);
 }
 
 /** Appends several events in one statement. */
-export async function recordAudits(db: Db, events: readonly AuditEvent[]): Promise<void> {
+export async function recordAudits(db: AnyDb, events: readonly AuditEvent[]): Promise<void> {
   if (events.length === 0) return;
-  await db
+  await tablesOf<AuditTables>(db)
     .insertInto('gw_audit_event')
     .values(
       events.map((e) => ({
@@ -75,8 +75,8 @@ export async function recordAudits(db: Db, events: readonly AuditEvent[]): Promi
 }
 
 /** The stored events with their API field names: the base of every listing of the trail. */
-export function auditEventsQuery(db: Db) {
-  return db
+export function auditEventsQuery(db: AnyDb) {
+  return tablesOf<AuditTables>(db)
     .selectFrom('gw_audit_event')
     .select([
       'id',
@@ -93,7 +93,7 @@ export function auditEventsQuery(db: Db) {
 
 /** Newest first, optionally for one actor, subject or action; for the admin API and tests. */
 export async function listAuditEvents(
-  db: Db,
+  db: AnyDb,
   filter: {
     actorId?: string;
     subjectType?: string;

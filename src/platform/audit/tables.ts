@@ -13,8 +13,7 @@ export interface AuditEventTable {
   data: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
-declare module '../db/index.ts' {
-  interface DB {
-    gw_audit_event: AuditEventTable;
-  }
+/** The audit area's tables. */
+export interface AuditTables {
+  gw_audit_event: AuditEventTable;
 }

@@ -7,13 +7,30 @@ import type { Config } from '../config/index.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';
 
 /**
- * The application's tables. Empty in the platform: each app adds its tables by declaration
- * merging (`declare module '../../platform/db/index.ts' { interface DB { posts: PostsTable } }`).
+ * The database as the platform opens it: one connection pool, no tables typed. Each module (a
+ * platform area or an app) declares its own table interface and sees only those tables through
+ * `tablesOf<ItsTables>(db)`; another module's tables are reached through that module's exported
+ * functions, never by name. There is no global table type to merge into.
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type
-export interface DB {}
+export interface NoTables {}
 
-export type Db = Kysely<DB>;
+export type Db = Kysely<NoTables>;
+
+/**
+ * The database or a transaction on it, seen through any module's tables: what functions that
+ * take the caller's transaction accept (`jobs.send`, `mail.send`, `events.publish`).
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyDb = Kysely<any>;
+
+/**
+ * The same connection (or transaction) typed with a module's tables. Only the type changes: a
+ * transaction stays that transaction, so work done through the view commits or rolls back with it.
+ */
+export function tablesOf<T>(db: AnyDb): Kysely<T> {
+  return db as Kysely<T>;
+}
 
 /** An open database: Kysely over one `pg` pool, and the embedded server when there is one. */
 export interface Database {
@@ -150,7 +167,7 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
     client.on('error', () => undefined);
   });
 
-  const db = new Kysely<DB>({
+  const db = new Kysely<NoTables>({
     dialect: new PostgresDialect({ pool }),
     log: instrument(options, settings.slowQueryMs, pool),
   });

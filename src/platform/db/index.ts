@@ -1,5 +1,5 @@
-export { openDatabase } from './database.ts';
-export type { Database, DB, Db, OpenOptions } from './database.ts';
+export { openDatabase, tablesOf } from './database.ts';
+export type { AnyDb, Database, Db, NoTables, OpenOptions } from './database.ts';
 export { runningEmbeddedUrl, startEmbeddedPostgres } from './embedded.ts';
 export type { EmbeddedServer } from './embedded.ts';
 export {

@@ -1,5 +1,5 @@
-import type { Kysely } from 'kysely';
 import { Migrator, NO_MIGRATIONS, type Migration, type MigrationResult } from 'kysely/migration';
+import type { AnyDb } from './database.ts';
 
 /** Migrations by name; names sort into one history across the platform and every app. */
 export type MigrationSet = Readonly<Record<string, Migration>>;
@@ -25,7 +25,7 @@ export function mergeMigrations(...sets: MigrationSet[]): MigrationSet {
  * Kysely's migrator: on PostgreSQL it holds a transaction-scoped advisory lock while it runs, so
  * concurrent runners (several replicas starting) apply each migration once, inside a transaction.
  */
-function migrator(db: Kysely<unknown>, migrations: MigrationSet): Migrator {
+function migrator(db: AnyDb, migrations: MigrationSet): Migrator {
   return new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
 }
 
@@ -48,16 +48,13 @@ function check(outcome: { error?: unknown; results?: MigrationResult[] }): Migra
 }
 
 /** Applies every pending migration; returns the names applied. */
-export async function migrateToLatest(
-  db: Kysely<unknown>,
-  migrations: MigrationSet,
-): Promise<string[]> {
+export async function migrateToLatest(db: AnyDb, migrations: MigrationSet): Promise<string[]> {
   return check(await migrator(db, migrations).migrateToLatest()).map((r) => r.migrationName);
 }
 
 /** Rolls back the last `steps` migrations, or all of them; returns the names rolled back. */
 export async function rollback(
-  db: Kysely<unknown>,
+  db: AnyDb,
   migrations: MigrationSet,
   steps: number | 'all',
 ): Promise<string[]> {
@@ -74,7 +71,7 @@ export async function rollback(
 
 /** Every known migration with when it was applied (null: pending). */
 export async function migrationStatus(
-  db: Kysely<unknown>,
+  db: AnyDb,
   migrations: MigrationSet,
 ): Promise<MigrationStatus[]> {
   const infos = await migrator(db, migrations).getMigrations();

@@ -1,4 +1,4 @@
-import { sql, type CompiledQuery, type Kysely, type Expression, type SqlBool } from 'kysely';
+import { sql, type CompiledQuery, type Expression, type SqlBool } from 'kysely';
 import { Type, type TSchema } from 'typebox';
 import { decodeCursor, encodeCursor } from './cursor.ts';
 import {
@@ -9,6 +9,7 @@ import {
   type ListQuery,
   type ListSpec,
 } from './list-query.ts';
+import type { AnyDb } from './database.ts';
 
 /** The `page` member of a list response. */
 export interface PageInfo {
@@ -143,7 +144,7 @@ type RowOf<QB extends AnySelect> = Awaited<ReturnType<QB['execute']>>[number];
  * (docs/benchmarks.md). A query passed directly is built and compiled on every call.
  */
 export async function paginate<QB extends AnySelect>(
-  db: Kysely<unknown>,
+  db: AnyDb,
   spec: ListSpec,
   list: ListQuery,
   base: ListBase<QB>,
@@ -272,7 +273,7 @@ function compiledPage(
 
 /** Exact count, or the planner's estimate when that is above `estimateAbove` rows. */
 async function countRows(
-  db: Kysely<unknown>,
+  db: AnyDb,
   base: AnySelect,
   estimateAbove: number,
 ): Promise<{ total: number; estimated: boolean }> {

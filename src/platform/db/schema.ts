@@ -1,5 +1,6 @@
-import { sql, type CreateTableBuilder, type Kysely } from 'kysely';
+import { sql, type CreateTableBuilder } from 'kysely';
 import { v7 as uuidv7 } from 'uuid';
+import type { AnyDb } from './database.ts';
 
 /** A new primary key: UUID v7, made in the app (time-ordered, so inserts stay index-friendly). */
 export function newId(): string {
@@ -24,7 +25,7 @@ export function withSoftDelete<T extends string, C extends string>(
 }
 
 /** Keeps `updated_at` current on every UPDATE (trigger using the platform's `gw_set_updated_at`). */
-export async function addUpdatedAtTrigger(db: Kysely<unknown>, table: string): Promise<void> {
+export async function addUpdatedAtTrigger(db: AnyDb, table: string): Promise<void> {
   await sql`create trigger ${sql.id(`${table}_set_updated_at`)} before update on ${sql.table(table)} for each row execute function gw_set_updated_at()`.execute(
     db,
   );

@@ -1,4 +1,5 @@
-import { sql, type Kysely } from 'kysely';
+import { sql } from 'kysely';
+import type { AnyDb } from './database.ts';
 
 /**
  * Soft-delete operations for tables with `deleted_at`. Reads hide soft-deleted rows by adding
@@ -7,7 +8,7 @@ import { sql, type Kysely } from 'kysely';
  */
 export const softDelete = {
   /** Marks a row deleted; false when it does not exist or is already deleted. */
-  async remove(db: Kysely<unknown>, table: string, id: string): Promise<boolean> {
+  async remove(db: AnyDb, table: string, id: string): Promise<boolean> {
     const r =
       await sql`update ${sql.table(table)} set deleted_at = now() where id = ${id} and deleted_at is null`.execute(
         db,
@@ -15,7 +16,7 @@ export const softDelete = {
     return (r.numAffectedRows ?? 0n) > 0n;
   },
   /** Brings a soft-deleted row back; false when there is nothing to restore. */
-  async restore(db: Kysely<unknown>, table: string, id: string): Promise<boolean> {
+  async restore(db: AnyDb, table: string, id: string): Promise<boolean> {
     const r =
       await sql`update ${sql.table(table)} set deleted_at = null where id = ${id} and deleted_at is not null`.execute(
         db,
@@ -23,7 +24,7 @@ export const softDelete = {
     return (r.numAffectedRows ?? 0n) > 0n;
   },
   /** Deletes for good the rows soft-deleted before `before`; returns how many. */
-  async purge(db: Kysely<unknown>, table: string, before: Date): Promise<number> {
+  async purge(db: AnyDb, table: string, before: Date): Promise<number> {
     const r =
       await sql`delete from ${sql.table(table)} where deleted_at is not null and deleted_at < ${before}`.execute(
         db,

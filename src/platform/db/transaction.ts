@@ -1,6 +1,5 @@
-import type { IsolationLevel, Transaction } from 'kysely';
+import type { IsolationLevel, Kysely, Transaction } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { DB, Db } from './database.ts';
 
 /** What a unit of work receives besides its transaction. */
 export interface TransactionContext {
@@ -31,9 +30,9 @@ export function isRetryableTransactionError(error: unknown): boolean {
  * Runs `fn` in one transaction, retrying it on serialization failures and deadlocks with jittered
  * exponential backoff. Effects registered with `afterCommit` run once, after the commit succeeded.
  */
-export async function withTransaction<T>(
-  db: Db,
-  fn: (trx: Transaction<DB>, ctx: TransactionContext) => Promise<T>,
+export async function withTransaction<T, S = unknown>(
+  db: Kysely<S>,
+  fn: (trx: Transaction<S>, ctx: TransactionContext) => Promise<T>,
   options: TransactionOptions = {},
 ): Promise<T> {
   const retries = options.retries ?? 3;

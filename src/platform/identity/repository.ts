@@ -1,8 +1,8 @@
-import { CompiledQuery, sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
+import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { AuthMethod, LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
+import type { IdentityDb, IdentityTables } from './db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 const secs = (s: number) => sql<Date>`now() + make_interval(secs => ${s})`;
 
@@ -304,7 +304,7 @@ export interface RefreshRow {
 
 /** The refresh token and its session, both locked until the transaction ends. */
 export async function lockRefreshToken(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   tokenHash: string,
 ): Promise<RefreshRow | undefined> {
   return trx

@@ -85,12 +85,11 @@ export interface LoginEventTable {
   created_at: CreatedAt;
 }
 
-declare module '../db/database.ts' {
-  interface DB {
-    gw_user: UserTable;
-    gw_user_token: UserTokenTable;
-    gw_session: SessionTable;
-    gw_refresh_token: RefreshTokenTable;
-    gw_login_event: LoginEventTable;
-  }
+/** This part's tables (see `IdentityTables`). */
+export interface CoreTables {
+  gw_user: UserTable;
+  gw_user_token: UserTokenTable;
+  gw_session: SessionTable;
+  gw_refresh_token: RefreshTokenTable;
+  gw_login_event: LoginEventTable;
 }

@@ -1,8 +1,7 @@
-import type { Kysely, Transaction } from 'kysely';
 import { PgBoss, fromKysely, type JobResult, type JobWithMetadata } from 'pg-boss';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
-import type { Database, DB } from '../db/index.ts';
+import type { AnyDb, Database } from '../db/index.ts';
 import type { Logger } from '../observability/index.ts';
 import {
   DEAD_SUFFIX,
@@ -30,7 +29,7 @@ interface Envelope {
 
 export interface EnqueueOptions {
   /** Enqueue inside this transaction: the job exists only if it commits. */
-  trx?: Transaction<DB> | Kysely<DB>;
+  trx?: AnyDb;
   /** Who triggered it: shown their job by the status API. */
   userId?: string | null;
   requestId?: string | null;

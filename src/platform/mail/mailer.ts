@@ -1,8 +1,7 @@
-import type { Transaction } from 'kysely';
 import { Counter, type Registry } from 'prom-client';
 import { Type, type Static, type TSchema } from 'typebox';
 import type { Config } from '../config/index.ts';
-import { newId, withTransaction, type Database, type DB } from '../db/index.ts';
+import { newId, withTransaction, type AnyDb, type Database } from '../db/index.ts';
 import { HttpCodes, HttpError } from '../http/index.ts';
 import { defineJob, type JobContext, type JobDefinition, type JobQueue } from '../jobs/index.ts';
 import type { Logger } from '../observability/index.ts';
@@ -17,6 +16,7 @@ import {
   listDevMessages,
   lockKeys,
   markAttemptFailed,
+  mailDb,
   markSent,
   type Delivery,
   type DevMessage,
@@ -52,7 +52,7 @@ export const purgeMailDeliveries = defineJob({
   payload: Type.Object({}),
   handler: async (_payload, ctx) => {
     const cutoff = new Date(Date.now() - MAIL_RETENTION_DAYS * 86_400_000);
-    const result = await ctx.db
+    const result = await mailDb(ctx.db)
       .deleteFrom('gw_mail_delivery')
       .where('status', '<>', 'queued')
       .where('created_at', '<', cutoff)
@@ -107,7 +107,7 @@ export interface MailMessage<S extends TSchema = TSchema> {
 
 export interface SendOptions {
   /** Store and enqueue inside this transaction: the message exists only if it commits. */
-  trx?: Transaction<DB>;
+  trx?: AnyDb;
 }
 
 export interface QueuedMail {
@@ -254,7 +254,8 @@ export class Mailer {
     const locale = resolveLocale(template, message.locale, this.#config.mail.defaultLocale);
     const userId = message.userId ?? null;
     const requestId = message.requestId ?? null;
-    const work = async (trx: Transaction<DB>): Promise<QueuedMail> => {
+    const work = async (caller: AnyDb): Promise<QueuedMail> => {
+      const trx = mailDb(caller);
       await this.#checkLimits(trx, template, message.to, userId);
       const deliveryId = newId();
       const { id: jobId } = await this.#jobs.send(
@@ -278,7 +279,7 @@ export class Mailer {
   }
 
   async #checkLimits(
-    trx: Transaction<DB>,
+    trx: ReturnType<typeof mailDb>,
     template: MailTemplate,
     to: string,
     userId: string | null,
@@ -329,7 +330,7 @@ export class Mailer {
   }
 
   async #deliver(deliveryId: string, ctx: JobContext): Promise<object> {
-    const claimed = await claimDelivery(ctx.db, deliveryId);
+    const claimed = await claimDelivery(mailDb(ctx.db), deliveryId);
     if (!claimed) {
       ctx.log.info({ deliveryId }, 'mail already sent or no longer recorded: nothing to do');
       return { deliveryId, skipped: true };
@@ -341,7 +342,7 @@ export class Mailer {
     } catch (error) {
       // Retrying cannot help: the delivery fails now and the job ends.
       const message = (error as Error).message;
-      await markAttemptFailed(ctx.db, deliveryId, message, true);
+      await markAttemptFailed(mailDb(ctx.db), deliveryId, message, true);
       this.#count(claimed.template, 'failed');
       ctx.log.error({ ...base, error: message }, 'mail cannot be rendered: delivery failed');
       return { deliveryId, failed: true };
@@ -361,7 +362,7 @@ export class Mailer {
         },
         { db: ctx.db },
       );
-      await markSent(ctx.db, deliveryId, messageId);
+      await markSent(mailDb(ctx.db), deliveryId, messageId);
       this.#count(claimed.template, 'sent');
       ctx.log.info({ ...base, messageId }, 'mail sent');
       return { deliveryId, messageId };
@@ -371,7 +372,7 @@ export class Mailer {
           ? error.message
           : `${(error as Error).name}: ${(error as Error).message}`;
       const final = ctx.attempt > this.#retries;
-      await markAttemptFailed(ctx.db, deliveryId, message, final).catch((e: unknown) =>
+      await markAttemptFailed(mailDb(ctx.db), deliveryId, message, final).catch((e: unknown) =>
         ctx.log.error({ ...base, err: e }, 'could not record the failed mail attempt'),
       );
       this.#count(claimed.template, final ? 'failed' : 'retried');
@@ -414,17 +415,17 @@ export class Mailer {
   /** A delivery record (status, attempts, last error); null when unknown. */
   async delivery(id: string): Promise<Delivery | null> {
     if (!new RegExp(UUID_PATTERN).test(id)) return null;
-    return findDelivery(this.#database.db, id);
+    return findDelivery(mailDb(this.#database.db), id);
   }
 
   /** The newest messages of the development mailbox. */
   async devMessages(limit: number, to?: string): Promise<DevMessage[]> {
-    return listDevMessages(this.#database.db, limit, to);
+    return listDevMessages(mailDb(this.#database.db), limit, to);
   }
 
   async devMessage(id: string): Promise<DevMessageFull | null> {
     if (!new RegExp(UUID_PATTERN).test(id)) return null;
-    return findDevMessage(this.#database.db, id);
+    return findDevMessage(mailDb(this.#database.db), id);
   }
 
   /** Closes the SMTP connections (after the workers stopped). */

@@ -1,8 +1,14 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../db/index.ts';
-import type { MailStatus } from './tables.ts';
+import { sql, type Kysely } from 'kysely';
+import { tablesOf, type AnyDb } from '../db/index.ts';
+import type { MailStatus, MailTables } from './tables.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+/** The database or the caller's transaction, seen through the mail tables. */
+type Executor = Kysely<MailTables>;
+
+/** The mail tables' view of any module's database or transaction. */
+export function mailDb(db: AnyDb): Executor {
+  return tablesOf<MailTables>(db);
+}
 
 /** Serializes limit checks and inserts per key until the transaction ends. */
 export async function lockKeys(trx: Executor, keys: readonly string[]): Promise<void> {

@@ -40,9 +40,8 @@ export interface MailDevMessageTable {
   created_at: ReadOnlyTimestamp;
 }
 
-declare module '../db/database.ts' {
-  interface DB {
-    gw_mail_delivery: MailDeliveryTable;
-    gw_mail_dev_message: MailDevMessageTable;
-  }
+/** The mail area's tables. */
+export interface MailTables {
+  gw_mail_delivery: MailDeliveryTable;
+  gw_mail_dev_message: MailDevMessageTable;
 }

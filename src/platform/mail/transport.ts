@@ -1,7 +1,7 @@
 import nodemailer, { type Transporter } from 'nodemailer';
-import type { Db } from '../db/index.ts';
+import type { AnyDb } from '../db/index.ts';
 import type { Logger } from '../observability/index.ts';
-import { insertDevMessage } from './repository.ts';
+import { insertDevMessage, mailDb } from './repository.ts';
 
 /** A rendered message ready to leave. */
 export interface OutgoingMail {
@@ -21,7 +21,7 @@ export interface OutgoingMail {
 export interface MailTransport {
   /** For logs: never carries credentials. */
   readonly description: string;
-  send(mail: OutgoingMail, ctx: { db: Db }): Promise<{ messageId: string }>;
+  send(mail: OutgoingMail, ctx: { db: AnyDb }): Promise<{ messageId: string }>;
   close(): Promise<void>;
 }
 
@@ -122,8 +122,8 @@ export class DevMailboxTransport implements MailTransport {
     this.#publicUrl = publicUrl;
   }
 
-  async send(mail: OutgoingMail, ctx: { db: Db }): Promise<{ messageId: string }> {
-    await insertDevMessage(ctx.db, {
+  async send(mail: OutgoingMail, ctx: { db: AnyDb }): Promise<{ messageId: string }> {
+    await insertDevMessage(mailDb(ctx.db), {
       id: mail.deliveryId,
       deliveryId: mail.deliveryId,
       template: mail.template,

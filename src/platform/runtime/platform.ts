@@ -4,7 +4,7 @@ import type { DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
 import { createCache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
-import { openDatabase, type Database, type DB } from '../db/index.ts';
+import { openDatabase, type Database, type NoTables } from '../db/index.ts';
 import { AccessControl } from '../identity/index.ts';
 import { JobQueue } from '../jobs/index.ts';
 import { Lifecycle } from '../lifecycle/index.ts';
@@ -76,7 +76,7 @@ function detachedDatabase(config: Config): Database {
   const url = config.database.url ?? 'postgres://groundwork@127.0.0.1:1/not-opened';
   const pool = new pg.Pool({ connectionString: url, max: 1, connectionTimeoutMillis: 1_000 });
   pool.on('error', () => undefined);
-  const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<NoTables>({ dialect: new PostgresDialect({ pool }) });
   let closed = false;
   return {
     db,

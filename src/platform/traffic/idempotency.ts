@@ -2,26 +2,25 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql, type Generated } from 'kysely';
 import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
-import type { Db } from '../db/index.ts';
+import { tablesOf, type AnyDb } from '../db/index.ts';
 import { HttpError, defineErrorCodes } from '../http/index.ts';
 import { defineJob } from '../jobs/index.ts';
 import type { Logger } from '../observability/index.ts';
 
-declare module '../db/index.ts' {
-  interface DB {
-    gw_idempotency_key: {
-      scope: string;
-      key: string;
-      fingerprint: string;
-      state: 'running' | 'done';
-      locked_until: Date;
-      status_code: number | null;
-      headers: Record<string, string> | null;
-      body: string | null;
-      created_at: Generated<Date>;
-      expires_at: Date;
-    };
-  }
+/** The idempotency store's table. */
+interface IdempotencyTables {
+  gw_idempotency_key: {
+    scope: string;
+    key: string;
+    fingerprint: string;
+    state: 'running' | 'done';
+    locked_until: Date;
+    status_code: number | null;
+    headers: Record<string, string> | null;
+    body: string | null;
+    created_at: Generated<Date>;
+    expires_at: Date;
+  };
 }
 
 declare module 'fastify' {
@@ -88,9 +87,10 @@ function fingerprint(request: FastifyRequest): string {
  */
 export function registerIdempotency(
   app: FastifyInstance,
-  options: { db: Db; logger: Logger; leaseMs: number },
+  options: { db: AnyDb; logger: Logger; leaseMs: number },
 ): void {
-  const { db, logger, leaseMs } = options;
+  const { logger, leaseMs } = options;
+  const db = tablesOf<IdempotencyTables>(options.db);
 
   // Hooks go on the opted-in routes only, decided once at registration.
   app.addHook('onRoute', (route) => {
@@ -204,7 +204,7 @@ export const purgeIdempotencyKeys = defineJob({
   name: 'platform.idempotency-purge',
   payload: Type.Object({}),
   handler: async (_payload, ctx) => {
-    const result = await ctx.db
+    const result = await tablesOf<IdempotencyTables>(ctx.db)
       .deleteFrom('gw_idempotency_key')
       .where('expires_at', '<', new Date())
       .executeTakeFirst();

@@ -16,6 +16,7 @@ import { normalizeEmail, normalizeUsername } from '../normalize.ts';
 import * as repo from '../repository.ts';
 import type { Client } from '../schemas.ts';
 import { hashToken, newOpaqueToken } from '../tokens.ts';
+import { identityDb, type IdentityDb } from '../db.ts';
 
 export interface ProfileServiceOptions {
   db: Db;
@@ -33,13 +34,13 @@ export function maskEmail(email: string): string {
 
 /** The signed-in user's account: profile, user name, confirmed email change, deletion. */
 export class ProfileService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #config: Config['identity'];
   readonly #mail: AccountMail;
   readonly #sessions: SessionCache | null;
 
   constructor(options: ProfileServiceOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#mail = options.mail;
     this.#sessions = options.sessions ?? null;

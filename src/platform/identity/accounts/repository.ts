@@ -1,9 +1,10 @@
 import './tables.ts';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import { newId, type DB } from '../../db/index.ts';
+import { sql, type Transaction } from 'kysely';
+import { newId } from '../../db/index.ts';
 import type { AuthMethod, UserTier, UserTokenPurpose } from '../tables.ts';
+import type { IdentityDb, IdentityTables } from '../db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 // Accounts ------------------------------------------------------------------------------------
 
@@ -71,7 +72,7 @@ export async function clearLockout(db: Executor, userId: string): Promise<void> 
  * concurrent change wins otherwise); false when nothing was changed.
  */
 export async function replacePassword(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   userId: string,
   newHash: string,
   options: { keep: number; expected?: string | null },
@@ -180,7 +181,7 @@ export async function softDeleteUser(db: Executor, userId: string): Promise<bool
  * sessions, sign-in history and password history go with them by cascade); returns their ids.
  */
 export async function purgeDeletedUsers(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   retentionS: number,
   limit: number,
 ): Promise<string[]> {

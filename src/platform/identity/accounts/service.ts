@@ -1,6 +1,6 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
-import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
+import { newId, withTransaction, type Db } from '../../db/index.ts';
 import type { Transaction } from 'kysely';
 import { HttpError } from '../../http/index.ts';
 import type { Logger } from '../../observability/index.ts';
@@ -16,6 +16,7 @@ import type { SessionCache } from '../sessions/session-cache.ts';
 import type { Client, SecondFactor } from '../schemas.ts';
 import type { AuthMethod } from '../tables.ts';
 import { hashToken, newOpaqueToken } from '../tokens.ts';
+import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
 export const PASSWORD_HISTORY = 5;
@@ -50,7 +51,7 @@ export interface AccountServiceOptions {
  * step-up re-authentication. The profile, email change and deletion are `ProfileService`.
  */
 export class AccountService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #config: Config['identity'];
   readonly #hasher: PasswordHasher;
   readonly #mail: AccountMail;
@@ -59,7 +60,7 @@ export class AccountService {
   readonly #sessions: SessionCache | null;
 
   constructor(options: AccountServiceOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#hasher = options.hasher;
     this.#mail = options.mail;
@@ -88,7 +89,7 @@ export class AccountService {
 
   /** Counts a failed proof in `trx`: true when it locked the account. */
   async #recordFailure(
-    trx: Transaction<DB>,
+    trx: Transaction<IdentityTables>,
     userId: string,
     sessionId: string | null,
     client: Client,

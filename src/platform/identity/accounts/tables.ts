@@ -9,8 +9,7 @@ export interface PasswordHistoryTable {
   created_at: ColumnType<Date, never, never>;
 }
 
-declare module '../../db/database.ts' {
-  interface DB {
-    gw_password_history: PasswordHistoryTable;
-  }
+/** This part's tables (see `IdentityTables`). */
+export interface AccountsTables {
+  gw_password_history: PasswordHistoryTable;
 }

@@ -18,6 +18,7 @@ import { normalizeIdentifier } from '../normalize.ts';
 import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from '../rbac/permissions.ts';
 import * as rbac from '../rbac/repository.ts';
 import * as repo from '../repository.ts';
+import { identityDb, type IdentityDb } from '../db.ts';
 
 /** Who performs an admin action: the signed-in account, or null for the operator's CLI. */
 export interface Actor {
@@ -90,7 +91,7 @@ const roleView = (r: rbac.RoleRow): RoleView => ({
  * audited in its own transaction; cached permissions are dropped once it commits.
  */
 export class AdminService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #access: AccessControl;
   readonly #paging: PaginateOptions;
 
@@ -103,7 +104,7 @@ export class AdminService {
     /** The session-check cache: a lock must end the sessions on the next request. */
     sessions?: SessionCache | null;
   }) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#access = options.access;
     this.#paging = options.paging;
     this.#sessions = options.sessions ?? null;

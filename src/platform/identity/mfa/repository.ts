@@ -1,8 +1,8 @@
 import './tables.ts';
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../../db/index.ts';
+import { sql, type Transaction } from 'kysely';
+import type { IdentityDb, IdentityTables } from '../db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 // Accounts ------------------------------------------------------------------------------------
 
@@ -225,7 +225,7 @@ export interface ChallengeRow {
 
 /** The live (unspent, unexpired) challenge with this hash, locked until the transaction ends. */
 export async function lockLiveChallenge(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   tokenHash: string,
 ): Promise<ChallengeRow | undefined> {
   return trx

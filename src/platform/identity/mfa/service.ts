@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import QRCode from 'qrcode';
 import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
-import { newId, withTransaction, type DB, type Db } from '../../db/index.ts';
+import { newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpCodes, HttpError } from '../../http/index.ts';
 import type { Logger } from '../../observability/index.ts';
 import { IdentityCodes } from '../errors.ts';
@@ -13,8 +13,9 @@ import type { PasswordHasher } from '../passwords.ts';
 import * as repo from '../repository.ts';
 import type { Client, MfaChallenge, SecondFactor } from '../schemas.ts';
 import { hashToken, newOpaqueToken, TokenBox } from '../tokens.ts';
+import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 
-type Trx = Transaction<DB>;
+type Trx = Transaction<IdentityTables>;
 
 export interface TotpSetup {
   secret: string;
@@ -56,7 +57,7 @@ const methodOf = (factor: SecondFactor) => ('code' in factor ? 'totp' : 'backup-
  * exactly like wrong passwords.
  */
 export class MfaService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #config: Config['identity'];
   readonly #hasher: PasswordHasher;
   readonly #box: TokenBox;
@@ -65,7 +66,7 @@ export class MfaService {
   readonly #now: () => number;
 
   constructor(options: MfaServiceOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#hasher = options.hasher;
     // Its own key (another HKDF purpose than the refresh-token box): one key, one use.

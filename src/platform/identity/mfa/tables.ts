@@ -36,10 +36,9 @@ export interface MfaChallengeTable {
   created_at: CreatedAt;
 }
 
-declare module '../../db/index.ts' {
-  interface DB {
-    gw_mfa_totp: MfaTotpTable;
-    gw_mfa_backup_code: MfaBackupCodeTable;
-    gw_mfa_challenge: MfaChallengeTable;
-  }
+/** This part's tables (see `IdentityTables`). */
+export interface MfaTables {
+  gw_mfa_totp: MfaTotpTable;
+  gw_mfa_backup_code: MfaBackupCodeTable;
+  gw_mfa_challenge: MfaChallengeTable;
 }

@@ -1,8 +1,8 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../../db/index.ts';
+import { sql, type Transaction } from 'kysely';
 import './tables.ts';
+import type { IdentityDb, IdentityTables } from '../db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 // Authorization requests in flight ---------------------------------------------------------------
 
@@ -162,7 +162,7 @@ export async function listIdentities(db: Executor, userId: string): Promise<Iden
  * the other as the last way in and both succeed.
  */
 export async function lockSignInMethods(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   userId: string,
 ): Promise<{ hasPassword: boolean; identities: number } | undefined> {
   const user = await trx
@@ -204,7 +204,7 @@ export interface OidcAccountRow {
 
 /** The live account with this (normalised) address, locked until the transaction ends. */
 export async function lockAccountByEmail(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   email: string,
 ): Promise<OidcAccountRow | undefined> {
   return trx

@@ -13,6 +13,7 @@ import { insertUser, liveSession, revokeSessions } from '../repository.ts';
 import type { Client, TokenPair } from '../schemas.ts';
 import type { IdentityService } from '../sessions/service.ts';
 import { hashToken, type TokenBox } from '../tokens.ts';
+import { identityDb, type IdentityDb } from '../db.ts';
 
 /** How long an authorization request may take, from `authorize` to its callback. */
 export const OIDC_STATE_TTL_S = 600;
@@ -75,14 +76,14 @@ export function usernameCandidates(
  * callback (sign in, link, or create the account), and the user's linked identities.
  */
 export class OidcService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #identity: IdentityService;
   readonly #providers: OidcProviders;
   readonly #box: TokenBox;
   readonly #log: Logger;
 
   constructor(options: OidcServiceOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#identity = options.identity;
     this.#providers = options.providers;
     this.#box = options.box;
@@ -276,7 +277,7 @@ export class OidcService {
   }
 
   async #createAccount(
-    trx: Parameters<Parameters<typeof withTransaction>[1]>[0],
+    trx: IdentityDb,
     email: string,
     usernameHint: string | null,
   ): Promise<string> {

@@ -34,9 +34,8 @@ export interface OidcStateTable {
   created_at: CreatedAt;
 }
 
-declare module '../../db/index.ts' {
-  interface DB {
-    gw_user_identity: UserIdentityTable;
-    gw_oidc_state: OidcStateTable;
-  }
+/** This part's tables (see `IdentityTables`). */
+export interface OidcTables {
+  gw_user_identity: UserIdentityTable;
+  gw_oidc_state: OidcStateTable;
 }

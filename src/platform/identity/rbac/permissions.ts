@@ -1,6 +1,7 @@
 import type { Cache } from '../../cache/index.ts';
 import type { Db } from '../../db/index.ts';
 import * as rbac from './repository.ts';
+import { identityDb, type IdentityDb } from '../db.ts';
 
 /** `resource:action`, lowercase; `resource:*` grants every action of the resource. */
 export const PERMISSION_PATTERN = '^[a-z][a-z0-9-]{0,47}:([a-z][a-z0-9-]{0,47}|\\*)$';
@@ -78,12 +79,12 @@ export interface AccessControlOptions {
  * edit) in the platform cache. Routes declare `config.permission`; services call the methods.
  */
 export class AccessControl {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #cache: Cache;
   readonly #ttl: number;
 
   constructor(options: AccessControlOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#cache = options.cache;
     this.#ttl = options.ttlSeconds;
   }

@@ -1,7 +1,7 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../../db/index.ts';
+import { sql, type Transaction } from 'kysely';
+import type { IdentityDb, IdentityTables } from '../db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 /** What a permission check needs of one of the user's roles. */
 export interface GrantRow {
@@ -89,7 +89,7 @@ export async function findRole(db: Executor, id: string): Promise<RoleRow | unde
 }
 
 /** The role, locked until the transaction ends (edits and deletes are serialised). */
-export async function lockRole(trx: Transaction<DB>, id: string) {
+export async function lockRole(trx: Transaction<IdentityTables>, id: string) {
   return trx
     .selectFrom('gw_role')
     .select(['id', 'name', 'description', 'permissions', 'mfa_required', 'builtin'])
@@ -160,7 +160,7 @@ export async function roleIdsByName(
 // Accounts ------------------------------------------------------------------------------------
 
 /** The live account, locked until the transaction ends; undefined when none. */
-export async function lockUser(trx: Transaction<DB>, id: string) {
+export async function lockUser(trx: Transaction<IdentityTables>, id: string) {
   return trx
     .selectFrom('gw_user')
     .select('id')
@@ -291,7 +291,7 @@ export async function findAdminUser(db: Executor, id: string): Promise<AdminUser
 
 /** The live account with this (normalised) address or user name, locked for the transaction. */
 export async function lockAccountByLogin(
-  trx: Transaction<DB>,
+  trx: Transaction<IdentityTables>,
   login: string,
 ): Promise<{ id: string } | undefined> {
   return trx

@@ -24,9 +24,8 @@ export interface UserRoleTable {
   created_at: CreatedAt;
 }
 
-declare module '../../db/database.ts' {
-  interface DB {
-    gw_role: RoleTable;
-    gw_user_role: UserRoleTable;
-  }
+/** This part's tables (see `IdentityTables`). */
+export interface RbacTables {
+  gw_role: RoleTable;
+  gw_user_role: UserRoleTable;
 }

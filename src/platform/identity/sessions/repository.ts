@@ -1,8 +1,8 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
-import type { DB } from '../../db/index.ts';
+import { sql } from 'kysely';
 import type { LiveSession } from '../repository.ts';
+import type { IdentityDb } from '../db.ts';
 
-type Executor = Kysely<DB> | Transaction<DB>;
+type Executor = IdentityDb;
 
 /** `repo.liveSession` with the session's absolute end, for the session-check cache. */
 export async function liveSessionUntil(

@@ -1,7 +1,7 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Config } from '../../config/index.ts';
 import type { Transaction } from 'kysely';
-import { isUniqueViolation, newId, withTransaction, type DB, type Db } from '../../db/index.ts';
+import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
 import { MailLimitedError, type Mailer } from '../../mail/index.ts';
 import type { Logger } from '../../observability/index.ts';
@@ -33,6 +33,7 @@ import { SessionCache } from './session-cache.ts';
 import { recentSignInAgents, refreshTokenSession } from './repository.ts';
 import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from '../tokens.ts';
+import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 
 function authenticated(
   claims: { sub: string; sid: string },
@@ -69,7 +70,7 @@ const secondsUntil = (date: Date) => Math.max(0, Math.floor((date.getTime() - Da
 
 /** Accounts, passwords, mailed tokens, sign-in, sessions and refresh-token rotation. */
 export class IdentityService {
-  readonly #db: Db;
+  readonly #db: IdentityDb;
   readonly #config: Config['identity'];
   readonly #hasher: PasswordHasher;
   readonly #keys: KeyRing;
@@ -81,7 +82,7 @@ export class IdentityService {
   readonly #later: AccountMail;
 
   constructor(options: IdentityServiceOptions) {
-    this.#db = options.db;
+    this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#hasher = options.hasher;
     this.#keys = options.keys;
@@ -201,7 +202,7 @@ export class IdentityService {
   }
 
   async #sendVerification(
-    trx: Parameters<Parameters<typeof withTransaction>[1]>[0],
+    trx: IdentityDb,
     user: { id: string; email: string; username: string },
     client: Client,
   ): Promise<void> {
@@ -307,7 +308,7 @@ export class IdentityService {
   }
 
   async #decideLogin(
-    trx: Transaction<DB>,
+    trx: Transaction<IdentityTables>,
     login: string,
     password: string,
     rememberMe: boolean,
@@ -406,7 +407,7 @@ export class IdentityService {
    * recorded and audited, and a device not seen in the user's recent sign-ins gets a mail.
    */
   async #openSession(
-    trx: Parameters<Parameters<typeof withTransaction>[1]>[0],
+    trx: IdentityDb,
     user: { id: string; email?: string; username?: string },
     options: { rememberMe: boolean; newHash: string | null; amr: AuthMethod[] },
     client: Client,
@@ -481,7 +482,7 @@ export class IdentityService {
    * new-device mail. Sign the access token with `tokenPair` after commit.
    */
   async openSession(
-    trx: Transaction<DB>,
+    trx: Transaction<IdentityTables>,
     userId: string,
     options: { amr: AuthMethod[]; rememberMe?: boolean },
     client: Client,

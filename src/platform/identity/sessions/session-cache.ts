@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import { userTag, type Cache, type CacheKey } from '../../cache/index.ts';
-import type { Db } from '../../db/index.ts';
+import type { IdentityDb } from '../db.ts';
 import type { Logger } from '../../observability/index.ts';
 import * as repo from '../repository.ts';
 import { liveSessionUntil } from './repository.ts';
@@ -83,7 +83,7 @@ export class SessionCache {
    * (no promise) when the in-process cache does, so an authenticated request costs no extra turn.
    */
   live(
-    db: Db,
+    db: IdentityDb,
     sessionId: string,
     userId: string,
   ): repo.LiveSession | undefined | Promise<repo.LiveSession | undefined> {
@@ -102,7 +102,7 @@ export class SessionCache {
   /** A miss: the database's answer, stored unless an invalidation came meanwhile. */
   async #lookUp(
     cache: Cache,
-    db: Db,
+    db: IdentityDb,
     key: CacheKey,
     sessionId: string,
     userId: string,
