@@ -11,7 +11,7 @@ import { ConfigError, loadConfig, type Config } from '../../src/platform/config/
 import { migrationStatus, rollback } from '../../src/platform/db/index.ts';
 import { JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
 import type { Platform } from '../../src/platform/modules/index.ts';
-import { createPlatform } from '../../src/platform/runtime/index.ts';
+import { applyPermissions, createPlatform } from '../../src/platform/runtime/index.ts';
 import { notesApp } from '../fixtures/notes-app/index.ts';
 import { notesDb } from '../fixtures/notes-app/notes.repository.ts';
 import { LogCapture, testConfig } from '../helpers/app.ts';
@@ -90,7 +90,10 @@ describe('example app: migration', () => {
       ).rows[0]?.t;
     assert.equal(await table(), 'notes');
     const db = tdb.database.db;
-    assert.deepEqual(await rollback(db, migrations, 1), ['202612061600_notes_create']);
+    // The one history is ordered by name: roll back the platform's later migrations, then notes.
+    const names = Object.keys(migrations).sort();
+    const later = names.slice(names.indexOf('202612061600_notes_create'));
+    assert.deepEqual(await rollback(db, migrations, later.length), later.reverse());
     assert.equal(await table(), null);
     const status = await migrationStatus(db, migrations);
     assert.ok(status.some((m) => m.name === '202612061600_notes_create' && !m.executedAt));
@@ -270,5 +273,27 @@ describe('example app: through HTTP', () => {
       );
       return rows.length === 1 && rows[0]?.state === 'completed';
     });
+  });
+  // Last in this suite: it takes notes:read away from `user`.
+  test('regression: a default grant is applied once; taken away by an operator, it stays away at the next start', async () => {
+    await tdb.database.pool.query(
+      `update gw_role set permissions = array_remove(permissions, 'notes:read') where name = 'user'`,
+    );
+    // What every start runs once the app is ready (src/app.ts): the modules' default grants.
+    await applyPermissions(platform, enabledModules(config, [notesApp]));
+    const roles = await tdb.database.pool.query<{ name: string }>(
+      `select name from gw_role where 'notes:read' = any(permissions) order by name`,
+    );
+    assert.deepEqual(
+      roles.rows.map((r) => r.name),
+      ['moderator'],
+    );
+    const applied = await tdb.database.pool.query<{ role: string }>(
+      `select role from gw_permission_default where permission = 'notes:read' order by role`,
+    );
+    assert.deepEqual(
+      applied.rows.map((r) => r.role),
+      ['moderator', 'user'],
+    );
   });
 });

@@ -304,16 +304,26 @@ export async function lockAccountByLogin(
 }
 
 /**
- * Adds `permission` to the built-in role `role` unless it holds it already: true when the role
- * changed (a no-op once applied).
+ * Applies a module's default grant of `permission` to the built-in role `role` once: the first
+ * time the pair is seen it is recorded (`gw_permission_default`) and added to the role; later
+ * starts find the record and change nothing, so a permission an operator took away stays away.
+ * True when the role changed.
  */
 export async function grantBuiltinPermission(
   db: Executor,
   role: string,
   permission: string,
 ): Promise<boolean> {
-  const result = await sql`update gw_role
+  const result = await sql`with first_time as (
+      insert into gw_permission_default (permission, role)
+      select ${permission}, name from gw_role where name = ${role} and builtin
+      on conflict do nothing
+      returning role
+    )
+    update gw_role
       set permissions = array(select distinct x from unnest(permissions || array[${permission}]::text[]) as x order by x)
-    where name = ${role} and builtin and not (${permission} = any(permissions))`.execute(db);
+    where name in (select role from first_time) and not (${permission} = any(permissions))`.execute(
+    db,
+  );
   return (result.numAffectedRows ?? 0n) > 0n;
 }
