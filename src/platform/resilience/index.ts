@@ -14,3 +14,5 @@ export {
   parseRetryAfter,
 } from './policy.ts';
 export type { BreakerPolicy, PolicyOverrides, ResiliencePolicy } from './policy.ts';
+export { breakerStrategy, createKeyedBreakers } from './breakers.ts';
+export type { BreakerRun, KeyedBreakers, KeyedBreakersOptions } from './breakers.ts';

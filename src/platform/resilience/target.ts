@@ -1,8 +1,6 @@
 import {
   CircuitState,
-  ConsecutiveBreaker,
   ExponentialBackoff,
-  SamplingBreaker,
   circuitBreaker,
   handleWhen,
   isBrokenCircuitError,
@@ -10,12 +8,12 @@ import {
   type CircuitBreakerPolicy,
   type FailureReason,
   type IBackoff,
-  type IBreaker,
 } from 'cockatiel';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Pool } from 'undici';
 import { HttpError } from '../http/index.ts';
 import type { Logger } from '../observability/index.ts';
+import { breakerStrategy } from './breakers.ts';
 import { ResilienceCodes } from './errors.ts';
 import {
   InvalidResponse,
@@ -286,24 +284,13 @@ export function makeTarget(ctx: TargetContext): UpstreamTarget {
 }
 
 function makeBreaker(policy: ResiliencePolicy): CircuitBreakerPolicy {
-  const { failureRatio, failureThreshold, halfOpenAfterMs } = policy.breaker;
   const counted = handleWhen((error) => error instanceof AttemptFailure).orWhenResult((result) =>
     isBreakerFailureStatus((result as UpstreamResponse).status),
   );
-  let breaker: IBreaker;
-  if (failureRatio === undefined) {
-    breaker = new ConsecutiveBreaker(failureThreshold);
-  } else {
-    const windowMs = policy.breaker.windowMs ?? 30_000;
-    const minimumCalls = policy.breaker.minimumCalls ?? 10;
-    // cockatiel counts a minimum rate: the window must hold at least minimumRps * window seconds calls.
-    breaker = new SamplingBreaker({
-      threshold: failureRatio,
-      duration: windowMs,
-      minimumRps: (minimumCalls * 1000) / windowMs,
-    });
-  }
-  return circuitBreaker(counted, { halfOpenAfter: halfOpenAfterMs, breaker });
+  return circuitBreaker(counted, {
+    halfOpenAfter: policy.breaker.halfOpenAfterMs,
+    breaker: breakerStrategy(policy.breaker),
+  });
 }
 
 function describeFailure(reason: FailureReason<unknown> | { isolated: true }): string {
