@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildApp, enabledModules, knownModules } from './app.ts';
 import { allApps } from './apps/index.ts';
+import { runAuditCommand } from './commands/audit.ts';
 import { runDbCommand } from './commands/db.ts';
 import { runUsersCommand } from './commands/users.ts';
 import { allMigrations } from './migrations/index.ts';
@@ -29,7 +30,7 @@ import {
   type Logger,
 } from './platform/observability/index.ts';
 
-const COMMANDS = ['serve', 'worker', 'migrate', 'all', 'db', 'users'] as const;
+const COMMANDS = ['serve', 'worker', 'migrate', 'all', 'db', 'users', 'audit'] as const;
 type Command = (typeof COMMANDS)[number];
 
 function parseCommand(argv: readonly string[]): Command {
@@ -119,6 +120,11 @@ async function main(): Promise<void> {
   }
   if (command === 'users') {
     process.exitCode = await runUsersCommand(process.argv.slice(3), config, logger);
+    await flushLogger(logger);
+    return;
+  }
+  if (command === 'audit') {
+    process.exitCode = await runAuditCommand(process.argv.slice(3), config, logger);
     await flushLogger(logger);
     return;
   }
