@@ -12,6 +12,7 @@ import * as identityAccounts from './202612020300_platform_identity_accounts.ts'
 import * as identityMfa from './202612020400_platform_identity_mfa.ts';
 import * as identityOidc from './202612020500_platform_identity_oidc.ts';
 import * as permissionDefaults from './202612061800_platform_permission_defaults.ts';
+import * as events from './202612061810_platform_events.ts';
 import * as auditChain from './202612061900_platform_audit_chain.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
@@ -28,6 +29,7 @@ export const platformMigrations: MigrationSet = {
   '202612020500_platform_identity_oidc': identityOidc,
   '202612020600_platform_rbac': rbac,
   '202612061800_platform_permission_defaults': permissionDefaults,
+  '202612061810_platform_events': events,
   '202612061900_platform_audit_chain': auditChain,
 };
 

@@ -50,11 +50,25 @@ export interface NewEvent<P> {
   readonly requestId?: string | null;
 }
 
+/**
+ * The platform's services as a subscriber sees them. Empty here: the modules area fills it in
+ * with its `Platform` (declaration merging), since this area comes before the modules area.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type
+export interface EventPlatform {}
+
 /** What a subscriber's handler receives besides the event. */
 export interface SubscriberContext {
   readonly log: Logger;
-  /** Aborted when the process shuts down: stop and let the event be handed over again. */
+  /**
+   * Aborted when the process shuts down or the handler's time is up: stop and let the event be
+   * handed over again.
+   */
   readonly signal: AbortSignal;
+  /** 1 on the first hand-over of this event to this subscriber, 2 on the first retry... */
+  readonly attempt: number;
+  /** The platform's services (`database`, `jobs`, `mail`, `upstream`...). */
+  readonly platform: EventPlatform;
 }
 
 /**

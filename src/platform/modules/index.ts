@@ -9,6 +9,7 @@ import type {
 import type { Static, TObject } from 'typebox';
 import { ConfigError } from '../config/index.ts';
 import type { MigrationSet } from '../db/index.ts';
+import type { EventSubscriber, EventType } from '../events/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
 import type { MailTemplate } from '../mail/index.ts';
 import type { Platform } from './platform.ts';
@@ -60,6 +61,10 @@ export interface Module<C = unknown> {
     | ((context: { platform: Platform['config']; config: C }) => readonly AnyJob[]);
   /** Its mail templates (`defineMailTemplate`), sent with `platform.mail.send`. */
   readonly mailTemplates?: readonly MailTemplate[];
+  /** The domain event types it publishes (`defineEvent`); names are unique across modules. */
+  readonly events?: readonly EventType[];
+  /** Its in-process consumers of committed events (`defineSubscriber`); names unique too. */
+  readonly subscribers?: readonly EventSubscriber[];
   /** Where `routes` are mounted (default `/api/v1`; `''` for the root). */
   readonly prefix?: string;
   /**

@@ -2,6 +2,7 @@ import type { Registry } from 'prom-client';
 import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
+import type { Events } from '../events/index.ts';
 import type { JobQueue } from '../jobs/index.ts';
 import type { Lifecycle } from '../lifecycle/index.ts';
 import type { Mailer } from '../mail/index.ts';
@@ -31,6 +32,8 @@ export interface Platform extends PlatformExtensions {
   readonly database: Database;
   /** The job queue (pg-boss): enqueue with `send`, read with `status`. */
   readonly jobs: JobQueue;
+  /** Domain events: `publish` writes into the outbox in the caller's transaction. */
+  readonly events: Events;
   /** Outgoing mail (`send` enqueues in the caller's transaction). */
   readonly mail: Mailer;
   /** Cache (Redis, or an in-process LRU without `REDIS_URL`). */
@@ -47,6 +50,12 @@ export interface Platform extends PlatformExtensions {
   readonly live: boolean;
   /** Closes what the platform opened, in order: queue, mail, Redis, database. Idempotent. */
   close(): Promise<void>;
+}
+
+declare module '../events/index.ts' {
+  // Event subscribers get the platform's services as `ctx.platform`.
+  // eslint-disable-next-line @typescript-eslint/no-empty-object-type
+  interface EventPlatform extends Platform {}
 }
 
 declare module '../jobs/index.ts' {

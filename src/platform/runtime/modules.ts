@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { eventsModule } from '../events/index.ts';
 import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
@@ -105,7 +106,12 @@ export async function applyPermissions(
 }
 
 /** The platform's own modules (before the apps): identity, the jobs API, the development mailbox. */
-export const platformModules: readonly AnyModule[] = [identityModule, jobsModule, devMailModule];
+export const platformModules: readonly AnyModule[] = [
+  identityModule,
+  jobsModule,
+  devMailModule,
+  defineModule(eventsModule),
+];
 
 /**
  * Every module of this configuration, in registration order: the platform's (those enabled

@@ -5,6 +5,13 @@ import type { Registry } from 'prom-client';
 import { createCache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import { openDatabase, type Database, type NoTables } from '../db/index.ts';
+import {
+  dispatcherSettings,
+  EventBus,
+  EventDispatcher,
+  eventRegistry,
+  eventsSettings,
+} from '../events/index.ts';
 import { AccessControl } from '../identity/index.ts';
 import { JobQueue } from '../jobs/index.ts';
 import { Lifecycle } from '../lifecycle/index.ts';
@@ -114,7 +121,12 @@ export async function createPlatform(
   const metrics = options.metrics ?? createMetricsRegistry();
   const health = new HealthChecks();
   const modules = options.modules ?? [];
+  // Two modules declaring one event type or subscriber refuse to start, before anything opens.
+  const registry = eventRegistry(
+    modules.map((m) => ({ module: m.name, events: m.events, subscribers: m.subscribers })),
+  );
   const owned: {
+    dispatcher?: EventDispatcher;
     database?: Database;
     jobs?: JobQueue;
     mailQueue?: JobQueue;
@@ -125,6 +137,7 @@ export async function createPlatform(
   const close = async (): Promise<void> => {
     if (closed) return;
     closed = true;
+    await owned.dispatcher?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
     await owned.jobs?.stop(Math.max(1_000, config.lifecycle.shutdownGraceMs - 1_000));
     await owned.mailQueue?.stop(1_000);
     await owned.mail?.close();
@@ -229,6 +242,7 @@ export async function createPlatform(
       const client = redis;
       health.register('redis', (signal) => pingRedis(client, signal));
     }
+    const events = new EventBus({ registry, metrics: liveMetrics });
     const platform: Platform = {
       config,
       logger,
@@ -238,6 +252,7 @@ export async function createPlatform(
       version: packageVersion(),
       database,
       jobs,
+      events,
       mail,
       cache,
       rateLimits,
@@ -252,6 +267,19 @@ export async function createPlatform(
       },
     };
     jobs.provide(platform);
+    // Dispatch runs where jobs run (`worker`, `all`): committed events to the subscribers.
+    if (options.work && live) {
+      const dispatcher = new EventDispatcher({
+        database,
+        registry,
+        logger,
+        metrics,
+        settings: dispatcherSettings(eventsSettings(config.modules.events)),
+        platform: () => platform,
+      });
+      owned.dispatcher = dispatcher;
+      await dispatcher.start();
+    }
     return platform;
   } catch (error) {
     await close();

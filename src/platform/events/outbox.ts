@@ -1,0 +1,138 @@
+import { sql } from 'kysely';
+import { Counter, type Registry } from 'prom-client';
+import { newId, type AnyDb } from '../db/index.ts';
+import { eventPayloadErrors, InvalidEventPayloadError, subscribes } from './define.ts';
+import type { EventSubscriber, EventType, Events, NewEvent } from './types.ts';
+
+/** The channel a publishing transaction notifies (at its commit) to wake the dispatchers. */
+export const EVENTS_CHANNEL = 'gw_events';
+
+/**
+ * Writes one event into the outbox in the caller's transaction, after checking its payload, and
+ * notifies the dispatchers (PostgreSQL delivers the notification at commit, and drops it with a
+ * rollback; several in one transaction fold into one). One statement.
+ */
+export async function writeEvent<P>(
+  trx: AnyDb,
+  type: EventType<P>,
+  event: NewEvent<P>,
+): Promise<{ id: string }> {
+  const errors = eventPayloadErrors(type, event.data);
+  if (errors.length > 0) throw new InvalidEventPayloadError(type.type, errors);
+  const id = newId();
+  const subject = event.subject ?? null;
+  await sql`
+    with e as (
+      insert into gw_event (id, type, version, subject_type, subject_id, actor_id, owner_id,
+                            request_id, data)
+      values (${id}, ${type.type}, ${type.version}, ${subject?.type ?? null},
+              ${subject?.id ?? null}, ${event.actorId ?? null}, ${event.ownerId ?? null},
+              ${event.requestId ?? null}, ${JSON.stringify(event.data)}::jsonb)
+      returning id
+    )
+    select pg_notify(${EVENTS_CHANNEL}, '') from e`.execute(trx);
+  return { id };
+}
+
+/** What a module declares about events, as the registry collects it. */
+export interface EventDeclarations {
+  readonly module: string;
+  readonly events?: readonly EventType[];
+  readonly subscribers?: readonly EventSubscriber[];
+}
+
+/** Every event type and subscriber of the enabled modules, checked for clashes. */
+export interface EventRegistry {
+  readonly types: readonly EventType[];
+  readonly subscribers: readonly EventSubscriber[];
+}
+
+/**
+ * Collects the modules' event types and subscribers. Two modules declaring one event type or
+ * one subscriber name, or a subscriber naming a type no enabled module declares, is an error
+ * naming them (the process refuses to start).
+ */
+export function eventRegistry(declarations: readonly EventDeclarations[]): EventRegistry {
+  const types = new Map<string, { module: string; type: EventType }>();
+  const subscribers = new Map<string, { module: string; subscriber: EventSubscriber }>();
+  for (const d of declarations) {
+    for (const type of d.events ?? []) {
+      const seen = types.get(type.type);
+      if (seen)
+        throw new Error(
+          `event type ${type.type} is declared twice: by module ${seen.module} and by module ${d.module}`,
+        );
+      types.set(type.type, { module: d.module, type });
+    }
+    for (const subscriber of d.subscribers ?? []) {
+      const seen = subscribers.get(subscriber.name);
+      if (seen)
+        throw new Error(
+          `event subscriber ${subscriber.name} is declared twice: by module ${seen.module} and by module ${d.module}`,
+        );
+      subscribers.set(subscriber.name, { module: d.module, subscriber });
+    }
+  }
+  for (const { module, subscriber } of subscribers.values()) {
+    if (subscriber.events === '*') continue;
+    const unknown = subscriber.events.filter((t) => !types.has(t));
+    if (unknown.length > 0)
+      throw new Error(
+        `event subscriber ${subscriber.name} (module ${module}) wants ${unknown.join(', ')}, which no enabled module declares`,
+      );
+  }
+  return {
+    types: [...types.values()].map((t) => t.type).sort((a, b) => a.type.localeCompare(b.type)),
+    subscribers: [...subscribers.values()].map((s) => s.subscriber),
+  };
+}
+
+/** The subscribers that want events of this type. */
+export function subscribersOf(registry: EventRegistry, type: string): EventSubscriber[] {
+  return registry.subscribers.filter((s) => subscribes(s, type));
+}
+
+/** A metric of this name in the registry, or a new one (two platforms may share a registry). */
+export function counter<L extends string>(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: readonly L[],
+): Counter<L> {
+  const existing = registry.getSingleMetric(name);
+  if (existing) return existing as Counter<L>;
+  return new Counter({ name, help, labelNames, registers: [registry] });
+}
+
+/** `platform.events`: publishing into the outbox, and the catalog of the enabled modules' types. */
+export class EventBus implements Events {
+  readonly #registry: EventRegistry;
+  readonly #published: Counter<'type'> | undefined;
+
+  constructor(options: { registry: EventRegistry; metrics?: Registry }) {
+    this.#registry = options.registry;
+    this.#published = options.metrics
+      ? counter(
+          options.metrics,
+          'events_published_total',
+          'Domain events written to the outbox, by type (counted at publish: a rolled-back transaction counts too)',
+          ['type'],
+        )
+      : undefined;
+  }
+
+  async publish<P>(trx: AnyDb, type: EventType<P>, event: NewEvent<P>): Promise<{ id: string }> {
+    const written = await writeEvent(trx, type, event);
+    this.#published?.inc({ type: type.type });
+    return written;
+  }
+
+  types(): readonly EventType[] {
+    return this.#registry.types;
+  }
+
+  /** Every subscriber of the enabled modules. */
+  subscribers(): readonly EventSubscriber[] {
+    return this.#registry.subscribers;
+  }
+}
