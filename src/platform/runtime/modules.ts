@@ -1,4 +1,5 @@
 import { Type } from 'typebox';
+import { auditModule } from '../audit/index.ts';
 import { eventsModule } from '../events/index.ts';
 import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
@@ -111,6 +112,7 @@ export const platformModules: readonly AnyModule[] = [
   jobsModule,
   devMailModule,
   defineModule(eventsModule),
+  auditModule,
 ];
 
 /**

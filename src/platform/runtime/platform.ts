@@ -2,6 +2,7 @@ import { Kysely, PostgresDialect } from 'kysely';
 import pg from 'pg';
 import type { DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
+import { AuditBuffer } from '../audit/index.ts';
 import { createCache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import { openDatabase, type Database, type NoTables } from '../db/index.ts';
@@ -243,6 +244,9 @@ export async function createPlatform(
       health.register('redis', (signal) => pingRedis(client, signal));
     }
     const events = new EventBus({ registry, metrics: liveMetrics });
+    const audit = new AuditBuffer({ db: database.db, logger, metrics: liveMetrics });
+    // Written as soon as shutdown begins; `close` writes what came in since.
+    lifecycle.onShutdown(() => void audit.flush());
     const platform: Platform = {
       config,
       logger,
@@ -254,6 +258,7 @@ export async function createPlatform(
       jobs,
       events,
       mail,
+      audit,
       cache,
       rateLimits,
       hasRedis: redis !== null,
@@ -261,6 +266,7 @@ export async function createPlatform(
       access,
       live,
       async close() {
+        await audit.close();
         await close();
         await upstream.close();
         cache.close();
