@@ -1,9 +1,13 @@
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import {
   attemptDelivery,
@@ -198,7 +202,7 @@ describe('webhook delivery transport (real loopback receivers)', () => {
       };
       pump();
     });
-    global.gc?.();
+    collectGarbage();
     const heapBefore = process.memoryUsage().heapUsed;
     const started = performance.now();
     const result = await attemptDelivery(request(r.url, { timeoutMs: 10_000 }));
@@ -209,8 +213,9 @@ describe('webhook delivery transport (real loopback receivers)', () => {
     assert.ok(took < 5_000, `took ${took} ms`);
     await waitFor(() => r.closedConnections() === 1);
     assert.ok(written < 64 * 1024 * 1024, `the receiver wrote ${written} bytes before the drop`);
+    collectGarbage();
     const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    assert.ok(heapGrowth < 32 * 1024 * 1024, `heap grew ${heapGrowth} bytes`);
+    assert.ok(heapGrowth < 8 * 1024 * 1024, `heap grew ${heapGrowth} bytes`);
 
     // A 5xx that streams: same bound, still a retry.
     const failing = await receiver((_req, res) => {
@@ -240,21 +245,24 @@ describe('webhook delivery transport (real loopback receivers)', () => {
       };
       pump();
     });
-    global.gc?.();
-    const heapBefore = process.memoryUsage().heapUsed;
+    const memory = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+    collectGarbage();
+    const heapBefore = memory();
     const started = performance.now();
     const result = await attemptDelivery(
       request(r.url, { timeoutMs: 1_500, maxResponseBytes: 4 * 1024 ** 3 }),
     );
     const took = performance.now() - started;
-    assert.ok(took >= 1_450 && took < 3_000, `took ${took} ms`);
+    assert.ok(took >= 1_450 && took < 5_000, `took ${took} ms`);
     assert.deepEqual([result.outcome, result.responseTruncated], ['success', true]);
     assert.equal(Buffer.byteLength(result.responseBody), 4096);
-    const heapGrowth = process.memoryUsage().heapUsed - heapBefore;
-    assert.ok(written > 64 * 1024 * 1024, `only ${written} bytes streamed`);
+    collectGarbage();
+    const heapGrowth = memory() - heapBefore;
+    // About 1.5 GB on this machine when idle; a loaded machine streams less, never under 32 MiB.
+    assert.ok(written > 32 * 1024 * 1024, `only ${written} bytes streamed`);
     assert.ok(
-      heapGrowth < 64 * 1024 * 1024,
-      `heap grew ${heapGrowth} bytes for ${written} streamed`,
+      heapGrowth < 16 * 1024 * 1024,
+      `memory grew ${heapGrowth} bytes for ${written} streamed`,
     );
   });
 
@@ -387,6 +395,29 @@ describe('webhook delivery transport (real loopback receivers)', () => {
     assert.equal(r.requests[0]?.headers.host, `hooks.test:${r.port}`);
   });
 
+  test('IPv6: a literal address and a name resolving to ::1', async () => {
+    const server = createHttpServer((req, res) => res.writeHead(200).end(req.headers.host));
+    await new Promise<void>((resolve) => server.listen(0, '::1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const literal = await attemptDelivery(request(`http://[::1]:${port}/`));
+      assert.deepEqual(
+        [literal.outcome, literal.address, literal.responseBody],
+        ['success', '::1', `[::1]:${port}`],
+      );
+      const dns = scriptedResolver(() => '::1');
+      const named = await attemptDelivery(request(`http://v6.test:${port}/`), { resolver: dns });
+      assert.deepEqual([named.outcome, named.address], ['success', '::1']);
+      const blocked = await attemptDelivery(
+        request(`http://[::1]:${port}/`, { policy: PUBLIC_ONLY }),
+      );
+      assert.equal(blocked.errorClass, 'blocked-address');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
   test('a DNS failure is a retry with errorClass dns', async () => {
     const failing: Resolver = { lookup: () => Promise.reject(new Error('SERVFAIL')) };
     const result = await attemptDelivery(request('http://down.test/'), { resolver: failing });
@@ -425,6 +456,10 @@ describe('webhook delivery transport (real loopback receivers)', () => {
   test('caller mistakes throw: a malformed secret, a message id with a line break', async () => {
     await assert.rejects(
       attemptDelivery(request('http://127.0.0.1:9/', { secrets: ['whsec_x'] })),
+      TypeError,
+    );
+    await assert.rejects(
+      attemptDelivery(request('http://127.0.0.1:9/', { timeoutMs: 0 })),
       TypeError,
     );
     await assert.rejects(
@@ -564,6 +599,12 @@ describe('webhook delivery transport (real loopback receivers)', () => {
     });
   });
 });
+
+/** A full garbage collection, so memory figures show what is retained rather than garbage. */
+function collectGarbage(): void {
+  setFlagsFromString('--expose-gc');
+  (runInNewContext('gc') as () => void)();
+}
 
 async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
   const until = performance.now() + timeoutMs;

@@ -227,6 +227,8 @@ export async function attemptDelivery(
   if (!HEADER_VALUE.test(req.messageId))
     throw new TypeError('webhook message id is not a header value');
   if (!HEADER_VALUE.test(userAgent)) throw new TypeError('user agent is not a header value');
+  if (!Number.isFinite(req.timeoutMs) || req.timeoutMs <= 0)
+    throw new TypeError('timeoutMs must be a positive number');
   const signature = signWebhook(req.secrets, req.messageId, req.timestampSeconds, req.body);
 
   const timer = new AbortController();
