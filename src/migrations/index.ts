@@ -14,6 +14,7 @@ import * as identityOidc from './202612020500_platform_identity_oidc.ts';
 import * as permissionDefaults from './202612061800_platform_permission_defaults.ts';
 import * as events from './202612061810_platform_events.ts';
 import * as auditChain from './202612061900_platform_audit_chain.ts';
+import * as webhooks from './202612061910_platform_webhooks.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -31,6 +32,7 @@ export const platformMigrations: MigrationSet = {
   '202612061800_platform_permission_defaults': permissionDefaults,
   '202612061810_platform_events': events,
   '202612061900_platform_audit_chain': auditChain,
+  '202612061910_platform_webhooks': webhooks,
 };
 
 /** The one ordered history: the platform's migrations and those of the given apps. */

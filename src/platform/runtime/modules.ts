@@ -4,6 +4,7 @@ import { eventsModule } from '../events/index.ts';
 import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
+import { webhooksModule } from '../webhooks/index.ts';
 import { defineModule, orderModules, type AnyModule, type Platform } from '../modules/index.ts';
 import type { Config } from '../config/index.ts';
 
@@ -113,6 +114,7 @@ export const platformModules: readonly AnyModule[] = [
   devMailModule,
   defineModule(eventsModule),
   auditModule,
+  webhooksModule,
 ];
 
 /**
