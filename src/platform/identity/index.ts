@@ -11,6 +11,7 @@ import type { Mailer, MailTemplate } from '../mail/index.ts';
 import { defineModule } from '../modules/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
+import { identityEvents, type EventPublisher } from './events.ts';
 import { AdminService } from './admin/service.ts';
 import { AccountMail } from './accounts/mail.ts';
 import { purgeDeletedAccountsJob } from './accounts/jobs.ts';
@@ -42,6 +43,15 @@ import {
 } from './sessions/templates.ts';
 
 export { IdentityCodes } from './errors.ts';
+export {
+  identityEvents,
+  roleGranted,
+  roleRevoked,
+  sessionRevoked,
+  userDeleted,
+  userEmailVerified,
+  userRegistered,
+} from './events.ts';
 export { AccountService, PASSWORD_HISTORY } from './accounts/service.ts';
 export { maskEmail, ProfileService } from './accounts/profile.ts';
 export type { ReauthenticateInput, SignedIn } from './accounts/service.ts';
@@ -118,6 +128,8 @@ export interface IdentityOptions {
   logger: Logger;
   /** Roles and permissions (null without a database). */
   access?: AccessControl | null;
+  /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+  events?: EventPublisher | null;
   /** The platform cache, for the session check (`AUTH_SESSION_CACHE`); none: not cached. */
   cache?: Cache | null;
 }
@@ -167,7 +179,7 @@ function sessionCacheBackend(config: Config, cache: Cache | null | undefined): C
 
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
 export async function createIdentity(options: IdentityOptions): Promise<Identity> {
-  const { config, database, mail, logger, cache } = options;
+  const { config, database, mail, logger, cache, events } = options;
   const identity = config.identity;
   const keys = await KeyRing.create({
     privateKeyPem: identity.jwtPrivateKey,
@@ -202,6 +214,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
         mfa,
         sessionCache,
+        events,
       })
     : null;
   const access = options.access ?? null;
@@ -215,6 +228,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
             estimateAbove: config.database.estimateAbove,
           },
           sessions: sessionCache,
+          events,
         })
       : null;
   const accountMail = new AccountMail(mail, logger);
@@ -227,6 +241,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         logger,
         mfa,
         sessions: sessionCache,
+        events,
       })
     : null;
   const profiles = database
@@ -235,6 +250,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         config: identity,
         mail: accountMail,
         sessions: sessionCache,
+        events,
       })
     : null;
   const oidc =
@@ -437,6 +453,7 @@ export const identityModule = defineModule({
     purgeOidcStatesJob,
   ],
   mailTemplates: identityMailTemplates,
+  events: identityEvents,
   // Its routes mount themselves: `/.well-known/jwks.json` at the root, the rest under `/api/v1`.
   prefix: '',
   async register(app, { platform }) {
@@ -449,6 +466,7 @@ export const identityModule = defineModule({
       logger: platform.logger,
       access: platform.access,
       cache: platform.cache,
+      events: platform.events,
     });
     registerAuthentication(app, identity);
   },

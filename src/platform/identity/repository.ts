@@ -175,13 +175,16 @@ export async function markEmailVerified(
   db: Executor,
   userId: string,
   email: string,
-): Promise<void> {
-  await db
+): Promise<boolean> {
+  const result = await db
     .updateTable('gw_user')
-    .set({ email_verified_at: sql<Date>`coalesce(email_verified_at, now())` })
+    .set({ email_verified_at: sql<Date>`now()` })
     .where('id', '=', userId)
     .where('email', '=', email)
-    .execute();
+    .where('email_verified_at', 'is', null)
+    .executeTakeFirst();
+  // True when this call verified it (false: already verified, or another address now).
+  return result.numUpdatedRows > 0n;
 }
 
 // Mailed tokens -------------------------------------------------------------------------------

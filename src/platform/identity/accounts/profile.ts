@@ -16,6 +16,12 @@ import { normalizeEmail, normalizeUsername } from '../normalize.ts';
 import * as repo from '../repository.ts';
 import type { Client } from '../schemas.ts';
 import { hashToken, newOpaqueToken } from '../tokens.ts';
+import {
+  outboxPublisher,
+  publishSessionsRevoked,
+  userDeleted,
+  type EventPublisher,
+} from '../events.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
 
 export interface ProfileServiceOptions {
@@ -24,6 +30,8 @@ export interface ProfileServiceOptions {
   mail: AccountMail;
   /** The session-check cache, invalidated when the account's sessions end. */
   sessions?: SessionCache | null;
+  /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+  events?: EventPublisher | null;
 }
 
 /** `a***@example.com`: enough for the owner to recognise an address, not to learn it. */
@@ -38,8 +46,10 @@ export class ProfileService {
   readonly #config: Config['identity'];
   readonly #mail: AccountMail;
   readonly #sessions: SessionCache | null;
+  readonly #events: EventPublisher;
 
   constructor(options: ProfileServiceOptions) {
+    this.#events = options.events ?? outboxPublisher;
     this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#mail = options.mail;
@@ -221,6 +231,19 @@ export class ProfileService {
     await withTransaction(this.#db, async (trx, ctx) => {
       if (!(await accounts.softDeleteUser(trx, who.userId))) return;
       const revoked = await repo.revokeSessions(trx, { userId: who.userId }, 'account-deleted');
+      await publishSessionsRevoked(this.#events, trx, {
+        userId: who.userId,
+        sessionIds: revoked,
+        reason: 'account-deleted',
+        requestId: client.requestId,
+      });
+      await this.#events.publish(trx, userDeleted, {
+        data: { userId: who.userId },
+        subject: { type: 'user', id: who.userId },
+        actorId: who.userId,
+        ownerId: who.userId,
+        requestId: client.requestId,
+      });
       ctx.afterCommit(() => this.#sessions?.invalidateUser(who.userId));
       await accounts.spendUserTokens(trx, who.userId);
       await recordAudit(trx, {

@@ -16,6 +16,12 @@ import type { SessionCache } from '../sessions/session-cache.ts';
 import type { Client, SecondFactor } from '../schemas.ts';
 import type { AuthMethod } from '../tables.ts';
 import { hashToken, newOpaqueToken } from '../tokens.ts';
+import {
+  outboxPublisher,
+  publishSessionsRevoked,
+  userEmailVerified,
+  type EventPublisher,
+} from '../events.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
@@ -44,6 +50,8 @@ export interface AccountServiceOptions {
   mfa?: MfaService | null;
   /** The session-check cache, invalidated after every change of a user's sessions. */
   sessions?: SessionCache | null;
+  /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+  events?: EventPublisher | null;
 }
 
 /**
@@ -58,6 +66,7 @@ export class AccountService {
   readonly #log: Logger;
   readonly #mfa: MfaService | null;
   readonly #sessions: SessionCache | null;
+  readonly #events: EventPublisher;
 
   constructor(options: AccountServiceOptions) {
     this.#db = identityDb(options.db);
@@ -67,6 +76,7 @@ export class AccountService {
     this.#log = options.logger;
     this.#mfa = options.mfa ?? null;
     this.#sessions = options.sessions ?? null;
+    this.#events = options.events ?? outboxPublisher;
   }
 
   /** Waits for the mail work still running (at shutdown, and in tests). */
@@ -245,8 +255,21 @@ export class AccountService {
       if (!used) return false;
       await accounts.replacePassword(trx, user.id, newHash, { keep: PASSWORD_HISTORY - 1 });
       await accounts.spendUserTokens(trx, user.id, ['reset-password']);
-      await repo.markEmailVerified(trx, user.id, used.email);
+      if (await repo.markEmailVerified(trx, user.id, used.email))
+        await this.#events.publish(trx, userEmailVerified, {
+          data: { userId: user.id, via: 'password-reset' },
+          subject: { type: 'user', id: user.id },
+          actorId: user.id,
+          ownerId: user.id,
+          requestId: client.requestId,
+        });
       const revoked = await repo.revokeSessions(trx, { userId: user.id }, 'password-reset');
+      await publishSessionsRevoked(this.#events, trx, {
+        userId: user.id,
+        sessionIds: revoked,
+        reason: 'password-reset',
+        requestId: client.requestId,
+      });
       ctx.afterCommit(() => this.#sessions?.invalidateUser(user.id));
       await recordAudit(trx, {
         action: 'auth.password.reset',
@@ -289,6 +312,12 @@ export class AccountService {
         { userId: user.id, exceptSessionId: who.sessionId },
         'password-change',
       );
+      await publishSessionsRevoked(this.#events, trx, {
+        userId: user.id,
+        sessionIds: revoked,
+        reason: 'password-change',
+        requestId: client.requestId,
+      });
       ctx.afterCommit(() => this.#sessions?.invalidateUser(user.id));
       await recordAudit(trx, {
         action: 'auth.password.change',

@@ -19,6 +19,12 @@ import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from '../r
 import * as rbac from '../rbac/repository.ts';
 import * as repo from '../repository.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
+import {
+  outboxPublisher,
+  publishRoleChanges,
+  publishSessionsRevoked,
+  type EventPublisher,
+} from '../events.ts';
 
 /** Who performs an admin action: the signed-in account, or null for the operator's CLI. */
 export interface Actor {
@@ -96,6 +102,7 @@ export class AdminService {
   readonly #paging: PaginateOptions;
 
   readonly #sessions: SessionCache | null;
+  readonly #events: EventPublisher;
 
   constructor(options: {
     db: Db;
@@ -103,7 +110,10 @@ export class AdminService {
     paging: PaginateOptions;
     /** The session-check cache: a lock must end the sessions on the next request. */
     sessions?: SessionCache | null;
+    /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+    events?: EventPublisher | null;
   }) {
+    this.#events = options.events ?? outboxPublisher;
     this.#db = identityDb(options.db);
     this.#access = options.access;
     this.#paging = options.paging;
@@ -176,6 +186,13 @@ export class AdminService {
           const idOf = (n: string) => ids.get(n) as string;
           await rbac.removeUserRoles(trx, id, removed.map(idOf));
           await rbac.addUserRoles(trx, id, added.map(idOf));
+          await publishRoleChanges(this.#events, trx, {
+            userId: id,
+            added,
+            removed,
+            actorId: actor.userId,
+            requestId: actor.requestId,
+          });
           await recordAudit(trx, {
             ...audit,
             action: 'admin.user.roles',
@@ -189,6 +206,13 @@ export class AdminService {
       if (change.locked === true) {
         await rbac.lockAccount(trx, id);
         const revoked = await repo.revokeSessions(trx, { userId: id }, 'admin-lock');
+        await publishSessionsRevoked(this.#events, trx, {
+          userId: id,
+          sessionIds: revoked,
+          reason: 'admin-lock',
+          actorId: actor.userId,
+          requestId: actor.requestId,
+        });
         ctx.afterCommit(() => this.#sessions?.invalidateUser(id));
         await recordAudit(trx, {
           ...audit,
@@ -380,6 +404,12 @@ export class AdminService {
       const held = await rbac.userRoleNames(trx, user.id);
       if (held.includes(roleName)) return { userId: user.id, added: false };
       await rbac.addUserRoles(trx, user.id, [roleId]);
+      await publishRoleChanges(this.#events, trx, {
+        userId: user.id,
+        added: [roleName],
+        removed: [],
+        actorId: null,
+      });
       await recordAudit(trx, {
         action: 'admin.user.roles',
         actorId: null,

@@ -74,7 +74,7 @@ export async function registerAuthRoutes(
       },
     },
     async (request) => {
-      await service().verifyEmail(request.body.token);
+      await service().verifyEmail(request.body.token, request.id);
       return { verified: true as const };
     },
   );

@@ -33,6 +33,13 @@ import { SessionCache } from './session-cache.ts';
 import { recentSignInAgents, refreshTokenSession } from './repository.ts';
 import { newSignInTemplate, registerAttemptTemplate, verifyEmailTemplate } from './templates.ts';
 import { hashToken, newOpaqueToken, type TokenBox } from '../tokens.ts';
+import {
+  outboxPublisher,
+  publishSessionsRevoked,
+  userEmailVerified,
+  userRegistered,
+  type EventPublisher,
+} from '../events.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 
 function authenticated(
@@ -54,6 +61,8 @@ export interface IdentityServiceOptions {
   mfa?: MfaService | null;
   /** The session-check cache; none: every check reads the database. */
   sessionCache?: SessionCache;
+  /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+  events?: EventPublisher | null;
 }
 
 /** The audit action of each session revocation reason given to `logout`. */
@@ -80,8 +89,10 @@ export class IdentityService {
   readonly #mfa: MfaService | null;
   readonly #sessions: SessionCache;
   readonly #later: AccountMail;
+  readonly #events: EventPublisher;
 
   constructor(options: IdentityServiceOptions) {
+    this.#events = options.events ?? outboxPublisher;
     this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#hasher = options.hasher;
@@ -156,6 +167,13 @@ export class IdentityService {
             subjectType: 'user',
             subjectId: id,
             ...auditClient(client),
+          });
+          await this.#events.publish(trx, userRegistered, {
+            data: { userId: id, username, method: 'password', emailVerified: false },
+            subject: { type: 'user', id },
+            actorId: id,
+            ownerId: id,
+            requestId: client.requestId,
           });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
@@ -234,11 +252,18 @@ export class IdentityService {
   }
 
   /** Spends a verification token and marks the address it was sent to as verified. */
-  async verifyEmail(token: string): Promise<void> {
+  async verifyEmail(token: string, requestId: string | null = null): Promise<void> {
     await withTransaction(this.#db, async (trx) => {
       const used = await repo.consumeUserToken(trx, 'verify-email', hashToken(token));
       if (!used) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);
-      await repo.markEmailVerified(trx, used.user_id, used.email);
+      if (await repo.markEmailVerified(trx, used.user_id, used.email))
+        await this.#events.publish(trx, userEmailVerified, {
+          data: { userId: used.user_id, via: 'link' },
+          subject: { type: 'user', id: used.user_id },
+          actorId: used.user_id,
+          ownerId: used.user_id,
+          requestId,
+        });
     });
   }
 
@@ -570,11 +595,18 @@ export class IdentityService {
         if (successor === null || expires === undefined) return { kind: 'invalid' as const };
         return { kind: 'rotated' as const, row, token: successor, expires };
       }
-      await repo.revokeSessions(
+      const reused = await repo.revokeSessions(
         trx,
         { userId: row.user_id, sessionId: row.session_id },
         'refresh-reuse',
       );
+      await publishSessionsRevoked(this.#events, trx, {
+        userId: row.user_id,
+        sessionIds: reused,
+        reason: 'refresh-reuse',
+        actorId: null,
+        requestId: client.requestId,
+      });
       await repo.insertLoginEvent(trx, {
         id: newId(),
         userId: row.user_id,
@@ -617,6 +649,12 @@ export class IdentityService {
   ): Promise<number> {
     const ids = await withTransaction(this.#db, async (trx) => {
       const revoked = await repo.revokeSessions(trx, { userId, sessionId }, reason);
+      await publishSessionsRevoked(this.#events, trx, {
+        userId,
+        sessionIds: revoked,
+        reason,
+        requestId: client?.requestId ?? null,
+      });
       if (revoked.length > 0)
         await recordAudit(trx, {
           action: REVOKE_ACTIONS[reason] ?? 'auth.session.revoke',
