@@ -418,6 +418,37 @@ describe('webhook delivery transport (real loopback receivers)', () => {
     }
   });
 
+  test('several addresses: the next checked one is tried only when no connection could be made', async () => {
+    const r = await receiver();
+    // Nothing listens on 127.0.0.2 at the receiver's port (it is bound to 127.0.0.1 only).
+    const lookups = { calls: 0 };
+    const dns: Resolver = {
+      lookup: () => {
+        lookups.calls += 1;
+        return Promise.resolve([
+          { address: '127.0.0.2', family: 4 },
+          { address: '127.0.0.1', family: 4 },
+        ]);
+      },
+    };
+    const result = await attemptDelivery(request(`http://two.test:${r.port}/`), { resolver: dns });
+    assert.deepEqual([result.outcome, result.address], ['success', '127.0.0.1']);
+    assert.equal(r.requests.length, 1);
+    assert.equal(lookups.calls, 1);
+    // An answer (even a failing one) from the first address ends the attempt there.
+    const failing = await receiver((_req, res) => res.writeHead(500).end());
+    const first = await attemptDelivery(request(`http://two.test:${failing.port}/`), {
+      resolver: {
+        lookup: () =>
+          Promise.resolve([
+            { address: '127.0.0.1', family: 4 },
+            { address: '127.0.0.2', family: 4 },
+          ]),
+      },
+    });
+    assert.deepEqual([first.errorClass, first.address], ['http-5xx', '127.0.0.1']);
+  });
+
   test('a DNS failure is a retry with errorClass dns', async () => {
     const failing: Resolver = { lookup: () => Promise.reject(new Error('SERVFAIL')) };
     const result = await attemptDelivery(request('http://down.test/'), { resolver: failing });

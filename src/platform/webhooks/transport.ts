@@ -106,6 +106,8 @@ export interface DeliveryAgentOptions {
   breaker?: Partial<BreakerPolicy> | false;
   /** Hosts whose breakers are remembered. */
   maxBreakerHosts?: number;
+  /** Time to establish a connection to one address (default 5 s); then the next address is tried. */
+  connectTimeoutMs?: number;
   /** Trusted CA certificates (PEM) instead of Node's default roots: tests and private PKI only. */
   ca?: string | string[];
 }
@@ -153,7 +155,10 @@ export function createDeliveryAgent(options: DeliveryAgentOptions = {}): Deliver
         pools.delete(key);
       } else {
         pool = new Pool(origin, {
-          connect: pinnedConnector(address, policy, options.ca),
+          connect: pinnedConnector(address, policy, {
+            ca: options.ca,
+            timeoutMs: options.connectTimeoutMs ?? 5_000,
+          }),
           connections: options.connectionsPerPool ?? 16,
           keepAliveTimeout: options.keepAliveTimeoutMs ?? 4_000,
           allowH2: false,
@@ -187,11 +192,12 @@ class BlockedConnection extends Error {}
 function pinnedConnector(
   address: string,
   policy: Pick<UrlPolicy, 'allowPrivateNetworks'>,
-  ca: string | string[] | undefined,
+  { ca, timeoutMs }: { ca: string | string[] | undefined; timeoutMs: number },
 ): buildConnector.connector {
   const family = isIP(address) === 6 ? 6 : 4;
   const base = buildConnector({
     allowH2: false,
+    timeout: timeoutMs,
     ...(ca === undefined ? {} : { ca }),
     lookup(_hostname, lookupOptions, callback) {
       if (lookupOptions.all) callback(null, [{ address, family }]);
@@ -213,7 +219,8 @@ function pinnedConnector(
 
 /**
  * One delivery attempt: checks the URL and every address its host resolves to, then POSTs the
- * signed message to the first checked address (never resolving again), reading at most
+ * signed message to a checked address (never resolving again; the next checked address only when
+ * no connection could be made to the previous), reading at most
  * `maxResponseBytes` of the answer within `timeoutMs` all told. Redirects are not followed.
  * Resolves with the outcome for every network or receiver behaviour; rejects only on a caller's
  * mistake (a malformed secret, a header value with control characters).
@@ -271,9 +278,11 @@ export async function attemptDelivery(
         check.reason,
       );
     const { url } = check;
-    const address = check.addresses[0]!.address;
 
-    const send = async (): Promise<AttemptResult> => {
+    /** One try at one address; `unreachable` when no connection could be made (nothing sent). */
+    const sendTo = async (
+      address: string,
+    ): Promise<{ result: AttemptResult; unreachable?: boolean }> => {
       const pool = agent.pool(url.origin, address, req.policy);
       const remaining = Math.max(1, req.timeoutMs - (performance.now() - started));
       let status: number;
@@ -322,21 +331,42 @@ export async function attemptDelivery(
         }
       } catch (error) {
         const stopped = interrupted();
-        if (stopped) return { ...stopped, address };
+        if (stopped) return { result: { ...stopped, address } };
         if (error instanceof BlockedConnection)
-          return failed('blocked', 'blocked-address', 'resolves to a forbidden address', address);
+          return {
+            result: failed(
+              'blocked',
+              'blocked-address',
+              'resolves to a forbidden address',
+              address,
+            ),
+          };
         const [errorClass, detail] = classifyError(error);
-        return failed('retry', errorClass, detail, address);
+        return {
+          result: failed('retry', errorClass, detail, address),
+          unreachable: CONNECT_FAILURES.has(errorCode(error)),
+        };
       }
       return {
-        ...byStatus(status),
-        status,
-        durationMs: elapsed(),
-        responseBody: decode(Buffer.concat(kept, keptBytes)),
-        responseTruncated: truncated,
-        retryAfterSeconds,
-        address,
+        result: {
+          ...byStatus(status),
+          status,
+          durationMs: elapsed(),
+          responseBody: decode(Buffer.concat(kept, keptBytes)),
+          responseTruncated: truncated,
+          retryAfterSeconds,
+          address,
+        },
       };
+    };
+
+    // The checked addresses in the resolver's order; the next one only when a connection to the
+    // previous could not be made (an IPv6 address without an IPv6 route, say): nothing was sent.
+    const send = async (): Promise<AttemptResult> => {
+      for (let i = 0; ; i++) {
+        const { result, unreachable } = await sendTo(check.addresses[i]!.address);
+        if (!unreachable || i + 1 >= check.addresses.length) return result;
+      }
     };
 
     if (!agent.breakers) return await send();
@@ -390,6 +420,15 @@ function retryAfter(value: string | string[] | undefined): number | null {
   if (ms === undefined || !Number.isFinite(ms)) return null;
   return Math.ceil(ms / 1000);
 }
+
+/** Errors raised before a connection existed: the request was not sent, another address may work. */
+const CONNECT_FAILURES: ReadonlySet<string> = new Set([
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'UND_ERR_CONNECT_TIMEOUT',
+]);
 
 const TIMEOUT_CODES = new Set([
   'UND_ERR_CONNECT_TIMEOUT',
