@@ -37,6 +37,7 @@ export type UrlCheck =
  */
 export type AddressClass = 'public' | 'private' | 'never';
 
+/** Longest webhook URL accepted when the policy names no limit. */
 export const DEFAULT_MAX_URL_LENGTH = 2048;
 
 /** The system resolver, every address in the order the system gives them. */
