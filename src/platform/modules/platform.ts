@@ -1,5 +1,4 @@
 import type { Registry } from 'prom-client';
-import type { AuditBuffer } from '../audit/index.ts';
 import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
 import type { Database } from '../db/index.ts';
@@ -35,8 +34,6 @@ export interface Platform extends PlatformExtensions {
   readonly jobs: JobQueue;
   /** Domain events: `publish` writes into the outbox in the caller's transaction. */
   readonly events: Events;
-  /** Data-access audit (`recordAccess`): buffered, written in batches, never blocking. */
-  readonly audit: AuditBuffer;
   /** Outgoing mail (`send` enqueues in the caller's transaction). */
   readonly mail: Mailer;
   /** Cache (Redis, or an in-process LRU without `REDIS_URL`). */

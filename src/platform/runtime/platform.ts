@@ -38,6 +38,8 @@ declare module '../modules/index.ts' {
   interface PlatformExtensions {
     /** Rate-limit state (Redis, or a bounded in-process store without `REDIS_URL`). */
     readonly rateLimits: RateStore;
+    /** Data-access audit (`recordAccess`): buffered, written in batches, never blocking. */
+    readonly audit: AuditBuffer;
   }
 }
 
