@@ -8,12 +8,11 @@
  */
 import { createWriteStream } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { buildApp, enabledModules } from '../src/app.ts';
+import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import { allMigrations } from '../src/migrations/index.ts';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { migrateToLatest, newId } from '../src/platform/db/index.ts';
-import { PasswordHasher } from '../src/platform/identity/index.ts';
+import { PasswordHasher, identitySettings } from '../src/platform/identity/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogger, createMetricsRegistry } from '../src/platform/observability/index.ts';
 
@@ -37,7 +36,7 @@ const benchApp = defineApp({
 });
 
 async function start(url: string) {
-  const config = loadConfig({
+  const config = loadAppConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'warn',
     HOST: '127.0.0.1',
@@ -63,7 +62,7 @@ async function start(url: string) {
     },
   });
   const { database } = platform;
-  const hasher = new PasswordHasher(config.identity.argon2);
+  const hasher = new PasswordHasher(identitySettings(config).argon2);
   await database.pool.query(
     `insert into gw_user (id, email, username, password_hash, email_verified_at)
      values ($1, $2, $3, $4, now())`,
@@ -73,7 +72,7 @@ async function start(url: string) {
   await app.listen({ host: config.server.host, port: config.server.port });
   return {
     port: (app.server.address() as AddressInfo).port,
-    argon2: config.identity.argon2,
+    argon2: identitySettings(config).argon2,
     async close() {
       await app.close();
       await platform.close();

@@ -15,9 +15,10 @@
 import autocannon from 'autocannon';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { AUTH_BENCH_PATHS, BENCH_LOGIN, BENCH_PASSWORD } from './auth-server.ts';
 import { CONNECTIONS, PIPELINING, ServerChild, WARMUP_SECONDS, admin, serverUrl } from './lib.ts';
+import { identitySettings } from '../src/platform/identity/index.ts';
+import { loadAppConfig } from '../src/app.ts';
 
 const DATABASE = 'gw_bench_auth';
 const DURATION = Number(process.env.BENCH_DURATION ?? 10);
@@ -111,7 +112,7 @@ function refreshes(base: string, duration: number, tokens: string[]) {
 
 export async function main(): Promise<void> {
   // The defaults (the server child sets none): the OWASP row.
-  const argon2 = loadConfig({ APP_ENV: 'test' }).identity.argon2;
+  const argon2 = identitySettings(loadAppConfig({ APP_ENV: 'test' })).argon2;
   await admin(`drop database if exists ${DATABASE}`);
   await admin(`create database ${DATABASE}`);
   const url = new URL(serverUrl());

@@ -22,9 +22,8 @@ import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import pg from 'pg';
 import { SMTPServer } from 'smtp-server';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { newId } from '../src/platform/db/index.ts';
-import { PasswordHasher } from '../src/platform/identity/index.ts';
+import { PasswordHasher, identitySettings } from '../src/platform/identity/index.ts';
 import { ServerChild, admin, serverUrl } from './lib.ts';
 import {
   MB,
@@ -46,6 +45,7 @@ import {
   type Outcome,
   type VirtualUser,
 } from './soak-traffic.ts';
+import { loadAppConfig } from '../src/app.ts';
 
 const DATABASE = 'gw_bench_soak';
 const WINDOW_SECONDS = 10;
@@ -125,7 +125,7 @@ async function smtpSink(): Promise<{
 
 /** Inserts the virtual users (one hash for all: same password) and the operator role. */
 async function seedUsers(url: string, count: number): Promise<VirtualUser[]> {
-  const hasher = new PasswordHasher(loadConfig({ APP_ENV: 'test' }).identity.argon2);
+  const hasher = new PasswordHasher(identitySettings(loadAppConfig({ APP_ENV: 'test' })).argon2);
   const hash = await hasher.hash(SOAK_PASSWORD);
   const users: VirtualUser[] = Array.from({ length: count }, (_, i) => ({
     index: i,

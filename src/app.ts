@@ -3,7 +3,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { DestinationStream } from 'pino';
 import type { Registry } from 'prom-client';
 import { allApps } from './apps/index.ts';
-import type { Config } from './platform/config/index.ts';
+import { loadConfig, type Config, type LoadOptions } from './platform/config/index.ts';
 import { registerHttpCaching } from './platform/cache/index.ts';
 import { translateDbError, type Database } from './platform/db/index.ts';
 import { API_PREFIX, registerHttp, serverOptions } from './platform/http/index.ts';
@@ -45,6 +45,14 @@ declare module 'fastify' {
 /** Every module the code knows (for validating and documenting settings). */
 export function knownModules(): AnyModule[] {
   return [...platformModules, ...allApps];
+}
+
+/** `loadConfig` with every known module's settings (identity's included), as a process loads them. */
+export function loadAppConfig(
+  source: Readonly<Record<string, string | undefined>>,
+  options: LoadOptions = {},
+): Config {
+  return loadConfig(source, { modules: knownModules(), ...options });
 }
 
 export interface BuildOptions {

@@ -2,7 +2,7 @@ import { createCache } from '../platform/cache/index.ts';
 import type { Config } from '../platform/config/index.ts';
 import { openDatabase, runningEmbeddedUrl } from '../platform/db/index.ts';
 import { HttpError } from '../platform/http/index.ts';
-import { AccessControl, AdminService } from '../platform/identity/index.ts';
+import { AccessControl, AdminService, identitySettings } from '../platform/identity/index.ts';
 import type { Logger } from '../platform/observability/index.ts';
 import { closeRedis, connectRedis } from '../platform/redis/index.ts';
 
@@ -63,7 +63,7 @@ export async function runUsersCommand(
     const access = new AccessControl({
       db: database.db,
       cache,
-      ttlSeconds: config.identity.permissionCacheTtlS,
+      ttlSeconds: identitySettings(config).permissionCacheTtlS,
     });
     const admin = new AdminService({
       db: database.db,

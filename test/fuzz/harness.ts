@@ -5,7 +5,7 @@ import { allApps } from '../../src/apps/index.ts';
 import type { Config } from '../../src/platform/config/index.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
 import { newId } from '../../src/platform/db/index.ts';
-import { purgeDeletedAccountsJob } from '../../src/platform/identity/index.ts';
+import { purgeDeletedAccountsJob, identitySettings } from '../../src/platform/identity/index.ts';
 import { JOBS_SCHEMA } from '../../src/platform/jobs/index.ts';
 import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
@@ -68,7 +68,7 @@ export async function startFuzzHarness(): Promise<FuzzHarness> {
   });
   const app = await buildApp(config, { platform, apps: allApps });
   await app.ready();
-  const purge = purgeDeletedAccountsJob(config.identity.accountRetentionS);
+  const purge = purgeDeletedAccountsJob(identitySettings(config).accountRetentionS);
   return {
     app,
     tdb,

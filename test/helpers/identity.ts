@@ -4,6 +4,7 @@ import {
   newOpaqueToken,
   PasswordHasher,
   type TokenPair,
+  identitySettings,
 } from '../../src/platform/identity/index.ts';
 import { newId } from '../../src/platform/db/index.ts';
 import type { Redis } from '../../src/platform/redis/index.ts';
@@ -42,7 +43,7 @@ export async function createUser(
     username: options.username ?? `user_${suffix}`,
     password: options.password ?? GOOD_PASSWORD,
   };
-  const hasher = new PasswordHasher(h.config.identity.argon2);
+  const hasher = new PasswordHasher(identitySettings(h.config).argon2);
   await h.tdb.database.pool.query(
     `insert into gw_user (id, email, username, password_hash, email_verified_at)
      values ($1, $2, $3, $4, $5)`,

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { pino } from 'pino';
 import { listAuditEvents } from '../../src/platform/audit/index.ts';
-import { purgeDeletedAccountsJob } from '../../src/platform/identity/index.ts';
+import { purgeDeletedAccountsJob, identitySettings } from '../../src/platform/identity/index.ts';
 import type { JobContext } from '../../src/platform/jobs/index.ts';
 import { PUBLIC_URL, eventually, type MailHarness } from '../helpers/mail.ts';
 import {
@@ -594,7 +594,7 @@ describe('identity: password reset and change, history, step-up, profile, deleti
   });
 
   test('purge: removes accounts deleted longer ago than AUTH_ACCOUNT_RETENTION, and only those, with what hangs off them', async () => {
-    const retention = h.config.identity.accountRetentionS;
+    const retention = identitySettings(h.config).accountRetentionS;
     assert.equal(retention, 30 * 86_400);
     const old = await createUser(h);
     const recent = await createUser(h);

@@ -3,7 +3,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
 import { listAuditEvents } from '../../src/platform/audit/index.ts';
-import { hashToken, MfaService, PasswordHasher } from '../../src/platform/identity/index.ts';
+import {
+  hashToken,
+  MfaService,
+  PasswordHasher,
+  identitySettings,
+} from '../../src/platform/identity/index.ts';
 import { createLogger } from '../../src/platform/observability/index.ts';
 import type { MailHarness } from '../helpers/mail.ts';
 import {
@@ -647,8 +652,8 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     await awayFromStepEdge();
     const mfa = new MfaService({
       db: h.tdb.database.db,
-      config: h.config.identity,
-      hasher: new PasswordHasher(h.config.identity.argon2),
+      config: identitySettings(h.config),
+      hasher: new PasswordHasher(identitySettings(h.config).argon2),
       appSecret: h.config.secrets.appSecret,
       logger: createLogger({ level: 'silent' }),
     });

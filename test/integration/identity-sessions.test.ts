@@ -16,7 +16,7 @@ import {
 } from '../helpers/identity.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import { needsRedis, TEST_REDIS_URL } from '../helpers/redis.ts';
-import { KeyRing, type TokenPair } from '../../src/platform/identity/index.ts';
+import { KeyRing, type TokenPair, identitySettings } from '../../src/platform/identity/index.ts';
 import { closeRedis, connectRedis } from '../../src/platform/redis/index.ts';
 import { createLogger } from '../../src/platform/observability/index.ts';
 import { Writable } from 'node:stream';
@@ -137,7 +137,7 @@ describe('identity sessions: cached session check (in-process backend)', () => {
     const service = identityService(h);
     assert.ok(service);
     assert.equal(service.sessionCache.backend, 'memory');
-    assert.equal(h.config.identity.sessionCacheTtlS, 30);
+    assert.equal(identitySettings(h.config).sessionCacheTtlS, 30);
   });
 
   revocationSuite(() => h);

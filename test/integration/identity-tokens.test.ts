@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { createPrivateKey, sign } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { SignJWT, importPKCS8 } from 'jose';
-import { KeyRing } from '../../src/platform/identity/index.ts';
+import { KeyRing, identitySettings } from '../../src/platform/identity/index.ts';
 import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
 import { withSpareBits } from '../helpers/base64url.ts';
 import type { MailHarness } from '../helpers/mail.ts';
@@ -16,7 +16,7 @@ describe('identity: access and refresh tokens are refused unless canonical and w
   let ring: KeyRing;
   before(async () => {
     h = await startIdentityHarness({ AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY });
-    const { jwtIssuer, jwtAudience, accessTokenTtlS } = h.config.identity;
+    const { jwtIssuer, jwtAudience, accessTokenTtlS } = identitySettings(h.config);
     // A second ring over the test key: it signs exactly what the server's ring signs.
     ring = await KeyRing.create({
       privateKeyPem: TEST_JWT_PRIVATE_KEY,
@@ -57,7 +57,7 @@ describe('identity: access and refresh tokens are refused unless canonical and w
   test('every claim is checked for shape: sub and sid strings, iat and exp whole seconds, exp after iat', async () => {
     const user = await createUser(h);
     const pair = await signIn(h.app, user);
-    const { jwtIssuer: iss, jwtAudience: aud } = h.config.identity;
+    const { jwtIssuer: iss, jwtAudience: aud } = identitySettings(h.config);
     const now = Math.floor(Date.now() / 1000);
     const good = { sub: user.id, sid: pair.sessionId, iss, aud, iat: now, exp: now + 600 };
     assert.equal((await sessions(await signRaw(good))).statusCode, 200);
@@ -91,7 +91,7 @@ describe('identity: access and refresh tokens are refused unless canonical and w
   test('regression (non-canonical base64url): a header or payload with spare bits set is refused even when the signature covers that text', async () => {
     const user = await createUser(h);
     const pair = await signIn(h.app, user);
-    const { jwtIssuer: iss, jwtAudience: aud } = h.config.identity;
+    const { jwtIssuer: iss, jwtAudience: aud } = identitySettings(h.config);
     const key = createPrivateKey(TEST_JWT_PRIVATE_KEY);
     const now = Math.floor(Date.now() / 1000);
     // A header and a payload whose encodings leave spare bits (padded with unused members).

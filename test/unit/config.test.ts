@@ -14,6 +14,8 @@ import {
   renderConfigDocs,
   renderEnvExample,
 } from '../../src/platform/config/index.ts';
+import { identityModule, identitySettings } from '../../src/platform/identity/index.ts';
+import { knownModules } from '../../src/app.ts';
 
 const STRONG = 'k3J9x!qPz7Lw2Vb8Nc4Rt6Ym1Hs5Dg0Fa';
 const DB = 'postgres://groundwork:pw@127.0.0.1:5432/groundwork';
@@ -218,9 +220,9 @@ describe('config', () => {
   });
 
   test('regression: unset, PUBLIC_URL follows HOST and PORT (and the token issuer with it)', () => {
-    const dev = loadConfig({ PORT: '4000' });
+    const dev = loadConfig({ PORT: '4000' }, { modules: [identityModule] });
     assert.equal(dev.mail.publicUrl, 'http://127.0.0.1:4000');
-    assert.equal(dev.identity.jwtIssuer, 'http://127.0.0.1:4000');
+    assert.equal(identitySettings(dev).jwtIssuer, 'http://127.0.0.1:4000');
     assert.equal(dev.vars.PUBLIC_URL, 'http://127.0.0.1:4000');
     assert.equal(loadConfig({ HOST: '0.0.0.0' }).mail.publicUrl, 'http://localhost:3000');
     assert.equal(loadConfig({ HOST: '::', PORT: '80' }).mail.publicUrl, 'http://localhost:80');
@@ -395,21 +397,27 @@ describe('config', () => {
     assert.doesNotMatch(JSON.stringify(masked), /a-real-token-value-123/);
   });
 
-  test('docs/configuration.md and .env.example are generated from the schema and up to date', () => {
+  test('docs/configuration.md and .env.example are generated from the schemas (the platform’s and every module’s) and up to date', () => {
     const root = new URL('../../', import.meta.url);
+    const modules = knownModules();
     assert.equal(
       readFileSync(new URL('docs/configuration.md', root), 'utf8'),
-      renderConfigDocs(),
+      renderConfigDocs(modules),
       'run npm run docs:config',
     );
     assert.equal(
       readFileSync(new URL('.env.example', root), 'utf8'),
-      renderEnvExample(),
+      renderEnvExample(modules),
       'run npm run docs:config',
     );
-    for (const key of Object.keys(ConfigSchema.properties)) {
-      assert.match(renderConfigDocs(), new RegExp(`\`${key}\``));
-      assert.match(renderEnvExample(), new RegExp(`^#? ?${key}=`, 'm'));
+    const keys = [
+      ...Object.keys(ConfigSchema.properties),
+      ...modules.flatMap((m) => Object.keys(m.config?.properties ?? {})),
+    ];
+    assert.ok(keys.includes('AUTH_JWT_PRIVATE_KEY'), 'identity’s settings come from its module');
+    for (const key of keys) {
+      assert.match(renderConfigDocs(modules), new RegExp(`\`${key}\``));
+      assert.match(renderEnvExample(modules), new RegExp(`^#? ?${key}=`, 'm'));
     }
   });
 });

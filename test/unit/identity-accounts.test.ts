@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import type { FastifyRequest } from 'fastify';
-import { ConfigError, loadConfig } from '../../src/platform/config/index.ts';
+import { ConfigError } from '../../src/platform/config/index.ts';
 import { HttpError } from '../../src/platform/http/index.ts';
 import {
   PASSWORD_HISTORY,
   maskEmail,
   purgeDeletedAccountsJob,
   requireRecentAuthentication,
+  identitySettings,
 } from '../../src/platform/identity/index.ts';
+import { loadAppConfig } from '../../src/app.ts';
 
 const signedIn = (authenticatedAt: Date) =>
   ({
@@ -20,24 +22,26 @@ const signedIn = (authenticatedAt: Date) =>
 
 describe('identity accounts: settings and pure rules', () => {
   test('defaults are pinned in seconds (regression: seconds versus minutes): reset 1 h, step-up 10 min, retention 30 days', () => {
-    const id = loadConfig({ APP_ENV: 'test' }).identity;
+    const id = identitySettings(loadAppConfig({ APP_ENV: 'test' }));
     assert.deepEqual(
       [id.resetTokenTtlS, id.stepUpMaxAgeS, id.accountRetentionS],
       [3_600, 600, 2_592_000],
     );
-    const custom = loadConfig({
-      APP_ENV: 'test',
-      AUTH_RESET_TOKEN_TTL: '15m',
-      AUTH_STEP_UP_MAX_AGE: '5m',
-      AUTH_ACCOUNT_RETENTION: '7d',
-    }).identity;
+    const custom = identitySettings(
+      loadAppConfig({
+        APP_ENV: 'test',
+        AUTH_RESET_TOKEN_TTL: '15m',
+        AUTH_STEP_UP_MAX_AGE: '5m',
+        AUTH_ACCOUNT_RETENTION: '7d',
+      }),
+    );
     assert.deepEqual(
       [custom.resetTokenTtlS, custom.stepUpMaxAgeS, custom.accountRetentionS],
       [900, 300, 604_800],
     );
     for (const key of ['AUTH_RESET_TOKEN_TTL', 'AUTH_STEP_UP_MAX_AGE', 'AUTH_ACCOUNT_RETENTION'])
       assert.throws(
-        () => loadConfig({ APP_ENV: 'test', [key]: '10' }),
+        () => loadAppConfig({ APP_ENV: 'test', [key]: '10' }),
         (e: unknown) => e instanceof ConfigError && e.issues.some((i) => i.key === key),
         `${key} without a unit`,
       );

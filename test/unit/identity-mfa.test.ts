@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { Secret, TOTP } from 'otpauth';
-import { loadConfig } from '../../src/platform/config/index.ts';
 import {
   BackupCodeHasher,
   matchTotp,
@@ -12,6 +11,8 @@ import {
   totpStep,
 } from '../../src/platform/identity/mfa/codes.ts';
 import { TokenBox } from '../../src/platform/identity/tokens.ts';
+import { identitySettings } from '../../src/platform/identity/index.ts';
+import { loadAppConfig } from '../../src/app.ts';
 
 /** RFC 6238 appendix B: the SHA-1 seed, as base32. */
 const RFC_SECRET = Secret.fromLatin1('12345678901234567890').base32;
@@ -117,11 +118,11 @@ describe('identity MFA: backup codes', () => {
 
 describe('identity MFA: settings and sealing', () => {
   test('defaults: the mfaToken lives 5 minutes, the issuer is Groundwork', () => {
-    const id = loadConfig({ APP_ENV: 'test' }).identity;
+    const id = identitySettings(loadAppConfig({ APP_ENV: 'test' }));
     assert.equal(id.mfa.tokenTtlS, 300);
     assert.equal(id.mfa.totpIssuer, 'Groundwork');
     assert.equal(
-      loadConfig({ APP_ENV: 'test', AUTH_MFA_TOKEN_TTL: '90s' }).identity.mfa.tokenTtlS,
+      identitySettings(loadAppConfig({ APP_ENV: 'test', AUTH_MFA_TOKEN_TTL: '90s' })).mfa.tokenTtlS,
       90,
     );
   });

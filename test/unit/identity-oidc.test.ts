@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, maskEnv } from '../../src/platform/config/index.ts';
-import { usernameCandidates } from '../../src/platform/identity/index.ts';
+import { ConfigError, maskEnv } from '../../src/platform/config/index.ts';
+import { usernameCandidates, identitySettings } from '../../src/platform/identity/index.ts';
+import { knownModules, loadAppConfig } from '../../src/app.ts';
 
 const google = {
   id: 'google',
@@ -14,7 +15,7 @@ const github = { id: 'github', kind: 'github', clientId: 'Iv1.x', clientSecret: 
 
 function issuesOf(value: string, env = 'test'): string[] {
   try {
-    loadConfig({ APP_ENV: env, AUTH_OIDC_PROVIDERS: value });
+    loadAppConfig({ APP_ENV: env, AUTH_OIDC_PROVIDERS: value });
   } catch (error) {
     assert.ok(error instanceof ConfigError);
     return error.issues.filter((i) => i.key === 'AUTH_OIDC_PROVIDERS').map((i) => i.message);
@@ -24,14 +25,16 @@ function issuesOf(value: string, env = 'test'): string[] {
 
 describe('AUTH_OIDC_PROVIDERS', () => {
   test('unset means no provider', () => {
-    assert.deepEqual(loadConfig({ APP_ENV: 'test' }).identity.oidcProviders, []);
+    assert.deepEqual(identitySettings(loadAppConfig({ APP_ENV: 'test' })).oidcProviders, []);
   });
 
   test('defaults: OpenID scopes, query response mode, the issuer as given, GitHub real endpoints and scopes', () => {
-    const [g, gh] = loadConfig({
-      APP_ENV: 'test',
-      AUTH_OIDC_PROVIDERS: JSON.stringify([google, github]),
-    }).identity.oidcProviders;
+    const [g, gh] = identitySettings(
+      loadAppConfig({
+        APP_ENV: 'test',
+        AUTH_OIDC_PROVIDERS: JSON.stringify([google, github]),
+      }),
+    ).oidcProviders;
     assert.deepEqual(g, {
       ...google,
       issuer: 'https://accounts.google.com/',
@@ -75,11 +78,13 @@ describe('AUTH_OIDC_PROVIDERS', () => {
   });
 
   test('config:check masks each client secret and keeps the rest readable', () => {
-    const config = loadConfig({
+    const config = loadAppConfig({
       APP_ENV: 'test',
       AUTH_OIDC_PROVIDERS: JSON.stringify([google, github]),
     });
-    const masked = String(maskEnv(config.vars).AUTH_OIDC_PROVIDERS);
+    const masked = String(
+      maskEnv(config.vars, { vars: config.moduleVars, slices: knownModules() }).AUTH_OIDC_PROVIDERS,
+    );
     assert.equal(masked.includes('google-secret-value'), false);
     assert.equal(masked.includes('gh-secret-value'), false);
     assert.deepEqual(

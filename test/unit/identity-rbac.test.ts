@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { loadConfig } from '../../src/platform/config/index.ts';
 import { decide, foldGrants, isPermission } from '../../src/platform/identity/rbac/permissions.ts';
+import { identitySettings } from '../../src/platform/identity/index.ts';
+import { loadAppConfig } from '../../src/app.ts';
 
 describe('rbac: permissions', () => {
   test('permissions are resource:action or resource:*, lowercase, nothing else', () => {
@@ -59,11 +60,12 @@ describe('rbac: permissions', () => {
   });
 
   test('the permission cache lifetime defaults to 30 s and takes a unit', () => {
-    assert.equal(loadConfig({ APP_ENV: 'test' }).identity.permissionCacheTtlS, 30);
+    assert.equal(identitySettings(loadAppConfig({ APP_ENV: 'test' })).permissionCacheTtlS, 30);
     assert.equal(
-      loadConfig({ APP_ENV: 'test', AUTH_PERMISSION_CACHE_TTL: '2m' }).identity.permissionCacheTtlS,
+      identitySettings(loadAppConfig({ APP_ENV: 'test', AUTH_PERMISSION_CACHE_TTL: '2m' }))
+        .permissionCacheTtlS,
       120,
     );
-    assert.throws(() => loadConfig({ APP_ENV: 'test', AUTH_PERMISSION_CACHE_TTL: '30' }));
+    assert.throws(() => loadAppConfig({ APP_ENV: 'test', AUTH_PERMISSION_CACHE_TTL: '30' }));
   });
 });

@@ -4,7 +4,6 @@ import { Writable } from 'node:stream';
 import { describe, mock, test } from 'node:test';
 import { SignJWT, importPKCS8 } from 'jose';
 import { createCache } from '../../src/platform/cache/index.ts';
-import { loadConfig } from '../../src/platform/config/index.ts';
 import type { Database, Db } from '../../src/platform/db/index.ts';
 import {
   createIdentity,
@@ -12,10 +11,12 @@ import {
   KeyRing,
   parseDevice,
   SessionCache,
+  identitySettings,
 } from '../../src/platform/identity/index.ts';
 import { isNewDevice } from '../../src/platform/identity/sessions/device.ts';
 import { createLogger } from '../../src/platform/observability/index.ts';
 import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
+import { loadAppConfig } from '../../src/app.ts';
 
 const logger = createLogger({
   level: 'silent',
@@ -78,12 +79,13 @@ describe('identity sessions: devices', () => {
 
 describe('identity sessions: settings', () => {
   test('defaults pinned: the session cache is auto, 30 s; no previous keys', () => {
-    const c = loadConfig({ APP_ENV: 'test' });
-    assert.equal(c.identity.sessionCache, 'auto');
-    assert.equal(c.identity.sessionCacheTtlS, 30);
-    assert.deepEqual(c.identity.jwtPreviousKeys, []);
+    const c = loadAppConfig({ APP_ENV: 'test' });
+    assert.equal(identitySettings(c).sessionCache, 'auto');
+    assert.equal(identitySettings(c).sessionCacheTtlS, 30);
+    assert.deepEqual(identitySettings(c).jwtPreviousKeys, []);
     assert.equal(
-      loadConfig({ APP_ENV: 'test', AUTH_SESSION_CACHE_TTL: '2m' }).identity.sessionCacheTtlS,
+      identitySettings(loadAppConfig({ APP_ENV: 'test', AUTH_SESSION_CACHE_TTL: '2m' }))
+        .sessionCacheTtlS,
       120,
     );
   });
@@ -91,22 +93,22 @@ describe('identity sessions: settings', () => {
   test('AUTH_JWT_PREVIOUS_KEYS: several PEM blocks, `\\n` escapes, public or private; others refused', () => {
     const a = keyPem('ed25519', 'public');
     const b = keyPem('ec');
-    const c = loadConfig({
+    const c = loadAppConfig({
       APP_ENV: 'test',
       AUTH_JWT_PREVIOUS_KEYS: `${a}\n${b}`.replace(/\n/g, '\\n'),
     });
-    assert.equal(c.identity.jwtPreviousKeys.length, 2);
+    assert.equal(identitySettings(c).jwtPreviousKeys.length, 2);
     assert.throws(
-      () => loadConfig({ APP_ENV: 'test', AUTH_JWT_PREVIOUS_KEYS: 'not a key' }),
+      () => loadAppConfig({ APP_ENV: 'test', AUTH_JWT_PREVIOUS_KEYS: 'not a key' }),
       /AUTH_JWT_PREVIOUS_KEYS: holds no PEM block/,
     );
     assert.throws(
-      () => loadConfig({ APP_ENV: 'test', AUTH_JWT_PREVIOUS_KEYS: keyPem('rsa', 'public') }),
+      () => loadAppConfig({ APP_ENV: 'test', AUTH_JWT_PREVIOUS_KEYS: keyPem('rsa', 'public') }),
       /AUTH_JWT_PREVIOUS_KEYS: key 1 must be an Ed25519 or P-256 key/,
     );
     assert.throws(
       () =>
-        loadConfig({
+        loadAppConfig({
           APP_ENV: 'test',
           AUTH_JWT_PREVIOUS_KEYS: '-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----',
         }),
@@ -227,7 +229,7 @@ describe('identity sessions: where the session check is cached', () => {
     AUTH_JWT_PRIVATE_KEY: TEST_JWT_PRIVATE_KEY,
   };
   const backend = async (env: Record<string, string>) => {
-    const config = loadConfig(env);
+    const config = loadAppConfig(env);
     const identity = await createIdentity({
       config,
       database: { db: {} } as Database,

@@ -1,14 +1,16 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { ConfigError, loadConfig, parseDuration } from '../../src/platform/config/index.ts';
+import { ConfigError, parseDuration } from '../../src/platform/config/index.ts';
 import {
   PasswordHasher,
   normalizeEmail,
   normalizeUsername,
   passwordProblems,
+  identitySettings,
 } from '../../src/platform/identity/index.ts';
 import { SCORED_CHARS } from '../../src/platform/identity/passwords.ts';
 import { TEST_JWT_PRIVATE_KEY } from '../helpers/app.ts';
+import { loadAppConfig } from '../../src/app.ts';
 
 describe('identity settings', () => {
   test('durations carry units and are parsed once into seconds (regression: seconds versus minutes)', () => {
@@ -16,7 +18,7 @@ describe('identity settings', () => {
     assert.equal(parseDuration('15m'), 900);
     assert.equal(parseDuration('12h'), 43_200);
     assert.equal(parseDuration('30d'), 2_592_000);
-    const id = loadConfig({ APP_ENV: 'test' }).identity;
+    const id = identitySettings(loadAppConfig({ APP_ENV: 'test' }));
     assert.deepEqual(
       [
         id.accessTokenTtlS,
@@ -32,7 +34,7 @@ describe('identity settings', () => {
     );
     for (const bad of ['15', '15min', '0m', '1.5h', '-1d', '15 m']) {
       assert.throws(
-        () => loadConfig({ APP_ENV: 'test', AUTH_ACCESS_TOKEN_TTL: bad }),
+        () => loadAppConfig({ APP_ENV: 'test', AUTH_ACCESS_TOKEN_TTL: bad }),
         (e: unknown) =>
           e instanceof ConfigError && e.issues.some((i) => i.key === 'AUTH_ACCESS_TOKEN_TTL'),
         bad,
@@ -51,7 +53,7 @@ describe('identity settings', () => {
     };
     const issues = (env: Record<string, string>) => {
       try {
-        loadConfig(env);
+        loadAppConfig(env);
         return [];
       } catch (error) {
         return (error as ConfigError).issues.map((i) => i.key);

@@ -1,11 +1,9 @@
-import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
-import { loadSlices, sliceMeta, type ConfigSlice } from './modules.ts';
-import { parseOidcProviders, type OidcProviderConfig } from './oidc-providers.ts';
+import { finishSlices, loadSlices, sliceMeta, type ConfigSlice } from './modules.ts';
 import { APP_ENVS, ConfigSchema, metaOf, type AppEnv, type Env } from './schema.ts';
 
 /** One problem found in the environment: the variable and why it was refused. */
@@ -66,52 +64,6 @@ export interface Config {
     readonly superviseIntervalS: number;
     readonly cronIntervalS: number;
   };
-  readonly identity: {
-    /** PKCS#8 PEM; null: generate a key per process (development and test only). */
-    readonly jwtPrivateKey: string | null;
-    readonly jwtIssuer: string;
-    /** PEM keys (public or private) of earlier signing keys, still verifying tokens. */
-    readonly jwtPreviousKeys: readonly string[];
-    /** Session-check cache: `auto`, `on`, `off`; and its TTL in seconds. */
-    readonly sessionCache: 'auto' | 'on' | 'off';
-    readonly sessionCacheTtlS: number;
-    readonly jwtAudience: string;
-    /** Durations in seconds (configured with units, parsed once). */
-    readonly accessTokenTtlS: number;
-    readonly refreshTokenTtlS: number;
-    readonly rememberMeTtlS: number;
-    readonly sessionMaxAgeS: number;
-    readonly refreshReuseGraceS: number;
-    readonly emailTokenTtlS: number;
-    readonly resetTokenTtlS: number;
-    readonly stepUpMaxAgeS: number;
-    readonly accountRetentionS: number;
-    readonly requireVerifiedEmail: boolean;
-    /** Seconds a user's grants stay cached (`AUTH_PERMISSION_CACHE_TTL`). */
-    readonly permissionCacheTtlS: number;
-    readonly lockout: {
-      readonly threshold: number;
-      readonly durationS: number;
-      readonly maxDurationS: number;
-    };
-    readonly mfa: {
-      /** Seconds an `mfaToken` from a password sign-in is valid. */
-      readonly tokenTtlS: number;
-      readonly totpIssuer: string;
-    };
-    readonly password: {
-      readonly minLength: number;
-      readonly maxLength: number;
-      readonly minScore: number;
-    };
-    readonly argon2: {
-      readonly memoryKib: number;
-      readonly timeCost: number;
-      readonly parallelism: number;
-    };
-    /** Sign-in providers (`AUTH_OIDC_PROVIDERS`), defaults applied. */
-    readonly oidcProviders: readonly OidcProviderConfig[];
-  };
   readonly rateLimit: {
     readonly enabled: boolean;
     readonly anonymousPerMin: number;
@@ -163,7 +115,7 @@ export interface Config {
     readonly migrateOnStart: boolean;
     readonly estimateAbove: number;
   };
-  /** Each module's own settings (its `config` schema), parsed and frozen, by module name. */
+  /** Each module's own settings (its `config` schema, then its `parseConfig`), frozen, by module name. */
   readonly modules: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
   /** The validated variables, for `config:check` (print through `maskEnv`). */
   readonly vars: Readonly<Env>;
@@ -327,82 +279,6 @@ export function parseDuration(value: string): number {
   return Number(value.slice(0, -1)) * UNIT_SECONDS[unit];
 }
 
-/** argon2id rows of the OWASP Password Storage Cheat Sheet (memory KiB, iterations). */
-const OWASP_ARGON2: readonly (readonly [number, number])[] = [
-  [47_104, 1],
-  [19_456, 2],
-  [12_288, 3],
-  [9_216, 4],
-  [7_168, 5],
-];
-
-function checkIdentity(vars: Env, issues: ConfigIssue[]): void {
-  const deployedEnv = vars.APP_ENV === 'staging' || vars.APP_ENV === 'production';
-  if (
-    deployedEnv &&
-    !OWASP_ARGON2.some(([m, t]) => vars.ARGON2_MEMORY_KIB >= m && vars.ARGON2_TIME_COST >= t)
-  ) {
-    issues.push({
-      key: 'ARGON2_MEMORY_KIB',
-      message: `with ARGON2_TIME_COST=${vars.ARGON2_TIME_COST} is below the OWASP minimum (19456 KiB and 2 iterations, or an equivalent row)`,
-    });
-  }
-  if (vars.ARGON2_MEMORY_KIB < 8 * vars.ARGON2_PARALLELISM) {
-    issues.push({ key: 'ARGON2_MEMORY_KIB', message: 'must be at least 8 × ARGON2_PARALLELISM' });
-  }
-  if (vars.PASSWORD_MIN_LENGTH > vars.PASSWORD_MAX_LENGTH) {
-    issues.push({ key: 'PASSWORD_MIN_LENGTH', message: 'is above PASSWORD_MAX_LENGTH' });
-  }
-  if (parseDuration(vars.AUTH_LOCKOUT_DURATION) > parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION)) {
-    issues.push({ key: 'AUTH_LOCKOUT_DURATION', message: 'is above AUTH_LOCKOUT_MAX_DURATION' });
-  }
-  const previous = pemBlocks(vars.AUTH_JWT_PREVIOUS_KEYS);
-  if (vars.AUTH_JWT_PREVIOUS_KEYS.trim() !== '' && previous.length === 0)
-    issues.push({ key: 'AUTH_JWT_PREVIOUS_KEYS', message: 'holds no PEM block' });
-  for (const [i, pem] of previous.entries()) {
-    try {
-      const key = createPublicKey(pem);
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      if (
-        key.asymmetricKeyType !== 'ed25519' &&
-        !(key.asymmetricKeyType === 'ec' && curve === 'prime256v1')
-      )
-        issues.push({
-          key: 'AUTH_JWT_PREVIOUS_KEYS',
-          message: `key ${String(i + 1)} must be an Ed25519 or P-256 key`,
-        });
-    } catch {
-      issues.push({
-        key: 'AUTH_JWT_PREVIOUS_KEYS',
-        message: `key ${String(i + 1)} is not a PEM public or private key`,
-      });
-    }
-  }
-  if (vars.AUTH_JWT_PRIVATE_KEY !== '') {
-    try {
-      const key = createPrivateKey(jwtPem(vars.AUTH_JWT_PRIVATE_KEY));
-      const curve = key.asymmetricKeyDetails?.namedCurve;
-      if (
-        key.asymmetricKeyType !== 'ed25519' &&
-        !(key.asymmetricKeyType === 'ec' && curve === 'prime256v1')
-      )
-        issues.push({ key: 'AUTH_JWT_PRIVATE_KEY', message: 'must be an Ed25519 or P-256 key' });
-    } catch {
-      issues.push({ key: 'AUTH_JWT_PRIVATE_KEY', message: 'is not a PEM private key' });
-    }
-  }
-}
-
-/** The PEM blocks in a value (several keys one after the other), `\\n` escapes allowed. */
-function pemBlocks(value: string): string[] {
-  return jwtPem(value).match(/-----BEGIN [A-Z ]+-----[\s\S]*?-----END [A-Z ]+-----/g) ?? [];
-}
-
-/** A PEM given in one line with `\\n` escapes, as environment files often carry it. */
-function jwtPem(value: string): string {
-  return value.replace(/\\n/g, '\n').trim();
-}
-
 /** The values an enum variable (`Type.Enum`, or a union of literals) accepts; undefined for others. */
 function allowedValues(key: string): string[] | undefined {
   const schema = (
@@ -463,11 +339,13 @@ export function loadConfig(
   const seen = new Set<string>();
   const unique = issues.filter((i) => (seen.has(i.key) ? false : (seen.add(i.key), true)));
   // The modules' settings are checked in the same pass: one error lists every problem.
+  const sliceSecrets: ConfigIssue[] = [];
   const slices = loadSlices(
     options.modules ?? [],
     (key) => source[key] ?? fromFiles[key],
     APP_ENVS.includes(converted.APP_ENV as AppEnv) ? (converted.APP_ENV as AppEnv) : 'development',
     unique,
+    sliceSecrets,
   );
   if (unique.length > 0) {
     // Type errors make the cross-field checks meaningless; report them, plus secret checks where possible.
@@ -475,16 +353,13 @@ export function loadConfig(
       ? (converted.APP_ENV as AppEnv)
       : 'development';
     checkSecrets({ ...(converted as Env), APP_ENV: appEnv }, raw, unique);
-    throw new ConfigError(unique);
+    throw new ConfigError([...unique, ...sliceSecrets]);
   }
 
   const vars = converted as Env;
   const out: ConfigIssue[] = [];
   checkSecrets(vars, raw, out);
-  checkIdentity(vars, out);
-  const oidcProviders = parseOidcProviders(vars.AUTH_OIDC_PROVIDERS, vars.APP_ENV, (message) =>
-    out.push({ key: 'AUTH_OIDC_PROVIDERS', message }),
-  );
+  out.push(...sliceSecrets);
   const trustProxy = parseTrustProxy(vars.TRUST_PROXY, out);
   const corsOrigins = parseOrigins(vars.CORS_ORIGINS, vars.APP_ENV, out);
   const allowedHosts = parseHosts(vars.ALLOWED_HOSTS, out);
@@ -503,8 +378,6 @@ export function loadConfig(
   if (vars.SMTP_URL !== '' && !/^smtps?:\/\/[^/\s]+/.test(vars.SMTP_URL)) {
     out.push({ key: 'SMTP_URL', message: 'must be an smtp:// or smtps:// URL' });
   }
-  if (out.length > 0) throw new ConfigError(out);
-
   const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
   // The development mailbox holds sign-in links: development listens on loopback unless told.
   const host =
@@ -512,6 +385,15 @@ export function loadConfig(
   const publicUrl = (
     vars.PUBLIC_URL !== '' ? vars.PUBLIC_URL : defaultPublicUrl(host, vars.PORT)
   ).replace(/\/+$/, '');
+  // The modules' cross-field checks and parsing (once the public URL is known), in the same
+  // pass as the platform's: one error lists every problem.
+  const modules = finishSlices(
+    options.modules ?? [],
+    slices.values,
+    { env: vars.APP_ENV, publicUrl },
+    out,
+  );
+  if (out.length > 0) throw new ConfigError(out);
   return deepFreeze<Config>({
     env: vars.APP_ENV,
     isProduction: vars.APP_ENV === 'production',
@@ -565,45 +447,6 @@ export function loadConfig(
       superviseIntervalS: vars.JOBS_SUPERVISE_INTERVAL_S,
       cronIntervalS: vars.JOBS_CRON_INTERVAL_S,
     },
-    identity: {
-      jwtPrivateKey: vars.AUTH_JWT_PRIVATE_KEY === '' ? null : jwtPem(vars.AUTH_JWT_PRIVATE_KEY),
-      jwtIssuer: vars.AUTH_JWT_ISSUER === '' ? publicUrl : vars.AUTH_JWT_ISSUER,
-      jwtAudience: vars.AUTH_JWT_AUDIENCE,
-      jwtPreviousKeys: pemBlocks(vars.AUTH_JWT_PREVIOUS_KEYS),
-      sessionCache: vars.AUTH_SESSION_CACHE,
-      sessionCacheTtlS: parseDuration(vars.AUTH_SESSION_CACHE_TTL),
-      accessTokenTtlS: parseDuration(vars.AUTH_ACCESS_TOKEN_TTL),
-      refreshTokenTtlS: parseDuration(vars.AUTH_REFRESH_TOKEN_TTL),
-      rememberMeTtlS: parseDuration(vars.AUTH_REMEMBER_ME_TTL),
-      sessionMaxAgeS: parseDuration(vars.AUTH_SESSION_MAX_AGE),
-      refreshReuseGraceS: parseDuration(vars.AUTH_REFRESH_REUSE_GRACE),
-      emailTokenTtlS: parseDuration(vars.AUTH_EMAIL_TOKEN_TTL),
-      resetTokenTtlS: parseDuration(vars.AUTH_RESET_TOKEN_TTL),
-      stepUpMaxAgeS: parseDuration(vars.AUTH_STEP_UP_MAX_AGE),
-      accountRetentionS: parseDuration(vars.AUTH_ACCOUNT_RETENTION),
-      requireVerifiedEmail: vars.AUTH_REQUIRE_VERIFIED_EMAIL,
-      permissionCacheTtlS: parseDuration(vars.AUTH_PERMISSION_CACHE_TTL),
-      lockout: {
-        threshold: vars.AUTH_LOCKOUT_THRESHOLD,
-        durationS: parseDuration(vars.AUTH_LOCKOUT_DURATION),
-        maxDurationS: parseDuration(vars.AUTH_LOCKOUT_MAX_DURATION),
-      },
-      mfa: {
-        tokenTtlS: parseDuration(vars.AUTH_MFA_TOKEN_TTL),
-        totpIssuer: vars.AUTH_TOTP_ISSUER,
-      },
-      password: {
-        minLength: vars.PASSWORD_MIN_LENGTH,
-        maxLength: vars.PASSWORD_MAX_LENGTH,
-        minScore: vars.PASSWORD_MIN_SCORE,
-      },
-      argon2: {
-        memoryKib: vars.ARGON2_MEMORY_KIB,
-        timeCost: vars.ARGON2_TIME_COST,
-        parallelism: vars.ARGON2_PARALLELISM,
-      },
-      oidcProviders,
-    },
     rateLimit: {
       enabled: vars.RATE_LIMIT_ENABLED,
       anonymousPerMin: vars.RATE_LIMIT_ANONYMOUS_PER_MIN,
@@ -644,7 +487,7 @@ export function loadConfig(
           ? DEPLOYED_DRAIN_DELAY_MS
           : vars.SHUTDOWN_DRAIN_DELAY_MS,
     },
-    modules: slices.values,
+    modules,
     // What is in effect, for `config:check`: the derived host and public URL included.
     vars: { ...vars, HOST: host, PUBLIC_URL: publicUrl },
     moduleVars: slices.vars,

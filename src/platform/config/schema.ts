@@ -1,5 +1,4 @@
 import { Type, type Static, type TSchema } from 'typebox';
-import { maskOidcProviders } from './oidc-providers.ts';
 import { APP_ENVS, type AppEnv } from './app-env.ts';
 
 /** Extra metadata carried by each variable's schema, read by the loader and the docs generator. */
@@ -20,20 +19,22 @@ export interface VarMeta {
 
 export { APP_ENVS, type AppEnv };
 
-const deployed = ['staging', 'production'] as const;
+export const deployed = ['staging', 'production'] as const;
 
-function v<T extends TSchema>(schema: T, meta: VarMeta): T {
+/** A variable's schema with its metadata (group, secret...), for the platform's and modules' settings. */
+export function v<T extends TSchema>(schema: T, meta: VarMeta): T {
   return Object.assign(schema, { 'x-config': meta });
 }
 
-const ms = (description: string, def: number, min = 0, max = 86_400_000) =>
+/** Milliseconds, an integer within bounds. */
+export const ms = (description: string, def: number, min = 0, max = 86_400_000) =>
   Type.Integer({ description, default: def, minimum: min, maximum: max });
 
 /** `15m`, `30d`: a positive whole number and one of s, m, h, d. */
 export const DURATION_PATTERN = '^[1-9][0-9]{0,6}(s|m|h|d)$';
 
 /** A duration with its unit (seconds at least), parsed once by the loader into seconds. */
-const duration = (description: string, def: string) =>
+export const duration = (description: string, def: string) =>
   Type.String({
     description: `${description} With a unit: \`30s\`, \`15m\`, \`12h\`, \`30d\`.`,
     default: def,
@@ -481,207 +482,6 @@ export const ConfigSchema = Type.Object({
       3_600_000,
     ),
     { group: 'Outbound HTTP' },
-  ),
-  AUTH_JWT_PRIVATE_KEY: v(
-    Type.String({
-      description:
-        'PKCS#8 PEM private key that signs access tokens: Ed25519 (EdDSA) or P-256 (ES256); `\\n` escapes stand for line breaks. Unset in development and test: a key is generated per process (tokens die with it). Required in staging and production.',
-      default: '',
-    }),
-    { group: 'Identity', secret: true, requiredIn: deployed },
-  ),
-  AUTH_JWT_PREVIOUS_KEYS: v(
-    Type.String({
-      description:
-        'Keys that signed access tokens before the current one (rotation): PEM blocks, public or private (only their public half is used), one after the other; `\\n` escapes stand for line breaks. They stay in the JWKS and still verify tokens; remove one once `AUTH_ACCESS_TOKEN_TTL` has passed since it stopped signing.',
-      default: '',
-    }),
-    { group: 'Identity', secret: true },
-  ),
-  AUTH_JWT_ISSUER: v(
-    Type.String({
-      description: 'The `iss` of access tokens. Empty: `PUBLIC_URL`.',
-      default: '',
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_JWT_AUDIENCE: v(
-    Type.String({
-      description: 'The `aud` of access tokens; tokens for another audience are refused.',
-      default: 'groundwork-api',
-      minLength: 1,
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_ACCESS_TOKEN_TTL: v(duration('Lifetime of an access token (JWT).', '15m'), {
-    group: 'Identity',
-  }),
-  AUTH_REFRESH_TOKEN_TTL: v(
-    duration(
-      'Lifetime of a refresh token without remember-me; also the idle timeout of such a session (each refresh starts it again).',
-      '1d',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_REMEMBER_ME_TTL: v(
-    duration('Lifetime of a refresh token when the login asked `rememberMe`.', '30d'),
-    { group: 'Identity' },
-  ),
-  AUTH_SESSION_MAX_AGE: v(
-    duration('Absolute lifetime of a session, however often it is refreshed.', '90d'),
-    { group: 'Identity' },
-  ),
-  AUTH_REFRESH_REUSE_GRACE: v(
-    duration(
-      'A spent refresh token presented again within this time gets the current pair (two tabs refreshing at once); later it revokes the session.',
-      '10s',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_SESSION_CACHE: v(
-    Type.Enum(['auto', 'on', 'off'], {
-      description:
-        "Cache of the per-request session check. `auto`: in Redis with `REDIS_URL`; without it, in process in development and test only (several processes without Redis would not see each other's revocations). `on`: also in process in staging and production (one process only). `off`: every request reads the database.",
-      default: 'auto',
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_SESSION_CACHE_TTL: v(
-    duration(
-      'How long a session check is cached. Revocations invalidate it at once; this only bounds the staleness of a lost invalidation (Redis away).',
-      '30s',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_EMAIL_TOKEN_TTL: v(duration('Lifetime of an email verification token.', '24h'), {
-    group: 'Identity',
-  }),
-  AUTH_RESET_TOKEN_TTL: v(duration('Lifetime of a password reset token (single use).', '1h'), {
-    group: 'Identity',
-  }),
-  AUTH_STEP_UP_MAX_AGE: v(
-    duration(
-      'Oldest authentication of a session that may still change the address or delete the account (step-up); older sessions re-authenticate first.',
-      '10m',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_ACCOUNT_RETENTION: v(
-    duration(
-      'How long a deleted account is kept (soft-deleted) before the daily purge removes it for good.',
-      '30d',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_REQUIRE_VERIFIED_EMAIL: v(
-    Type.Boolean({
-      description:
-        'Refuse sign-in (401 `INVALID_CREDENTIALS`, like a wrong password) until the address is verified.',
-      default: true,
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_LOCKOUT_THRESHOLD: v(
-    Type.Integer({
-      description: 'Failed sign-ins in a row that lock an account.',
-      default: 5,
-      minimum: 1,
-      maximum: 1_000,
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_LOCKOUT_DURATION: v(
-    duration('First lockout; each further lockout doubles it (up to the maximum).', '15m'),
-    { group: 'Identity' },
-  ),
-  AUTH_LOCKOUT_MAX_DURATION: v(duration('Longest lockout.', '24h'), { group: 'Identity' }),
-  AUTH_PERMISSION_CACHE_TTL: v(
-    duration(
-      "How long a user's roles and permissions are cached. Edits invalidate them at once through Redis; without `REDIS_URL` only in the process that made the edit, so other processes may act on the old permissions for up to this long.",
-      '30s',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_MFA_TOKEN_TTL: v(
-    duration(
-      'Lifetime of the `mfaToken` a password sign-in returns when the account has a second factor.',
-      '5m',
-    ),
-    { group: 'Identity' },
-  ),
-  AUTH_TOTP_ISSUER: v(
-    Type.String({
-      description: 'The issuer an authenticator app shows beside a TOTP entry (otpauth URI).',
-      default: 'Groundwork',
-      minLength: 1,
-      maxLength: 64,
-      pattern: '^[^:]+$',
-    }),
-    { group: 'Identity' },
-  ),
-  PASSWORD_MIN_LENGTH: v(
-    Type.Integer({
-      description: 'Fewest characters (after NFKC normalisation) in a new password.',
-      default: 12,
-      minimum: 8,
-      maximum: 128,
-    }),
-    { group: 'Identity' },
-  ),
-  PASSWORD_MAX_LENGTH: v(
-    Type.Integer({
-      description: 'Most characters in a new password.',
-      default: 128,
-      minimum: 16,
-      maximum: 1_024,
-    }),
-    { group: 'Identity' },
-  ),
-  PASSWORD_MIN_SCORE: v(
-    Type.Integer({
-      description:
-        'Lowest zxcvbn score (0-4) of a new password, computed with the user name and email as context.',
-      default: 3,
-      minimum: 0,
-      maximum: 4,
-    }),
-    { group: 'Identity' },
-  ),
-  ARGON2_MEMORY_KIB: v(
-    Type.Integer({
-      description:
-        'argon2id memory cost in KiB. Staging and production refuse settings below the OWASP table (19456 KiB with 2 iterations, or an equivalent row).',
-      default: 19_456,
-      minimum: 8,
-      maximum: 4_194_304,
-    }),
-    { group: 'Identity' },
-  ),
-  ARGON2_TIME_COST: v(
-    Type.Integer({
-      description: 'argon2id iterations.',
-      default: 2,
-      minimum: 1,
-      maximum: 100,
-    }),
-    { group: 'Identity' },
-  ),
-  ARGON2_PARALLELISM: v(
-    Type.Integer({
-      description: 'argon2id lanes.',
-      default: 1,
-      minimum: 1,
-      maximum: 16,
-    }),
-    { group: 'Identity' },
-  ),
-  AUTH_OIDC_PROVIDERS: v(
-    Type.String({
-      description:
-        'Sign-in providers, a JSON array. OpenID Connect (Keycloak, Google, Apple...): `{"id":"google","kind":"oidc","issuer":"https://accounts.google.com","clientId":"...","clientSecret":"...","scopes":["openid","email","profile"]}`, with `"responseMode":"form_post"` for Apple. GitHub: `{"id":"github","kind":"github","clientId":"...","clientSecret":"..."}` (optional `authorizeUrl`, `tokenUrl`, `apiUrl`, GitHub\'s by default). The redirect URI to register is `PUBLIC_URL/api/v1/auth/oidc/<id>/callback`. Client secrets are masked in `config:check`; URLs must be https in staging and production. Empty: no provider.',
-      default: '',
-    }),
-    { group: 'Identity', secret: true, mask: maskOidcProviders },
   ),
   ADMIN_TOKEN: v(
     Type.String({

@@ -1,6 +1,3 @@
-import './tables.ts';
-import './rbac/tables.ts';
-import './accounts/tables.ts';
 import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Cache } from '../cache/index.ts';
@@ -12,6 +9,13 @@ import { defineModule } from '../modules/index.ts';
 import type { Logger } from '../observability/index.ts';
 import { registerAdminRoutes } from './admin/routes.ts';
 import { identityEvents, type EventPublisher } from './events.ts';
+import {
+  checkIdentityConfig,
+  IDENTITY_CONFIG_PREFIXES,
+  IdentityConfigSchema,
+  identitySettings,
+  parseIdentityConfig,
+} from './config.ts';
 import { AdminService } from './admin/service.ts';
 import { AccountMail } from './accounts/mail.ts';
 import { purgeDeletedAccountsJob } from './accounts/jobs.ts';
@@ -52,6 +56,9 @@ export {
   userEmailVerified,
   userRegistered,
 } from './events.ts';
+export { identitySettings, IDENTITY_CONFIG_PREFIXES } from './config.ts';
+export type { IdentitySettings } from './config.ts';
+export type { OidcProviderConfig } from './oidc/providers-config.ts';
 export { AccountService, PASSWORD_HISTORY } from './accounts/service.ts';
 export { maskEmail, ProfileService } from './accounts/profile.ts';
 export type { ReauthenticateInput, SignedIn } from './accounts/service.ts';
@@ -171,7 +178,7 @@ export interface Identity {
  * since another process would never hear of a revocation made here.
  */
 function sessionCacheBackend(config: Config, cache: Cache | null | undefined): Cache | null {
-  const mode = config.identity.sessionCache;
+  const mode = identitySettings(config).sessionCache;
   if (!cache || mode === 'off') return null;
   if (mode === 'on' || cache.backend === 'redis' || !config.isDeployed) return cache;
   return null;
@@ -180,7 +187,7 @@ function sessionCacheBackend(config: Config, cache: Cache | null | undefined): C
 /** Loads (or, in development and test, generates) the signing key and builds the service. */
 export async function createIdentity(options: IdentityOptions): Promise<Identity> {
   const { config, database, mail, logger, cache, events } = options;
-  const identity = config.identity;
+  const identity = identitySettings(config);
   const keys = await KeyRing.create({
     privateKeyPem: identity.jwtPrivateKey,
     previousKeyPems: identity.jwtPreviousKeys,
@@ -376,7 +383,7 @@ export async function registerIdentityRoutes(
           if (!profiles) throw new Error('the identity area needs a database');
           return profiles;
         },
-        stepUpMaxAgeS: config.identity.stepUpMaxAgeS,
+        stepUpMaxAgeS: identitySettings(config).stepUpMaxAgeS,
       }),
     { prefix: API_PREFIX },
   );
@@ -388,7 +395,7 @@ export async function registerIdentityRoutes(
   // A warm-up that fails (a start on a saturated machine) is not fatal: the first password
   // check then builds them, within its own budget.
   app.addHook('onReady', async () => {
-    await passwordProblems('warm-up-password', config.identity.password, []).catch(
+    await passwordProblems('warm-up-password', identitySettings(config).password, []).catch(
       (error: unknown) => {
         app.log.warn(
           { err: { message: error instanceof Error ? error.message : String(error) } },
@@ -413,6 +420,10 @@ declare module '../modules/index.ts' {
 export const identityModule = defineModule({
   name: 'identity',
   description: 'Accounts, sign-in, sessions and access tokens.',
+  config: IdentityConfigSchema,
+  configPrefixes: IDENTITY_CONFIG_PREFIXES,
+  checkConfig: checkIdentityConfig,
+  parseConfig: parseIdentityConfig,
   tags: [
     { name: 'identity', description: 'Accounts, sign-in, sessions and access tokens.' },
     {
@@ -448,10 +459,7 @@ export const identityModule = defineModule({
       roles: ['admin'],
     },
   ],
-  jobs: ({ platform }) => [
-    purgeDeletedAccountsJob(platform.identity.accountRetentionS),
-    purgeOidcStatesJob,
-  ],
+  jobs: ({ config }) => [purgeDeletedAccountsJob(config.accountRetentionS), purgeOidcStatesJob],
   mailTemplates: identityMailTemplates,
   events: identityEvents,
   // Its routes mount themselves: `/.well-known/jwks.json` at the root, the rest under `/api/v1`.

@@ -7,7 +7,7 @@ import type {
   RawServerDefault,
 } from 'fastify';
 import type { Static, TObject } from 'typebox';
-import { ConfigError } from '../config/index.ts';
+import { ConfigError, type ConfigIssue, type SliceContext } from '../config/index.ts';
 import type { MigrationSet } from '../db/index.ts';
 import type { EventSubscriber, EventType } from '../events/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
@@ -49,6 +49,17 @@ export interface Module<C = unknown> {
   readonly dependsOn?: readonly string[];
   /** The module's settings: a TypeBox object of `<NAME>_*` variables (see `configPrefix`). */
   readonly config?: TObject;
+  /**
+   * The prefixes its settings use, when not its name's (identity keeps `AUTH_`, `PASSWORD_`,
+   * `ARGON2_`); a setting declared by two modules, or by a module and the platform, refuses to start.
+   */
+  readonly configPrefixes?: readonly string[];
+  /** Checks across its settings once each has its type (`key` and `message` per problem). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly checkConfig?: (values: any, context: SliceContext) => readonly ConfigIssue[];
+  /** Turns its checked variables into the settings its hooks get as `config` (default: as is). */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  readonly parseConfig?: (values: any, context: SliceContext) => C;
   /** OpenAPI tags its routes use (default: one tag named after the module). */
   readonly tags?: readonly { name: string; description: string }[];
   /** The module's migrations (`YYYYMMDDHHMM_module_what`), merged into one ordered history. */
@@ -99,16 +110,20 @@ export function configPrefix(name: string): string {
  * Declares a module (checks its shape once, at import). The settings type comes from `config`:
  * `defineModule({ name: 'shop', config: Type.Object({ SHOP_CURRENCY: ... }), routes(app, { config }) {...} })`.
  */
-export function defineModule<S extends TObject = TObject>(
-  module: Omit<Module<Static<S>>, 'config'> & { readonly config?: S },
-): Module<Static<S>> {
+export function defineModule<S extends TObject = TObject, C = Static<S>>(
+  module: Omit<Module<C>, 'config' | 'checkConfig' | 'parseConfig'> & {
+    readonly config?: S;
+    readonly checkConfig?: (values: Static<S>, context: SliceContext) => readonly ConfigIssue[];
+    readonly parseConfig?: (values: Static<S>, context: SliceContext) => C;
+  },
+): Module<C> {
   const { name } = module;
   if (!NAME.test(name)) throw new Error(`module name ${name} must be kebab-case`);
-  const prefix = configPrefix(name);
+  const prefixes = module.configPrefixes ?? [configPrefix(name)];
   for (const key of Object.keys(module.config?.properties ?? {})) {
-    if (!key.startsWith(prefix) || !/^[A-Z][A-Z0-9_]*$/.test(key))
+    if (!prefixes.some((p) => key.startsWith(p)) || !/^[A-Z][A-Z0-9_]*$/.test(key))
       throw new Error(
-        `module ${name}: setting ${key} must be UPPER_SNAKE and start with ${prefix}`,
+        `module ${name}: setting ${key} must be UPPER_SNAKE and start with ${prefixes.join(' or ')}`,
       );
   }
   for (const p of module.permissions ?? []) {

@@ -13,7 +13,7 @@ import {
   eventRegistry,
   eventsSettings,
 } from '../events/index.ts';
-import { AccessControl } from '../identity/index.ts';
+import { AccessControl, identitySettings } from '../identity/index.ts';
 import { JobQueue } from '../jobs/index.ts';
 import { Lifecycle } from '../lifecycle/index.ts';
 import { Mailer, type MailRetry } from '../mail/index.ts';
@@ -228,7 +228,7 @@ export async function createPlatform(
     const access = new AccessControl({
       db: database.db,
       cache,
-      ttlSeconds: config.identity.permissionCacheTtlS,
+      ttlSeconds: identitySettings(config).permissionCacheTtlS,
     });
     const live = connect || options.database !== undefined;
     if (live) {

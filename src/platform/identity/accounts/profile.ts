@@ -1,5 +1,4 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
-import type { Config } from '../../config/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
 import type { SessionCache } from '../sessions/session-cache.ts';
@@ -23,10 +22,11 @@ import {
   type EventPublisher,
 } from '../events.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
+import type { IdentitySettings } from '../config.ts';
 
 export interface ProfileServiceOptions {
   db: Db;
-  config: Config['identity'];
+  config: IdentitySettings;
   mail: AccountMail;
   /** The session-check cache, invalidated when the account's sessions end. */
   sessions?: SessionCache | null;
@@ -43,7 +43,7 @@ export function maskEmail(email: string): string {
 /** The signed-in user's account: profile, user name, confirmed email change, deletion. */
 export class ProfileService {
   readonly #db: IdentityDb;
-  readonly #config: Config['identity'];
+  readonly #config: IdentitySettings;
   readonly #mail: AccountMail;
   readonly #sessions: SessionCache | null;
   readonly #events: EventPublisher;

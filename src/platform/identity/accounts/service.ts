@@ -1,5 +1,4 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
-import type { Config } from '../../config/index.ts';
 import { newId, withTransaction, type Db } from '../../db/index.ts';
 import type { Transaction } from 'kysely';
 import { HttpError } from '../../http/index.ts';
@@ -23,6 +22,7 @@ import {
   type EventPublisher,
 } from '../events.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
+import type { IdentitySettings } from '../config.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
 export const PASSWORD_HISTORY = 5;
@@ -42,7 +42,7 @@ export interface ReauthenticateInput {
 
 export interface AccountServiceOptions {
   db: Db;
-  config: Config['identity'];
+  config: IdentitySettings;
   hasher: PasswordHasher;
   mail: AccountMail;
   logger: Logger;
@@ -60,7 +60,7 @@ export interface AccountServiceOptions {
  */
 export class AccountService {
   readonly #db: IdentityDb;
-  readonly #config: Config['identity'];
+  readonly #config: IdentitySettings;
   readonly #hasher: PasswordHasher;
   readonly #mail: AccountMail;
   readonly #log: Logger;

@@ -1,7 +1,6 @@
 import type { Transaction } from 'kysely';
 import QRCode from 'qrcode';
 import { recordAudit, auditClient } from '../../audit/index.ts';
-import type { Config } from '../../config/index.ts';
 import { newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpCodes, HttpError } from '../../http/index.ts';
 import type { Logger } from '../../observability/index.ts';
@@ -14,6 +13,7 @@ import * as repo from '../repository.ts';
 import type { Client, MfaChallenge, SecondFactor } from '../schemas.ts';
 import { hashToken, newOpaqueToken, TokenBox } from '../tokens.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
+import type { IdentitySettings } from '../config.ts';
 
 type Trx = Transaction<IdentityTables>;
 
@@ -41,7 +41,7 @@ type Flow = 'sign-in' | 'step-up' | 'disable' | 'backup-codes';
 
 export interface MfaServiceOptions {
   db: Db;
-  config: Config['identity'];
+  config: IdentitySettings;
   hasher: PasswordHasher;
   appSecret: string;
   logger: Logger;
@@ -58,7 +58,7 @@ const methodOf = (factor: SecondFactor) => ('code' in factor ? 'totp' : 'backup-
  */
 export class MfaService {
   readonly #db: IdentityDb;
-  readonly #config: Config['identity'];
+  readonly #config: IdentitySettings;
   readonly #hasher: PasswordHasher;
   readonly #box: TokenBox;
   readonly #codes: BackupCodeHasher;

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import type { OidcProviderConfig } from '../../config/index.ts';
+import type { OidcProviderConfig } from './providers-config.ts';
 
 /** What a provider asserts about the person who signed in there. */
 export interface ProviderProfile {

@@ -1,7 +1,7 @@
 import { randomInt } from 'node:crypto';
 import { randomNonce, randomPKCECodeVerifier, randomState } from 'openid-client';
 import { recordAudit, type AuditEvent, auditClient } from '../../audit/index.ts';
-import type { OidcProviderConfig } from '../../config/index.ts';
+import type { OidcProviderConfig } from './providers-config.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
 import type { Logger } from '../../observability/index.ts';

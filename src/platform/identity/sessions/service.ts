@@ -1,5 +1,4 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
-import type { Config } from '../../config/index.ts';
 import type { Transaction } from 'kysely';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
@@ -41,6 +40,7 @@ import {
   type EventPublisher,
 } from '../events.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
+import type { IdentitySettings } from '../config.ts';
 
 function authenticated(
   claims: { sub: string; sid: string },
@@ -51,7 +51,7 @@ function authenticated(
 
 export interface IdentityServiceOptions {
   db: Db;
-  config: Config['identity'];
+  config: IdentitySettings;
   hasher: PasswordHasher;
   keys: KeyRing;
   box: TokenBox;
@@ -80,7 +80,7 @@ const secondsUntil = (date: Date) => Math.max(0, Math.floor((date.getTime() - Da
 /** Accounts, passwords, mailed tokens, sign-in, sessions and refresh-token rotation. */
 export class IdentityService {
   readonly #db: IdentityDb;
-  readonly #config: Config['identity'];
+  readonly #config: IdentitySettings;
   readonly #hasher: PasswordHasher;
   readonly #keys: KeyRing;
   readonly #box: TokenBox;

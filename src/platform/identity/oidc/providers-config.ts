@@ -1,6 +1,6 @@
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import type { AppEnv } from './app-env.ts';
+import type { AppEnv } from '../../config/index.ts';
 
 const Id = Type.String({ pattern: '^[a-z0-9][a-z0-9-]{0,31}$' });
 const Scope = Type.String({ pattern: '^[\\x21\\x23-\\x5B\\x5D-\\x7E]{1,128}$' });
