@@ -56,6 +56,7 @@ export class AuditBuffer {
   #timer: NodeJS.Timeout | undefined;
   #flushing: Promise<void> | undefined;
   #closed = false;
+  #soon = false;
   #droppedCount = 0;
 
   constructor(options: AuditBufferOptions) {
@@ -87,8 +88,16 @@ export class AuditBuffer {
       return false;
     }
     this.#queue.push({ ...event, occurredAt: event.occurredAt ?? new Date() });
-    if (this.#queue.length >= this.#batchSize) void this.flush();
-    else this.#timer ??= setTimeout(() => void this.flush(), this.#intervalMs).unref();
+    if (this.#queue.length >= this.#batchSize) {
+      // Not in this call: building a batch's statement is work the caller must not wait for.
+      if (!this.#soon) {
+        this.#soon = true;
+        setImmediate(() => {
+          this.#soon = false;
+          void this.flush();
+        });
+      }
+    } else this.#timer ??= setTimeout(() => void this.flush(), this.#intervalMs).unref();
     return true;
   }
 
