@@ -122,7 +122,8 @@ describe('domain events: outbox and dispatcher', () => {
   const deliveryStates = async (id: string) =>
     (
       await tdb.database.pool.query<{ subscriber: string; state: string; attempts: number }>(
-        'select subscriber, state, attempts from gw_event_delivery where event_id = $1 order by subscriber',
+        `select subscriber, state, attempts from gw_event_delivery
+          where event_id = $1 and subscriber like 'evtest.%' order by subscriber`,
         [id],
       )
     ).rows;
@@ -243,7 +244,7 @@ describe('domain events: outbox and dispatcher', () => {
       }
       const { rows } = await tdb.database.pool.query<{ n: number }>(
         `select count(*)::int as n from gw_event_delivery where state <> 'done'
-            and event_id = any($1::uuid[])`,
+            and event_id = any($1::uuid[]) and subscriber like 'evtest.%'`,
         [ids],
       );
       assert.equal(rows[0]?.n, 0);

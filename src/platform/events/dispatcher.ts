@@ -37,7 +37,7 @@ export interface DispatcherSettings {
 }
 
 export const DISPATCHER_DEFAULTS: DispatcherSettings = {
-  concurrency: 32,
+  concurrency: 64,
   batchSize: 100,
   pollIntervalMs: 1_000,
   handlerTimeoutMs: 30_000,
@@ -383,7 +383,8 @@ export class EventDispatcher {
   #start(claimed: Claimed): void {
     const run = this.#run(claimed).finally(() => {
       this.#inflight.delete(run);
-      if (this.#starved) {
+      // Claim again once half the slots are free: one round trip per batch, not per completion.
+      if (this.#starved && this.#inflight.size <= this.#settings.concurrency / 2) {
         this.#starved = false;
         this.#wake();
       }
