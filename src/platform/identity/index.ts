@@ -271,6 +271,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
           }),
           box: new TokenBox(config.secrets.appSecret, 'identity oidc code verifier'),
           logger,
+          events,
         })
       : null;
   return { keys, service, access, admin, accounts, profiles, mfa, sessionCache, oidc };

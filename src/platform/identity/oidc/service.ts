@@ -14,6 +14,12 @@ import type { Client, TokenPair } from '../schemas.ts';
 import type { IdentityService } from '../sessions/service.ts';
 import { hashToken, type TokenBox } from '../tokens.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
+import {
+  outboxPublisher,
+  publishSessionsRevoked,
+  userRegistered,
+  type EventPublisher,
+} from '../events.ts';
 
 /** How long an authorization request may take, from `authorize` to its callback. */
 export const OIDC_STATE_TTL_S = 600;
@@ -35,6 +41,8 @@ export interface OidcServiceOptions {
   providers: OidcProviders;
   box: TokenBox;
   logger: Logger;
+  /** Domain events (`platform.events`); none: written to the outbox without metrics. */
+  events?: EventPublisher | null;
 }
 
 /**
@@ -81,6 +89,7 @@ export class OidcService {
   readonly #providers: OidcProviders;
   readonly #box: TokenBox;
   readonly #log: Logger;
+  readonly #events: EventPublisher;
 
   constructor(options: OidcServiceOptions) {
     this.#db = identityDb(options.db);
@@ -88,6 +97,7 @@ export class OidcService {
     this.#providers = options.providers;
     this.#box = options.box;
     this.#log = options.logger;
+    this.#events = options.events ?? outboxPublisher;
   }
 
   #provider(id: string): OidcProviderConfig {
@@ -221,7 +231,14 @@ export class OidcService {
             if (account.email_verified_at === null) {
               await repo.claimUnverifiedAccount(trx, userId);
               // Sessions exist only with AUTH_REQUIRE_VERIFIED_EMAIL off; they were not the owner's.
-              await revokeSessions(trx, { userId }, 'claimed-by-provider');
+              const ended = await revokeSessions(trx, { userId }, 'claimed-by-provider');
+              await publishSessionsRevoked(this.#events, trx, {
+                userId,
+                sessionIds: ended,
+                reason: 'claimed-by-provider',
+                actorId: null,
+                requestId: client.requestId,
+              });
             }
             await recordAudit(
               trx,
@@ -237,7 +254,12 @@ export class OidcService {
               }),
             );
           } else {
-            userId = await this.#createAccount(trx, verifiedEmail, profile.usernameHint);
+            userId = await this.#createAccount(
+              trx,
+              verifiedEmail,
+              profile.usernameHint,
+              client.requestId,
+            );
             await recordAudit(
               trx,
               audit({
@@ -280,6 +302,7 @@ export class OidcService {
     trx: IdentityDb,
     email: string,
     usernameHint: string | null,
+    requestId: string | null,
   ): Promise<string> {
     const candidates = usernameCandidates([usernameHint, email.split('@')[0] ?? null]);
     const taken = await repo.takenUsernames(trx, candidates);
@@ -288,6 +311,13 @@ export class OidcService {
     const id = newId();
     if (!(await insertUser(trx, { id, email, username, passwordHash: null, emailVerified: true })))
       throw new HttpError(IdentityCodes.OIDC_LOGIN_FAILED);
+    await this.#events.publish(trx, userRegistered, {
+      data: { userId: id, username, method: 'oidc', emailVerified: true },
+      subject: { type: 'user', id },
+      actorId: id,
+      ownerId: id,
+      requestId,
+    });
     return id;
   }
 
