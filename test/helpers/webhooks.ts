@@ -36,7 +36,9 @@ export const whtestModule = defineModule({
   name: 'whtest',
   description: 'Webhooks test events.',
   events: [thingHappened, secretHappened],
-  permissions: [{ name: 'whtest:read', description: 'See every whtest event.', roles: [] }],
+  permissions: [
+    { name: 'whtest:read', description: 'See every whtest event.', roles: ['moderator'] },
+  ],
 });
 
 export interface Received {
