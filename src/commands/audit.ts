@@ -48,7 +48,7 @@ export async function runAuditCommand(
     const { broken } = verdict;
     process.stdout.write(
       `audit chain BROKEN at seq ${broken.seq}${broken.id ? ` (id ${broken.id})` : ''}: ${broken.reason}: ${broken.message}\n` +
-        `${verdict.count} records verified before it\n`,
+        `records verified before it: ${verdict.count}\n`,
     );
     return EXIT_CHAIN_BROKEN;
   } catch (error) {
