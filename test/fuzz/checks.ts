@@ -27,6 +27,8 @@ import { documentedStatus, type Operation, type ResponseValidators } from './ope
  * - `gw_session`: `revoked_at` and `revoked_reason` of a session revoked for refresh-token reuse
  *   (a 401 that must end the session: docs/identity.md, "Reuse detection"). Only rows with
  *   reason `refresh-reuse` are compared without those two columns.
+ * - `gw_event`: the `session.revoked` event of that same revocation (reason `refresh-reuse`),
+ *   published in its transaction; any other event written by a rejected request would show.
  *
  * pg-boss's tables live in their own schema and are not compared (workers do not run here, so
  * nothing moves there but what requests enqueue, and a rejected request enqueuing a job would
@@ -38,6 +40,7 @@ const EXCLUDED_COLUMNS: Record<string, string[]> = {
 const EXCLUDED_ROWS: Record<string, string> = {
   gw_login_event: `outcome in ('failure', 'locked', 'unverified', 'refresh-reuse')`,
   gw_audit_event: `action in ('auth.login.failure', 'auth.mfa.failure', 'auth.lockout', 'auth.refresh.reuse')`,
+  gw_event: `type = 'session.revoked' and data->>'reason' = 'refresh-reuse'`,
 };
 const ROW_EXPRESSIONS: Record<string, string> = {
   gw_session: `case when t.revoked_reason = 'refresh-reuse' then to_jsonb(t) - 'revoked_at' - 'revoked_reason' else to_jsonb(t) end`,
