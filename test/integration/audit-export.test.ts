@@ -1,5 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { request as httpRequest } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, test } from 'node:test';
 import {
   chainHash,
@@ -119,6 +122,60 @@ describe('audit trail: GET /admin/audit-events/export (NDJSON)', () => {
         where datname = current_database() and state like 'idle in transaction%'`,
     );
     assert.equal(rows[0]?.n, 0, 'no transaction left open');
+  });
+
+  test('over a real socket: a client that goes away mid-stream ends the cursor and frees the connection', async () => {
+    const { db, pool } = h.tdb.database;
+    // Enough rows that the answer outgrows the socket buffers: the server has to wait for reads.
+    for (let b = 0; b < 30; b++)
+      await recordAudits(
+        db,
+        Array.from({ length: 1_000 }, (_, i) => ({
+          action: 'data.read',
+          subjectId: `bulk-${b}-${i}`,
+          data: { pad: 'x'.repeat(200) },
+        })),
+      );
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = h.app.server.address() as AddressInfo;
+    const openExports = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and query like '%gw_audit_export%'
+              and state like 'idle in transaction%'`,
+        )
+      ).rows[0]?.n ?? 0;
+    let received = 0;
+    const req = await new Promise<ReturnType<typeof httpRequest>>((resolve, reject) => {
+      const r = httpRequest(
+        { host: '127.0.0.1', port, path: `${URL}?${lastHour()}`, headers: admin },
+        (res) => {
+          assert.equal(res.statusCode, 200);
+          res.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > 64 * 1024) {
+              res.pause();
+              resolve(r);
+            }
+          });
+          res.on('end', () => reject(new Error('the whole export arrived: nothing was cut')));
+        },
+      );
+      r.on('error', () => undefined);
+      r.end();
+    });
+    // The client stopped reading: the server waits with its cursor open, not reading ahead.
+    await sleep(300);
+    assert.equal(await openExports(), 1, 'the export waits, its cursor open');
+    req.destroy();
+    // The server notices, the stream is destroyed, the cursor's transaction rolls back.
+    let open = 1;
+    for (let i = 0; i < 100 && open > 0; i++) {
+      await sleep(50);
+      open = await openExports();
+    }
+    assert.equal(open, 0, 'the export transaction was ended');
   });
 
   test('the export is audited', async () => {
