@@ -76,6 +76,15 @@ describe('audit: the data-access buffer (platform.audit.recordAccess)', () => {
       batchSize: 100,
       intervalMs: 60_000,
     });
+    const series = (await metrics.getSingleMetric('audit_events_dropped_total')?.get())?.values;
+    assert.deepEqual(
+      series?.map((v) => [v.labels.reason, v.value]).sort(),
+      [
+        ['error', 0],
+        ['overflow', 0],
+      ],
+      'both series exist from the start, at 0',
+    );
     const kept = Array.from({ length: 8 }, (_, i) => buffer.recordAccess(access(`full-${i}`)));
     assert.deepEqual(kept, [true, true, true, true, true, false, false, false]);
     assert.equal(buffer.pending, 5);

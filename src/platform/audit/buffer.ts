@@ -30,6 +30,9 @@ function droppedCounter(metrics: Registry | undefined): Counter<'reason'> | unde
       labelNames: ['reason'],
       registers: [metrics],
     });
+    // Both series exist from the start (at 0), so an alert on their increase has a baseline.
+    counter.inc({ reason: 'overflow' }, 0);
+    counter.inc({ reason: 'error' }, 0);
     counters.set(metrics, counter);
   }
   return counter;
