@@ -311,6 +311,11 @@ describe('domain events: outbox and dispatcher', () => {
     const { id } = await publish(publisher, { n: 5, label: 'while down' });
     await sleep(300);
     assert.equal(handed('evtest.recorder', id).length, 0);
+    // The backlog shows on any process's /metrics while no dispatcher runs.
+    const scraped = await publisher.metrics.metrics();
+    assert.match(scraped, /events_backlog\{stage="undispatched"\} 1/);
+    const oldest = Number(/^events_oldest_waiting_seconds (\S+)$/m.exec(scraped)?.[1]);
+    assert.ok(oldest > 0, `oldest waiting ${oldest} s`);
     const dispatcher = await platform(true);
     try {
       await eventually('handed over after the restart', async () =>

@@ -195,7 +195,8 @@ export class EventDispatcher {
 
   /** Listens for commits, starts the polling fallback and dispatches what is already waiting. */
   async start(): Promise<void> {
-    if (this.#running || this.#subscribers.size === 0) return;
+    // Started without subscribers too: events are then marked dispatched (and purged in time).
+    if (this.#running) return;
     this.#running = true;
     await this.#listen();
     this.#poll = setInterval(() => {

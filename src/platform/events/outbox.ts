@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
-import { Counter, type Registry } from 'prom-client';
-import { newId, type AnyDb } from '../db/index.ts';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import { newId, type AnyDb, type Database } from '../db/index.ts';
 import { eventPayloadErrors, InvalidEventPayloadError, subscribes } from './define.ts';
 import type { EventSubscriber, EventType, Events, NewEvent } from './types.ts';
 
@@ -109,8 +109,9 @@ export class EventBus implements Events {
   readonly #registry: EventRegistry;
   readonly #published: Counter<'type'> | undefined;
 
-  constructor(options: { registry: EventRegistry; metrics?: Registry }) {
+  constructor(options: { registry: EventRegistry; metrics?: Registry; database?: Database }) {
     this.#registry = options.registry;
+    if (options.metrics && options.database) backlogGauges(options.metrics, options.database);
     this.#published = options.metrics
       ? counter(
           options.metrics,
@@ -135,4 +136,53 @@ export class EventBus implements Events {
   subscribers(): readonly EventSubscriber[] {
     return this.#registry.subscribers;
   }
+}
+
+/**
+ * The dispatch backlog, read from the database at scrape time (true across every process):
+ * events not yet fanned out, hand-overs waiting (new or to retry), and the age of the oldest due
+ * one. A dispatcher that stopped shows here, where the lag histogram would only go quiet.
+ */
+function backlogGauges(registry: Registry, database: Database): void {
+  if (registry.getSingleMetric('events_backlog')) return;
+  let pending: Promise<{ undispatched: number; waiting: number; oldest: number }> | null = null;
+  const read = () =>
+    (pending ??= database.pool
+      .query<{ undispatched: number; waiting: number; oldest: number | null }>(
+        `select (select count(*) from gw_event where dispatched_at is null)::int as undispatched,
+                (select count(*) from gw_event_delivery where state = 'pending')::int as waiting,
+                extract(epoch from now() - least(
+                  (select min(occurred_at) from gw_event where dispatched_at is null),
+                  (select min(due_at) from gw_event_delivery
+                    where state = 'pending' and due_at <= now())))::float8 as oldest`,
+      )
+      .then(({ rows }) => ({
+        undispatched: rows[0]?.undispatched ?? 0,
+        waiting: rows[0]?.waiting ?? 0,
+        oldest: Math.max(0, rows[0]?.oldest ?? 0),
+      }))
+      .finally(() => {
+        pending = null;
+      }));
+  new Gauge({
+    name: 'events_backlog',
+    help: 'Events not yet fanned out to subscribers (stage="undispatched") and hand-overs waiting to run or be retried (stage="pending")',
+    labelNames: ['stage'],
+    registers: [registry],
+    async collect() {
+      const b = await read().catch(() => null);
+      if (!b) return;
+      this.set({ stage: 'undispatched' }, b.undispatched);
+      this.set({ stage: 'pending' }, b.waiting);
+    },
+  });
+  new Gauge({
+    name: 'events_oldest_waiting_seconds',
+    help: 'Seconds the oldest event waiting to be fanned out, or hand-over due, has waited',
+    registers: [registry],
+    async collect() {
+      const b = await read().catch(() => null);
+      if (b) this.set(b.oldest);
+    },
+  });
 }

@@ -245,7 +245,7 @@ export async function createPlatform(
       const client = redis;
       health.register('redis', (signal) => pingRedis(client, signal));
     }
-    const events = new EventBus({ registry, metrics: liveMetrics });
+    const events = new EventBus({ registry, metrics: liveMetrics, database });
     const audit = new AuditBuffer({ db: database.db, logger, metrics: liveMetrics });
     // Written as soon as shutdown begins; `close` writes what came in since.
     lifecycle.onShutdown(() => void audit.flush());
