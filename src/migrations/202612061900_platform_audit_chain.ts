@@ -10,7 +10,8 @@ import { sql, type Kysely } from 'kysely';
  * another (the chain follows commit order), a rolled-back one leaves no gap, and a
  * REPEATABLE READ or SERIALIZABLE transaction that could not see the latest head fails with a
  * serialization error (retried by `withTransaction`) instead of forking the chain. The head also
- * tells `audit:verify` where the chain must end, so rows removed from its end are noticed.
+ * tells `audit:verify` where the chain must end, so rows removed from its end are noticed. The
+ * head row is made by the first audit row (a new database's tables are all empty).
  *
  * Rows already there are chained in (occurred_at, id) order. A copy of the digest lives in the
  * code (src/platform/audit/chain.ts): changing either breaks verification, on purpose.
@@ -72,7 +73,9 @@ export async function up(db: Kysely<unknown>): Promise<void> {
          where id = r.id
         returning hash into h;
       end loop;
-      insert into gw_audit_chain_head (id, seq, hash) values (1, n, h);
+      if n > 0 then
+        insert into gw_audit_chain_head (id, seq, hash) values (1, n, h);
+      end if;
     end
     $$`.execute(db);
   await sql`alter table gw_audit_event enable trigger gw_audit_event_no_update`.execute(db);
@@ -90,7 +93,15 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     begin
       select seq, hash into head from gw_audit_chain_head where id = 1 for update;
       if not found then
-        raise exception 'gw_audit_chain_head has no row: the audit chain cannot be extended';
+        -- The first row of the chain: make the head (a concurrent first writer waits on its key).
+        insert into gw_audit_chain_head (id, seq, hash) values (1, 0, repeat('0', 64))
+          on conflict (id) do nothing;
+        select seq, hash into head from gw_audit_chain_head where id = 1 for update;
+        if not found then
+          -- Made by a transaction this one's snapshot predates (REPEATABLE READ): retry it.
+          raise exception 'the audit chain head was created concurrently'
+            using errcode = 'serialization_failure';
+        end if;
       end if;
       new.seq := head.seq + 1;
       new.prev_hash := head.hash;

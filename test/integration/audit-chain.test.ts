@@ -107,6 +107,17 @@ describe('audit trail: the hash chain', () => {
   });
   after(() => tdb.drop());
 
+  test('an empty trail verifies, with no head yet (a new database has every table empty)', async () => {
+    assert.deepEqual(await verifyAuditChain(tdb.database.db), {
+      ok: true,
+      count: 0,
+      headSeq: '0',
+      headHash: GENESIS_HASH,
+    });
+    const { rows } = await tdb.database.pool.query('select 1 from gw_audit_chain_head');
+    assert.equal(rows.length, 0);
+  });
+
   test('each row links to the previous one; an untouched chain verifies, with its count', async () => {
     for (const event of TRICKY) await recordAudit(tdb.database.db, event);
     await recordAudits(tdb.database.db, TRICKY);
@@ -203,6 +214,31 @@ describe('audit trail: the hash chain', () => {
     );
     assert.equal((await chainRows(tdb)).length, before + 10);
     assert.equal((await verifyAuditChain(tdb.database.db)).ok, true);
+  });
+});
+
+describe('audit trail: the first rows, written at once', () => {
+  let tdb: TestDatabase;
+  before(async () => {
+    tdb = await createTestDatabase();
+  });
+  after(() => tdb.drop());
+
+  test('concurrent first writers (READ COMMITTED and REPEATABLE READ) make one head and one chain', async () => {
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        withTransaction(
+          tdb.database.db,
+          async (trx) => {
+            await sql`select 1`.execute(trx);
+            await recordAudit(trx, { action: 'data.write', subjectId: `first${i}` });
+          },
+          { isolation: i % 2 ? 'repeatable read' : 'read committed', retries: 50, baseDelayMs: 5 },
+        ),
+      ),
+    );
+    const verdict = await verifyAuditChain(tdb.database.db);
+    assert.equal(verdict.ok && verdict.count, 10, JSON.stringify(verdict));
   });
 });
 

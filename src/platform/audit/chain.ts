@@ -163,6 +163,8 @@ export async function verifyAuditChain(
         .where('id', '=', 1)
         .executeTakeFirst();
       const lastSeq = (expectedSeq - 1n).toString();
+      // No head: no audit row was ever written (the first one makes it).
+      if (!head && count === 0) return { ok: true, count, headSeq: '0', headHash: GENESIS_HASH };
       if (!head) return fail(expectedSeq, null, 'head-mismatch', 'the chain head row is missing');
       if (head.seq !== lastSeq || head.hash !== prevHash)
         return fail(
