@@ -9,8 +9,11 @@ import {
   defineEvent,
   defineSubscriber,
   InvalidEventPayloadError,
+  purgeEventsJob,
   type DomainEvent,
 } from '../../src/platform/events/index.ts';
+import type { JobContext } from '../../src/platform/jobs/index.ts';
+import pino from 'pino';
 import { defineModule, type Platform } from '../../src/platform/modules/index.ts';
 import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
@@ -353,6 +356,35 @@ describe('domain events: outbox and dispatcher', () => {
     }
   });
 
+  test('a hand-over whose last attempt died with its process is recorded failed, not retried forever', async () => {
+    const publisher = await platform(false);
+    const { id } = await publish(publisher, { n: 8, label: 'last attempt crashed' });
+    await tdb.database.pool.query(`update gw_event set dispatched_at = now() where id = $1`, [id]);
+    // EVENTS_MAX_ATTEMPTS is 3 here: the third claim's lease expired.
+    await tdb.database.pool.query(
+      `insert into gw_event_delivery (event_id, subscriber, attempts, due_at)
+       values ($1, 'evtest.recorder', 3, now() - interval '1 second')`,
+      [id],
+    );
+    const dispatcher = await platform(true);
+    try {
+      const failed = await eventually('recorded failed', async () => {
+        const states = await deliveryStates(id);
+        return states.find((s) => s.state === 'failed');
+      });
+      assert.equal(failed.attempts, 3);
+      assert.equal(handed('evtest.recorder', id).length, 0);
+      assert.ok(
+        logs.lines.some(
+          (l) => l.level === 'error' && l.eventId === id && /abandoned/.test(String(l.msg)),
+        ),
+      );
+    } finally {
+      await stop(dispatcher);
+      await stop(publisher);
+    }
+  });
+
   test('metrics on /metrics: published by type, dispatched by subscriber and outcome, dispatch lag', async () => {
     const registry = createMetricsRegistry();
     const p = await platform(true, registry);
@@ -376,6 +408,47 @@ describe('domain events: outbox and dispatcher', () => {
       );
     } finally {
       await app.close();
+      await stop(p);
+    }
+  });
+
+  test('the purge deletes events older than the retention with their hand-over records, keeping those a subscriber still waits for', async () => {
+    const p = await platform(false);
+    try {
+      const old = await publish(p, { n: 20, label: 'old, done' });
+      const waiting = await publish(p, { n: 21, label: 'old, pending' });
+      const recent = await publish(p, { n: 22, label: 'recent' });
+      await tdb.database.pool.query(
+        `update gw_event set occurred_at = now() - interval '31 days', dispatched_at = now()
+          where id = any($1::uuid[])`,
+        [[old.id, waiting.id]],
+      );
+      await tdb.database.pool.query(
+        `insert into gw_event_delivery (event_id, subscriber, state)
+         values ($1, 'evtest.recorder', 'done'), ($2, 'evtest.recorder', 'pending')`,
+        [old.id, waiting.id],
+      );
+      const ctx = {
+        db: tdb.database.db,
+        signal: new AbortController().signal,
+        log: pino({ level: 'silent' }),
+      } as unknown as JobContext;
+      const result = await purgeEventsJob(30).handler({}, ctx);
+      assert.deepEqual(result, { deleted: 1 });
+      const { rows } = await tdb.database.pool.query<{ id: string }>(
+        'select id from gw_event where id = any($1::uuid[]) order by id',
+        [[old.id, waiting.id, recent.id]],
+      );
+      assert.deepEqual(
+        rows.map((r) => r.id),
+        [waiting.id, recent.id].sort(),
+      );
+      const { rows: deliveries } = await tdb.database.pool.query(
+        'select 1 from gw_event_delivery where event_id = $1',
+        [old.id],
+      );
+      assert.equal(deliveries.length, 0, 'its hand-over records went with it');
+    } finally {
       await stop(p);
     }
   });

@@ -199,8 +199,10 @@ export class EventDispatcher {
     if (this.#running) return;
     this.#running = true;
     await this.#listen();
+    let ticks = 0;
     this.#poll = setInterval(() => {
-      void this.#sweep();
+      // Abandoned last attempts are rare: looked for every tenth tick.
+      if (ticks++ % 10 === 0) void this.#sweep();
       this.#wake();
     }, this.#settings.pollIntervalMs);
     this.#poll.unref();
