@@ -101,12 +101,20 @@ describe('audit: the data-access buffer (platform.audit.recordAccess)', () => {
     assert.equal(await dropped(metrics, 'overflow'), 4);
   });
 
-  test('a batch the database refuses is dropped, counted and logged; recording goes on', async () => {
+  test('an invalid event is refused alone; a batch the database refuses is dropped and counted; recording goes on', async () => {
     const metrics = new Registry();
     const buffer = new AuditBuffer({ db: tdb.database.db, logger, metrics, intervalMs: 60_000 });
-    buffer.recordAccess({ action: 'Not A Valid Action' });
+    // Refused at once, alone: the events around it are written.
+    assert.equal(buffer.recordAccess({ action: 'Not A Valid Action' }), false);
+    buffer.recordAccess(access('beside-invalid'));
     await buffer.flush();
     assert.equal(await dropped(metrics, 'error'), 1);
+    assert.equal(await countOf(tdb, 'beside-invalid'), 1);
+    // A batch the database refuses (an actor id that is not a uuid): all of it is dropped.
+    buffer.recordAccess({ ...access('refused'), actorId: 'not-a-uuid' });
+    buffer.recordAccess(access('refused-too'));
+    await buffer.flush();
+    assert.equal(await dropped(metrics, 'error'), 3, 'the whole refused batch');
     buffer.recordAccess(access('after-error'));
     await buffer.close();
     assert.equal(await countOf(tdb, 'after-error'), 1);

@@ -17,6 +17,9 @@ export interface AuditBufferOptions {
   intervalMs?: number;
 }
 
+/** What the database accepts as an action (migration 202612020100's check). */
+const ACTION = /^[a-z][a-z0-9-]*(\.[a-z][a-z0-9-]*)+$/;
+
 /** prom-client refuses a second metric of a name in one registry: one counter per registry. */
 const counters = new WeakMap<Registry, Counter<'reason'>>();
 
@@ -42,8 +45,8 @@ function droppedCounter(metrics: Registry | undefined): Counter<'reason'> | unde
  * High-volume data-access audit (`platform.audit.recordAccess`): events wait in a bounded
  * in-memory buffer and are written in batches (when a batch is full, and every `intervalMs`), so
  * recording never waits for the database. When the buffer is full the event is dropped and
- * counted in `audit_events_dropped_total{reason="overflow"}`; a batch the database refuses is
- * dropped and counted with `reason="error"`. `close()` writes what is left (shutdown).
+ * counted in `audit_events_dropped_total{reason="overflow"}`; an event with a malformed action,
+ * or a batch the database refuses, is dropped and counted with `reason="error"`. `close()` writes what is left (shutdown).
  *
  * Not for security events (sign-ins, role changes, deletions): those are written with
  * `recordAudit` in the transaction of the change, and are never dropped.
@@ -88,6 +91,15 @@ export class AuditBuffer {
   recordAccess(event: AuditEvent): boolean {
     if (this.#closed || this.#queue.length >= this.#capacity) {
       this.#drop('overflow', 1);
+      return false;
+    }
+    // The table's own check, here: one bad event must not cost the batch it would sit in.
+    if (!ACTION.test(event.action)) {
+      this.#drop('error', 1);
+      this.#logger.warn(
+        { action: event.action },
+        'data-access audit event with an invalid action: dropped',
+      );
       return false;
     }
     this.#queue.push({ ...event, occurredAt: event.occurredAt ?? new Date() });
