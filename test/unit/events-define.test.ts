@@ -10,7 +10,10 @@ import {
   eventRegistry,
   retryDelayMs,
 } from '../../src/platform/events/index.ts';
-import { identityEvents } from '../../src/platform/identity/index.ts';
+import { identityEvents, identityModule } from '../../src/platform/identity/index.ts';
+import { defineModule } from '../../src/platform/modules/index.ts';
+import { createPlatform } from '../../src/platform/runtime/index.ts';
+import { testConfig } from '../helpers/app.ts';
 
 const payload = Type.Object(
   { id: Type.String(), n: Type.Integer() },
@@ -129,6 +132,18 @@ describe('defineSubscriber and the registry', () => {
           { module: 'two', subscribers: [s] },
         ]),
       /event subscriber m\.s is declared twice: by module one and by module two/,
+    );
+  });
+
+  test('createPlatform refuses two modules declaring one event type, naming both, before opening anything', async () => {
+    const again = defineModule({
+      name: 'again',
+      description: "Declares identity's user.registered again.",
+      events: [defineEvent({ ...base, type: 'user.registered' })],
+    });
+    await assert.rejects(
+      createPlatform(testConfig(), { modules: [identityModule, again], connect: false }),
+      /event type user\.registered is declared twice: by module identity and by module again/,
     );
   });
 
