@@ -51,3 +51,21 @@ test('the sweep answers requests past their deadline once, forgets answered ones
   deadlines.sweep(now + 5_000);
   assert.equal(late.sent.length, 1, 'answered once');
 });
+
+test("a route's own handlerTimeoutMs (uploads) outlives the default deadline, and is kept too", (t) => {
+  const deadlines = new HandlerDeadlines(1_000);
+  t.after(() => deadlines.stop());
+  const now = Date.now();
+  const upload = fakeReply();
+  const plain = fakeReply();
+  deadlines.start(upload.as, 10_000);
+  deadlines.start(plain.as);
+  deadlines.sweep(now + 2_000);
+  assert.equal(plain.sent.length, 1, 'the default deadline passed');
+  assert.equal(upload.sent.length, 0, 'the route’s own deadline has not');
+  assert.equal(deadlines.size, 1);
+  deadlines.sweep(now + 11_000);
+  assert.equal(upload.sent.length, 1);
+  assert.match(String((upload.sent[0] as { detail: string }).detail), /10000 ms/);
+  assert.equal(deadlines.size, 0);
+});

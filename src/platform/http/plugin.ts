@@ -47,7 +47,7 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
   const deadlines = createHandlerDeadlines(app, config.http.handlerTimeoutMs);
   const arrivalCheck = makeArrivalCheck(config);
   app.addHook('onRequest', (request, reply, done) => {
-    deadlines.start(reply);
+    deadlines.start(reply, request.routeOptions.config.handlerTimeoutMs);
     done(arrivalCheck(request));
   });
   registerVersioning(app);

@@ -12,8 +12,10 @@ import type { MigrationSet } from '../db/index.ts';
 import type { EventSubscriber, EventType } from '../events/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
 import type { MailTemplate } from '../mail/index.ts';
+import type { FilePurpose } from './file-purpose.ts';
 import type { Platform } from './platform.ts';
 
+export type { FileImageFormat, FilePurpose } from './file-purpose.ts';
 export type { Platform, PlatformExtensions } from './platform.ts';
 
 /** The Fastify instance a module's routes get: the TypeBox type provider types requests by their schemas. */
@@ -76,6 +78,8 @@ export interface Module<C = unknown> {
   readonly events?: readonly EventType[];
   /** Its in-process consumers of committed events (`defineSubscriber`); names unique too. */
   readonly subscribers?: readonly EventSubscriber[];
+  /** The kinds of file it accepts through the files area (`spots.picture`); names unique too. */
+  readonly filePurposes?: readonly FilePurpose[];
   /** Where `routes` are mounted (default `/api/v1`; `''` for the root). */
   readonly prefix?: string;
   /**
