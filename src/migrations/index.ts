@@ -15,6 +15,7 @@ import * as permissionDefaults from './202612061800_platform_permission_defaults
 import * as events from './202612061810_platform_events.ts';
 import * as auditChain from './202612061900_platform_audit_chain.ts';
 import * as webhooks from './202612061910_platform_webhooks.ts';
+import * as files from './202612062000_platform_files.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -33,6 +34,7 @@ export const platformMigrations: MigrationSet = {
   '202612061810_platform_events': events,
   '202612061900_platform_audit_chain': auditChain,
   '202612061910_platform_webhooks': webhooks,
+  '202612062000_platform_files': files,
 };
 
 /** The one ordered history: the platform's migrations and those of the given apps. */
