@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { newId, type AnyDb, type Database } from '../db/index.ts';
+import { newId, tablesOf, type AnyDb, type Database } from '../db/index.ts';
 import { eventPayloadErrors, InvalidEventPayloadError, subscribes } from './define.ts';
+import type { EventsTables } from './tables.ts';
 import type { EventSubscriber, EventType, Events, NewEvent } from './types.ts';
 
 /** The channel a publishing transaction notifies (at its commit) to wake the dispatchers. */
@@ -21,16 +22,26 @@ export async function writeEvent<P>(
   if (errors.length > 0) throw new InvalidEventPayloadError(type.type, errors);
   const id = newId();
   const subject = event.subject ?? null;
-  await sql`
-    with e as (
-      insert into gw_event (id, type, version, subject_type, subject_id, actor_id, owner_id,
-                            request_id, data)
-      values (${id}, ${type.type}, ${type.version}, ${subject?.type ?? null},
-              ${subject?.id ?? null}, ${event.actorId ?? null}, ${event.ownerId ?? null},
-              ${event.requestId ?? null}, ${JSON.stringify(event.data)}::jsonb)
-      returning id
+  await tablesOf<EventsTables>(trx)
+    .with('e', (db) =>
+      db
+        .insertInto('gw_event')
+        .values({
+          id,
+          type: type.type,
+          version: type.version,
+          subject_type: subject?.type ?? null,
+          subject_id: subject?.id ?? null,
+          actor_id: event.actorId ?? null,
+          owner_id: event.ownerId ?? null,
+          request_id: event.requestId ?? null,
+          data: JSON.stringify(event.data),
+        })
+        .returning('id'),
     )
-    select pg_notify(${EVENTS_CHANNEL}, '') from e`.execute(trx);
+    .selectFrom('e')
+    .select(sql<string>`pg_notify(${EVENTS_CHANNEL}, '')`.as('notified'))
+    .execute();
   return { id };
 }
 
