@@ -123,7 +123,8 @@ export const eventsModule = {
   description: 'Domain events: the outbox, the dispatcher to subscribers, retention.',
   tags: [],
   config: EventsSettingsSchema,
-  jobs: ({ config }: { config: EventsSettings }): readonly AnyJob[] => [
-    purgeEventsJob(config.EVENTS_RETENTION_DAYS),
+  // Parsed again with defaults: a configuration loaded without this module's slice still works.
+  jobs: ({ config }: { config: unknown }): readonly AnyJob[] => [
+    purgeEventsJob(eventsSettings(config).EVENTS_RETENTION_DAYS),
   ],
 };
