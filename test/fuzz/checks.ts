@@ -29,6 +29,8 @@ import { documentedStatus, type Operation, type ResponseValidators } from './ope
  *   reason `refresh-reuse` are compared without those two columns.
  * - `gw_event`: the `session.revoked` event of that same revocation (reason `refresh-reuse`),
  *   published in its transaction; any other event written by a rejected request would show.
+ * - `gw_audit_chain_head`: the head of the audit hash chain moves with every audit row, the
+ *   excluded ones above included (the audit rows themselves are still compared).
  *
  * pg-boss's tables live in their own schema and are not compared (workers do not run here, so
  * nothing moves there but what requests enqueue, and a rejected request enqueuing a job would
@@ -41,6 +43,7 @@ const EXCLUDED_ROWS: Record<string, string> = {
   gw_login_event: `outcome in ('failure', 'locked', 'unverified', 'refresh-reuse')`,
   gw_audit_event: `action in ('auth.login.failure', 'auth.mfa.failure', 'auth.lockout', 'auth.refresh.reuse')`,
   gw_event: `type = 'session.revoked' and data->>'reason' = 'refresh-reuse'`,
+  gw_audit_chain_head: 'true',
 };
 const ROW_EXPRESSIONS: Record<string, string> = {
   gw_session: `case when t.revoked_reason = 'refresh-reuse' then to_jsonb(t) - 'revoked_at' - 'revoked_reason' else to_jsonb(t) end`,

@@ -197,6 +197,8 @@ describe('backup and restore', async () => {
       authors: 500,
       // The built-in roles (admin, moderator, user), seeded by the RBAC migration.
       gw_role: 3,
+      // Each built-in role's seeded permissions, recorded as default grants already applied.
+      gw_permission_default: 8,
       invoices: 2000,
       kysely_migration: Object.keys(allMigrations([])).length,
       kysely_migration_lock: 1,
