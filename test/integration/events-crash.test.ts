@@ -50,17 +50,21 @@ describe('domain events survive a process killed with SIGKILL', () => {
   let tdb: TestDatabase;
   const platforms: Platform[] = [];
 
-  const dispatcher = async () => {
+  /** A platform on the test database; `work`: it dispatches (false: it only publishes). */
+  const platform = async (work = true) => {
     const p = await createPlatform(config, {
       modules: enabledModules(config, [crashModule]),
       database: tdb.database,
       connect: false,
       redis: null,
-      work: true,
+      work,
       logDestination: new LogCapture(),
     });
     platforms.push(p);
     return p;
+  };
+  const stopAll = async () => {
+    for (const p of platforms.splice(0)) await p.close();
   };
   const states = async (id: string) =>
     (
@@ -76,7 +80,7 @@ describe('domain events survive a process killed with SIGKILL', () => {
     tdb = await createTestDatabase({ config });
   });
   after(async () => {
-    for (const p of platforms) await p.close();
+    await stopAll();
     await tdb?.drop();
   });
 
@@ -86,7 +90,7 @@ describe('domain events survive a process killed with SIGKILL', () => {
       const [, id = ''] = await line(/committed (\S+)/);
       await kill9(child);
       assert.equal((await states(id)).length, 0, 'not dispatched before the kill');
-      await dispatcher();
+      await platform();
       await eventually('handed over', async () =>
         crashState.handled.some((h) => h.id === id) ? true : undefined,
       );
@@ -105,16 +109,18 @@ describe('domain events survive a process killed with SIGKILL', () => {
   });
 
   test('killed in the middle of a handler: once its claim expires, another process hands the event over again, once', async () => {
+    // Only the child dispatches until it is killed.
+    await stopAll();
+    const publisher = await platform(false);
     const { child, line } = startChild(tdb.url, 'handle');
     try {
       await line(/ready/);
       const { id } = await withTransaction(tdb.database.db, (trx) =>
-        platforms[0]
-          ? platforms[0].events.publish(trx, crashEvent, { data: { n: 2 } })
-          : Promise.reject(new Error('no platform')),
+        publisher.events.publish(trx, crashEvent, { data: { n: 2 } }),
       );
       await line(new RegExp(`handling ${id}`));
       await kill9(child);
+      await platform();
       // The child's claim holds until its lease ends (handler timeout 2 s plus a margin of 5 s).
       await eventually(
         'handed over again after the lease',
