@@ -100,6 +100,22 @@ export interface Config {
     readonly publicUrl: string;
   };
   readonly lifecycle: { readonly shutdownGraceMs: number; readonly shutdownDrainDelayMs: number };
+  readonly storage: {
+    readonly driver: Env['STORAGE_DRIVER'];
+    /** The `local` driver's folder (`<DATA_DIR>/files` unless set). */
+    readonly localDir: string;
+    /** Lifetime of signed download and upload URLs, in seconds. */
+    readonly signedUrlTtlS: number;
+    readonly s3: {
+      /** null: AWS S3 of `region`. */
+      readonly endpoint: string | null;
+      readonly region: string;
+      readonly bucket: string;
+      readonly accessKeyId: string;
+      readonly secretAccessKey: string;
+      readonly forcePathStyle: boolean;
+    };
+  };
   readonly database: {
     /** null: start the embedded PostgreSQL server. */
     readonly url: string | null;
@@ -378,6 +394,13 @@ export function loadConfig(
   if (vars.SMTP_URL !== '' && !/^smtps?:\/\/[^/\s]+/.test(vars.SMTP_URL)) {
     out.push({ key: 'SMTP_URL', message: 'must be an smtp:// or smtps:// URL' });
   }
+  if (vars.STORAGE_DRIVER === 's3') {
+    for (const key of ['S3_BUCKET', 'S3_ACCESS_KEY_ID', 'S3_SECRET_ACCESS_KEY'] as const)
+      if (vars[key] === '') out.push({ key, message: 'is required with STORAGE_DRIVER=s3' });
+  }
+  // S3 signs URLs for 7 days at most; the local driver follows the same bound.
+  if (parseDuration(vars.STORAGE_SIGNED_URL_TTL) > 604_800)
+    out.push({ key: 'STORAGE_SIGNED_URL_TTL', message: 'must be at most 7d' });
   const apps = vars.APPS.trim() === 'all' ? 'all' : list(vars.APPS);
   // The development mailbox holds sign-in links: development listens on loopback unless told.
   const host =
@@ -486,6 +509,20 @@ export function loadConfig(
         (vars.APP_ENV === 'staging' || vars.APP_ENV === 'production')
           ? DEPLOYED_DRAIN_DELAY_MS
           : vars.SHUTDOWN_DRAIN_DELAY_MS,
+    },
+    storage: {
+      driver: vars.STORAGE_DRIVER,
+      localDir:
+        vars.STORAGE_LOCAL_DIR === '' ? join(vars.DATA_DIR, 'files') : vars.STORAGE_LOCAL_DIR,
+      signedUrlTtlS: parseDuration(vars.STORAGE_SIGNED_URL_TTL),
+      s3: {
+        endpoint: vars.S3_ENDPOINT === '' ? null : vars.S3_ENDPOINT,
+        region: vars.S3_REGION,
+        bucket: vars.S3_BUCKET,
+        accessKeyId: vars.S3_ACCESS_KEY_ID,
+        secretAccessKey: vars.S3_SECRET_ACCESS_KEY,
+        forcePathStyle: vars.S3_FORCE_PATH_STYLE,
+      },
     },
     modules,
     // What is in effect, for `config:check`: the derived host and public URL included.

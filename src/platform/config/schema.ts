@@ -373,6 +373,66 @@ export const ConfigSchema = Type.Object({
     ),
     { group: 'Redis' },
   ),
+  STORAGE_DRIVER: v(
+    Type.Enum(['local', 's3'], {
+      description:
+        'Where files are stored: `local`, a folder (`STORAGE_LOCAL_DIR`, one server only), or `s3`, an S3-compatible bucket (AWS S3, MinIO, R2).',
+      default: 'local',
+    }),
+    { group: 'Storage' },
+  ),
+  STORAGE_LOCAL_DIR: v(
+    Type.String({
+      description: 'Folder of the `local` driver. Unset: `<DATA_DIR>/files`.',
+      default: '',
+    }),
+    { group: 'Storage' },
+  ),
+  STORAGE_SIGNED_URL_TTL: v(
+    duration('How long a signed download or upload URL stays valid (at most 7 days).', '5m'),
+    { group: 'Storage' },
+  ),
+  S3_ENDPOINT: v(
+    Type.String({
+      description:
+        'Endpoint of an S3-compatible service (`https://<account>.r2.cloudflarestorage.com`, `http://127.0.0.1:9000` for MinIO). Unset: AWS S3 of `S3_REGION`.',
+      default: '',
+      pattern: '^(https?://[^\\s]+)?$',
+    }),
+    { group: 'Storage' },
+  ),
+  S3_REGION: v(
+    Type.String({
+      description: 'Region of the bucket (`auto` for R2).',
+      default: 'us-east-1',
+      pattern: '^[a-z0-9-]{1,32}$',
+    }),
+    { group: 'Storage' },
+  ),
+  S3_BUCKET: v(
+    Type.String({
+      description: 'Bucket of the `s3` driver (required with it). Objects are private.',
+      default: '',
+      pattern: '^([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])?$',
+    }),
+    { group: 'Storage' },
+  ),
+  S3_ACCESS_KEY_ID: v(
+    Type.String({ description: 'Access key of the `s3` driver (required with it).', default: '' }),
+    { group: 'Storage' },
+  ),
+  S3_SECRET_ACCESS_KEY: v(
+    Type.String({ description: 'Secret key of the `s3` driver (required with it).', default: '' }),
+    { group: 'Storage', secret: true },
+  ),
+  S3_FORCE_PATH_STYLE: v(
+    Type.Boolean({
+      description:
+        'Address the bucket in the path (`<endpoint>/<bucket>/<key>`) rather than as a host name: MinIO and most self-hosted stores need it.',
+      default: false,
+    }),
+    { group: 'Storage' },
+  ),
   RATE_LIMIT_ENABLED: v(
     Type.Boolean({
       description:

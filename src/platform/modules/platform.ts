@@ -8,6 +8,7 @@ import type { Lifecycle } from '../lifecycle/index.ts';
 import type { Mailer } from '../mail/index.ts';
 import type { HealthChecks, Logger } from '../observability/index.ts';
 import type { HttpClient } from '../resilience/index.ts';
+import type { Storage } from '../storage/index.ts';
 
 /**
  * Services other areas add to the platform by declaration merging (identity adds `access`, its
@@ -42,6 +43,8 @@ export interface Platform extends PlatformExtensions {
   readonly hasRedis: boolean;
   /** Outbound HTTP with timeouts, retries and a circuit breaker per target. */
   readonly upstream: HttpClient;
+  /** Object storage (`STORAGE_DRIVER`: a local folder or an S3-compatible bucket). */
+  readonly storage: Storage;
   /**
    * Whether the services were opened: false for a platform made only to describe the API (the
    * OpenAPI script, HTTP-only tests), whose database is never connected and whose queue never

@@ -1,9 +1,11 @@
 import { Type } from 'typebox';
 import { auditModule } from '../audit/index.ts';
 import { eventsModule } from '../events/index.ts';
+import { bindFilePurposes, filesModule } from '../files/index.ts';
 import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
+import { storageModule } from '../storage/index.ts';
 import { webhooksModule } from '../webhooks/index.ts';
 import { defineModule, orderModules, type AnyModule, type Platform } from '../modules/index.ts';
 import type { Config } from '../config/index.ts';
@@ -115,6 +117,8 @@ export const platformModules: readonly AnyModule[] = [
   defineModule(eventsModule),
   auditModule,
   webhooksModule,
+  filesModule,
+  defineModule(storageModule),
 ];
 
 /**
@@ -123,5 +127,6 @@ export const platformModules: readonly AnyModule[] = [
  */
 export function enabledModules(config: Config, apps: readonly AnyModule[]): AnyModule[] {
   const modules = [...platformModules, ...apps].filter((m) => m.enabled?.(config) ?? true);
+  bindFilePurposes(config, modules); // file purposes: unique across modules, else no start
   return orderModules([...modules, permissionsModule(modules)]);
 }

@@ -26,6 +26,7 @@ import {
 } from '../observability/index.ts';
 import { closeRedis, connectRedis, pingRedis, type Redis } from '../redis/index.ts';
 import { createHttpClient } from '../resilience/index.ts';
+import { createStorage } from '../storage/index.ts';
 import {
   MemoryRateStore,
   RedisRateStore,
@@ -225,6 +226,7 @@ export async function createPlatform(
         },
       },
     });
+    const storage = createStorage(config, { metrics: liveMetrics });
     const access = new AccessControl({
       db: database.db,
       cache,
@@ -245,6 +247,7 @@ export async function createPlatform(
       const client = redis;
       health.register('redis', (signal) => pingRedis(client, signal));
     }
+    if (live) health.register('storage', (signal) => storage.ping(signal));
     const events = new EventBus({ registry, metrics: liveMetrics, database });
     const audit = new AuditBuffer({ db: database.db, logger, metrics: liveMetrics });
     // Written as soon as shutdown begins; `close` writes what came in since.
@@ -265,12 +268,14 @@ export async function createPlatform(
       rateLimits,
       hasRedis: redis !== null,
       upstream,
+      storage,
       access,
       live,
       async close() {
         await audit.close();
         await close();
         await upstream.close();
+        await storage.close();
         cache.close();
       },
     };
