@@ -92,7 +92,12 @@ describe('users grant-role (operator command)', () => {
     assert.equal(events.length, 1, 'a repeated grant changes nothing and writes nothing');
     assert.equal(events[0]?.action, 'admin.user.roles');
     assert.equal(events[0]?.actorId, null);
-    assert.deepEqual(events[0]?.data, { added: ['admin'], removed: [], via: 'cli' });
+    assert.deepEqual(events[0]?.data, {
+      added: ['admin'],
+      removed: [],
+      via: 'cli',
+      changes: { roles: { from: [], to: ['admin'] } },
+    });
   });
 
   test('a role that does not require MFA: granted with no MFA note', async () => {

@@ -189,8 +189,12 @@ describe('identity: roles, permissions and the admin API', () => {
     assert.equal(events.length, 2);
     assert.equal(events[0]?.actorId, adminUser.id);
     assert.deepEqual(events[0]?.data, {
-      before: { permissions: [...moderator.permissions, 'audit:read'].sort() },
-      after: { permissions: moderator.permissions },
+      changes: {
+        permissions: {
+          from: [...moderator.permissions, 'audit:read'].sort(),
+          to: moderator.permissions,
+        },
+      },
     });
     assert.ok(events[0]?.requestId);
   });
@@ -213,8 +217,16 @@ describe('identity: roles, permissions and the admin API', () => {
     assert.deepEqual(
       events.map((e) => e.data),
       [
-        { added: [], removed: ['moderator'] },
-        { added: ['moderator', 'user'], removed: [] },
+        {
+          added: [],
+          removed: ['moderator'],
+          changes: { roles: { from: ['moderator', 'user'], to: ['user'] } },
+        },
+        {
+          added: ['moderator', 'user'],
+          removed: [],
+          changes: { roles: { from: [], to: ['moderator', 'user'] } },
+        },
       ],
     );
   });

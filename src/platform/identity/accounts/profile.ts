@@ -1,4 +1,4 @@
-import { recordAudit, auditClient } from '../../audit/index.ts';
+import { auditChanges, recordAudit, auditClient } from '../../audit/index.ts';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
 import { HttpError } from '../../http/index.ts';
 import type { SessionCache } from '../sessions/session-cache.ts';
@@ -112,6 +112,14 @@ export class ProfileService {
             subjectType: 'user',
             subjectId: who.userId,
             ...auditClient(client),
+            // Which field changed, not its values: the trail outlives the account (no personal data).
+            data: {
+              changes: auditChanges(
+                { username: current.username },
+                { username: name },
+                { redact: ['username'] },
+              ),
+            },
           });
         });
       } catch (error) {
@@ -199,6 +207,13 @@ export class ProfileService {
           subjectType: 'user',
           subjectId: before.id,
           ...auditClient(client),
+          data: {
+            changes: auditChanges(
+              { email: before.email },
+              { email: used.email },
+              { redact: ['email'] },
+            ),
+          },
         });
         await this.#mail.quietly((mailer) =>
           mailer.send(

@@ -1,4 +1,4 @@
-import { auditEventsQuery, recordAudit, auditClient } from '../../audit/index.ts';
+import { auditChanges, auditEventsQuery, recordAudit, auditClient } from '../../audit/index.ts';
 import {
   DbCodes,
   isUniqueViolation,
@@ -198,7 +198,11 @@ export class AdminService {
             action: 'admin.user.roles',
             subjectType: 'user',
             subjectId: id,
-            data: { added, removed },
+            data: {
+              added,
+              removed,
+              changes: auditChanges({ roles: [...current].sort() }, { roles: [...wanted].sort() }),
+            },
           });
           ctx.afterCommit(() => this.#access.invalidateUsers([id]));
         }
@@ -334,7 +338,7 @@ export class AdminService {
           action: 'admin.role.update',
           subjectType: 'role',
           subjectId: id,
-          data: { before, after },
+          data: { changes: auditChanges(before, after) },
         });
         ctx.afterCommit(() => this.#access.invalidateRoles());
       });
@@ -415,7 +419,12 @@ export class AdminService {
         actorId: null,
         subjectType: 'user',
         subjectId: user.id,
-        data: { added: [roleName], removed: [], via: 'cli' },
+        data: {
+          added: [roleName],
+          removed: [],
+          via: 'cli',
+          changes: auditChanges({ roles: [...held].sort() }, { roles: [...held, roleName].sort() }),
+        },
       });
       return { userId: user.id, added: true };
     });
