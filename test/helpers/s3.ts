@@ -1,17 +1,12 @@
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
 
-/** The little of s3rver's API the harness uses (it ships no types). */
-interface S3rverInstance {
-  run(): Promise<AddressInfo>;
-  close(): Promise<void>;
-}
-type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
-
-const require = createRequire(import.meta.url);
+const CHILD = fileURLToPath(new URL('./s3rver-process.ts', import.meta.url));
 
 /** s3rver's own credentials (it checks signatures made with them). */
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
@@ -36,24 +31,28 @@ export interface TestS3 {
 }
 
 /**
- * A real S3-compatible server (s3rver) on loopback, port chosen by the system, its data in a
- * temporary folder removed by `close()`. Path-style addressing, credentials `S3RVER`/`S3RVER`,
+ * A real S3-compatible server (s3rver) on loopback, in a child process (it needs OpenSSL's
+ * legacy provider for its listing tokens), port chosen by the system, its data in a temporary
+ * folder removed by `close()`. Path-style addressing, credentials `S3RVER`/`S3RVER`,
  * the bucket made at start (its name must be a valid S3 name). It does not enforce a presigned
  * PUT's signed `Content-Length` nor `x-amz-checksum-sha256`: tests of those check what the
  * platform does, not what the bucket refuses.
  */
 export async function startTestS3(bucket = 'bucket-one'): Promise<TestS3> {
-  const S3rver = require('s3rver') as S3rverClass;
   const directory = await mkdtemp(join(tmpdir(), 'gw-s3rver-'));
-  const server = new S3rver({
-    address: '127.0.0.1',
-    port: 0,
-    silent: true,
-    directory,
-    configureBuckets: [{ name: bucket }],
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', CHILD, directory, bucket], {
+    stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const address = await server.run();
-  const endpoint = `http://127.0.0.1:${String(address.port)}`;
+  const exited = once(child, 'exit');
+  const lines = createInterface({ input: child.stdout });
+  const first = await Promise.race([
+    once(lines, 'line').then(([line]) => String(line)),
+    exited.then(() => null),
+  ]);
+  if (first === null) throw new Error('s3rver did not start');
+  lines.close();
+  const { port } = JSON.parse(first) as { port: number };
+  const endpoint = `http://127.0.0.1:${String(port)}`;
   const options = {
     endpoint,
     region: 'us-east-1',
@@ -76,7 +75,10 @@ export async function startTestS3(bucket = 'bucket-one'): Promise<TestS3> {
       S3_FORCE_PATH_STYLE: 'true',
     },
     async close() {
-      await server.close();
+      if (child.exitCode === null) {
+        child.kill('SIGTERM');
+        await exited;
+      }
       await rm(directory, { recursive: true, force: true });
     },
   };

@@ -13,6 +13,8 @@ export class Meter extends Transform {
   readonly #contentLength: number | undefined;
   readonly #checksum: string | undefined;
   bytes = 0;
+  /** The refusal, once made (a write racing the teardown may report another error after it). */
+  failure: Error | undefined;
   #digest: string | undefined;
 
   constructor(options: Pick<PutOptions, 'maxBytes' | 'contentLength' | 'checksumSha256'>) {
@@ -31,11 +33,11 @@ export class Meter extends Transform {
   override _transform(chunk: Buffer, _encoding: BufferEncoding, done: TransformCallback): void {
     this.bytes += chunk.length;
     if (this.#maxBytes !== undefined && this.bytes > this.#maxBytes) {
-      done(new ObjectTooLargeError(this.#maxBytes));
+      done((this.failure = new ObjectTooLargeError(this.#maxBytes)));
       return;
     }
     if (this.#contentLength !== undefined && this.bytes > this.#contentLength) {
-      done(new ObjectMismatchError('length'));
+      done((this.failure = new ObjectMismatchError('length')));
       return;
     }
     this.#hash.update(chunk);
@@ -43,7 +45,9 @@ export class Meter extends Transform {
   }
 
   override _flush(done: TransformCallback): void {
-    done(checkComplete(this.bytes, this.checksumSha256, this));
+    const error = checkComplete(this.bytes, this.checksumSha256, this);
+    if (error) this.failure = error;
+    done(error);
   }
 
   /** The announced values, for a check of bytes already hashed elsewhere. */
@@ -80,6 +84,8 @@ export function meterBuffer(
   return { size: body.length, checksumSha256 };
 }
 
+function ignore(): void {}
+
 /**
  * Pipes `source` through `meter` into `dest` and resolves once `dest` has finished. On any
  * failure (the meter's refusal, a write error, the source failing or ending early, `signal`)
@@ -111,9 +117,12 @@ export function meteredCopy(
       cleanup();
       source.unpipe(meter);
       source.pause();
+      // Writes racing the teardown report errors of their own: heard, and not the reason.
+      meter.on('error', ignore);
+      dest.on('error', ignore);
       meter.destroy();
       dest.destroy();
-      reject(error instanceof Error ? error : new Error(String(error)));
+      reject(meter.failure ?? (error instanceof Error ? error : new Error(String(error))));
     };
     const onEnd = () => {
       ended = true;
