@@ -129,13 +129,13 @@ function conformance(driver: 'local' | 's3', make: () => Promise<DriverHarness>)
       const part = await storage.get('c/range/x', { range: { start: 2, end: 4 } });
       assert.deepEqual(part?.range, { start: 2, end: 4 });
       assert.equal(part?.object.size, 10);
-      assert.equal(Buffer.concat(await part!.body.toArray()).toString(), '234');
+      assert.equal(Buffer.concat(await part.body.toArray()).toString(), '234');
       const tail = await storage.get('c/range/x', { range: { start: 7 } });
       assert.deepEqual(tail?.range, { start: 7, end: 9 });
-      assert.equal(Buffer.concat(await tail!.body.toArray()).toString(), '789');
+      assert.equal(Buffer.concat(await tail.body.toArray()).toString(), '789');
       const past = await storage.get('c/range/x', { range: { start: 10 } });
       assert.equal(past?.range, null);
-      assert.equal(Buffer.concat(await past!.body.toArray()).toString(), '0123456789');
+      assert.equal(Buffer.concat(await past.body.toArray()).toString(), '0123456789');
     });
 
     test('a missing object: head and get answer null, delete does nothing', async () => {
