@@ -6,6 +6,7 @@ import type {
   RawRequestDefaultExpression,
   RawServerDefault,
 } from 'fastify';
+import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import { HttpError } from '../http/index.ts';
 import { StorageCodes } from './errors.ts';
@@ -184,8 +185,9 @@ export async function registerStorageRoutes(
           .header('content-length', String(end - start + 1));
       } else reply.header('content-length', String(object.object.size));
       if (request.method === 'HEAD') {
+        // Fastify keeps the `Content-Length` set here for a stream answering HEAD (not for a string).
         object.body.destroy();
-        return reply.send(null);
+        return reply.send(Readable.from([]));
       }
       return reply.send(object.body);
     },
