@@ -6,6 +6,8 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   traffic: () => import('./traffic.ts'),
   auth: () => import('./auth.ts'),
   soak: () => import('./soak.ts'),
+  webhooks: () => import('./webhooks.ts'),
+  files: () => import('./files.ts'),
 };
 
 const name = process.argv[2] ?? '';

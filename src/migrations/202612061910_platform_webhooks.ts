@@ -79,6 +79,10 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index gw_webhook_message_pending_idx on gw_webhook_message (endpoint_id, seq) where status = 'pending'`.execute(
     db,
   );
+  // Messages being attempted (their lease): the per-endpoint cap counts them at every claim.
+  await sql`create index gw_webhook_message_inflight_idx on gw_webhook_message (endpoint_id) where locked_until is not null`.execute(
+    db,
+  );
   await sql`create index gw_webhook_message_list_idx on gw_webhook_message (endpoint_id, created_at desc, id desc)`.execute(
     db,
   );

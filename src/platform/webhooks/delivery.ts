@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import { withTransaction } from '../db/index.ts';
 import type { Logger } from '../observability/index.ts';
 import type { Platform } from '../modules/index.ts';
 import { webhooksDb, type WebhooksDb } from './tables.ts';
@@ -13,6 +14,8 @@ const LEASE_MARGIN_S = 30;
 /** Results are written together: at most this many per statement, at most this long after. */
 const FLUSH_MAX = 500;
 const FLUSH_DELAY_MS = 5;
+/** Result batches written at once (each in its own transaction). */
+const PARALLEL_RECORDS = 4;
 /** A rate-limited endpoint's message waits in memory up to this long; longer, it is put back. */
 const MAX_RATE_WAIT_MS = 10_000;
 
@@ -28,6 +31,7 @@ interface Claimed {
   attempts: number;
   roundAttempts: number;
   rateLimitPerSecond: number | null;
+  ordered: boolean;
 }
 
 interface Outcome {
@@ -74,9 +78,14 @@ export class Deliverer {
   #claimScheduled: Promise<void> | null = null;
   #outcomes: Outcome[] = [];
   #flushTimer: NodeJS.Timeout | null = null;
-  #flushing: Promise<void> = Promise.resolve();
+  readonly #recording = new Set<Promise<void>>();
   readonly #inFlight = new Set<Promise<void>>();
   readonly #nextSlot = new Map<string, number>();
+  /** Parked message ids per endpoint, with their order (`seq`). */
+  readonly #parked = new Map<string, Map<string, bigint>>();
+  /** Attempts running per endpoint in this process, and claimed messages waiting for a slot. */
+  readonly #running = new Map<string, number>();
+  readonly #waiting = new Map<string, (() => void)[]>();
   readonly #abort = new AbortController();
 
   constructor(options: DelivererOptions) {
@@ -107,7 +116,10 @@ export class Deliverer {
   async #claim(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
     const { settings } = this.#o;
-    const leaseS = Math.ceil(settings.timeoutMs / 1000) + LEASE_MARGIN_S;
+    // A claimed message may wait in memory for its endpoint's slot (at most two rounds of
+    // attempts: see #saturated) before its own attempt: the lease covers all three.
+    const leaseS = 3 * Math.ceil(settings.timeoutMs / 1000) + LEASE_MARGIN_S;
+    const saturated = this.#saturated();
     const { rows } = await sql<{
       id: string;
       endpoint_id: string;
@@ -119,6 +131,7 @@ export class Deliverer {
       attempts: number;
       round_attempts: number;
       rate_limit_per_second: number | null;
+      ordered: boolean;
     }>`
       with cand as (
         select m.id, m.endpoint_id, m.seq,
@@ -127,19 +140,13 @@ export class Deliverer {
          where m.id = any(${ids}::uuid[]) and m.status = 'pending'
            and m.next_attempt_at <= now()
            and (m.locked_until is null or m.locked_until < now())
-      ), busy as (
-        select x.endpoint_id, count(*)::int as n
-          from gw_webhook_message x
-         where x.endpoint_id in (select endpoint_id from cand)
-           and x.status = 'pending' and x.locked_until >= now()
-         group by x.endpoint_id
       ), ok as (
         select c.id
           from cand c
           join gw_webhook_endpoint e on e.id = c.endpoint_id
-          left join busy b on b.endpoint_id = c.endpoint_id
          where e.enabled
-           and c.rn + coalesce(b.n, 0) <= case when e.ordered then 1 else ${settings.concurrencyPerEndpoint}::int end
+           and not (c.endpoint_id = any(${saturated}::uuid[]))
+           and c.rn <= case when e.ordered then 1 else ${settings.concurrencyPerEndpoint}::int end
            and (not e.ordered or not exists (
                  select 1 from gw_webhook_message p
                   where p.endpoint_id = c.endpoint_id and p.status = 'pending' and p.seq < c.seq))
@@ -153,7 +160,12 @@ export class Deliverer {
        where m.id = ok.id and e.id = m.endpoint_id and m.status = 'pending'
          and (m.locked_until is null or m.locked_until < now())
       returning m.id, m.endpoint_id, e.owner_id, e.url, m.body, m.event_type, m.event_time,
-                m.attempts, m.round_attempts, e.rate_limit_per_second`.execute(this.#db);
+                m.attempts, m.round_attempts, e.rate_limit_per_second, e.ordered`.execute(this.#db);
+    if (rows.length < ids.length)
+      await this.#park(
+        ids,
+        rows.map((r) => r.id),
+      );
     if (rows.length === 0) return;
     const secrets = await activeSecrets(this.#db, [...new Set(rows.map((r) => r.endpoint_id))]);
     for (const r of rows) {
@@ -168,6 +180,7 @@ export class Deliverer {
         attempts: r.attempts,
         roundAttempts: r.round_attempts,
         rateLimitPerSecond: r.rate_limit_per_second,
+        ordered: r.ordered,
       };
       const sealed = secrets.get(r.endpoint_id) ?? [];
       const run = this.#run(claim, sealed).catch((error: unknown) => {
@@ -176,6 +189,94 @@ export class Deliverer {
       this.#inFlight.add(run);
       void run.finally(() => this.#inFlight.delete(run));
     }
+  }
+
+  /**
+   * Remembers due messages the claim refused (their endpoint at its cap, or an earlier message of
+   * an ordered endpoint pending), to wake them when a slot of their endpoint frees here. Messages
+   * a claim skipped for other reasons (not due, finished, claimed elsewhere) are not parked.
+   */
+  async #park(asked: readonly string[], claimed: readonly string[]): Promise<void> {
+    const got = new Set(claimed);
+    const refused = asked.filter((id) => !got.has(id));
+    const rows = await this.#db
+      .selectFrom('gw_webhook_message')
+      .select(['id', 'endpoint_id', 'seq'])
+      .where('id', '=', sql<string>`any(${refused}::uuid[])`)
+      .where('status', '=', 'pending')
+      .where('next_attempt_at', '<=', sql<Date>`now()`)
+      .where((eb) =>
+        eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]),
+      )
+      .execute();
+    for (const r of rows) {
+      const parked = this.#parked.get(r.endpoint_id) ?? new Map<string, bigint>();
+      parked.set(r.id, BigInt(r.seq));
+      this.#parked.set(r.endpoint_id, parked);
+    }
+  }
+
+  /**
+   * The oldest parked messages of these endpoints (up to the cap each: the next of an ordered
+   * endpoint is among them), taken out of the park.
+   */
+  #unpark(endpointIds: readonly string[]): string[] {
+    const cap = this.#o.settings.concurrencyPerEndpoint;
+    const out: string[] = [];
+    for (const endpointId of endpointIds) {
+      const parked = this.#parked.get(endpointId);
+      if (!parked) continue;
+      const taken = [...parked]
+        .sort((a, b) => (a[1] < b[1] ? -1 : a[1] > b[1] ? 1 : 0))
+        .slice(0, cap)
+        .map(([id]) => id);
+      for (const id of taken) parked.delete(id);
+      if (parked.size === 0) this.#parked.delete(endpointId);
+      out.push(...taken);
+    }
+    return out;
+  }
+
+  /**
+   * Endpoints with two rounds of work in this process (running and waiting at twice the cap):
+   * the claim leaves their messages in the database (parked), so a hanging receiver holds at
+   * most that many of its messages here, and none of any other endpoint's slots.
+   */
+  #saturated(): string[] {
+    const cap = this.#o.settings.concurrencyPerEndpoint;
+    const out: string[] = [];
+    for (const [endpointId, running] of this.#running) {
+      if (running + (this.#waiting.get(endpointId)?.length ?? 0) >= 2 * cap) out.push(endpointId);
+    }
+    return out;
+  }
+
+  /** A slot of the endpoint's concurrency cap (one for an ordered endpoint). */
+  async #acquire(endpointId: string, cap: number): Promise<void> {
+    const running = this.#running.get(endpointId) ?? 0;
+    if (running < cap) {
+      this.#running.set(endpointId, running + 1);
+      return;
+    }
+    await new Promise<void>((resolve) => {
+      const queue = this.#waiting.get(endpointId) ?? [];
+      queue.push(resolve);
+      this.#waiting.set(endpointId, queue);
+    });
+  }
+
+  /** Hands the slot to the next waiting message, or frees it. */
+  #release(endpointId: string): void {
+    const queue = this.#waiting.get(endpointId);
+    const next = queue?.shift();
+    if (queue?.length === 0) this.#waiting.delete(endpointId);
+    if (next) {
+      next();
+      return;
+    }
+    const running = (this.#running.get(endpointId) ?? 1) - 1;
+    if (running <= 0) this.#running.delete(endpointId);
+    else this.#running.set(endpointId, running);
   }
 
   /** When this endpoint's next request may start under its rate limit (ms since epoch). */
@@ -189,10 +290,20 @@ export class Deliverer {
   }
 
   async #run(claim: Claimed, sealed: readonly string[]): Promise<void> {
+    const cap = claim.ordered ? 1 : this.#o.settings.concurrencyPerEndpoint;
+    await this.#acquire(claim.endpointId, cap);
+    try {
+      await this.#attempt(claim, sealed);
+    } finally {
+      this.#release(claim.endpointId);
+    }
+  }
+
+  async #attempt(claim: Claimed, sealed: readonly string[]): Promise<void> {
     const { settings, box, metrics } = this.#o;
     const wait = this.#slot(claim.endpointId, claim.rateLimitPerSecond) - Date.now();
     if (wait > MAX_RATE_WAIT_MS) {
-      await this.#release(claim, new Date(Date.now() + wait));
+      await this.#putBack(claim, new Date(Date.now() + wait));
       return;
     }
     if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
@@ -235,7 +346,7 @@ export class Deliverer {
   }
 
   /** Puts a claimed message back unattempted (its endpoint's rate limit), due at `at`. */
-  async #release(claim: Claimed, at: Date): Promise<void> {
+  async #putBack(claim: Claimed, at: Date): Promise<void> {
     await this.#db
       .updateTable('gw_webhook_message')
       .set((eb) => ({
@@ -257,18 +368,34 @@ export class Deliverer {
   }
 
   #flushSoon(delay: number): void {
-    if (this.#flushTimer && delay > 0) return;
-    if (this.#flushTimer) clearTimeout(this.#flushTimer);
+    if (this.#flushTimer) {
+      if (delay > 0) return;
+      clearTimeout(this.#flushTimer);
+    }
     this.#flushTimer = setTimeout(() => {
       this.#flushTimer = null;
+      this.#startRecords();
+    }, delay);
+  }
+
+  /**
+   * Writes waiting results, a few batches at once (each its own transaction): one writer at a
+   * time fell behind the attempts on a busy database, and a result not yet written keeps its
+   * message counted against its endpoint's cap.
+   */
+  #startRecords(): void {
+    while (this.#outcomes.length > 0 && this.#recording.size < PARALLEL_RECORDS) {
       const batch = this.#outcomes.splice(0, FLUSH_MAX);
-      if (this.#outcomes.length > 0) this.#flushSoon(0);
-      this.#flushing = this.#flushing
-        .then(() => this.#record(batch))
+      const run: Promise<void> = this.#record(batch)
         .catch((error: unknown) => {
           this.#o.log.error({ err: error }, 'webhook results not recorded');
+        })
+        .finally(() => {
+          this.#recording.delete(run);
+          if (this.#outcomes.length > 0) this.#startRecords();
         });
-    }, delay);
+      this.#recording.add(run);
+    }
   }
 
   /** The delay before the next attempt after a failed one, or null when none is left. */
@@ -338,7 +465,9 @@ export class Deliverer {
       });
     }
     for (const id of succeeded) failing.delete(id);
-    const disabled = await this.#db.transaction().execute(async (trx) => {
+    // Retried on a deadlock or serialization failure (two batches updating one endpoint).
+    const disabled = await withTransaction(this.#o.platform.database.db, async (tx) => {
+      const trx = webhooksDb(tx);
       await trx.insertInto('gw_webhook_attempt').values(attempts).execute();
       await sql`
         update gw_webhook_message m
@@ -406,10 +535,13 @@ export class Deliverer {
         );
       });
     }
-    // Slots freed: wake the messages waiting behind them (cap reached, ordered successors).
-    const freed = [...new Set(batch.map((o) => o.claim.endpointId))];
-    const waiting = await this.waitingMessages(freed);
-    if (waiting.length > 0) await this.#o.wake(waiting);
+    // Slots freed: wake the messages parked behind them (cap reached, ordered successors).
+    const waiting = this.#unpark([...new Set(batch.map((o) => o.claim.endpointId))]);
+    // Claimed here, at once: a job would add the queue's round trip to every freed slot.
+    for (const id of waiting)
+      void this.deliver(id).catch((error: unknown) => {
+        this.#o.log.error({ err: error, messageId: id }, 'webhook claim failed');
+      });
   }
 
   /** Due, unclaimed messages of these endpoints, up to their cap each (oldest first). */
@@ -429,16 +561,20 @@ export class Deliverer {
 
   /** Waits for running attempts and their results (tests, shutdown). */
   async drain(): Promise<void> {
-    while (this.#inFlight.size > 0 || this.#outcomes.length > 0 || this.#claimScheduled) {
+    while (
+      this.#inFlight.size > 0 ||
+      this.#outcomes.length > 0 ||
+      this.#claimScheduled ||
+      this.#recording.size > 0
+    ) {
       await this.#claimScheduled;
       await Promise.all([...this.#inFlight]);
       if (this.#flushTimer) {
         clearTimeout(this.#flushTimer);
         this.#flushTimer = null;
-        const batch = this.#outcomes.splice(0);
-        this.#flushing = this.#flushing.then(() => this.#record(batch));
       }
-      await this.#flushing;
+      this.#startRecords();
+      await Promise.all([...this.#recording]);
     }
   }
 
