@@ -312,7 +312,7 @@ conformance('local', localHarness);
 conformance('s3', s3Harness);
 
 describe('storage: S3 specifics', () => {
-  test('s3rver does NOT enforce a presigned PUT’s signed length (so the files module’s completion check must verify size and checksum)', async (t) => {
+  test('s3rver does NOT enforce a presigned PUT’s signed length nor its checksum (so the files module’s completion check must verify size and checksum)', async (t) => {
     const h = await s3Harness();
     t.after(() => h.close());
     const declared = Buffer.from('declared');
@@ -337,6 +337,17 @@ describe('storage: S3 specifics', () => {
       const head = await h.storage.head('s3/lying/original');
       assert.notEqual(head?.size, declared.length);
     } else assert.equal(res.status, 403);
+    // Same length, other bytes: real S3 answers 400 BadDigest (x-amz-checksum-sha256 is signed).
+    const same = Buffer.from('DECLARED');
+    const swapped = await fetch(presigned.url, {
+      method: 'PUT',
+      headers: presigned.headers,
+      body: same,
+    });
+    if (swapped.status === 200) {
+      const got = await h.storage.get('s3/lying/original');
+      assert.deepEqual(Buffer.concat(await got!.body.toArray()), same);
+    } else assert.equal(swapped.status, 400);
   });
 
   test('an unreachable bucket: ping and reads fail with StorageUnavailableError (503)', async () => {

@@ -1,5 +1,6 @@
 import { defineErrorCodes, HttpError } from '../http/index.ts';
 
+/** The storage area's error codes (the local driver's signed URLs, an unavailable store). */
 export const StorageCodes = defineErrorCodes('storage', {
   STORAGE_UNAVAILABLE: {
     kind: 'Unavailable',

@@ -53,9 +53,10 @@ const SHA256_META = 'sha256';
  * `maxBytes` on the way), then sent with one PutObject carrying its length and SHA-256. Why not
  * stream straight to the bucket: PutObject needs the length before the first byte, and the
  * multipart alternative holds each part (5 MB at least) in memory, 100 MB for 20 concurrent
- * uploads; the spool keeps memory flat (measured: see docs/storage.md), checks length and
- * checksum before anything reaches the bucket (so a refused upload leaves no object to remove),
- * and lets the bucket verify the checksum itself. The cost is one local write and read per upload.
+ * uploads. The spool keeps memory independent of the size (measured against s3rver: 20
+ * concurrent 5 MB streams +66 MB RSS, two 100 MB streams +24 MB), checks length and checksum
+ * before anything reaches the bucket (so a refused upload leaves no object to remove), and lets
+ * the bucket verify the checksum itself. The cost is one local write and read per upload.
  * Buffers (processed variants) go up directly.
  */
 export class S3Storage implements Storage {
