@@ -11,7 +11,7 @@ export { WebhookCodes } from './errors.ts';
 export { fanOut, webhookBody } from './fan-out.ts';
 export { deliverJob, purgeJob, sweepJob } from './jobs.ts';
 export { endpointDisabledTemplate } from './mail.ts';
-export { overrideWebhooksRuntime, stopWebhooks, webhooksRuntime } from './runtime.ts';
+export { stopWebhooks, webhooksRuntime } from './runtime.ts';
 export type { WebhooksRuntime } from './runtime.ts';
 export { WEBHOOKS_ADMIN, WEBHOOKS_MANAGE, WebhookService } from './service.ts';
 export { WebhooksConfig, webhookSettings } from './settings.ts';

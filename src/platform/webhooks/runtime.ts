@@ -9,7 +9,6 @@ import { Deliverer } from './delivery.ts';
 import { deliverJob } from './jobs.ts';
 import { endpointDisabledTemplate } from './mail.ts';
 import { attemptDelivery, createDeliveryAgent, type DeliveryAgent } from './transport.ts';
-import type { AttemptRequest, AttemptResult } from './transport.ts';
 
 /** What the webhooks area keeps per platform (one per process): settings, keys, the deliverer. */
 export interface WebhooksRuntime {
@@ -23,15 +22,6 @@ export interface WebhooksRuntime {
 }
 
 const runtimes = new WeakMap<Platform, WebhooksRuntime>();
-
-/** Test hook: replaces the transport of platforms made after it (the default is `attemptDelivery`). */
-export interface RuntimeOverrides {
-  attempt?: (req: AttemptRequest, agent: DeliveryAgent) => Promise<AttemptResult>;
-}
-let overrides: RuntimeOverrides = {};
-export function overrideWebhooksRuntime(o: RuntimeOverrides): void {
-  overrides = o;
-}
 
 /** The module's settings slice of this platform's configuration. */
 export function settingsOf(platform: Platform): WebhookSettings {
@@ -62,7 +52,6 @@ export function webhooksRuntime(platform: Platform): WebhooksRuntime {
   const metrics = webhookMetrics(platform.metrics);
   const agent = createDeliveryAgent({ connectionsPerPool: settings.concurrencyPerEndpoint });
   const log = platform.logger.child({ component: 'webhooks' });
-  const attempt = overrides.attempt;
   const wake: WebhooksRuntime['wake'] = async (ids, options = {}) => {
     if (ids.length === 0) return;
     await platform.jobs.sendMany(
@@ -81,7 +70,7 @@ export function webhooksRuntime(platform: Platform): WebhooksRuntime {
     metrics,
     log,
     userAgent: `Groundwork-Webhooks/${platform.version}`,
-    attempt: attempt ? (req) => attempt(req, agent) : (req) => attemptDelivery(req, { agent }),
+    attempt: (req) => attemptDelivery(req, { agent }),
     wake: (ids, startAfter) => wake(ids, startAfter ? { startAfter } : {}),
     notifyDisabled: async (endpoint) => {
       const to = await ownerEmail(platform, endpoint.ownerId);
