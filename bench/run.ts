@@ -7,6 +7,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   auth: () => import('./auth.ts'),
   soak: () => import('./soak.ts'),
   webhooks: () => import('./webhooks.ts'),
+  files: () => import('./files.ts'),
 };
 
 const name = process.argv[2] ?? '';
