@@ -214,6 +214,28 @@ describe('processImage', () => {
     assert.equal(jpeg.info.channels, 3);
   });
 
+  test('a 16-bit PNG and a CMYK JPEG come out as 8-bit sRGB', async () => {
+    const flat = () =>
+      sharp({
+        create: { width: 300, height: 200, channels: 3, background: { r: 200, g: 30, b: 30 } },
+      });
+    const png16 = await flat().toColourspace('rgb16').png().toBuffer();
+    const cmyk = await flat().toColourspace('cmyk').jpeg().toBuffer();
+    assert.equal((await sharp(png16).metadata()).depth, 'ushort');
+    assert.equal((await sharp(cmyk).metadata()).space, 'cmyk');
+    for (const input of [png16, cmyk]) {
+      const result = await processImage(input, {
+        limits,
+        variants: [{ name: 'w100', width: 100, formats: ['jpeg'] }],
+      });
+      for (const data of [result.original.data, result.variants[0]?.data ?? Buffer.alloc(0)]) {
+        const m = await sharp(data).metadata();
+        assert.deepEqual([m.space, m.depth, m.channels], ['srgb', 'uchar', 3]);
+      }
+      assert.deepEqual([result.variants[0]?.width, result.variants[0]?.height], [100, 67]);
+    }
+  });
+
   test('WebP in, WebP original out, clean', async () => {
     const input = await image(320, 240)
       .webp({ quality: 90 })
