@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { FastifyInstance } from 'fastify';
 import { newId, withTransaction } from '../../src/platform/db/index.ts';
 import type { JobContext } from '../../src/platform/jobs/index.ts';
-import { fanOut, purgeJob } from '../../src/platform/webhooks/index.ts';
+import { fanOut, purgeJob, sweepJob } from '../../src/platform/webhooks/index.ts';
 import { bearer, mailsTo, signIn, type TestUser } from '../helpers/identity.ts';
 import { eventually } from '../helpers/jobs-harness.ts';
 import {
@@ -593,5 +593,38 @@ describe('webhooks: deliveries', () => {
     const left = await deliveries(paul.headers, ep.id);
     assert.equal(left.items.length, 1);
     assert.notEqual(left.items[0]?.id, old.id);
+  });
+
+  test('the sweep wakes due messages nobody delivers (a process died after the commit, or mid-attempt)', async () => {
+    const quinn = await member();
+    const ep = await endpoint(quinn);
+    const body = (n: number) =>
+      JSON.stringify({
+        type: 'whtest.thing.happened',
+        timestamp: new Date().toISOString(),
+        data: { n, note: 'stranded' },
+      });
+    // As a fan-out leaves a message when its process dies right after the commit (due, no job),
+    // and as a process that died during the attempt leaves one (its lease run out).
+    await h.tdb.database.pool.query(
+      `insert into gw_webhook_message
+         (id, endpoint_id, event_id, event_type, event_time, body, status, next_attempt_at,
+          attempts, locked_until)
+       values ($1, $2, $3, 'whtest.thing.happened', now(), $4, 'pending', now() - interval '1 minute', 0, null),
+              ($5, $2, $6, 'whtest.thing.happened', now(), $7, 'pending', now() - interval '2 minutes', 1,
+               now() - interval '1 second')`,
+      [newId(), ep.id, newId(), body(800), newId(), newId(), body(801)],
+    );
+    const ctx = { platform: h.platform } as unknown as JobContext;
+    const result = await sweepJob.handler({}, ctx);
+    assert.ok(result.woken >= 2, JSON.stringify(result));
+    await eventually('both delivered', async () => ep.got().length >= 2);
+    assert.deepEqual(
+      ep
+        .got()
+        .map((r) => (JSON.parse(r.body) as { data: { n: number } }).data.n)
+        .sort(),
+      [800, 801],
+    );
   });
 });

@@ -584,18 +584,27 @@ export class Deliverer {
   }
 }
 
-/** Due messages nobody is delivering (a worker died, or they waited for a slot): for the sweep. */
-export async function strandedMessages(db: WebhooksDb, limit: number): Promise<string[]> {
-  const rows = await db
-    .selectFrom('gw_webhook_message')
-    .select('id')
-    .where('status', '=', 'pending')
-    .where('next_attempt_at', '<=', sql<Date>`now() - interval '30 seconds'`)
-    .where((eb) =>
-      eb.or([eb('locked_until', 'is', null), eb('locked_until', '<', sql<Date>`now()`)]),
-    )
-    .orderBy('next_attempt_at')
-    .limit(limit)
-    .execute();
+/**
+ * Due messages nobody is delivering (a worker died holding them, or they waited for a slot of
+ * their endpoint in another process): the oldest `perEndpoint` of each endpoint, `limit` in all.
+ * Per endpoint, so an endpoint with a long backlog (a receiver that hangs) does not fill the
+ * sweep with messages its claim would only park again.
+ */
+export async function strandedMessages(
+  db: WebhooksDb,
+  perEndpoint: number,
+  limit: number,
+): Promise<string[]> {
+  const { rows } = await sql<{ id: string }>`
+    select s.id from (
+      select m.id, m.next_attempt_at,
+             row_number() over (partition by m.endpoint_id order by m.seq) as rn
+        from gw_webhook_message m
+       where m.status = 'pending'
+         and m.next_attempt_at <= now() - interval '30 seconds'
+         and (m.locked_until is null or m.locked_until < now())) s
+     where s.rn <= ${perEndpoint}
+     order by s.next_attempt_at
+     limit ${limit}`.execute(db);
   return rows.map((r) => r.id);
 }

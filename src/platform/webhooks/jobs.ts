@@ -36,7 +36,11 @@ export const sweepJob = defineJob({
   options: { retries: 0, timeoutSeconds: 60, cron: { expression: '* * * * *', payload: {} } },
   handler: async (_payload, ctx) => {
     const runtime = webhooksRuntime(ctx.platform);
-    const ids = await strandedMessages(webhooksDb(ctx.platform.database.db), 5_000);
+    const ids = await strandedMessages(
+      webhooksDb(ctx.platform.database.db),
+      runtime.settings.concurrencyPerEndpoint,
+      5_000,
+    );
     await runtime.wake(ids);
     return { woken: ids.length };
   },
