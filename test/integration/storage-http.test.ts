@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConfigError } from '../../src/platform/config/index.ts';
 import { createMetricsRegistry } from '../../src/platform/observability/index.ts';
-import { UrlSigner } from '../../src/platform/storage/index.ts';
+import { StorageUnavailableError, UrlSigner } from '../../src/platform/storage/index.ts';
 import { buildTestApp, testConfig } from '../helpers/app.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import { assertProblem } from '../helpers/problem.ts';
@@ -323,7 +323,7 @@ describe('storage HTTP: the local driver’s signed URLs', async () => {
     );
   });
 
-  test('readiness reports the storage down when its folder cannot be made', async (t) => {
+  test('readiness reports the storage down when its folder cannot be made, and writes fail with 503 STORAGE_UNAVAILABLE', async (t) => {
     const file = join(root, 'not-a-folder');
     await writeFile(file, 'x');
     const broken = await buildTestApp(
@@ -336,6 +336,10 @@ describe('storage HTTP: the local driver’s signed URLs', async () => {
     assert.equal(
       ready.json<{ checks: Record<string, { status: string }> }>().checks.storage?.status,
       'down',
+    );
+    await assert.rejects(
+      broken.app.platform.storage.put('a/b', Buffer.from('x'), { contentType: 'text/plain' }),
+      (error: unknown) => error instanceof StorageUnavailableError && error.status === 503,
     );
   });
 });

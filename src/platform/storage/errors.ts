@@ -37,7 +37,7 @@ export const StorageCodes = defineErrorCodes('storage', {
   },
 });
 
-/** Errors of the file system or network that mean the store cannot serve now (answered 503). */
+/** File-system errors that mean the folder cannot serve now (answered 503), not a bad request. */
 const UNAVAILABLE_ERRNO = new Set([
   'ENOSPC',
   'EDQUOT',
@@ -47,12 +47,8 @@ const UNAVAILABLE_ERRNO = new Set([
   'EPERM',
   'EMFILE',
   'ENFILE',
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EAI_AGAIN',
-  'ENOTFOUND',
-  'EHOSTUNREACH',
+  // A path component of the folder is a file: a misconfigured STORAGE_LOCAL_DIR.
+  'ENOTDIR',
 ]);
 
 /** The store could not serve (answered 503 `STORAGE_UNAVAILABLE`); the cause is logged, not shown. */
@@ -63,8 +59,8 @@ export class StorageUnavailableError extends HttpError {
   }
 }
 
-/** `error` as a `StorageUnavailableError` when it is a store failure (disk, network), else as is. */
-export function translateStoreError(error: unknown): unknown {
+/** `error` as a `StorageUnavailableError` when the file system failed (disk full...), else as is. */
+export function translateFsError(error: unknown): unknown {
   const code = (error as { code?: unknown } | null)?.code;
   if (typeof code === 'string' && UNAVAILABLE_ERRNO.has(code))
     return new StorageUnavailableError(error);

@@ -12,6 +12,7 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { translateFsError } from './errors.ts';
 import { isKeyPrefix, pathUnder } from './keys.ts';
 import { assertMediaType } from './media-type.ts';
 import { safeDisposition, type UrlSigner } from './signed-urls.ts';
@@ -119,13 +120,17 @@ export class LocalStorage implements Storage {
         await rm(join(dir, previous.file), { force: true });
       return toObject(key, meta);
     } catch (error) {
-      await rm(tmp, { force: true });
+      await rm(tmp, { force: true }).catch(() => undefined);
       await this.#prune(dir);
-      throw error;
+      throw translateFsError(error);
     }
   }
 
-  async get(key: string, options: { range?: ByteRange } = {}): Promise<ObjectStream | null> {
+  get(key: string, options: { range?: ByteRange } = {}): Promise<ObjectStream | null> {
+    return fsCall(() => this.#get(key, options));
+  }
+
+  async #get(key: string, options: { range?: ByteRange }): Promise<ObjectStream | null> {
     const dir = pathUnder(this.root, key);
     // The sidecar may name a version replaced (and removed) since it was read: read it again.
     for (let attempt = 0; attempt < 3; attempt++) {
@@ -145,27 +150,35 @@ export class LocalStorage implements Storage {
     return null;
   }
 
-  async head(key: string): Promise<StoredObject | null> {
-    const meta = await readMeta(pathUnder(this.root, key));
-    return meta ? toObject(key, meta) : null;
+  head(key: string): Promise<StoredObject | null> {
+    return fsCall(async () => {
+      const meta = await readMeta(pathUnder(this.root, key));
+      return meta ? toObject(key, meta) : null;
+    });
   }
 
-  async delete(key: string): Promise<void> {
-    const dir = pathUnder(this.root, key);
-    const meta = await readMeta(dir);
-    if (!meta) return;
-    await rm(join(dir, META), { force: true });
-    await rm(join(dir, meta.file), { force: true });
-    await this.#prune(dir);
+  delete(key: string): Promise<void> {
+    return fsCall(async () => {
+      const dir = pathUnder(this.root, key);
+      const meta = await readMeta(dir);
+      if (!meta) return;
+      await rm(join(dir, META), { force: true });
+      await rm(join(dir, meta.file), { force: true });
+      await this.#prune(dir);
+    });
   }
 
   /**
    * Objects under `prefix`, in key order segment by segment (`a`, `a/b`, `a-c`: a key before the
    * keys under it), from just after `after`. Keys made with UUIDv7 segments list oldest first.
    */
-  async list(
+  list(prefix: string, options: { limit?: number; after?: string } = {}): Promise<StoredObject[]> {
+    return fsCall(() => this.#list(prefix, options));
+  }
+
+  async #list(
     prefix: string,
-    options: { limit?: number; after?: string } = {},
+    options: { limit?: number; after?: string },
   ): Promise<StoredObject[]> {
     if (!isKeyPrefix(prefix)) throw new Error('invalid listing prefix');
     const limit = Math.max(1, Math.min(options.limit ?? 1_000, 1_000));
@@ -338,6 +351,15 @@ export function satisfiable(
 /** A strong validator from the content: the same bytes keep their ETag. */
 export function etagOf(checksumSha256: string): string {
   return Buffer.from(checksumSha256, 'base64').subarray(0, 16).toString('hex');
+}
+
+/** Runs a file-system operation; a failing disk becomes `StorageUnavailableError` (503). */
+async function fsCall<T>(run: () => Promise<T>): Promise<T> {
+  try {
+    return await run();
+  } catch (error) {
+    throw translateFsError(error);
+  }
 }
 
 function isMissing(error: unknown): boolean {
