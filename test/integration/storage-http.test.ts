@@ -306,6 +306,50 @@ describe('storage HTTP: the local driver’s signed URLs', async () => {
     assert.equal(await storage.head('h/over/original'), null);
   });
 
+  test('a slow upload may take longer than HANDLER_TIMEOUT_MS (up to REQUEST_TIMEOUT_MS)', async (t) => {
+    const own = await buildTestApp({
+      STORAGE_LOCAL_DIR: root,
+      HANDLER_TIMEOUT_MS: '200',
+      REQUEST_TIMEOUT_MS: '10000',
+    });
+    t.after(() => own.app.close());
+    await own.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = own.app.server.address() as AddressInfo;
+    const parts = Array.from({ length: 6 }, (_, i) => Buffer.alloc(1000, i));
+    const whole = Buffer.concat(parts);
+    const p = await presign('h/slow/original', whole, 'application/octet-stream');
+    const url = new URL(p.url);
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = httpRequest(
+        {
+          host: '127.0.0.1',
+          port,
+          method: 'PUT',
+          path: `${url.pathname}${url.search}`,
+          headers: p.headers,
+        },
+        (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        },
+      );
+      req.on('error', reject);
+      let i = 0;
+      const next = () => {
+        const part = parts[i++];
+        if (!part) {
+          req.end();
+          return;
+        }
+        req.write(part);
+        setTimeout(next, 100);
+      };
+      next();
+    });
+    assert.equal(status, 200);
+    assert.equal((await storage.head('h/slow/original'))?.size, whole.length);
+  });
+
   test('readiness checks the storage folder; /metrics counts operations and bytes by driver', async () => {
     const ready = await app.inject({ url: '/health/ready' });
     assert.equal(ready.statusCode, 200, ready.body);

@@ -27,5 +27,10 @@ export const storageModule = {
     registerStorageRoutes(app, {
       storage: platform.storage,
       signer: new UrlSigner(platform.config.secrets.appSecret),
+      // Node's REQUEST_TIMEOUT_MS bounds the arrival of the body anyway.
+      uploadTimeoutMs: Math.max(
+        platform.config.http.handlerTimeoutMs,
+        platform.config.http.requestTimeoutMs,
+      ),
     }),
 };

@@ -77,7 +77,12 @@ const Stored = Type.Object({
  */
 export async function registerStorageRoutes(
   app: StorageApp,
-  options: { storage: Storage; signer: UrlSigner },
+  options: {
+    storage: Storage;
+    signer: UrlSigner;
+    /** Deadline of an upload (instead of `HANDLER_TIMEOUT_MS`): a body takes a while to arrive. */
+    uploadTimeoutMs: number;
+  },
 ): Promise<void> {
   const { storage, signer } = options;
 
@@ -196,7 +201,7 @@ export async function registerStorageRoutes(
   app.put(
     '/storage/objects/*',
     {
-      config: { auth: 'none', rateLimit: false },
+      config: { auth: 'none', rateLimit: false, handlerTimeoutMs: options.uploadTimeoutMs },
       // A refused upload is answered before its body is read: the connection is closed after the
       // answer rather than kept alive by reading (and throwing away) the rest of it.
       onSend: (request, reply, payload, done) => {
