@@ -18,7 +18,7 @@
  *     Needs the files module (issue 15): skipped, and said so, when the server cannot start.
  *
  * Targets: processImage ≥ 0.8 × raw sharp; server RSS growth < 100 MB during the uploads.
- * Writes bench/results/files.json.
+ * `BENCH_FILES_PARTS=processing` (or `uploads`) runs one part. Writes bench/results/files.json.
  */
 import { encode as encodeBlurhash } from 'blurhash';
 import { mkdir, writeFile } from 'node:fs/promises';
