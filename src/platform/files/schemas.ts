@@ -59,6 +59,8 @@ export const StartUploadBody = Type.Object(
     }),
     size: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }),
     checksumSha256: Type.String({
+      minLength: 44,
+      maxLength: 44,
       pattern: SHA256_BASE64,
       description: 'Base64 SHA-256 of the bytes (as S3’s `x-amz-checksum-sha256`).',
     }),
