@@ -304,6 +304,19 @@ describe('processImage', () => {
     assert.equal(await refusal(processImage(truncated, { variants, limits })), 'CORRUPT');
   });
 
+  test('failOn error, not warning: a JPEG with stray bytes before a marker (libjpeg warns) still processes', async () => {
+    const jpeg = await image(64, 64).jpeg().toBuffer();
+    const at = jpeg.indexOf(Buffer.from([0xff, 0xc4])); // the first Huffman table
+    const quirky = Buffer.concat([
+      jpeg.subarray(0, at),
+      Buffer.from([1, 2, 3, 4]),
+      jpeg.subarray(at),
+    ]);
+    await assert.rejects(sharp(quirky, { failOn: 'warning' }).raw().toBuffer(), /extraneous bytes/);
+    const result = await processImage(quirky, { variants, limits });
+    assert.deepEqual([result.width, result.height], [64, 64]);
+  });
+
   test('random bytes, HTML labelled as PNG, and an SVG with a script are UNSUPPORTED_TYPE, never rendered', async () => {
     const random = Buffer.alloc(4096);
     for (let i = 0, s = 1; i < random.length; i++) {
