@@ -4,6 +4,10 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
+import { filesModule } from '../../src/platform/files/index.ts';
+import { registeredRoutes } from '../../src/platform/http/index.ts';
+import { moduleJobs } from '../../src/platform/modules/index.ts';
+import { signInAdmin } from '../helpers/identity.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import {
   ftestModule,
@@ -392,11 +396,7 @@ describe('files: access, deletion, quota', () => {
       'FILE_NOT_FOUND',
     );
     const { purgeFiles } = await import('../../src/platform/files/index.ts');
-    assert.deepEqual(
-      await purgeFiles(h.platform),
-      { files: 0, uploads: 0 },
-      'within the grace period',
-    );
+    assert.equal((await purgeFiles(h.platform)).files, 0, 'within the grace period');
     const later = new Date(Date.now() + 2 * 86_400_000);
     const purged = await purgeFiles(h.platform, { now: later });
     assert.ok(purged.files >= 1);
@@ -404,6 +404,22 @@ describe('files: access, deletion, quota', () => {
       (await storedObjects(h)).filter((o) => o.includes(file.id)),
       [],
     );
+  });
+
+  test('objects no row knows (a crash between storing and recording) are swept once past the grace period', async () => {
+    const { v7 } = await import('uuid');
+    const { purgeFiles } = await import('../../src/platform/files/index.ts');
+    const lostId = v7({ msecs: Date.now() - 36 * 3_600_000 });
+    const recentId = v7();
+    for (const id of [lostId, recentId])
+      await h.platform.storage.put(`files/${id}/upload`, await png(10, 10), {
+        contentType: 'image/png',
+      });
+    const result = await purgeFiles(h.platform);
+    assert.equal(result.orphanObjects, 1);
+    const keys = await storedObjects(h);
+    assert.ok(!keys.includes(`files/${lostId}/upload`));
+    assert.ok(keys.includes(`files/${recentId}/upload`), 'within the grace period: kept');
   });
 
   test('quota: uploads past FILES_USER_QUOTA_BYTES are 413 QUOTA_EXCEEDED; concurrent uploads never exceed it', async () => {
@@ -430,5 +446,47 @@ describe('files: access, deletion, quota', () => {
       [created],
     );
     assert.ok(Number(rows[0]?.used) <= 60_000);
+  });
+
+  test('files:admin reads and deletes any owner’s file', async () => {
+    const owner = await h.user();
+    const adminHeaders = (await signInAdmin(h.app, h)).headers;
+    const file = (
+      await upload(h, owner.headers, [
+        { name: 'purpose', data: 'ftest.picture' },
+        { name: 'file', filename: 'p.png', data: await png(20, 20) },
+      ])
+    ).json<FileJson>();
+    const seen = await h.app.inject({
+      method: 'GET',
+      url: `/api/v1/files/${file.id}`,
+      headers: adminHeaders,
+    });
+    assert.equal(seen.statusCode, 200, seen.body);
+    const del = await h.app.inject({
+      method: 'DELETE',
+      url: `/api/v1/files/${file.id}`,
+      headers: adminHeaders,
+    });
+    assert.equal(del.statusCode, 204);
+  });
+
+  test('metrics: uploads by outcome, processing time and failures, bytes stored', async () => {
+    const res = await h.app.inject({ method: 'GET', url: '/metrics' });
+    assert.equal(res.statusCode, 200);
+    assert.match(res.body, /files_uploads_total\{outcome="stored"\} \d+/);
+    assert.match(res.body, /files_uploads_total\{outcome="quota_exceeded"\} \d+/);
+    assert.match(res.body, /files_processing_duration_seconds_count\{outcome="ready"\} \d+/);
+    const stored = /files_stored_bytes (\d+)/.exec(res.body);
+    assert.ok(stored && Number(stored[1]) > 0, 'bytes stored read from the database');
+  });
+
+  test('POST /files has its own handler deadline (FILES_UPLOAD_TIMEOUT); processing runs FILES_PROCESSING_CONCURRENCY at once', () => {
+    const route = registeredRoutes(h.app).find(
+      (r) => r.url === '/api/v1/files' && r.method === 'POST',
+    );
+    assert.equal(route?.config?.handlerTimeoutMs, 300_000);
+    const job = moduleJobs(filesModule, h.config).find((j) => j.name === 'files.process');
+    assert.equal(job?.options.concurrency, 2);
   });
 });

@@ -63,9 +63,14 @@ export function fileMetrics(registry: Registry, db?: AnyDb): FileMetrics {
       help: 'Bytes of uploads stored and not deleted (the sum of every user’s quota use)',
       registers: [registry],
       async collect() {
-        const { rows } = await sql<{ total: string | null }>`
-          select sum(used_bytes)::text as total from gw_file_usage`.execute(db);
-        this.set(Number(rows[0]?.total ?? 0));
+        // A database that does not answer leaves the last value: the scrape still succeeds.
+        try {
+          const { rows } = await sql<{ total: string | null }>`
+            select sum(used_bytes)::text as total from gw_file_usage`.execute(db);
+          this.set(Number(rows[0]?.total ?? 0));
+        } catch {
+          return;
+        }
       },
     });
   }
