@@ -151,6 +151,7 @@ export async function registerFileRoutes(
           });
         let purpose: string | undefined;
         let received: ReceivedUpload | undefined;
+        let serviceError: unknown;
         try {
           for await (const part of request.parts()) {
             if (received) {
@@ -168,18 +169,25 @@ export async function registerFileRoutes(
               if (part.fieldname === 'purpose') purpose = String(part.value);
               continue;
             }
-            received = await service.receive(
-              actor.userId,
-              purpose,
-              part.filename,
-              part.file,
-              bodyLength(request.headers['content-length']),
-            );
+            try {
+              received = await service.receive(
+                actor.userId,
+                purpose,
+                part.filename,
+                part.file,
+                bodyLength(request.headers['content-length']),
+              );
+            } catch (error) {
+              serviceError = error;
+              throw error;
+            }
           }
         } catch (error) {
           if (received) await service.discard(received);
           // The rest of the body is not read: close the connection after the answer.
           reply.header('connection', 'close');
+          // The service's errors are its own (a database or store down stays a 503).
+          if (error === serviceError) throw error;
           throw multipartError(error) ?? error;
         }
         if (!received) throw new HttpError(FileCodes.FILE_MISSING);

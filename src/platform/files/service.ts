@@ -132,7 +132,13 @@ export class FilesService {
   ): Promise<ReceivedUpload> {
     const runtime = this.#runtime;
     const purpose = this.purpose(purposeName);
-    const { head, body } = await peek(stream, HEAD_BYTES);
+    let peeked: Awaited<ReturnType<typeof peek>>;
+    try {
+      peeked = await peek(stream, HEAD_BYTES);
+    } catch {
+      throw refused(runtime, 'invalid', FileCodes.FILE_MULTIPART_INVALID);
+    }
+    const { head, body } = peeked;
     if (head.length === 0) throw refused(runtime, 'invalid', FileCodes.FILE_EMPTY);
     const contentType = await this.#checkHead(purpose, head);
     // Reserve what the file may take: the purpose's cap, or less when the body is announced
@@ -175,6 +181,9 @@ export class FilesService {
           `The purpose ${purpose.name} accepts at most ${String(purpose.maxBytes)} bytes.`,
         );
       }
+      // The body failed (malformed multipart, the client went away), not the store.
+      if (!(error instanceof HttpError) && (stream.errored !== null || !stream.readableEnded))
+        throw refused(runtime, 'invalid', FileCodes.FILE_MULTIPART_INVALID);
       runtime.metrics.uploads.inc({ outcome: 'error' });
       throw error;
     }
