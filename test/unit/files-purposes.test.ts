@@ -9,7 +9,8 @@ import {
 } from '../../src/platform/files/index.ts';
 import { defineModule, type FilePurpose } from '../../src/platform/modules/index.ts';
 import { enabledModules } from '../../src/platform/runtime/index.ts';
-import { testConfig } from '../helpers/app.ts';
+import { ConfigError } from '../../src/platform/config/index.ts';
+import { buildTestApp, testConfig } from '../helpers/app.ts';
 
 const picture: FilePurpose = {
   name: 'spots.picture',
@@ -122,5 +123,13 @@ describe('files: purposes', () => {
     assert.equal(filesSettings({ FILES_PROCESSING_CONCURRENCY: 3 }).processingConcurrency, 3);
     assert.throws(() => testConfig({ FILES_UPLOAD_URL_TTL: '8d' }), /FILES_UPLOAD_URL_TTL/);
     assert.throws(() => testConfig({ FILES_UPLOAD_TIMEOUT: '5' }), /FILES_UPLOAD_TIMEOUT/);
+  });
+
+  test('a FILES_DEFAULT_PURPOSE no module declares refuses to start', async () => {
+    await assert.rejects(
+      buildTestApp({ FILES_DEFAULT_PURPOSE: 'nope.nothing' }),
+      (e: unknown) =>
+        e instanceof ConfigError && e.issues.some((i) => i.key === 'FILES_DEFAULT_PURPOSE'),
+    );
   });
 });

@@ -1,3 +1,4 @@
+import { ConfigError } from '../config/index.ts';
 import { defineModule } from '../modules/index.ts';
 import { fileFailed, fileReady, FILES_ADMIN } from './events.ts';
 import { fileJobs } from './jobs.ts';
@@ -32,6 +33,11 @@ export const filesModule = defineModule({
   jobs: ({ config }) => fileJobs(filesSettings(config).processingConcurrency),
   routes: async (app, { platform }) => {
     const runtime = filesRuntime(platform);
+    const fallback = runtime.settings.defaultPurpose;
+    if (!runtime.purposes.has(fallback))
+      throw new ConfigError([
+        { key: 'FILES_DEFAULT_PURPOSE', message: `no enabled module declares ${fallback}` },
+      ]);
     const largest = Math.max(...[...runtime.purposes.values()].map((p) => p.maxBytes), 1);
     await registerFileRoutes(app, new FilesService(platform), runtime.settings, largest);
   },
