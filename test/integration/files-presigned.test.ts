@@ -109,6 +109,25 @@ describe('files: presigned uploads, local driver', () => {
     assert.equal((await complete(h, headers, started.id)).statusCode, 201);
   });
 
+  test('two completes at once record one file (the other 409); a complete after expiry is 409 UPLOAD_EXPIRED', async () => {
+    const { headers } = await h.user();
+    const data = await png(30, 30);
+    const started = (await start(h, headers, data)).json<Started>();
+    assert.ok((await putLocal(h, started, data)).statusCode < 300);
+    const both = await Promise.all([
+      complete(h, headers, started.id),
+      complete(h, headers, started.id),
+    ]);
+    assert.deepEqual(both.map((r) => r.statusCode).sort(), [201, 409]);
+    const late = (await start(h, headers, data)).json<Started>();
+    assert.ok((await putLocal(h, late, data)).statusCode < 300);
+    await h.tdb.database.pool.query(
+      `update gw_file_upload set expires_at = now() - interval '1 second' where id = $1`,
+      [late.id],
+    );
+    assertProblem(await complete(h, headers, late.id), 409, 'UPLOAD_EXPIRED');
+  });
+
   test('different or more bytes stored than declared (a store that does not enforce the signature): 422 UPLOAD_MISMATCH, object removed', async () => {
     const { headers } = await h.user();
     const data = await png(30, 30);
