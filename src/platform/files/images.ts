@@ -14,6 +14,8 @@
  * Threads: libvips' own thread pool is left at sharp's default (`sharp.concurrency()`: the core
  * count, except 1 on glibc Linux without jemalloc, which sharp picks against memory
  * fragmentation). How many images run at once is the job queue's business (one per core).
+ * With glibc's default malloc arenas a worker's RSS climbs to 500-700 MB over a few dozen large
+ * images; `MALLOC_ARENA_MAX=2` holds it near 320-400 MB (docs/benchmarks.md, Files).
  */
 import { encode as encodeBlurhash } from 'blurhash';
 import sharp from 'sharp';
