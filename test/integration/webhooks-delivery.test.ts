@@ -532,6 +532,13 @@ describe('webhooks: deliveries', () => {
     assert.equal(page.items[0]?.lastErrorClass, 'payload-too-large');
     await sleep(500);
     assert.equal(ep.got().length, 0);
+    const replay = await app.inject({
+      method: 'POST',
+      url: `/api/v1/webhooks/messages/${page.items[0]?.id ?? ''}/replay`,
+      headers: max.headers,
+    });
+    assert.equal(replay.statusCode, 409);
+    assert.equal(replay.json<{ code: string }>().code, 'WEBHOOK_MESSAGE_TOO_LARGE');
   });
 
   test('an endpoint failing continuously for WEBHOOKS_DISABLE_AFTER is disabled and its owner mailed', async () => {

@@ -468,7 +468,18 @@ export class Deliverer {
     // Retried on a deadlock or serialization failure (two batches updating one endpoint).
     const disabled = await withTransaction(this.#o.platform.database.db, async (tx) => {
       const trx = webhooksDb(tx);
-      await trx.insertInto('gw_webhook_attempt').values(attempts).execute();
+      // Only for messages that still exist: an endpoint deleted during its attempts took its
+      // messages with it, and one missing row must not lose the batch's other results.
+      await sql`
+        insert into gw_webhook_attempt
+          (id, message_id, endpoint_id, attempted_at, outcome, status_code, duration_ms,
+           response_body, error_class)
+        select x.id, x.message_id, x.endpoint_id, x.attempted_at, x.outcome, x.status_code,
+               x.duration_ms, x.response_body, x.error_class
+          from jsonb_to_recordset(${JSON.stringify(attempts)}::jsonb)
+            as x(id uuid, message_id uuid, endpoint_id uuid, attempted_at timestamptz, outcome text,
+                 status_code int, duration_ms int, response_body text, error_class text)
+         where exists (select 1 from gw_webhook_message m where m.id = x.message_id)`.execute(trx);
       await sql`
         update gw_webhook_message m
            set status = v.status,

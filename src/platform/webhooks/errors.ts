@@ -28,4 +28,10 @@ export const WebhookCodes = defineErrorCodes('webhooks', {
     title: 'Message still pending',
     description: 'The message is still being delivered or waiting for a retry: nothing to replay.',
   },
+  WEBHOOK_MESSAGE_TOO_LARGE: {
+    kind: 'Conflict',
+    title: 'Message too large to send',
+    description:
+      'The event’s body is larger than `WEBHOOKS_PAYLOAD_MAX_BYTES`: the message is never sent, so it cannot be replayed.',
+  },
 });

@@ -207,7 +207,10 @@ export class WebhookService {
       if (ok) await runtime.wake([messageId], { trx });
       return ok;
     });
-    if (!queued) throw new HttpError(WebhookCodes.WEBHOOK_MESSAGE_PENDING);
+    if (!queued) {
+      if (message.status === 'failed') throw new HttpError(WebhookCodes.WEBHOOK_MESSAGE_TOO_LARGE);
+      throw new HttpError(WebhookCodes.WEBHOOK_MESSAGE_PENDING);
+    }
     return { messageId };
   }
 
