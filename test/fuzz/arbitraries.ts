@@ -34,7 +34,20 @@ function stringArb(schema: Schema): fc.Arbitrary<string> {
   if (typeof schema.pattern === 'string') {
     try {
       const re = new RegExp(schema.pattern, 'u');
-      return fc.stringMatching(re).filter(fits);
+      // Not `.filter(fits)`: a pattern that yields longer strings than the generator's default
+      // bound (a 44-character checksum with no `maxLength`) would loop for ever. Strings the
+      // pattern makes are kept when the schema allows their length (its own `maxLength`, if any);
+      // others are repeated or cut to fit, which may break the pattern: still a useful input.
+      const max = num(schema.maxLength) ?? 10_000;
+      return fc
+        .stringMatching(re)
+        .map((s) =>
+          s.length >= minLength && s.length <= max
+            ? s
+            : (s === '' ? 'a' : s)
+                .repeat(Math.ceil(minLength / Math.max(1, s.length)) || 1)
+                .slice(0, max),
+        );
     } catch {
       // A pattern fast-check cannot generate from: plain strings (mostly invalid, still useful).
     }
