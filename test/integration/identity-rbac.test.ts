@@ -83,12 +83,16 @@ describe('identity: roles, permissions and the admin API', () => {
     const byName = new Map(roles.map((r) => [r.name, r]));
     assert.deepEqual([...byName.keys()].sort(), ['admin', 'moderator', 'user']);
     assert.deepEqual(byName.get('admin')?.permissions, [
+      'audit:export',
       'audit:read',
+      'files:admin',
       'jobs:admin',
       'roles:admin',
       'roles:read',
       'users:admin',
       'users:read',
+      'webhooks:admin',
+      'webhooks:manage',
     ]);
     assert.equal(byName.get('admin')?.mfaRequired, true);
     assert.ok(roles.every((r) => r.builtin));

@@ -64,7 +64,16 @@ describe('modules: shape and order', () => {
 
   test('the platform modules come first, identity before the jobs API and the permission catalogue', () => {
     const names = enabledModules(testConfig(), []).map((m) => m.name);
-    assert.deepEqual(names, ['identity', 'jobs', 'permissions']);
+    assert.deepEqual(names, [
+      'identity',
+      'jobs',
+      'events',
+      'audit',
+      'webhooks',
+      'files',
+      'storage',
+      'permissions',
+    ]);
     const dev = enabledModules(testConfig({ APP_ENV: 'development' }), []).map((m) => m.name);
     assert.ok(dev.includes('dev-mail'), 'the development mailbox is a module of development');
     assert.ok(knownModules().some((m) => m.name === 'identity'));
@@ -164,7 +173,18 @@ describe('modules: GET /api/v1/admin/permissions', () => {
     }>().items;
     assert.deepEqual(
       items.map((i) => i.name),
-      ['audit:read', 'jobs:admin', 'roles:admin', 'roles:read', 'users:admin', 'users:read'],
+      [
+        'audit:export',
+        'audit:read',
+        'files:admin',
+        'jobs:admin',
+        'roles:admin',
+        'roles:read',
+        'users:admin',
+        'users:read',
+        'webhooks:admin',
+        'webhooks:manage',
+      ],
     );
     assert.deepEqual(
       items.find((i) => i.name === 'jobs:admin'),
