@@ -634,4 +634,28 @@ describe('webhooks: deliveries', () => {
       [800, 801],
     );
   });
+
+  test('an endpoint deleted while its attempt runs: the other endpoints’ results are still written', async () => {
+    const rita = await member();
+    const doomed = await endpoint(rita, {}, () => ({ status: 200, delayMs: 600 }));
+    const kept = await endpoint(rita, {}, () => ({ status: 200, delayMs: 600 }));
+    await publish(rita.user, 900);
+    await eventually(
+      'both in flight',
+      async () => doomed.got().length > 0 && kept.got().length > 0,
+    );
+    const gone = await app.inject({
+      method: 'DELETE',
+      url: `/api/v1/webhooks/endpoints/${doomed.id}`,
+      headers: rita.headers,
+    });
+    assert.equal(gone.statusCode, 204);
+    const page = await eventually('the kept endpoint’s success logged', async () => {
+      const p = await deliveries(rita.headers, kept.id);
+      return p.items[0]?.status === 'succeeded' ? p : null;
+    });
+    assert.equal(page.items[0]?.attempts.length, 1);
+    await sleep(300);
+    assert.equal(kept.got().length, 1, 'not delivered twice');
+  });
 });
