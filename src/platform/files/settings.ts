@@ -1,16 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
-import { parseDuration, type SliceContext } from '../config/index.ts';
-
-/** `15m`, `30d`: a positive whole number and one of s, m, h, d (the platform's duration shape). */
-const DURATION = '^[1-9][0-9]{0,6}(s|m|h|d)$';
-const duration = (description: string, def: string) =>
-  Type.String({
-    description: `${description} With a unit: \`30s\`, \`15m\`, \`12h\`, \`30d\`.`,
-    default: def,
-    pattern: DURATION,
-  });
+import { configDuration as duration, parseDuration, type SliceContext } from '../config/index.ts';
 
 /** The files module's settings (`FILES_*`), validated with the platform's at start. */
 export const FilesConfig = Type.Object({
