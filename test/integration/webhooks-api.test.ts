@@ -64,6 +64,24 @@ describe('webhooks: settings', () => {
         e instanceof ConfigError &&
         e.issues.some((i) => i.key === 'WEBHOOKS_ALLOW_PRIVATE_NETWORKS'),
     );
+    // At start: listed by the configuration error with every other problem.
+    assert.throws(
+      () =>
+        testConfig({
+          APP_ENV: 'production',
+          APP_SECRET: 'a-long-production-secret-for-the-tests-0123456789',
+          DATABASE_URL: 'postgres://u:p@db.example.com/app',
+          PUBLIC_URL: 'https://app.example.com',
+          SMTP_URL: 'smtp://mail.example.com:587',
+          MAIL_FROM: 'Groundwork <no-reply@example.com>',
+          WEBHOOKS_ALLOW_PRIVATE_NETWORKS: 'true',
+          CORS_ORIGINS: '*',
+        }),
+      (e: unknown) =>
+        e instanceof ConfigError &&
+        e.issues.some((i) => i.key === 'WEBHOOKS_ALLOW_PRIVATE_NETWORKS') &&
+        e.issues.some((i) => i.key === 'CORS_ORIGINS'),
+    );
   });
 
   test('bad values are listed by the configuration error', () => {

@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { Cache } from '../cache/index.ts';
 import type { Config } from '../config/index.ts';
-import type { Database } from '../db/index.ts';
+import type { AnyDb, Database } from '../db/index.ts';
+import { identityDb } from './db.ts';
+import { findUserContact } from './repository.ts';
 import { API_PREFIX, corsAllowsOrigin } from '../http/index.ts';
 import type { Mailer, MailTemplate } from '../mail/index.ts';
 import { defineModule } from '../modules/index.ts';
@@ -57,6 +59,17 @@ export {
   userRegistered,
 } from './events.ts';
 export { identitySettings, IDENTITY_CONFIG_PREFIXES } from './config.ts';
+
+/**
+ * The address and user name of a live account, for another module's mail to its owner (null for
+ * an unknown or deleted account). Modules ask identity; they never read its tables.
+ */
+export async function accountContact(
+  db: AnyDb,
+  userId: string,
+): Promise<{ email: string; username: string } | null> {
+  return (await findUserContact(identityDb(db), userId)) ?? null;
+}
 export type { IdentitySettings } from './config.ts';
 export type { OidcProviderConfig } from './oidc/providers-config.ts';
 export { AccountService, PASSWORD_HISTORY } from './accounts/service.ts';

@@ -4,7 +4,7 @@ import type { Logger } from '../observability/index.ts';
 import type { Platform } from '../modules/index.ts';
 import { webhooksDb, type WebhooksDb } from './tables.ts';
 import { activeSecrets } from './repository.ts';
-import type { SecretBox } from './secret-box.ts';
+import type { SealedBox } from '../encoding/index.ts';
 import type { WebhookSettings } from './settings.ts';
 import type { WebhookMetrics } from './metrics.ts';
 import type { AttemptRequest, AttemptResult } from './transport.ts';
@@ -43,7 +43,7 @@ interface Outcome {
 export interface DelivererOptions {
   platform: Platform;
   settings: WebhookSettings;
-  box: SecretBox;
+  box: SealedBox;
   metrics: WebhookMetrics;
   log: Logger;
   attempt: (req: AttemptRequest) => Promise<AttemptResult>;

@@ -5,7 +5,7 @@ import { endpointDisabledTemplate } from './mail.ts';
 import { registerWebhookRoutes } from './routes.ts';
 import { webhooksRuntime, stopWebhooks } from './runtime.ts';
 import { WebhookService, WEBHOOKS_ADMIN, WEBHOOKS_MANAGE } from './service.ts';
-import { WebhooksConfig, webhookSettings } from './settings.ts';
+import { checkWebhooksConfig, WebhooksConfig, webhookSettings } from './settings.ts';
 
 export { WebhookCodes } from './errors.ts';
 export { fanOut, webhookBody } from './fan-out.ts';
@@ -37,6 +37,7 @@ export const webhooksModule = defineModule({
   // identity: authentication and permissions of its routes; events: the fan-out subscriber.
   dependsOn: ['identity', 'events'],
   config: WebhooksConfig,
+  checkConfig: checkWebhooksConfig,
   permissions: [
     {
       name: WEBHOOKS_MANAGE,

@@ -2,29 +2,8 @@ import { Type } from 'typebox';
 import { defineJob } from '../jobs/index.ts';
 import { strandedMessages } from './delivery.ts';
 import { purgeOld } from './repository.ts';
-import { webhooksRuntime } from './runtime.ts';
+import { deliverJob, webhooksRuntime } from './runtime.ts';
 import { webhooksDb } from './tables.ts';
-
-/**
- * Hands one message to this process's deliverer, which claims it and runs the attempt without
- * holding the job (see `Deliverer`). Retries of a failed attempt are new jobs due at the retry
- * time; the job's own retries only cover a failure to claim (the database unavailable).
- */
-export const deliverJob = defineJob({
-  name: 'webhooks.deliver',
-  payload: Type.Object({ messageId: Type.String({ format: 'uuid' }) }),
-  options: {
-    concurrency: 200,
-    batchSize: 100,
-    retries: 5,
-    backoff: { initialSeconds: 1, maxSeconds: 60 },
-    timeoutSeconds: 60,
-    keepCompletedSeconds: 3_600,
-  },
-  handler: async ({ messageId }, ctx) => {
-    await webhooksRuntime(ctx.platform).deliverer.deliver(messageId);
-  },
-});
 
 /**
  * Every minute: wakes due messages nobody is delivering (a worker died holding them, or they
@@ -58,4 +37,5 @@ export const purgeJob = defineJob({
   },
 });
 
+export { deliverJob };
 export const webhookJobs = [deliverJob, sweepJob, purgeJob];

@@ -1,19 +1,20 @@
-import { sql } from 'kysely';
+import { Type } from 'typebox';
 import type { AnyDb } from '../db/index.ts';
+import { defineJob } from '../jobs/index.ts';
+import { accountContact } from '../identity/index.ts';
 import type { Platform } from '../modules/index.ts';
 import type { WebhooksConfig } from './settings.ts';
 import { webhookSettings, type WebhookSettings } from './settings.ts';
-import { SecretBox } from './secret-box.ts';
+import { SealedBox } from '../encoding/index.ts';
 import { webhookMetrics, type WebhookMetrics } from './metrics.ts';
 import { Deliverer } from './delivery.ts';
-import { deliverJob } from './jobs.ts';
 import { endpointDisabledTemplate } from './mail.ts';
 import { attemptDelivery, createDeliveryAgent, type DeliveryAgent } from './transport.ts';
 
 /** What the webhooks area keeps per platform (one per process): settings, keys, the deliverer. */
 export interface WebhooksRuntime {
   readonly settings: WebhookSettings;
-  readonly box: SecretBox;
+  readonly box: SealedBox;
   readonly metrics: WebhookMetrics;
   readonly agent: DeliveryAgent;
   readonly deliverer: Deliverer;
@@ -30,17 +31,9 @@ export function settingsOf(platform: Platform): WebhookSettings {
   return webhookSettings(platform.config, slice);
 }
 
-/**
- * The owner's address for the disabled-endpoint mail. Identity does not export a contact lookup
- * yet, so this reads its account table directly (one column, by id): to be replaced by
- * identity's function when it exports one.
- */
+/** The owner's address for the disabled-endpoint mail, asked of identity. */
 async function ownerEmail(platform: Platform, userId: string): Promise<string | null> {
-  const { rows } = await sql<{ email: string }>`
-    select email from gw_user where id = ${userId} and deleted_at is null`.execute(
-    platform.database.db,
-  );
-  return rows[0]?.email ?? null;
+  return (await accountContact(platform.database.db, userId))?.email ?? null;
 }
 
 /** The webhooks runtime of a platform, made at first use. */
@@ -48,7 +41,7 @@ export function webhooksRuntime(platform: Platform): WebhooksRuntime {
   const existing = runtimes.get(platform);
   if (existing) return existing;
   const settings = settingsOf(platform);
-  const box = new SecretBox(platform.config.secrets.appSecret);
+  const box = new SealedBox(platform.config.secrets.appSecret, 'webhook secrets');
   const metrics = webhookMetrics(platform.metrics);
   const agent = createDeliveryAgent({ connectionsPerPool: settings.concurrencyPerEndpoint });
   const log = platform.logger.child({ component: 'webhooks' });
@@ -110,3 +103,25 @@ function formatDuration(seconds: number): string {
   if (seconds % 60 === 0) return `${seconds / 60} minute${seconds === 60 ? '' : 's'}`;
   return `${seconds} second${seconds === 1 ? '' : 's'}`;
 }
+
+/**
+ * (Defined beside the runtime it calls, so the runtime can enqueue it without a cycle.)
+ * Hands one message to this process's deliverer, which claims it and runs the attempt without
+ * holding the job (see `Deliverer`). Retries of a failed attempt are new jobs due at the retry
+ * time; the job's own retries only cover a failure to claim (the database unavailable).
+ */
+export const deliverJob = defineJob({
+  name: 'webhooks.deliver',
+  payload: Type.Object({ messageId: Type.String({ format: 'uuid' }) }),
+  options: {
+    concurrency: 200,
+    batchSize: 100,
+    retries: 5,
+    backoff: { initialSeconds: 1, maxSeconds: 60 },
+    timeoutSeconds: 60,
+    keepCompletedSeconds: 3_600,
+  },
+  handler: async ({ messageId }, ctx) => {
+    await webhooksRuntime(ctx.platform).deliverer.deliver(messageId);
+  },
+});

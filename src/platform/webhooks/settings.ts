@@ -1,14 +1,11 @@
 import { Type, type Static } from 'typebox';
-import { ConfigError, parseDuration, type Config } from '../config/index.ts';
-
-/** `15m`, `30d`: a positive whole number and one of s, m, h, d (the platform's duration shape). */
-const DURATION = '^[1-9][0-9]{0,6}(s|m|h|d)$';
-const duration = (description: string, def: string) =>
-  Type.String({
-    description: `${description} With a unit: \`30s\`, \`15m\`, \`12h\`, \`30d\`.`,
-    default: def,
-    pattern: DURATION,
-  });
+import {
+  ConfigError,
+  configDuration as duration,
+  parseDuration,
+  type Config,
+  type ConfigIssue,
+} from '../config/index.ts';
 
 /** The webhooks module's settings (`WEBHOOKS_*`), validated with the platform's at start. */
 export const WebhooksConfig = Type.Object({
@@ -73,19 +70,28 @@ export interface WebhookSettings {
 }
 
 /**
- * Parses the slice. The module config loader has no cross-check hook, so the one rule that
- * involves the platform's settings (no private networks in production) is enforced here, by
- * every process that builds the module's jobs or routes: a `ConfigError` stops the start.
+ * The module's cross-field rule (its `checkConfig`, run with every other configuration check at
+ * start): no private networks in production.
  */
+export function checkWebhooksConfig(
+  slice: WebhooksConfig,
+  context: { env: Config['env'] },
+): ConfigIssue[] {
+  return context.env === 'production' && slice.WEBHOOKS_ALLOW_PRIVATE_NETWORKS
+    ? [
+        {
+          key: 'WEBHOOKS_ALLOW_PRIVATE_NETWORKS',
+          message: 'must be false in production (it lets webhooks reach internal addresses)',
+        },
+      ]
+    : [];
+}
+
+/** Parses the slice (checked again: a slice made by hand cannot skip the production rule). */
 export function webhookSettings(platform: Config, slice: WebhooksConfig): WebhookSettings {
   const production = platform.env === 'production';
-  if (production && slice.WEBHOOKS_ALLOW_PRIVATE_NETWORKS)
-    throw new ConfigError([
-      {
-        key: 'WEBHOOKS_ALLOW_PRIVATE_NETWORKS',
-        message: 'must be false in production (it lets webhooks reach internal addresses)',
-      },
-    ]);
+  const issues = checkWebhooksConfig(slice, platform);
+  if (issues.length > 0) throw new ConfigError(issues);
   return {
     allowPrivateNetworks: slice.WEBHOOKS_ALLOW_PRIVATE_NETWORKS,
     requireHttps: production,

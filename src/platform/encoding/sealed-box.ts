@@ -1,15 +1,17 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from 'node:crypto';
 
 /**
- * Seals endpoint secrets at rest with AES-256-GCM under a key derived from APP_SECRET (HKDF,
- * its own purpose): a database dump alone does not let anyone sign webhooks. The same
- * construction as identity's TokenBox, which its area does not export.
+ * AES-256-GCM under a key derived from `APP_SECRET` (HKDF, one key per purpose), for secrets that
+ * must be read back: a rotated refresh token's successor, TOTP secrets, webhook signing secrets.
+ * Sealed text is base64url of IV, tag and cipher text; `open` answers null for anything it did not
+ * seal under this key.
  */
-export class SecretBox {
+export class SealedBox {
   readonly #key: Buffer;
 
-  constructor(appSecret: string) {
-    this.#key = Buffer.from(hkdfSync('sha256', appSecret, 'groundwork', 'webhook secrets', 32));
+  /** `purpose` separates keys: each use of the box gets its own (HKDF info). */
+  constructor(appSecret: string, purpose = 'identity refresh successor') {
+    this.#key = Buffer.from(hkdfSync('sha256', appSecret, 'groundwork', purpose, 32));
   }
 
   seal(plain: string): string {
@@ -19,7 +21,7 @@ export class SecretBox {
     return Buffer.concat([iv, cipher.getAuthTag(), body]).toString('base64url');
   }
 
-  /** The secret, or null when it was sealed under another APP_SECRET or altered. */
+  /** The plain text, or null when the box was not sealed with this key or was altered. */
   open(sealed: string): string | null {
     try {
       const raw = Buffer.from(sealed, 'base64url');
