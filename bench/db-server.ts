@@ -7,9 +7,8 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pg from 'pg';
-import { buildApp, enabledModules } from '../src/app.ts';
+import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
-import { loadConfig } from '../src/platform/config/index.ts';
 import {
   listQuerySchema,
   pageSchema,
@@ -128,7 +127,7 @@ const benchApp = defineApp({
 
 /** The full stack: `buildApp` with an open database, every request logged to /dev/null. */
 async function groundwork(url: string): Promise<number> {
-  const config = loadConfig({
+  const config = loadAppConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
     HOST,

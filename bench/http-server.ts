@@ -6,9 +6,8 @@
 import Fastify from 'fastify';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { buildApp, enabledModules } from '../src/app.ts';
+import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogDestination } from '../src/platform/observability/index.ts';
 import {
@@ -69,7 +68,7 @@ const benchApp = defineApp({
 });
 
 async function groundwork(): Promise<number> {
-  const config = loadConfig({
+  const config = loadAppConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
     HOST,

@@ -15,9 +15,8 @@ import type { AddressInfo } from 'node:net';
 import { PerformanceObserver, constants } from 'node:perf_hooks';
 import { sql } from 'kysely';
 import { Type } from 'typebox';
-import { buildApp, enabledModules } from '../src/app.ts';
+import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { allMigrations } from '../src/migrations/index.ts';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { migrateToLatest } from '../src/platform/db/index.ts';
 import { defineJob } from '../src/platform/jobs/index.ts';
 import { defineModule } from '../src/platform/modules/index.ts';
@@ -70,7 +69,7 @@ const soakApp = defineModule({
 });
 
 async function start(env: Record<string, string>) {
-  const config = loadConfig({ ...env, APP_ENV: 'production', LOG_LEVEL: 'info', PORT: '0' });
+  const config = loadAppConfig({ ...env, APP_ENV: 'production', LOG_LEVEL: 'info', PORT: '0' });
   const logger = createLogger({
     level: config.observability.logLevel,
     destination: createLogDestination('/dev/null'),

@@ -6,9 +6,8 @@
  * in-process store (one process, no Redis), to tell the store's cost from the hooks' and headers'.
  */
 import type { AddressInfo } from 'node:net';
-import { buildApp, enabledModules } from '../src/app.ts';
+import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
-import { loadConfig } from '../src/platform/config/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
 import { createLogDestination, createLogger } from '../src/platform/observability/index.ts';
 import { closeRedis, connectRedis } from '../src/platform/redis/index.ts';
@@ -29,7 +28,7 @@ const benchApp = defineApp({
 async function start(kind: TrafficKind): Promise<{ port: number; close(): Promise<void> }> {
   const limited = kind !== 'unlimited';
   const redisStore = kind === 'limited';
-  const config = loadConfig({
+  const config = loadAppConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
     HOST: '127.0.0.1',

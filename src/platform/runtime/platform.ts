@@ -125,6 +125,13 @@ export async function createPlatform(
   const metrics = options.metrics ?? createMetricsRegistry();
   const health = new HealthChecks();
   const modules = options.modules ?? [];
+  // A module with settings needs them loaded with the configuration; without, its hooks would get
+  // an empty object and fail far from the cause.
+  const unloaded = modules.filter((m) => m.config && config.modules[m.name] === undefined);
+  if (unloaded.length > 0)
+    throw new Error(
+      `the configuration was loaded without the settings of ${unloaded.map((m) => m.name).join(', ')}: load it with the modules (loadConfig(env, { modules }), or loadAppConfig)`,
+    );
   // Two modules declaring one event type or subscriber refuse to start, before anything opens.
   const registry = eventRegistry(
     modules.map((m) => ({ module: m.name, events: m.events, subscribers: m.subscribers })),
