@@ -77,7 +77,7 @@ export async function load(url: string, duration: number): Promise<autocannon.Re
   });
   if (result.errors > 0 || result.non2xx > 0) {
     throw new Error(
-      `${url}: ${String(result.errors)} errors, ${String(result.non2xx)} non-2xx responses`,
+      `${url}: ${String(result.errors)} errors, ${String(result.non2xx)} non-2xx responses (by status: ${JSON.stringify(result.statusCodeStats)})`,
     );
   }
   return result;

@@ -34,7 +34,7 @@ async function start(kind: TrafficKind): Promise<{ port: number; close(): Promis
     HOST: '127.0.0.1',
     PORT: '0',
     RATE_LIMIT_ENABLED: String(limited),
-    RATE_LIMIT_ANONYMOUS_PER_MIN: '1000000',
+    RATE_LIMIT_ANONYMOUS_PER_MIN: '100000000',
     ...(redisStore
       ? {
           REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/0',

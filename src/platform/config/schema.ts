@@ -446,7 +446,7 @@ export const ConfigSchema = Type.Object({
       description: 'Requests per minute to `/api/*` per client IP without a signed-in user.',
       default: 30,
       minimum: 1,
-      maximum: 1_000_000,
+      maximum: 100_000_000,
     }),
     { group: 'Rate limits' },
   ),
