@@ -24,6 +24,6 @@ describe('process exit codes', () => {
   test('an unknown command exits 64 with usage', () => {
     const res = run(['dance'], { APP_ENV: 'test' });
     assert.equal(res.status, 64);
-    assert.match(res.stderr, /usage: main \[serve\|worker\|migrate\|all\|db\|users\]/);
+    assert.match(res.stderr, /usage: main \[serve\|worker\|migrate\|all\|db\|users\|audit\]/);
   });
 });

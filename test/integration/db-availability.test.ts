@@ -245,7 +245,9 @@ describe('database availability', async () => {
     assert.ok(total >= 1, `a connection is open (${total})`);
     assert.ok(idle >= 0 && idle <= total, `idle ${idle} of ${total}`);
     assert.equal(waiting, 0);
-    assert.equal(total, tdb.database.pool.totalCount);
+    // The scrape itself may open a connection after the pool gauges were read (the events
+    // backlog gauges query the outbox), so the pool can only have grown since.
+    assert.ok(total <= tdb.database.pool.totalCount, `${total} ≤ ${tdb.database.pool.totalCount}`);
   });
 
   test('a query above DB_SLOW_QUERY_MS is logged with its SQL text, never its parameters', async () => {
