@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import type pg from 'pg';
 import type { AnyDb } from '../db/index.ts';
-import { chainedRowsQuery } from './chain.ts';
+import { chainedRowsQuery, type ChainedRow } from './chain.ts';
 
 /** One exported audit record: the stored event with its chain fields. */
 export interface ExportedAuditRecord {
@@ -51,20 +51,7 @@ export async function* exportAuditRecords(
     open = true;
     await client.query(declare.sql, [...declare.parameters]);
     for (;;) {
-      const { rows } = await client.query<{
-        seq: string;
-        id: string;
-        occurredAt: string;
-        action: string;
-        actorId: string | null;
-        subjectType: string | null;
-        subjectId: string | null;
-        ip: string | null;
-        requestId: string | null;
-        data: string;
-        prevHash: string;
-        hash: string;
-      }>(FETCH_STATEMENT);
+      const { rows } = await client.query<ChainedRow>(FETCH_STATEMENT);
       if (rows.length === 0) break;
       let chunk = '';
       for (const row of rows) {

@@ -2,6 +2,7 @@ export type {
   ByteRange,
   ObjectStream,
   PresignedPut,
+  PresignPutOptions,
   PutOptions,
   SignedGetOptions,
   Storage,

@@ -25,6 +25,7 @@ import type {
   SignedGetOptions,
   Storage,
   StoredObject,
+  PresignPutOptions,
 } from './types.ts';
 import type { Readable } from 'node:stream';
 
@@ -258,15 +259,7 @@ export class LocalStorage implements Storage {
     return `${this.#publicUrl}${LOCAL_OBJECTS_PATH}/${key}?${query.toString()}`;
   }
 
-  async presignPut(
-    key: string,
-    options: {
-      contentType: string;
-      contentLength: number;
-      checksumSha256: string;
-      expiresInSeconds: number;
-    },
-  ): Promise<PresignedPut> {
+  async presignPut(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     pathUnder(this.root, key);
     assertMediaType(options.contentType);
     const params = {

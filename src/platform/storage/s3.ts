@@ -28,6 +28,7 @@ import type {
   SignedGetOptions,
   Storage,
   StoredObject,
+  PresignPutOptions,
 } from './types.ts';
 
 export interface S3StorageOptions {
@@ -267,15 +268,7 @@ export class S3Storage implements Storage {
    * verifies the body against the checksum. Some S3-compatible stores enforce less (s3rver checks
    * neither the length nor the checksum): whoever completes the upload must `head` it and check.
    */
-  async presignPut(
-    key: string,
-    options: {
-      contentType: string;
-      contentLength: number;
-      checksumSha256: string;
-      expiresInSeconds: number;
-    },
-  ): Promise<PresignedPut> {
+  async presignPut(key: string, options: PresignPutOptions): Promise<PresignedPut> {
     assertObjectKey(key);
     assertMediaType(options.contentType);
     const expiresIn = checkedTtl(options.expiresInSeconds);

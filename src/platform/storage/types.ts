@@ -46,6 +46,15 @@ export interface SignedGetOptions {
   readonly contentType?: string;
 }
 
+/** What a presigned PUT binds: the type, exact length and SHA-256 of the bytes, and its lifetime. */
+export interface PresignPutOptions {
+  readonly contentType: string;
+  readonly contentLength: number;
+  /** Base64 SHA-256 of the bytes. */
+  readonly checksumSha256: string;
+  readonly expiresInSeconds: number;
+}
+
 export interface PresignedPut {
   readonly url: string;
   readonly method: 'PUT';
@@ -73,15 +82,7 @@ export interface Storage {
   /** A URL a client can GET the object from until it expires. */
   signedGetUrl(key: string, options: SignedGetOptions): Promise<string>;
   /** A URL a client can PUT exactly these bytes to (length and checksum bound where the store can). */
-  presignPut(
-    key: string,
-    options: {
-      contentType: string;
-      contentLength: number;
-      checksumSha256: string;
-      expiresInSeconds: number;
-    },
-  ): Promise<PresignedPut>;
+  presignPut(key: string, options: PresignPutOptions): Promise<PresignedPut>;
   /** Readiness: the bucket or directory answers. */
   ping(signal?: AbortSignal): Promise<void>;
   close(): Promise<void>;

@@ -273,6 +273,15 @@ export function findMessage(db: WebhooksDb, id: string) {
     .executeTakeFirst();
 }
 
+/** A message queued again: pending now, with a fresh retry schedule and no lease. */
+const REQUEUED = {
+  status: 'pending',
+  round_attempts: 0,
+  next_attempt_at: sql<Date>`now()`,
+  locked_until: null,
+  finished_at: null,
+} as const;
+
 /**
  * Queues a finished message again (a replay), with a fresh retry schedule. Returns false when
  * it is still pending (nothing to do) or unknown.
@@ -280,13 +289,7 @@ export function findMessage(db: WebhooksDb, id: string) {
 export async function requeueMessage(db: WebhooksDb, id: string): Promise<boolean> {
   const r = await db
     .updateTable('gw_webhook_message')
-    .set({
-      status: 'pending',
-      round_attempts: 0,
-      next_attempt_at: sql<Date>`now()`,
-      locked_until: null,
-      finished_at: null,
-    })
+    .set(REQUEUED)
     .where('id', '=', id)
     .where('status', '<>', 'pending')
     .where('body', '<>', '')
@@ -302,13 +305,7 @@ export async function requeueFailedSince(
 ): Promise<string[]> {
   const rows = await db
     .updateTable('gw_webhook_message')
-    .set({
-      status: 'pending',
-      round_attempts: 0,
-      next_attempt_at: sql<Date>`now()`,
-      locked_until: null,
-      finished_at: null,
-    })
+    .set(REQUEUED)
     .where('endpoint_id', '=', endpointId)
     .where('status', '=', 'failed')
     .where('created_at', '>=', since)
