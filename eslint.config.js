@@ -88,8 +88,11 @@ export default tseslint.config(
       ],
     },
   })),
-  {
-    files: ['src/apps/**'],
+  // An app reaches the platform through an area's index.ts only, and never another app. Import
+  // paths are relative: from a file `depth` folders inside its app, `depth + 1` `../` leave the app
+  // (into another app), `depth + 2` reach `src/` (only `platform/` is allowed there).
+  ...[0, 1, 2, 3].map((depth) => ({
+    files: [`src/apps/*/${'*/'.repeat(depth)}*.ts`],
     rules: {
       'no-restricted-imports': [
         'error',
@@ -100,14 +103,18 @@ export default tseslint.config(
               message: 'Import a platform area through its index.ts only.',
             },
             {
-              regex: '^(\\.\\./)+(?!platform/)[a-z0-9-]+/',
+              regex: `^(\\.\\./){${depth + 1}}(?!\\.\\./)[a-z0-9-]+/`,
               message: 'An app never imports another app.',
+            },
+            {
+              regex: `^(\\.\\./){${depth + 2}}(?!platform/)|^(\\.\\./){${depth + 3}}`,
+              message: 'An app imports only its own files and the platform.',
             },
           ],
         },
       ],
     },
-  },
+  })),
   {
     files: ['**/*.js'],
     ...tseslint.configs.disableTypeChecked,

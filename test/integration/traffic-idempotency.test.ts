@@ -39,6 +39,17 @@ const orders = defineApp({
         return { id, execution: executions, body: request.body };
       },
     );
+    app.post(
+      '/payments',
+      {
+        config: { idempotency: 'required' },
+        schema: { body: Type.Object({ amount: Type.Integer({ minimum: 1 }) }) },
+      },
+      async (request, reply) => {
+        executions++;
+        return reply.code(201).send({ id: randomUUID(), amount: request.body.amount });
+      },
+    );
   },
 });
 
@@ -85,6 +96,31 @@ describe('idempotency keys', () => {
     assert.equal((await post(undefined, { item: 'a', quantity: 1 })).statusCode, 201);
     assert.equal((await post(undefined, { item: 'a', quantity: 1 })).statusCode, 201);
     assert.equal(executions, before + 2);
+  });
+
+  test("a route with idempotency 'required' refuses a request without a key, and replays one with it", async () => {
+    const pay = (key: string | undefined) =>
+      app.inject({
+        method: 'POST',
+        url: '/api/v1/payments',
+        headers: {
+          'x-test-user': 'alice',
+          ...(key === undefined ? {} : { 'idempotency-key': key }),
+        },
+        payload: { amount: 5 },
+      });
+    const before = executions;
+    assertProblem(await pay(undefined), 400, 'IDEMPOTENCY_KEY_REQUIRED');
+    assert.equal(executions, before, 'the handler did not run');
+    assertProblem(await pay(''), 400, 'INVALID_IDEMPOTENCY_KEY');
+    const key = randomUUID();
+    const first = await pay(key);
+    assert.equal(first.statusCode, 201);
+    const again = await pay(key);
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.deepEqual(again.json(), first.json());
+    assert.equal(executions, before + 1);
   });
 
   test('the same key and body replay the stored response', async () => {

@@ -15,3 +15,6 @@ export { purgeFiles } from './purge.ts';
 export { FilesConfig, filesSettings } from './settings.ts';
 export type { FilesSettings } from './settings.ts';
 export { contentDisposition, sanitizeFilename } from './detect.ts';
+export { fileContentPath, lookupFiles, openFile, signedFileUrl } from './references.ts';
+export type { FileInfo, FileLookup, FileVariantInfo } from './references.ts';
+export type { FileStatus } from './tables.ts';

@@ -116,6 +116,18 @@ export async function findFile(
   return row ? toFile(row) : null;
 }
 
+/** The files with these ids, not deleted, in one query (any order). */
+export async function findFiles(db: FilesDb, ids: readonly string[]): Promise<FileRow[]> {
+  if (ids.length === 0) return [];
+  const rows = await db
+    .selectFrom('gw_file')
+    .select(FILE_COLUMNS)
+    .where('id', 'in', [...ids])
+    .where('deleted_at', 'is', null)
+    .execute();
+  return rows.map(toFile);
+}
+
 export interface NewFile {
   id: string;
   ownerId: string;

@@ -49,7 +49,7 @@ interface PlatformRouteConfig {
   auth?: 'required' | 'optional' | 'none';
   permission?: string;
   rateLimit?: readonly { failMode?: 'open' | 'closed' }[] | false;
-  idempotency?: boolean;
+  idempotency?: boolean | 'required';
 }
 
 /**
@@ -140,7 +140,9 @@ export function routeErrorAnswers(route: RouteShape): ErrorAnswer[] {
     add(429, ['RATE_LIMITED'], 'A rate limit was reached; see `Retry-After` and `RateLimit`');
   if (ownLimits.some((p) => p.failMode === 'closed'))
     add(503, ['RATE_LIMIT_UNAVAILABLE'], 'The rate-limit store did not answer (fails closed)');
-  if (config.idempotency === true) {
+  if (config.idempotency === 'required')
+    add(400, ['IDEMPOTENCY_KEY_REQUIRED'], 'The `Idempotency-Key` header is missing');
+  if (config.idempotency === true || config.idempotency === 'required') {
     add(400, ['INVALID_IDEMPOTENCY_KEY'], 'The `Idempotency-Key` is malformed');
     add(409, ['IDEMPOTENCY_IN_PROGRESS'], 'A request with this `Idempotency-Key` is still running');
     add(422, ['IDEMPOTENCY_KEY_REUSED'], 'This `Idempotency-Key` was used for another request');

@@ -25,8 +25,11 @@ interface IdempotencyTables {
 
 declare module 'fastify' {
   interface FastifyContextConfig {
-    /** POST routes that honour `Idempotency-Key` (Stripe-style replays for 24 hours). */
-    idempotency?: boolean;
+    /**
+     * POST routes that honour `Idempotency-Key` (Stripe-style replays for 24 hours);
+     * `'required'`: a request without one is refused (400 `IDEMPOTENCY_KEY_REQUIRED`).
+     */
+    idempotency?: boolean | 'required';
   }
   interface FastifyRequest {
     /** Set while this request owns an idempotency key; its response is stored on send. */
@@ -39,6 +42,12 @@ export const IdempotencyCodes = defineErrorCodes('idempotency', {
     kind: 'BadRequest',
     title: 'Invalid idempotency key',
     description: '`Idempotency-Key` must be 1 to 255 printable ASCII characters.',
+  },
+  IDEMPOTENCY_KEY_REQUIRED: {
+    kind: 'BadRequest',
+    title: 'Idempotency key required',
+    description:
+      'This operation must not run twice by accident: send a new `Idempotency-Key` (1 to 255 printable ASCII characters) with it, and the same key when retrying it.',
   },
   IDEMPOTENCY_KEY_REUSED: {
     kind: 'Invalid',
@@ -104,7 +113,11 @@ export function registerIdempotency(
 
   async function claim(request: FastifyRequest, reply: FastifyReply): Promise<unknown> {
     const raw = request.headers['idempotency-key'];
-    if (raw === undefined) return;
+    if (raw === undefined) {
+      if (request.routeOptions.config.idempotency === 'required')
+        throw new HttpError(IdempotencyCodes.IDEMPOTENCY_KEY_REQUIRED);
+      return;
+    }
     if (typeof raw !== 'string' || !KEY.test(raw)) {
       throw new HttpError(IdempotencyCodes.INVALID_IDEMPOTENCY_KEY);
     }
