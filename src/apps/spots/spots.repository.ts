@@ -1,0 +1,511 @@
+import { sql, type RawBuilder } from 'kysely';
+import type { AnyDb } from '../../platform/db/index.ts';
+import type { SpotStatus } from './spots.schemas.ts';
+
+/**
+ * All SQL of the spots app. Raw SQL (through Kysely's `sql`) rather than the query builder: the
+ * geo and search expressions (`spots_earth`, cube's `<->`, `@@`, `%`) have no builder form, and
+ * every public read must repeat the partial indexes' predicate exactly.
+ */
+
+/** The predicate of the partial indexes: what any caller may see. */
+const PUBLIC = sql`s.deleted_at is null and s.status = 'visible'`;
+
+export interface SpotRow {
+  id: string;
+  ownerId: string;
+  name: string;
+  description: string;
+  address: string | null;
+  category: string;
+  tags: string[];
+  language: string;
+  lat: number;
+  lng: number;
+  coverPictureId: string | null;
+  status: SpotStatus;
+  moderationReason: string | null;
+  reportCount: number;
+  favouriteCount: number;
+  createdAt: Date;
+  updatedAt: Date;
+  /** `created_at` as PostgreSQL prints it (microseconds kept): the `newest` cursor key. */
+  createdKey: string;
+  distanceM?: number | null;
+  /** The sort key of the listing (distance, score), for the cursor. */
+  sortKey?: number | null;
+}
+
+const COLUMNS = sql`s.id, s.owner_id as "ownerId", s.name, s.description, s.address, s.category,
+  s.tags, s.language::text as language, s.lat, s.lng, s.cover_picture_id as "coverPictureId",
+  s.status, s.moderation_reason as "moderationReason", s.report_count as "reportCount",
+  s.favourite_count as "favouriteCount", s.created_at as "createdAt", s.updated_at as "updatedAt",
+  s.created_at::text as "createdKey"`;
+
+export interface NewSpot {
+  id: string;
+  ownerId: string;
+  name: string;
+  description: string;
+  address: string | null;
+  category: string;
+  tags: string[];
+  language: string;
+  lat: number;
+  lng: number;
+  status: SpotStatus;
+  moderationReason: string | null;
+}
+
+export async function insertSpot(db: AnyDb, spot: NewSpot): Promise<SpotRow> {
+  const { rows } = await sql<SpotRow>`
+    insert into spots_spot as s (id, owner_id, name, description, address, category, tags, language,
+      lat, lng, status, moderation_reason)
+    values (${spot.id}, ${spot.ownerId}, ${spot.name}, ${spot.description}, ${spot.address},
+      ${spot.category}, ${spot.tags}::text[], ${spot.language}::regconfig, ${spot.lat}, ${spot.lng},
+      ${spot.status}, ${spot.moderationReason})
+    returning ${COLUMNS}`.execute(db);
+  return rows[0] as SpotRow;
+}
+
+/** A spot that is not deleted, whatever its status (the service decides who sees it). */
+export async function findSpot(
+  db: AnyDb,
+  id: string,
+  options: { lock?: boolean } = {},
+): Promise<SpotRow | undefined> {
+  const { rows } = await sql<SpotRow>`
+    select ${COLUMNS} from spots_spot s where s.id = ${id} and s.deleted_at is null
+    ${options.lock ? sql`for update` : sql``}`.execute(db);
+  return rows[0];
+}
+
+export interface SpotPatch {
+  name?: string;
+  description?: string;
+  address?: string | null;
+  category?: string;
+  tags?: string[];
+  language?: string;
+  lat?: number;
+  lng?: number;
+  coverPictureId?: string | null;
+}
+
+export async function updateSpot(db: AnyDb, id: string, patch: SpotPatch): Promise<SpotRow> {
+  const sets: RawBuilder<unknown>[] = [sql`updated_at = now()`];
+  if (patch.name !== undefined) sets.push(sql`name = ${patch.name}`);
+  if (patch.description !== undefined) sets.push(sql`description = ${patch.description}`);
+  if (patch.address !== undefined) sets.push(sql`address = ${patch.address}`);
+  if (patch.category !== undefined) sets.push(sql`category = ${patch.category}`);
+  if (patch.tags !== undefined) sets.push(sql`tags = ${patch.tags}::text[]`);
+  if (patch.language !== undefined) sets.push(sql`language = ${patch.language}::regconfig`);
+  if (patch.lat !== undefined) sets.push(sql`lat = ${patch.lat}`);
+  if (patch.lng !== undefined) sets.push(sql`lng = ${patch.lng}`);
+  if (patch.coverPictureId !== undefined)
+    sets.push(sql`cover_picture_id = ${patch.coverPictureId}`);
+  const { rows } = await sql<SpotRow>`
+    update spots_spot s set ${sql.join(sets)} where s.id = ${id} returning ${COLUMNS}`.execute(db);
+  return rows[0] as SpotRow;
+}
+
+export async function softDeleteSpot(db: AnyDb, id: string): Promise<void> {
+  await sql`update spots_spot set deleted_at = now(), updated_at = now() where id = ${id}`.execute(
+    db,
+  );
+}
+
+export async function setSpotStatus(
+  db: AnyDb,
+  id: string,
+  status: SpotStatus,
+  reason: string | null,
+): Promise<SpotRow> {
+  const { rows } = await sql<SpotRow>`
+    update spots_spot s set status = ${status}, moderation_reason = ${reason}, updated_at = now()
+      ${status === 'visible' ? sql`, report_count = 0` : sql``}
+     where s.id = ${id} returning ${COLUMNS}`.execute(db);
+  return rows[0] as SpotRow;
+}
+
+/** The owner's spots a moderator approved or that went live directly (the trust of new accounts). */
+export async function countLiveSpots(db: AnyDb, ownerId: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from spots_spot
+     where owner_id = ${ownerId} and deleted_at is null and status = 'visible'`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Listing
+
+export interface Box {
+  minLng: number;
+  minLat: number;
+  maxLng: number;
+  maxLat: number;
+}
+
+export interface ListFilters {
+  near?: { lat: number; lng: number; radiusM: number };
+  /** One box, or two when the viewport crosses the antimeridian. */
+  boxes?: Box[];
+  text?:
+    | { mode: 'text'; language: string; q: string; prefix: string | null }
+    | { mode: 'fuzzy'; q: string };
+  category?: string;
+  tag?: string;
+  owner?: string;
+  /** The owner listing their own spots: every status. */
+  ownView?: boolean;
+}
+
+export type ListOrder = 'distance' | 'newest' | 'popular' | 'relevance';
+
+/** The listing's keys after the last row of the previous page (from the signed cursor). */
+export type After = (string | number | null)[];
+
+const point = (p: { lat: number; lng: number }) =>
+  sql`spots_earth(${p.lat}::float8, ${p.lng}::float8)`;
+
+function tsquery(text: {
+  language: string;
+  q: string;
+  prefix: string | null;
+}): RawBuilder<unknown> {
+  const web = sql`websearch_to_tsquery(${text.language}::regconfig, spots_unaccent(${text.q}))`;
+  // The prefix form is made of letters and digits only (see the service): never raw user syntax.
+  return text.prefix === null
+    ? web
+    : sql`(${web} || to_tsquery('simple', spots_unaccent(${text.prefix})))`;
+}
+
+function conditions(f: ListFilters): RawBuilder<unknown>[] {
+  const where: RawBuilder<unknown>[] = [f.ownView ? sql`s.deleted_at is null` : PUBLIC];
+  if (f.owner !== undefined) where.push(sql`s.owner_id = ${f.owner}`);
+  if (f.category !== undefined) where.push(sql`s.category = ${f.category}`);
+  if (f.tag !== undefined) where.push(sql`s.tags @> array[${f.tag}]::text[]`);
+  if (f.near) {
+    const p = point(f.near);
+    // The box (index) first, then the exact great-circle distance (the box's corners go further).
+    where.push(sql`earth_box(${p}, ${f.near.radiusM}::float8) @> spots_earth(s.lat, s.lng)`);
+    where.push(sql`earth_distance(spots_earth(s.lat, s.lng), ${p}) <= ${f.near.radiusM}::float8`);
+  }
+  if (f.boxes && f.boxes.length > 0) {
+    const boxes = f.boxes.map(
+      (b) =>
+        sql`point(s.lng, s.lat) <@ box(point(${b.minLng}::float8, ${b.minLat}::float8), point(${b.maxLng}::float8, ${b.maxLat}::float8))`,
+    );
+    where.push(sql`(${sql.join(boxes, sql` or `)})`);
+  }
+  if (f.text?.mode === 'text') where.push(sql`s.search @@ ${tsquery(f.text)}`);
+  if (f.text?.mode === 'fuzzy') {
+    const q = sql`lower(spots_unaccent(${f.text.q}))`;
+    where.push(sql`(s.name_norm % ${q} or ${q} <% s.name_norm)`);
+  }
+  return where;
+}
+
+/** The listing's leading sort key (besides `id`) as an expression, and its direction. */
+function sortKey(f: ListFilters, order: ListOrder): { expr: RawBuilder<unknown>; desc: boolean } {
+  switch (order) {
+    case 'distance':
+      if (!f.near) throw new Error('distance order without near');
+      // Chord length in the earth cube: the same order as the great-circle distance, and what
+      // the GiST index answers nearest-first.
+      return { expr: sql`(spots_earth(s.lat, s.lng) <-> ${point(f.near)})`, desc: false };
+    case 'newest':
+      return { expr: sql`s.created_at`, desc: true };
+    case 'popular':
+      return { expr: sql`s.favourite_count`, desc: true };
+    case 'relevance': {
+      if (!f.text) throw new Error('relevance order without q');
+      const score =
+        f.text.mode === 'text'
+          ? sql`ts_rank_cd(s.search, ${tsquery(f.text)}, 32)::float8`
+          : sql`greatest(similarity(s.name_norm, lower(spots_unaccent(${f.text.q}))), word_similarity(lower(spots_unaccent(${f.text.q})), s.name_norm))::float8`;
+      // Near given: nearer matches rank higher (halved at 1 km, a third at 2 km...).
+      const combined = f.near
+        ? sql`(${score} / (1 + earth_distance(spots_earth(s.lat, s.lng), ${point(f.near)}) / 1000))`
+        : score;
+      return { expr: combined, desc: true };
+    }
+  }
+}
+
+function afterCondition(
+  key: { expr: RawBuilder<unknown>; desc: boolean },
+  order: ListOrder,
+  after: After,
+): RawBuilder<unknown> {
+  const [value, id] = after;
+  const cast =
+    order === 'newest'
+      ? sql`${value}::timestamptz`
+      : order === 'popular'
+        ? sql`${value}::int`
+        : sql`${value}::float8`;
+  return key.desc
+    ? sql`(${key.expr}, s.id) < (${cast}, ${id}::uuid)`
+    : sql`(${key.expr}, s.id) > (${cast}, ${id}::uuid)`;
+}
+
+/** One page (plus one row, to know whether more follow) of spots matching the filters. */
+export async function listSpots(
+  db: AnyDb,
+  f: ListFilters,
+  order: ListOrder,
+  limit: number,
+  after: After | null,
+): Promise<SpotRow[]> {
+  const key = sortKey(f, order);
+  const where = conditions(f);
+  if (after) where.push(afterCondition(key, order, after));
+  const distance = f.near
+    ? sql`earth_distance(spots_earth(s.lat, s.lng), ${point(f.near)})`
+    : sql`null::float8`;
+  const direction = key.desc ? sql`desc` : sql`asc`;
+  const { rows } = await sql<SpotRow>`
+    select ${COLUMNS}, ${distance} as "distanceM",
+      ${order === 'distance' || order === 'relevance' ? key.expr : sql`null::float8`} as "sortKey"
+      from spots_spot s
+     where ${sql.join(where, sql` and `)}
+     order by ${key.expr} ${direction}, s.id ${direction}
+     limit ${limit + 1}`.execute(db);
+  return rows;
+}
+
+/** Whether the language's parser finds anything to search in `q` (only stop words: nothing). */
+export async function searchableTerms(db: AnyDb, language: string, q: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select numnode(websearch_to_tsquery(${language}::regconfig, spots_unaccent(${q}))) as n`.execute(
+    db,
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/** The plan of a listing's statement, for the EXPLAIN tests. */
+export async function explainList(
+  db: AnyDb,
+  f: ListFilters,
+  order: ListOrder,
+  limit: number,
+): Promise<string> {
+  const key = sortKey(f, order);
+  const direction = key.desc ? sql`desc` : sql`asc`;
+  const { rows } = await sql<{ 'QUERY PLAN': string }>`
+    explain select s.id from spots_spot s where ${sql.join(conditions(f), sql` and `)}
+     order by ${key.expr} ${direction}, s.id ${direction} limit ${limit + 1}`.execute(db);
+  return rows.map((r) => r['QUERY PLAN']).join('\n');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pictures
+
+export interface PictureRow {
+  id: string;
+  spotId: string;
+  fileId: string;
+  uploaderId: string;
+  caption: string | null;
+  status: 'processing' | 'ready' | 'failed';
+  createdAt: Date;
+}
+
+const PICTURE_COLUMNS = sql`p.id, p.spot_id as "spotId", p.file_id as "fileId",
+  p.uploader_id as "uploaderId", p.caption, p.status, p.created_at as "createdAt"`;
+
+export async function insertPicture(
+  db: AnyDb,
+  picture: Omit<PictureRow, 'createdAt'>,
+): Promise<PictureRow> {
+  const { rows } = await sql<PictureRow>`
+    insert into spots_picture as p (id, spot_id, file_id, uploader_id, caption, status)
+    values (${picture.id}, ${picture.spotId}, ${picture.fileId}, ${picture.uploaderId},
+      ${picture.caption}, ${picture.status})
+    on conflict (file_id) where deleted_at is null do nothing
+    returning ${PICTURE_COLUMNS}`.execute(db);
+  return rows[0] as PictureRow;
+}
+
+export async function countPictures(db: AnyDb, spotId: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    select count(*)::int as n from spots_picture
+     where spot_id = ${spotId} and deleted_at is null and status <> 'failed'`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+/** The pictures of these spots, oldest first; `readyOnly` for public answers. */
+export async function listPictures(
+  db: AnyDb,
+  spotIds: readonly string[],
+  readyOnly: boolean,
+): Promise<PictureRow[]> {
+  if (spotIds.length === 0) return [];
+  const { rows } = await sql<PictureRow>`
+    select ${PICTURE_COLUMNS} from spots_picture p
+     where p.spot_id = any(${[...spotIds]}::uuid[]) and p.deleted_at is null
+       ${readyOnly ? sql`and p.status = 'ready'` : sql``}
+     order by p.spot_id, p.created_at, p.id`.execute(db);
+  return rows;
+}
+
+/** Each spot's cover: its chosen cover picture when ready, else its oldest ready picture. */
+export async function coverPictures(
+  db: AnyDb,
+  spots: readonly { id: string; coverPictureId: string | null }[],
+): Promise<PictureRow[]> {
+  if (spots.length === 0) return [];
+  const { rows } = await sql<PictureRow>`
+    select distinct on (p.spot_id) ${PICTURE_COLUMNS}
+      from spots_picture p join spots_spot s on s.id = p.spot_id
+     where p.spot_id = any(${spots.map((s) => s.id)}::uuid[]) and p.deleted_at is null
+       and p.status = 'ready'
+     order by p.spot_id, (p.id = s.cover_picture_id) desc nulls last, p.created_at, p.id`.execute(
+    db,
+  );
+  return rows;
+}
+
+export async function findPicture(
+  db: AnyDb,
+  spotId: string,
+  pictureId: string,
+): Promise<PictureRow | undefined> {
+  const { rows } = await sql<PictureRow>`
+    select ${PICTURE_COLUMNS} from spots_picture p
+     where p.id = ${pictureId} and p.spot_id = ${spotId} and p.deleted_at is null`.execute(db);
+  return rows[0];
+}
+
+export async function deletePicture(db: AnyDb, pictureId: string): Promise<void> {
+  await sql`update spots_picture set deleted_at = now() where id = ${pictureId}`.execute(db);
+  await sql`update spots_spot set cover_picture_id = null, updated_at = now()
+             where cover_picture_id = ${pictureId}`.execute(db);
+}
+
+/** Marks the (live) pictures of a file processed; returns those that changed. */
+export async function setPictureStatusByFile(
+  db: AnyDb,
+  fileId: string,
+  status: 'ready' | 'failed',
+): Promise<PictureRow[]> {
+  const { rows } = await sql<PictureRow>`
+    update spots_picture p set status = ${status}
+     where p.file_id = ${fileId} and p.deleted_at is null and p.status = 'processing'
+    returning ${PICTURE_COLUMNS}`.execute(db);
+  return rows;
+}
+
+/**
+ * Serialises the attachment of a file with its `file.ready`/`file.failed` handling: whichever
+ * comes second sees what the first committed, so no picture stays `processing` forever.
+ */
+export async function lockFile(db: AnyDb, fileId: string): Promise<void> {
+  await sql`select pg_advisory_xact_lock(hashtextextended(${`spots.picture:${fileId}`}, 0))`.execute(
+    db,
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Favourites
+
+export async function addFavourite(db: AnyDb, userId: string, spotId: string): Promise<boolean> {
+  const result = await sql`
+    insert into spots_favourite (user_id, spot_id) values (${userId}, ${spotId})
+    on conflict do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
+
+export async function removeFavourite(db: AnyDb, userId: string, spotId: string): Promise<boolean> {
+  const result = await sql`
+    delete from spots_favourite where user_id = ${userId} and spot_id = ${spotId}`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
+
+/** Recounts one spot's favourites (the job's work: no request ever updates the counter row). */
+export async function recountFavourites(
+  db: AnyDb,
+  spotId: string,
+): Promise<{ count: number; changed: boolean; lat: number; lng: number } | undefined> {
+  const { rows } = await sql<{ count: number; changed: boolean; lat: number; lng: number }>`
+    with c as (select count(*)::int as n from spots_favourite where spot_id = ${spotId}),
+    old as (select favourite_count from spots_spot where id = ${spotId})
+    update spots_spot s set favourite_count = c.n from c, old
+     where s.id = ${spotId}
+    returning c.n as count, (old.favourite_count <> c.n) as changed, s.lat, s.lng`.execute(db);
+  return rows[0];
+}
+
+export interface FavouriteRow extends SpotRow {
+  favouritedAt: string;
+}
+
+/** The user's favourite spots that they may still see, most recently favourited first. */
+export async function listFavourites(
+  db: AnyDb,
+  userId: string,
+  limit: number,
+  after: After | null,
+): Promise<FavouriteRow[]> {
+  const [at, id] = after ?? [];
+  const { rows } = await sql<FavouriteRow>`
+    select ${COLUMNS}, f.created_at::text as "favouritedAt"
+      from spots_favourite f join spots_spot s on s.id = f.spot_id
+     where f.user_id = ${userId} and s.deleted_at is null
+       and (s.status = 'visible' or s.owner_id = ${userId})
+       ${after ? sql`and (f.created_at, f.spot_id) < (${at}::timestamptz, ${id}::uuid)` : sql``}
+     order by f.created_at desc, f.spot_id desc
+     limit ${limit + 1}`.execute(db);
+  return rows;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reports and moderation
+
+/** Records a user's report; false when they already have one open on this spot. */
+export async function insertReport(
+  db: AnyDb,
+  report: { id: string; spotId: string; reporterId: string; reason: string },
+): Promise<boolean> {
+  const result = await sql`
+    insert into spots_report (id, spot_id, reporter_id, reason)
+    values (${report.id}, ${report.spotId}, ${report.reporterId}, ${report.reason})
+    on conflict (spot_id, reporter_id) where resolved_at is null do nothing`.execute(db);
+  return Number(result.numAffectedRows ?? 0) > 0;
+}
+
+export async function incrementReports(db: AnyDb, spotId: string): Promise<number> {
+  const { rows } = await sql<{ n: number }>`
+    update spots_spot set report_count = report_count + 1 where id = ${spotId}
+    returning report_count as n`.execute(db);
+  return rows[0]?.n ?? 0;
+}
+
+export async function resolveReports(db: AnyDb, spotId: string): Promise<void> {
+  await sql`update spots_report set resolved_at = now()
+             where spot_id = ${spotId} and resolved_at is null`.execute(db);
+}
+
+export interface QueueRow extends SpotRow {
+  reports: string[];
+}
+
+/** Spots waiting for a moderator (new accounts' spots, spots hidden by reports), oldest first. */
+export async function listQueue(
+  db: AnyDb,
+  limit: number,
+  after: After | null,
+): Promise<QueueRow[]> {
+  const [at, id] = after ?? [];
+  const { rows } = await sql<QueueRow>`
+    select ${COLUMNS},
+      coalesce((select array_agg(r.reason order by r.created_at) from spots_report r
+                 where r.spot_id = s.id and r.resolved_at is null), '{}') as reports
+      from spots_spot s
+     where s.deleted_at is null and s.status = 'pending'
+       ${after ? sql`and (s.created_at, s.id) > (${at}::timestamptz, ${id}::uuid)` : sql``}
+     order by s.created_at, s.id
+     limit ${limit + 1}`.execute(db);
+  return rows;
+}
