@@ -423,18 +423,48 @@ export async function removeFavourite(db: AnyDb, userId: string, spotId: string)
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
-/** Recounts one spot's favourites (the job's work: no request ever updates the counter row). */
+/** Marks a spot's favourite counter for the recount job (no lock on an existing mark). */
+export async function markFavouritesChanged(db: AnyDb, spotId: string): Promise<void> {
+  await sql`insert into spots_favourite_dirty (spot_id) values (${spotId}) on conflict do nothing`.execute(
+    db,
+  );
+}
+
+/**
+ * Recounts up to `batch` marked spots in one statement: the marks are taken (skipping those
+ * another run holds) and the counts read in the same snapshot; a favourite committed after it
+ * marks its spot again. Returns the spots whose counter changed.
+ */
 export async function recountFavourites(
   db: AnyDb,
-  spotId: string,
-): Promise<{ count: number; changed: boolean; lat: number; lng: number } | undefined> {
-  const { rows } = await sql<{ count: number; changed: boolean; lat: number; lng: number }>`
-    with c as (select count(*)::int as n from spots_favourite where spot_id = ${spotId}),
-    old as (select favourite_count from spots_spot where id = ${spotId})
-    update spots_spot s set favourite_count = c.n from c, old
-     where s.id = ${spotId}
-    returning c.n as count, (old.favourite_count <> c.n) as changed, s.lat, s.lng`.execute(db);
-  return rows[0];
+  batch: number,
+): Promise<{ taken: number; changed: { id: string; lat: number; lng: number }[] }> {
+  const { rows } = await sql<{
+    id: string;
+    lat: number | null;
+    lng: number | null;
+    changed: boolean;
+  }>`
+    with taken as (
+      delete from spots_favourite_dirty where spot_id in (
+        select spot_id from spots_favourite_dirty limit ${batch} for update skip locked)
+      returning spot_id
+    ), counted as (
+      select t.spot_id, (select count(*)::int from spots_favourite f where f.spot_id = t.spot_id) as n
+        from taken t
+    ), updated as (
+      update spots_spot s set favourite_count = c.n from counted c
+       where s.id = c.spot_id and s.favourite_count <> c.n
+      returning s.id, s.lat, s.lng
+    )
+    select c.spot_id as id, u.lat, u.lng, (u.id is not null) as changed
+      from counted c left join updated u on u.id = c.spot_id`.execute(db);
+  return {
+    taken: rows.length,
+    changed: rows
+      .filter((r) => r.changed)
+      .map((r) => ({ id: r.id, lat: r.lat ?? 0, lng: r.lng ?? 0 })),
+  };
 }
 
 export interface FavouriteRow extends SpotRow {

@@ -48,7 +48,7 @@ export function registerSpotsRoutes(
   limits: SpotsLimits,
 ): Promise<void> {
   app.post(
-    '/',
+    '',
     {
       config: {
         auth: 'required',
@@ -70,7 +70,7 @@ export function registerSpotsRoutes(
   );
 
   app.get(
-    '/',
+    '',
     {
       schema: {
         tags,

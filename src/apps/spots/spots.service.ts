@@ -596,17 +596,18 @@ export class SpotsService {
       const changed = on
         ? await repo.addFavourite(trx, viewer.userId, id)
         : await repo.removeFavourite(trx, viewer.userId, id);
-      if (changed)
-        await this.#platform.jobs.send(
-          recountFavouritesJob,
-          { spotId: id },
-          {
-            trx,
-            userId: viewer.userId,
-            requestId: viewer.requestId,
-            startAfter: this.#settings.recountDelayS,
-          },
-        );
+      if (!changed) return;
+      await repo.markFavouritesChanged(trx, id);
+      await this.#platform.jobs.send(
+        recountFavouritesJob,
+        {},
+        {
+          trx,
+          userId: viewer.userId,
+          requestId: viewer.requestId,
+          startAfter: this.#settings.recountDelayS,
+        },
+      );
     });
   }
 

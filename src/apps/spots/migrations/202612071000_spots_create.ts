@@ -147,6 +147,11 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     db,
   );
 
+  // Spots whose favourites changed since the last recount: a favourite inserts its spot here (a
+  // conflict skips without locking), the recount job deletes what it counted in the statement that
+  // counts, so a favourite committed meanwhile leaves its row for the next run.
+  await sql`create table spots_favourite_dirty (spot_id uuid primary key)`.execute(db);
+
   await sql`
     create table spots_report (
       id uuid primary key,
@@ -163,7 +168,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table if exists spots_report, spots_favourite, spots_picture, spots_spot`.execute(
+  await sql`drop table if exists spots_report, spots_favourite_dirty, spots_favourite, spots_picture, spots_spot`.execute(
     db,
   );
   await sql`drop function if exists spots_tags_text(text[])`.execute(db);
