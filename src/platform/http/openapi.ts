@@ -4,7 +4,8 @@ import type { FastifyInstance } from 'fastify';
 import { listErrorCodes } from './errors.ts';
 import { STATUS_CODES } from 'node:http';
 import { PROBLEM_CONTENT_TYPE } from './problem.ts';
-import { documentedErrors, type RouteShape } from './route-errors.ts';
+import { addExamples, problemExample } from './openapi-examples.ts';
+import { documentedErrorAnswers, type RouteShape } from './route-errors.ts';
 
 export interface OpenApiInfo {
   title: string;
@@ -64,9 +65,25 @@ export function problemSchema() {
 }
 
 const PROBLEM_MEDIA_TYPE = PROBLEM_CONTENT_TYPE.split(';')[0] ?? 'application/problem+json';
-const problemContent = {
-  [PROBLEM_MEDIA_TYPE]: { schema: { $ref: '#/components/schemas/Problem' } },
-};
+/**
+ * The `type` base of the examples: `PROBLEM_TYPE_BASE`'s default (the document is the same for
+ * every deployment; a deployment that changes the base changes the prefix only).
+ */
+const EXAMPLE_TYPE_BASE = 'urn:groundwork:problem:';
+
+/**
+ * The problem media type of one error status, with an example: the route's own code for that
+ * status when it declares one (`schema.errorCodes`: the likeliest answer), else the first.
+ */
+function problemContent(status: number, codes: readonly string[], declared: readonly string[]) {
+  const code = codes.find((c) => declared.includes(c)) ?? codes[0] ?? 'INTERNAL_ERROR';
+  return {
+    [PROBLEM_MEDIA_TYPE]: {
+      schema: { $ref: '#/components/schemas/Problem' },
+      example: problemExample(status, code, EXAMPLE_TYPE_BASE),
+    },
+  };
+}
 
 interface RouteSchemaLike {
   body?: unknown;
@@ -101,11 +118,13 @@ function asResponse(
  */
 function withErrorResponses(schema: RouteSchemaLike, route: RouteShape): RouteSchemaLike {
   const response: Record<string, unknown> = { ...(schema.response ?? {}) };
-  for (const [status, description] of documentedErrors(route)) {
+  const declared = schema.errorCodes ?? [];
+  for (const [status, { codes, description }] of documentedErrorAnswers(route)) {
     const key = String(status);
     const own = response[key];
+    const problem = problemContent(status, codes, declared);
     if (own === undefined) {
-      response[key] = { description, content: problemContent };
+      response[key] = { description, content: problem };
       continue;
     }
     const entry = asResponse(own, key);
@@ -113,7 +132,7 @@ function withErrorResponses(schema: RouteSchemaLike, route: RouteShape): RouteSc
       response[key] = {
         ...entry,
         description: `${entry.description} Or a problem: ${description}`,
-        content: { ...entry.content, ...problemContent },
+        content: { ...entry.content, ...problem },
       };
   }
   const { errorCodes: _declared, ...rest } = schema;
@@ -163,6 +182,9 @@ export async function registerOpenApi(app: FastifyInstance, info: OpenApiInfo): 
         schemas: { Problem: problemSchema() as never },
       },
     },
+    // Every body without an example gets one sampled from its schema (after the routes' own).
+    transformObject: (document) =>
+      'openapiObject' in document ? addExamples(document.openapiObject) : document.swaggerObject,
     transform: ({ schema, url, route }) => {
       const s = (schema ?? {}) as RouteSchemaLike;
       if (s.hide) return { schema: s, url };

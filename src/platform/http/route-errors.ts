@@ -155,8 +155,14 @@ export function routeErrorAnswers(route: RouteShape): ErrorAnswer[] {
   return answers;
 }
 
+/** One documented error status of a route: its codes (first declared first) and its text. */
+export interface DocumentedError {
+  codes: readonly string[];
+  description: string;
+}
+
 /** The statuses of `routeErrorAnswers`, each with its codes and reasons merged (OpenAPI text). */
-export function documentedErrors(route: RouteShape): Map<number, string> {
+export function documentedErrorAnswers(route: RouteShape): Map<number, DocumentedError> {
   const byStatus = new Map<number, { codes: Set<string>; whys: string[] }>();
   for (const answer of routeErrorAnswers(route)) {
     let entry = byStatus.get(answer.status);
@@ -167,12 +173,17 @@ export function documentedErrors(route: RouteShape): Map<number, string> {
     for (const code of answer.codes) entry.codes.add(code);
     if (!entry.whys.includes(answer.why)) entry.whys.push(answer.why);
   }
-  const out = new Map<number, string>();
+  const out = new Map<number, DocumentedError>();
   for (const [status, { codes, whys }] of [...byStatus].sort(([a], [b]) => a - b)) {
     const list = [...codes].map((c) => `\`${c}\``).join(', ');
-    out.set(status, `${whys.join('. ')}. Codes: ${list}.`);
+    out.set(status, { codes: [...codes], description: `${whys.join('. ')}. Codes: ${list}.` });
   }
   return out;
+}
+
+/** The statuses of `routeErrorAnswers` and their OpenAPI text. */
+export function documentedErrors(route: RouteShape): Map<number, string> {
+  return new Map([...documentedErrorAnswers(route)].map(([s, e]) => [s, e.description]));
 }
 
 const routeLists = new WeakMap<FastifyInstance, RouteOptions[]>();
