@@ -15,7 +15,8 @@ import { createPlatform } from '../../src/platform/runtime/index.ts';
 import { multipart } from '../fixtures/files/samples.ts';
 import { LogCapture, testConfig } from './app.ts';
 import { createTestDatabase, type TestDatabase } from './db.ts';
-import { bearer, createUser, grantRoles, signIn, type TestUser } from './identity.ts';
+import type { TokenPair } from '../../src/platform/identity/index.ts';
+import { bearer, createUser, grantRoles, type TestUser } from './identity.ts';
 
 export interface SpotsUser {
   user: TestUser;
@@ -79,6 +80,7 @@ export interface SpotsHarness {
 }
 
 let counter = 0;
+let signIns = 0;
 
 export async function startSpotsHarness(
   overrides: Record<string, string> = {},
@@ -117,7 +119,17 @@ export async function startSpotsHarness(
     async user(...roles) {
       const user = await createUser(h);
       if (roles.length > 0) await grantRoles(h, user.id, ...roles);
-      return { user, headers: bearer((await signIn(app, user)).accessToken) };
+      // Each from its own address: tests that turn rate limits on sign in many users, and the
+      // sign-in limit is per IP.
+      signIns += 1;
+      const res = await app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/login',
+        payload: { login: user.email, password: user.password },
+        remoteAddress: `10.${String(Math.floor(signIns / 250) % 250)}.${String(signIns % 250)}.7`,
+      });
+      assert.equal(res.statusCode, 200, res.body);
+      return { user, headers: bearer(res.json<TokenPair>().accessToken) };
     },
     async spot(who, body = {}) {
       counter += 1;

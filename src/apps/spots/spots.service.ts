@@ -281,8 +281,11 @@ export class SpotsService {
   async create(input: CreateSpotBody, viewer: Viewer & { userId: string }): Promise<SpotDetail> {
     const { moderateNewAccounts, trustedAfter } = this.#settings;
     const row = await withTransaction(this.#db, async (trx) => {
+      // Moderators' own spots never wait for review.
       const pending =
-        moderateNewAccounts && (await repo.countLiveSpots(trx, viewer.userId)) < trustedAfter;
+        moderateNewAccounts &&
+        (await repo.countLiveSpots(trx, viewer.userId)) < trustedAfter &&
+        !(await this.#isModerator(viewer));
       const spot = await repo.insertSpot(trx, {
         id: newId(),
         ownerId: viewer.userId,
