@@ -251,7 +251,7 @@ export async function replaceImages(
   if (images.length === 0) return;
   await sql`
     insert into shop_item_image (item_id, position, file_id, status, width, height, blurhash, path, variants)
-    select ${itemId}, r.ord - 1, r.e->>'fileId', r.e->>'status', (r.e->>'width')::int, (r.e->>'height')::int,
+    select ${itemId}::uuid, r.ord - 1, (r.e->>'fileId')::uuid, r.e->>'status', (r.e->>'width')::int, (r.e->>'height')::int,
            r.e->>'blurhash', r.e->>'path', r.e->'variants'
       from jsonb_array_elements(${JSON.stringify(images)}::jsonb) with ordinality as r(e, ord)`.execute(
     db,
