@@ -12,6 +12,7 @@ import type { MigrationSet } from '../db/index.ts';
 import type { EventSubscriber, EventType } from '../events/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
 import type { MailTemplate } from '../mail/index.ts';
+import type { ChannelDefinition } from '../realtime/index.ts';
 import type { FilePurpose } from './file-purpose.ts';
 import type { Platform } from './platform.ts';
 
@@ -80,6 +81,8 @@ export interface Module<C = unknown> {
   readonly subscribers?: readonly EventSubscriber[];
   /** The kinds of file it accepts through the files area (`spots.picture`); names unique too. */
   readonly filePurposes?: readonly FilePurpose[];
+  /** Its realtime channels (`defineChannel`: `authors`, `user:*`); names unique too. */
+  readonly channels?: readonly ChannelDefinition[];
   /** Where `routes` are mounted (default `/api/v1`; `''` for the root). */
   readonly prefix?: string;
   /**

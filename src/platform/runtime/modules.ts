@@ -5,6 +5,7 @@ import { bindFilePurposes, filesModule } from '../files/index.ts';
 import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
+import { bindChannels, realtimeModule } from '../realtime/index.ts';
 import { storageModule } from '../storage/index.ts';
 import { webhooksModule } from '../webhooks/index.ts';
 import { defineModule, orderModules, type AnyModule, type Platform } from '../modules/index.ts';
@@ -119,6 +120,7 @@ export const platformModules: readonly AnyModule[] = [
   webhooksModule,
   filesModule,
   defineModule(storageModule),
+  realtimeModule,
 ];
 
 /**
@@ -128,5 +130,6 @@ export const platformModules: readonly AnyModule[] = [
 export function enabledModules(config: Config, apps: readonly AnyModule[]): AnyModule[] {
   const modules = [...platformModules, ...apps].filter((m) => m.enabled?.(config) ?? true);
   bindFilePurposes(config, modules); // file purposes: unique across modules, else no start
+  bindChannels(config, modules); // realtime channels: the same
   return orderModules([...modules, permissionsModule(modules)]);
 }
