@@ -791,6 +791,55 @@ describe('publishing posts', () => {
       );
     });
 
+    test('no N+1: a page of 20 posts with their targets costs the statements a page of 2 does', async () => {
+      const fresh = await createUser(h);
+      const fh = bearer((await signIn(h.app, fresh)).accessToken);
+      const accounts = [await account(fresh.id, 'instagram'), await account(fresh.id, 'facebook')];
+      for (let i = 0; i < 20; i++)
+        assert.equal((await create(scheduledBody(accounts), fh)).statusCode, 201);
+      // Count the statements the pool runs during one request (Kysely takes a client per query).
+      const pool = h.tdb.database.pool;
+      const connect = pool.connect.bind(pool);
+      let statements = 0;
+      // Pooled clients are reused: each is wrapped once.
+      const wrapped = new WeakSet<object>();
+      const counting = async () => {
+        const client = await connect();
+        if (!wrapped.has(client)) {
+          wrapped.add(client);
+          const query = client.query.bind(client);
+          (client as { query: unknown }).query = (...args: unknown[]) => {
+            statements += 1;
+            return (query as (...a: unknown[]) => unknown)(...args);
+          };
+        }
+        return client;
+      };
+      const measure = async (limit: number) => {
+        (pool as { connect: unknown }).connect = counting;
+        statements = 0;
+        try {
+          const res = await h.app.inject({
+            method: 'GET',
+            url: `/api/v1/publishing/posts?limit=${limit}`,
+            headers: fh,
+          });
+          assert.equal(res.statusCode, 200, res.body);
+          const items = res.json<{ items: PostJson[] }>().items;
+          assert.equal(items.length, limit);
+          assert.ok(items.every((p) => p.targets.length === 2));
+        } finally {
+          (pool as { connect: unknown }).connect = connect;
+        }
+        return statements;
+      };
+      await measure(2); // warms the caller's session cache
+      const small = await measure(2);
+      const large = await measure(20);
+      assert.equal(large, small);
+      assert.equal(large, 1, 'one statement per page, targets included');
+    });
+
     test('every list and filter reads an index (EXPLAIN with sequential scans off)', async () => {
       const plan = async (sql: string, values: unknown[]) => {
         const client = await h.tdb.database.pool.connect();
