@@ -46,8 +46,26 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   await sql`create index publishing_account_expiry_idx on publishing_account (token_expires_at) where deleted_at is null and status = 'active'`.execute(
     db,
   );
+  // Connect links in flight: the OAuth state (stored hashed) bound to the user who asked, with
+  // the PKCE verifier (sealed). Single use (used_at), short-lived (expires_at).
+  await db.schema
+    .createTable('publishing_oauth_state')
+    .addColumn('state_hash', 'text', (c) => c.primaryKey())
+    .addColumn('user_id', 'uuid', (c) => c.notNull())
+    .addColumn('platform', 'text', (c) => c.notNull())
+    .addColumn('code_verifier_sealed', 'text', (c) => c.notNull())
+    .addColumn('account_id', 'uuid')
+    .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
+    .addColumn('expires_at', 'timestamptz', (c) => c.notNull())
+    .addColumn('used_at', 'timestamptz')
+    .execute();
+  // The purge of old states (by the refresh job).
+  await sql`create index publishing_oauth_state_expiry_idx on publishing_oauth_state (expires_at)`.execute(
+    db,
+  );
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
+  await db.schema.dropTable('publishing_oauth_state').execute();
   await db.schema.dropTable('publishing_account').execute();
 }
