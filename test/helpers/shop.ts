@@ -189,19 +189,25 @@ export function idempotencyKey(): { 'idempotency-key': string } {
 export async function countStatements<T>(
   fn: () => Promise<T>,
   filter: RegExp = /shop_/,
-): Promise<{ result: T; statements: string[] }> {
+): Promise<{ result: T; statements: string[]; queries: { text: string; values: unknown[] }[] }> {
   const statements: string[] = [];
+  const queries: { text: string; values: unknown[] }[] = [];
   const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const original = proto.query;
   proto.query = function (this: unknown, ...args: unknown[]) {
     const first = args[0];
     const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
-    if (typeof text === 'string' && filter.test(text)) statements.push(text);
+    if (typeof text === 'string' && filter.test(text)) {
+      statements.push(text);
+      const values =
+        typeof first === 'string' ? args[1] : ((first as { values?: unknown[] }).values ?? args[1]);
+      queries.push({ text, values: Array.isArray(values) ? values : [] });
+    }
     return original.apply(this, args);
   };
   try {
     const result = await fn();
-    return { result, statements };
+    return { result, statements, queries };
   } finally {
     proto.query = original;
   }

@@ -188,7 +188,7 @@ export const ItemListQuery = Type.Object(
           Type.Literal('name'),
           Type.Literal('relevance'),
         ],
-        { default: 'newest', description: '`relevance` needs `q`.' },
+        { description: 'Default: `relevance` with `q`, else `newest`. `relevance` needs `q`.' },
       ),
     ),
     limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 100, default: 20 })),
