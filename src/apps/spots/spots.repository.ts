@@ -34,6 +34,8 @@ export interface SpotRow {
   distanceM?: number | null;
   /** The sort key of the listing (distance, score), for the cursor. */
   sortKey?: number | null;
+  /** Listings only: the spot's cover (its chosen picture when ready, else its oldest ready one). */
+  cover?: PictureRow | null;
 }
 
 const COLUMNS = sql`s.id, s.owner_id as "ownerId", s.name, s.description, s.address, s.category,
@@ -175,9 +177,11 @@ function tsquery(text: {
 }): RawBuilder<unknown> {
   const web = sql`websearch_to_tsquery(${text.language}::regconfig, spots_unaccent(${text.q}))`;
   // The prefix form is made of letters and digits only (see the service): never raw user syntax.
+  // Without a searchable term (only stop words) the prefix form is not added either. The whole
+  // expression is over constants: the planner folds it once per statement.
   return text.prefix === null
     ? web
-    : sql`(${web} || to_tsquery('simple', spots_unaccent(${text.prefix})))`;
+    : sql`(case when numnode(${web}) = 0 then ${web} else ${web} || to_tsquery('simple', spots_unaccent(${text.prefix})) end)`;
 }
 
 function conditions(f: ListFilters): RawBuilder<unknown>[] {
@@ -265,14 +269,29 @@ export async function listSpots(
     ? sql`earth_distance(spots_earth(s.lat, s.lng), ${point(f.near)})`
     : sql`null::float8`;
   const direction = key.desc ? sql`desc` : sql`asc`;
-  const { rows } = await sql<SpotRow>`
-    select ${COLUMNS}, ${distance} as "distanceM",
-      ${order === 'distance' || order === 'relevance' ? key.expr : sql`null::float8`} as "sortKey"
-      from spots_spot s
-     where ${sql.join(where, sql` and `)}
-     order by ${key.expr} ${direction}, s.id ${direction}
-     limit ${limit + 1}`.execute(db);
-  return rows;
+  // The page first (the index does the work), then each row's cover picture: one round trip,
+  // and the cover lookup runs for the page's rows only.
+  const { rows } = await sql<SpotRow & { orderKey: unknown }>`
+    select s.*, case when c.id is null then null else json_build_object(
+        'id', c.id, 'spotId', c.spot_id, 'fileId', c.file_id, 'uploaderId', c.uploader_id,
+        'caption', c.caption, 'status', c.status, 'createdAt', c.created_at) end as cover
+      from (
+        select ${COLUMNS}, ${distance} as "distanceM",
+          ${order === 'distance' || order === 'relevance' ? key.expr : sql`null::float8`} as "sortKey",
+          ${key.expr} as "orderKey"
+          from spots_spot s
+         where ${sql.join(where, sql` and `)}
+         order by ${key.expr} ${direction}, s.id ${direction}
+         limit ${limit + 1}
+      ) s
+      left join lateral (
+        select p.* from spots_picture p
+         where p.spot_id = s.id and p.deleted_at is null and p.status = 'ready'
+         order by (p.id = s."coverPictureId") desc nulls last, p.created_at, p.id
+         limit 1
+      ) c on true
+     order by s."orderKey" ${direction}, s.id ${direction}`.execute(db);
+  return rows.map(({ orderKey: _, ...row }) => row);
 }
 
 /** Whether the language's parser finds anything to search in `q` (only stop words: nothing). */
@@ -347,23 +366,6 @@ export async function listPictures(
      where p.spot_id = any(${[...spotIds]}::uuid[]) and p.deleted_at is null
        ${readyOnly ? sql`and p.status = 'ready'` : sql``}
      order by p.spot_id, p.created_at, p.id`.execute(db);
-  return rows;
-}
-
-/** Each spot's cover: its chosen cover picture when ready, else its oldest ready picture. */
-export async function coverPictures(
-  db: AnyDb,
-  spots: readonly { id: string; coverPictureId: string | null }[],
-): Promise<PictureRow[]> {
-  if (spots.length === 0) return [];
-  const { rows } = await sql<PictureRow>`
-    select distinct on (p.spot_id) ${PICTURE_COLUMNS}
-      from spots_picture p join spots_spot s on s.id = p.spot_id
-     where p.spot_id = any(${spots.map((s) => s.id)}::uuid[]) and p.deleted_at is null
-       and p.status = 'ready'
-     order by p.spot_id, (p.id = s.cover_picture_id) desc nulls last, p.created_at, p.id`.execute(
-    db,
-  );
   return rows;
 }
 

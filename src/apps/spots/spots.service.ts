@@ -249,15 +249,14 @@ export class SpotsService {
     return spot;
   }
 
-  /** List items: each with its cover picture (one query for the covers, one for their files). */
+  /** List items, each with its cover picture (read with the page; its file in one lookup). */
   async #items(rows: readonly repo.SpotRow[], moderation: (r: repo.SpotRow) => boolean) {
-    const covers = await repo.coverPictures(this.#db, rows);
+    const covers = rows.flatMap((r) => (r.cover ? [r.cover] : []));
     const files = await this.#files(covers);
-    const bySpot = new Map(covers.map((c) => [c.spotId, c]));
     return rows.map((row) => {
-      const cover = bySpot.get(row.id);
-      const file = cover ? files.get(cover.fileId) : undefined;
-      return this.#present(row, cover && file ? pictureOf(cover, file) : null, moderation(row));
+      const file = row.cover ? files.get(row.cover.fileId) : undefined;
+      const cover = row.cover && file ? pictureOf(row.cover, file) : null;
+      return this.#present(row, cover, moderation(row));
     });
   }
 
@@ -448,20 +447,7 @@ export class SpotsService {
 
     const run = async (): Promise<SpotPage> => {
       let mode: 'text' | 'fuzzy' | 'none' | undefined;
-      if (q !== undefined) {
-        if (
-          q.length === 0 ||
-          (await repo.searchableTerms(this.#db, settings.searchLanguage, q)) === 0
-        ) {
-          // Only stop words or punctuation: nothing to search for.
-          return {
-            items: [],
-            page: { limit, nextCursor: null, hasMore: false },
-            search: 'none',
-          };
-        }
-        mode = after ? (after[2] === 'fuzzy' ? 'fuzzy' : 'text') : 'text';
-      }
+      if (q !== undefined) mode = after ? (after[2] === 'fuzzy' ? 'fuzzy' : 'text') : 'text';
       const fetch = (m: typeof mode) => {
         const f: repo.ListFilters = { ...filters };
         if (m === 'text')
@@ -475,8 +461,14 @@ export class SpotsService {
         return repo.listSpots(this.#db, f, order, limit, after ? after.slice(0, 2) : null);
       };
       let rows = await fetch(mode);
-      // No full-text match on the first page: typos ("Eifel towr") get trigram similarity.
+      // No full-text match on the first page: only stop words or punctuation (nothing to search
+      // for: `none`), or a typo ("Eifel towr"): trigram similarity of the names.
       if (mode === 'text' && !after && rows.length === 0) {
+        if (
+          q === undefined ||
+          (await repo.searchableTerms(this.#db, settings.searchLanguage, q)) === 0
+        )
+          return { items: [], page: { limit, nextCursor: null, hasMore: false }, search: 'none' };
         mode = 'fuzzy';
         rows = await fetch(mode);
       }
