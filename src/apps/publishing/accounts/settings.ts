@@ -85,7 +85,7 @@ export const accountsConfig = {
   }),
   PUBLISHING_UPLOAD_TIMEOUT_MS: Type.Integer({
     default: 600_000,
-    minimum: 1_000,
+    minimum: 100,
     maximum: 3_600_000,
     description: 'Time limit of one media upload to a platform (YouTube video bytes).',
   }),
