@@ -23,6 +23,11 @@ declare module 'fastify' {
     userTier?: Tier;
     /** The API client (machine credential) making the call, set by the identity area. */
     apiClientId?: string;
+    /**
+     * The requests per minute of that client (an app's API key): with `apiClientId`, an
+     * anonymous request counts against this limit per client instead of the per-IP one.
+     */
+    apiClientLimitPerMin?: number;
     /** @internal the rate-limit decisions made for this request so far (for the headers). */
     rateLimitsApplied?: { policy: RateLimitPolicy; decision: Decision }[];
   }
@@ -188,6 +193,17 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     by: 'ip',
   };
 
+  // One policy per client limit in use (keys share it; their buckets are per client).
+  const perClient = new Map<number, RateLimitPolicy>();
+  const clientPolicy = (limit: number): RateLimitPolicy => {
+    let policy = perClient.get(limit);
+    if (policy === undefined) {
+      policy = { name: 'api-client', limit, windowSeconds: 60, by: 'client' };
+      if (perClient.size < 1_000) perClient.set(limit, policy);
+    }
+    return policy;
+  };
+
   let lastErrorLog = 0;
   /** A store failure under `policy`: the refusal when it fails closed, undefined when open. */
   function storeFailed(policy: RateLimitPolicy, error: unknown): HttpError | undefined {
@@ -321,7 +337,11 @@ export function registerRateLimits(app: FastifyInstance, options: RateLimiterOpt
     if (api) {
       const apiLimit = (request: FastifyRequest, reply: FastifyReply, done: HookDone) => {
         const policy =
-          request.userId === undefined ? anonymous : perTier[request.userTier ?? 'free'];
+          request.userId !== undefined
+            ? perTier[request.userTier ?? 'free']
+            : request.apiClientId !== undefined && request.apiClientLimitPerMin !== undefined
+              ? clientPolicy(request.apiClientLimitPerMin)
+              : anonymous;
         check(request, reply, [policy], done);
       };
       route.onRequest = [...[route.onRequest ?? []].flat(), apiLimit];

@@ -1,0 +1,319 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { etagMatches, strongEtag } from '../../platform/cache/index.ts';
+import { contentDisposition } from '../../platform/files/index.ts';
+import { HttpError } from '../../platform/http/index.ts';
+import { currentUser } from '../../platform/identity/index.ts';
+import type { ModuleApp } from '../../platform/modules/index.ts';
+import { PublicDataCodes } from './errors.ts';
+import {
+  ApiKeyCreated,
+  ApiKeyList,
+  CreateApiKeyBody,
+  CreateDatasetBody,
+  CreateVersionBody,
+  DatasetDetail,
+  DatasetListQuery,
+  DatasetPage,
+  DatasetResponse,
+  ExportQuery,
+  IdParams,
+  NotModified,
+  PatchDatasetBody,
+  RowsPage,
+  RowsQuery,
+  SlugParams,
+  VersionAccepted,
+  VersionList,
+} from './schemas.ts';
+import type { PublicDataService } from './service.ts';
+import type { PublicDataSettings } from './settings.ts';
+
+/** The permission of every publishing route (declared, with its default roles, in index.ts). */
+export const DATASETS_MANAGE = 'datasets:manage';
+
+const TAG = ['public-data'];
+
+/** HTTP only: schemas in, a service call, schemas out; the public answers' caching headers. */
+export function registerPublicDataRoutes(
+  app: ModuleApp,
+  service: PublicDataService,
+  settings: PublicDataSettings,
+): Promise<void> {
+  const cacheControl = `public, max-age=${String(settings.maxAgeS)}, stale-while-revalidate=${String(settings.staleWhileRevalidateS)}`;
+
+  /** `X-API-Key`: a partner's key names the client the rate limits count (its own limit). */
+  async function apiKey(request: FastifyRequest): Promise<void> {
+    const header = request.headers['x-api-key'];
+    if (header === undefined) return;
+    const key = Array.isArray(header) ? header[0] : header;
+    const found = key === undefined || key.length > 100 ? null : await service.keys.verify(key);
+    if (!found) throw new HttpError(PublicDataCodes.INVALID_API_KEY);
+    request.apiClientId = `public-data:${found.id}`;
+    request.apiClientLimitPerMin = found.rateLimitPerMin;
+  }
+
+  /** The headers of every public answer: one copy for everyone, per origin for CORS. */
+  function publicHeaders(reply: FastifyReply, etag: string): void {
+    reply.header('cache-control', cacheControl);
+    reply.header('etag', etag);
+    // CORS answers differ by Origin: a shared cache must keep one copy per origin.
+    const vary = reply.getHeader('vary');
+    const listed =
+      typeof vary === 'string' ? vary.split(',').map((v) => v.trim().toLowerCase()) : [];
+    if (!listed.includes('origin') && !listed.includes('*'))
+      reply.header('vary', typeof vary === 'string' && vary !== '' ? `${vary}, Origin` : 'Origin');
+  }
+
+  function notModified(request: FastifyRequest, reply: FastifyReply, etag: string): boolean {
+    const inm = request.headers['if-none-match'];
+    if (inm === undefined || !etagMatches(inm, etag)) return false;
+    publicHeaders(reply, etag);
+    void reply.code(304).send(null);
+    return true;
+  }
+
+  const publicRoute = { onRequest: apiKey };
+  const manage = { config: { permission: DATASETS_MANAGE } };
+  const security = [{ bearerAuth: [] }];
+
+  // ---- public reads ----
+
+  app.get(
+    '/public-data/datasets',
+    {
+      ...publicRoute,
+      schema: {
+        tags: TAG,
+        summary: 'List published datasets (q over title and description, tag)',
+        querystring: DatasetListQuery,
+        response: { 200: DatasetPage, 304: NotModified },
+      },
+    },
+    async (request, reply) => {
+      const body = JSON.stringify(await service.list(request.query));
+      const etag = strongEtag(body);
+      if (notModified(request, reply, etag)) return reply;
+      publicHeaders(reply, etag);
+      return reply.type('application/json; charset=utf-8').send(body as never);
+    },
+  );
+
+  app.get(
+    '/public-data/datasets/:slug',
+    {
+      ...publicRoute,
+      schema: {
+        tags: TAG,
+        summary: 'A dataset: metadata, columns, row count, readable versions',
+        params: SlugParams,
+        response: { 200: DatasetDetail, 304: NotModified },
+      },
+    },
+    async (request, reply) => {
+      const answer = await service.detail(
+        request.params.slug,
+        request.url,
+        request.headers['if-none-match'],
+        etagMatches,
+      );
+      publicHeaders(reply, answer.etag);
+      if (answer.notModified) return reply.code(304).send(null);
+      return answer.body;
+    },
+  );
+
+  app.get(
+    '/public-data/datasets/:slug/rows',
+    {
+      ...publicRoute,
+      schema: {
+        tags: TAG,
+        summary: 'Rows: filters (col=value, col[op]=value), sort, q, near, facets, keyset pages',
+        params: SlugParams,
+        querystring: RowsQuery,
+        response: { 200: RowsPage, 304: NotModified },
+      },
+    },
+    async (request, reply) => {
+      const { slug } = request.params;
+      const etag = await service.etagOf(slug, request.query.version, request.url);
+      if (notModified(request, reply, etag)) return reply;
+      const body = await service.rows(slug, request.query);
+      publicHeaders(reply, etag);
+      return reply.type('application/json; charset=utf-8').send(body as never);
+    },
+  );
+
+  for (const format of ['csv', 'ndjson'] as const) {
+    app.get(
+      `/public-data/datasets/:slug/rows.${format}`,
+      {
+        ...publicRoute,
+        schema: {
+          tags: TAG,
+          summary: `The whole filtered result as ${format === 'csv' ? 'CSV (formulas neutralised)' : 'NDJSON'}, streamed`,
+          params: SlugParams,
+          querystring: ExportQuery,
+          produces: [format === 'csv' ? 'text/csv' : 'application/x-ndjson'],
+        },
+      },
+      async (request, reply) => {
+        const { slug } = request.params;
+        const query = request.query;
+        const etag = await service.etagOf(slug, query.version, request.url);
+        if (notModified(request, reply, etag)) return reply;
+        const exported = await service.export(slug, query, format);
+        publicHeaders(reply, etag);
+        reply.header('content-disposition', contentDisposition('attachment', exported.filename));
+        return reply
+          .type(
+            format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
+          )
+          .send(exported.stream);
+      },
+    );
+  }
+
+  // ---- publishing (datasets:manage) ----
+
+  app.post(
+    '/public-data/datasets',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Create a dataset',
+        security,
+        body: CreateDatasetBody,
+        response: { 201: DatasetResponse },
+      },
+    },
+    async (request, reply) => reply.code(201).send(await service.createDataset(request.body)),
+  );
+
+  app.patch(
+    '/public-data/datasets/:slug',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Edit a dataset’s metadata',
+        security,
+        params: SlugParams,
+        body: PatchDatasetBody,
+        response: { 200: DatasetResponse },
+      },
+    },
+    async (request) => service.patchDataset(request.params.slug, request.body),
+  );
+
+  app.delete(
+    '/public-data/datasets/:slug',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Delete a dataset and its tables',
+        security,
+        params: SlugParams,
+        response: { 204: { description: 'Done.', type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      await service.deleteDataset(request.params.slug);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.post(
+    '/public-data/datasets/:slug/versions',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Import a new version from an uploaded CSV or NDJSON file (a job)',
+        security,
+        params: SlugParams,
+        body: CreateVersionBody,
+        response: { 202: VersionAccepted },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = currentUser(request);
+      const accepted = await service.createVersion(request.params.slug, request.body, {
+        userId,
+        requestId: request.id,
+      });
+      return reply.code(202).send(accepted);
+    },
+  );
+
+  app.get(
+    '/public-data/datasets/:slug/versions',
+    {
+      ...manage,
+      config: { ...manage.config, cache: 'private' },
+      schema: {
+        tags: TAG,
+        summary: 'Versions with import status, row counts and bad rows',
+        security,
+        params: SlugParams,
+        response: { 200: VersionList },
+      },
+    },
+    async (request) => service.versions(request.params.slug),
+  );
+
+  app.post(
+    '/public-data/api-keys',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Issue an API key (shown once)',
+        security,
+        body: CreateApiKeyBody,
+        response: { 201: ApiKeyCreated },
+      },
+    },
+    async (request, reply) => {
+      const { userId } = currentUser(request);
+      return reply
+        .code(201)
+        .send(await service.createApiKey(request.body, { userId, requestId: request.id }));
+    },
+  );
+
+  app.get(
+    '/public-data/api-keys',
+    {
+      config: { permission: DATASETS_MANAGE, cache: 'private' },
+      schema: {
+        tags: TAG,
+        summary: 'API keys with their limits and usage',
+        security,
+        response: { 200: ApiKeyList },
+      },
+    },
+    async () => service.listApiKeys(),
+  );
+
+  app.delete(
+    '/public-data/api-keys/:id',
+    {
+      ...manage,
+      schema: {
+        tags: TAG,
+        summary: 'Revoke an API key',
+        security,
+        params: IdParams,
+        response: { 204: { description: 'Done.', type: 'null' } },
+      },
+    },
+    async (request, reply) => {
+      await service.revokeApiKey(request.params.id);
+      return reply.code(204).send(null);
+    },
+  );
+  return Promise.resolve();
+}
