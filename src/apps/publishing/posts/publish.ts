@@ -46,8 +46,11 @@ const PublishPayload = Type.Object({
   version: Type.Integer({ minimum: 0 }),
 });
 
-/** Margin past the publish timeout before a claim counts as abandoned. */
-const LEASE_MARGIN_MS = 30_000;
+/** How long a claim holds: the publish timeout plus a margin (a tenth of it, at least 5 s). */
+export function leaseMs(settings: PublishingSettings): number {
+  const timeout = ms(settings.PUBLISHING_PUBLISH_TIMEOUT);
+  return timeout + Math.max(5_000, Math.round(timeout / 10));
+}
 
 export const queueOf = (platform: PlatformId) => `publishing.publish-${platform}`;
 
@@ -254,12 +257,12 @@ export async function publishTarget(
   }
 
   // The claim: from here a crash leaves the target `publishing` until its lease runs out.
-  const leaseMs = ms(settings.PUBLISHING_PUBLISH_TIMEOUT) + LEASE_MARGIN_MS;
+  const lease = leaseMs(settings);
   const claimed = await withTransaction(platform.database.db, async (trx) => {
     const row = await transitionTarget(postsDb(trx), target.id, target.version, {
       status: 'publishing',
       attempts: target.attempts + 1,
-      leaseUntil: new Date(Date.now() + leaseMs),
+      leaseUntil: new Date(Date.now() + lease),
     });
     if (row) await refreshPostStatus(postsDb(trx), [row.postId]);
     return row;
