@@ -359,15 +359,23 @@ describe('platform-specific failures', () => {
   });
 });
 
+interface MediaInfo {
+  contentType: string;
+  size: number;
+  width: number | null;
+  height: number | null;
+  durationS: number | null;
+}
+
 describe('content rules (validate)', () => {
-  const image = (w = 1080, h = 1080, type = 'image/jpeg') => ({
+  const image = (w = 1080, h = 1080, type = 'image/jpeg'): MediaInfo => ({
     contentType: type,
     size: 1000,
     width: w,
     height: h,
     durationS: null,
   });
-  const video = (s = 30) => ({
+  const video = (s = 30): MediaInfo => ({
     contentType: 'video/mp4',
     size: 1000,
     width: 1080,
@@ -378,7 +386,7 @@ describe('content rules (validate)', () => {
     id: PlatformId,
     content: {
       text?: string;
-      media?: ReturnType<typeof image>[];
+      media?: MediaInfo[];
       options?: Record<string, unknown>;
     },
   ) =>
@@ -441,7 +449,10 @@ describe('content rules (validate)', () => {
     for (const id of PLATFORMS) {
       const a = adapter(id);
       assert.ok(a.quotas.length > 0);
-      assert.equal(a.optionsSchema.additionalProperties, false);
+      assert.equal(
+        (a.optionsSchema as { additionalProperties?: unknown }).additionalProperties,
+        false,
+      );
     }
     const ig = adapter('instagram').quotas.find((q) => q.endpoint === 'publish');
     assert.equal(ig?.limit, 100);

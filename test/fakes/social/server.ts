@@ -54,6 +54,8 @@ export interface FakeSwitches {
   tokenTtlS?: number;
   /** Token refreshes answer without a refresh token (Google's usual answer). */
   refreshWithoutRefreshToken?: boolean;
+  /** Code exchanges answer without a refresh token (Google on a re-consent without prompt). */
+  codeWithoutRefreshToken?: boolean;
 }
 
 export interface FakePost {
@@ -227,6 +229,14 @@ export async function startFakePlatforms(
       return fail(401, 'invalid_client', 'The OAuth client was not found.');
     const grant = p.grant_type ?? (graphApi ? 'authorization_code' : '');
     const ttl = sw.tokenTtlS ?? 3600;
+    if (sw.serverError) {
+      if (graphApi)
+        return json(res, 503, graphError('Service temporarily unavailable', 2, 'OAuthException'));
+      return json(res, 503, {
+        error: 'temporarily_unavailable',
+        error_description: 'Try again later.',
+      });
+    }
     if (grant === 'authorization_code') {
       const entry = p.code ? codes.get(p.code) : undefined;
       if (!entry || entry.used || entry.platform !== platform)
@@ -248,6 +258,8 @@ export async function startFakePlatforms(
       const access = issue(platform, entry.user, ttl);
       if (graphApi)
         return json(res, 200, { access_token: access, token_type: 'bearer', expires_in: ttl });
+      if (sw.codeWithoutRefreshToken)
+        return json(res, 200, { access_token: access, expires_in: ttl, token_type: 'Bearer' });
       const refresh = randomToken('yt-rt');
       refreshTokens.set(refresh, {
         platform,
