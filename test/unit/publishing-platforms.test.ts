@@ -131,13 +131,14 @@ for (const id of PLATFORMS) {
       assert.equal(e.sent, false);
     });
 
-    test('5xx: PLATFORM_UNAVAILABLE, retryable, not sent', async () => {
+    test('5xx: PLATFORM_UNAVAILABLE, retryable; sent only when it answered the publishing call', async () => {
       const account = await connect(id);
       fakes.set(id, { serverError: true });
       const e = await rejects(adapter(id).publish(account, requestFor(id, 'm-5xx'), signal()));
       assert.equal(e.code, 'PLATFORM_UNAVAILABLE');
       assert.equal(e.retryable, true);
-      assert.equal(e.sent, false);
+      // Facebook's feed write is the publishing call itself: a 5xx there may follow the post.
+      assert.equal(e.sent, id === 'facebook');
       assert.equal(e.action, 'retry_later');
     });
 
@@ -495,5 +496,28 @@ describe('token sealing', () => {
     assert.equal(keys.currentKid, 'new');
     const oldOnly = new TokenKeys([{ kid: 'old', key: key(4) }]);
     assert.equal(keys.open(oldOnly.seal('t', 'c'), 'c'), 't');
+  });
+});
+
+describe('probabilistic failure modes (the benchmark’s)', () => {
+  test('transientRate 1 answers every publishing write 503; timeoutAfterCreateRate 1 creates, then resets', async () => {
+    const account = await connect('facebook');
+    fakes.set('facebook', { transientRate: 1 });
+    const before = fakes.posts('facebook').length;
+    const transient = await rejects(
+      adapter('facebook').publish(account, requestFor('facebook', 'm-rate'), signal()),
+    );
+    assert.equal(transient.code, 'PLATFORM_UNAVAILABLE');
+    assert.equal(fakes.posts('facebook').length, before, 'nothing made');
+    fakes.reset();
+    fakes.set('facebook', { timeoutAfterCreateRate: 1 });
+    const since = new Date();
+    const unknown = await rejects(
+      adapter('facebook').publish(account, requestFor('facebook', 'm-rate2'), signal()),
+    );
+    assert.equal(unknown.code, 'OUTCOME_UNKNOWN');
+    assert.equal(fakes.posts('facebook').length, before + 1, 'made once');
+    fakes.reset();
+    assert.ok(await adapter('facebook').findByMarker(account, 'm-rate2', since, signal()));
   });
 });

@@ -4,7 +4,7 @@
  * sometimes with HTTP 200 (never read as success).
  */
 import type { PlatformAnswer, PlatformCall, PlatformHttp } from './http.ts';
-import { retryAfterMs } from './http.ts';
+import { markSentOn5xx, retryAfterMs } from './http.ts';
 import type { ConnectedIdentity, PlatformEndpoints, TokenSet } from './oauth.ts';
 import { PlatformError } from './types.ts';
 
@@ -102,7 +102,7 @@ export async function graphCall<T>(
   const body = answer.body as (GraphErrorBody & T) | null;
   if (answer.status >= 200 && answer.status < 300 && body !== null && body.error === undefined)
     return body;
-  throw graphFailure(platform, answer);
+  throw markSentOn5xx(graphFailure(platform, answer), call, answer.status);
 }
 
 /** Facebook Login: the consent URL, the code exchange and the long-lived token. */

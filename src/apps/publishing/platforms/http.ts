@@ -146,3 +146,23 @@ export function retryAfterMs(
   const at = Date.parse(value);
   return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
 }
+
+/**
+ * A 5xx answer to the call that makes the post exist reached the platform, which may have made
+ * the post before failing: the error says `sent`, so the pipeline looks the post up before a retry.
+ */
+export function markSentOn5xx(
+  error: PlatformError,
+  call: PlatformCall,
+  status: number,
+): PlatformError {
+  if (!call.publishing || status < 500 || error.sent) return error;
+  return new PlatformError(error.code, error.message, {
+    retryable: error.retryable,
+    action: error.action,
+    retryAfterMs: error.retryAfterMs,
+    sent: true,
+    platformCode: error.platformCode,
+    cause: error.cause,
+  });
+}

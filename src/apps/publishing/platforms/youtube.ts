@@ -6,7 +6,7 @@
 import { DateTime } from 'luxon';
 import { Type } from 'typebox';
 import type { PlatformAnswer, PlatformCall, PlatformHttp } from './http.ts';
-import { retryAfterMs } from './http.ts';
+import { markSentOn5xx, retryAfterMs } from './http.ts';
 import { markerTag } from './marker.ts';
 import type { ConnectableAdapter, PlatformEndpoints, TokenSet } from './oauth.ts';
 import { checkRules, DAY_MS, MB } from './rules.ts';
@@ -129,7 +129,7 @@ export function createYoutube(http: PlatformHttp, ep: PlatformEndpoints): Connec
     const body = answer.body as (T & GoogleErrorBody) | null;
     if (answer.status >= 200 && answer.status < 300 && (body === null || body.error === undefined))
       return { body: (body ?? {}) as T, answer };
-    throw googleFailure(answer);
+    throw markSentOn5xx(googleFailure(answer), call, answer.status);
   }
   const get = async <T>(
     account: AccountCredentials | string,
