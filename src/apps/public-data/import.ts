@@ -42,11 +42,15 @@ export function qualified(table: string): string {
 }
 
 class BadRows {
-  readonly rows: BadRow[] = [];
+  readonly #rows: BadRow[] = [];
   count = 0;
   add(line: number, message: string): void {
     this.count++;
-    if (this.rows.length < MAX_BAD_ROWS) this.rows.push({ line, message });
+    if (this.#rows.length < MAX_BAD_ROWS) this.#rows.push({ line, message });
+  }
+  /** By line (rows refused by the second pass come after the first pass's). */
+  get rows(): BadRow[] {
+    return [...this.#rows].sort((a, b) => a.line - b.line);
   }
 }
 

@@ -55,6 +55,10 @@ function decodeUtf8(maxBytes: number): Transform {
       try {
         text = decoder.decode(chunk, { stream: true });
       } catch {
+        // The line of the first byte that is not UTF-8: where a lenient decoder put U+FFFD.
+        const lenient = new TextDecoder('utf-8').decode(chunk);
+        const at = lenient.indexOf('\uFFFD');
+        count(lenient.slice(0, at === -1 ? 0 : at));
         done(
           new ImportRefusal('INVALID_UTF8', `The file is not valid UTF-8 (line ${String(lines)}).`),
         );
@@ -84,6 +88,8 @@ export async function* csvRecords(body: Readable, maxBytes: number): AsyncGenera
   const parser = parse({
     bom: true,
     relax_column_count: true,
+    // CRLF and LF mixed in one file (auto-detection would keep the first one seen).
+    record_delimiter: ['\r\n', '\n'],
     skip_empty_lines: true,
     skip_records_with_error: true,
     max_record_size: MAX_RECORD,
