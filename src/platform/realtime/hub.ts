@@ -229,9 +229,9 @@ export class Hub {
   // ---- commands ----
 
   /** Adds a WebSocket command (an app's routes call this beside their HTTP routes). */
-  addCommand<S extends TSchema>(def: CommandDefinition<S>): void {
+  addCommand(def: CommandDefinition): void {
     if (this.#commands.has(def.name)) throw new Error(`command ${def.name} is declared twice`);
-    this.#commands.set(def.name, { def: def });
+    this.#commands.set(def.name, { def });
   }
 
   commandNames(): string[] {

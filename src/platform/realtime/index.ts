@@ -21,3 +21,5 @@ export type { Authenticator, Principal } from './hub.ts';
 export { realtime, realtimeEvents, realtimeModule, registerRealtime } from './module.ts';
 export { RealtimeConfig, realtimeSettings } from './settings.ts';
 export type { RealtimeSettings } from './settings.ts';
+export { ProblemSchema } from './gen/groundwork/problem/v1/problem_pb.ts';
+export { FrameSchema } from './gen/groundwork/realtime/v1/realtime_pb.ts';
