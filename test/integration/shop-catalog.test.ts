@@ -111,6 +111,23 @@ describe('shop: the category tree', () => {
     assert.deepEqual(cRow, { path: `/${b.id}/${c.id}/`, depth: 1 });
   });
 
+  test('two opposite moves at once (A under B, B under A) cannot both pass: one is a 409 cycle, no loop is stored', async () => {
+    for (let round = 0; round < 5; round++) {
+      const a = await category(h);
+      const b = await category(h);
+      const [x, y] = await Promise.all([
+        h.call('PATCH', `/categories/${a.id}`, h.admin, { parentId: b.id }),
+        h.call('PATCH', `/categories/${b.id}`, h.admin, { parentId: a.id }),
+      ]);
+      assert.deepEqual([x.statusCode, y.statusCode].sort(), [200, 409]);
+      const rows = await h.sql<{ id: string; parent_id: string | null }>(
+        `select id, parent_id from shop_category where id = any($1)`,
+        [[a.id, b.id]],
+      );
+      assert.equal(rows.filter((r) => r.parent_id === null).length, 1, 'one of them is a root');
+    }
+  });
+
   test('a non-empty category is not deleted (409) unless its items move; then its whole subtree goes', async () => {
     const top = await category(h);
     const child = await category(h, { parentId: top.id });
