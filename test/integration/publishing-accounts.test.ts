@@ -15,7 +15,11 @@ import {
   type PlatformId,
   type PublishingPostHooks,
 } from '../../src/apps/publishing/platforms/types.ts';
+import { publishingApp } from '../../src/apps/publishing/index.ts';
 import { publishingRuntime } from '../../src/apps/publishing/runtime.ts';
+import { allMigrations } from '../../src/migrations/index.ts';
+import { rollback } from '../../src/platform/db/index.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import type { PublishingSettings } from '../../src/apps/publishing/settings.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import {
@@ -523,5 +527,91 @@ describe('publishing accounts: tokens, refresh and reauth', () => {
     // And the process with only the old key no longer opens them (so rows did move).
     await assert.rejects(old.credentials(account.id, AbortSignal.timeout(10_000)), /unknown key/);
     assert.ok(TokenKeys.kidOf((await row(account.id)).access_token_sealed!) === 'k2');
+  });
+});
+
+describe('publishing accounts: for the posts half', () => {
+  test('ownedBy answers only the user’s live accounts among the ids (others’, unknown, malformed and removed ones absent)', async () => {
+    const user = await h.user();
+    const other = await h.user();
+    const mine = await connectFakeAccount(h.app, user.token, 'facebook');
+    const removed = await connectFakeAccount(h.app, user.token, 'instagram');
+    const theirs = await connectFakeAccount(h.app, other.token, 'facebook');
+    await h.app.inject({
+      method: 'DELETE',
+      url: `${PUBLISHING_PREFIX}/accounts/${removed.id}`,
+      headers: user.headers,
+    });
+    const service = await accountsServiceOf(h.platform);
+    const owned = await service.ownedBy(h.tdb.database.db, user.id, [
+      mine.id,
+      theirs.id,
+      removed.id,
+      '00000000-0000-4000-8000-000000000000',
+      "x' or 1=1 --",
+    ]);
+    assert.deepEqual([...owned.keys()], [mine.id]);
+    assert.equal(owned.get(mine.id)?.platform, 'facebook');
+    assert.equal(owned.get(mine.id)?.status, 'active');
+  });
+
+  test('credentials of a removed or reauth_required account: ACCOUNT_REAUTH_REQUIRED; the list shows the new status at once', async () => {
+    const user = await h.user();
+    const account = await connectFakeAccount(h.app, user.token, 'instagram');
+    const service = await accountsServiceOf(h.platform);
+    const ok = await service.credentials(account.id, AbortSignal.timeout(10_000));
+    assert.equal(ok.externalId, account.externalId);
+    assert.equal(ok.platform, 'instagram');
+    // Listed (and cached) as active, then the platform refuses the token while publishing.
+    const listed = () =>
+      get('/accounts', user.headers).then((r) => r.json<{ items: ConnectedAccount[] }>().items);
+    assert.equal((await listed())[0]?.status, 'active');
+    await service.requireReauth(account.id, 'the platform refused the token');
+    assert.equal((await listed())[0]?.status, 'reauth_required', 'cache dropped on change');
+    const e = await service
+      .credentials(account.id, AbortSignal.timeout(10_000))
+      .catch((x: unknown) => x);
+    assert.ok(e instanceof PlatformError);
+    assert.equal(e.code, 'ACCOUNT_REAUTH_REQUIRED');
+    assert.equal(e.action, 'reconnect_account');
+    const gone = await service
+      .credentials('00000000-0000-4000-8000-000000000000', AbortSignal.timeout(10_000))
+      .catch((x: unknown) => x);
+    assert.ok(gone instanceof PlatformError);
+    assert.equal(gone.code, 'ACCOUNT_REAUTH_REQUIRED');
+  });
+
+  test('a platform not enabled: connect answers 404 PUBLISHING_PLATFORM_NOT_ENABLED', async () => {
+    const runtime = publishingRuntime(h.platform);
+    const service = new AccountsService({
+      platform: h.platform,
+      settings: runtime.settings,
+      adapters: new Map(),
+      hooks: runtime.hooks,
+    });
+    await assert.rejects(service.startConnect('00000000-0000-4000-8000-000000000000', 'youtube'), {
+      code: 'PUBLISHING_PLATFORM_NOT_ENABLED',
+    });
+  });
+});
+
+describe('publishing accounts: migration', () => {
+  test('up creates the accounts and connect-state tables; down removes them', async (t) => {
+    const migrations = allMigrations([publishingApp]);
+    const tdb = await createTestDatabase({ migrations });
+    t.after(() => tdb.drop());
+    const exists = async (table: string) =>
+      (
+        await tdb.database.pool.query<{ t: string | null }>(`select to_regclass($1)::text as t`, [
+          `public.${table}`,
+        ])
+      ).rows[0]?.t ?? null;
+    assert.equal(await exists('publishing_account'), 'publishing_account');
+    assert.equal(await exists('publishing_oauth_state'), 'publishing_oauth_state');
+    const names = Object.keys(migrations).sort();
+    const later = names.slice(names.indexOf('202612070900_publishing_accounts'));
+    await rollback(tdb.database.db, migrations, later.length);
+    assert.equal(await exists('publishing_account'), null);
+    assert.equal(await exists('publishing_oauth_state'), null);
   });
 });
