@@ -34,10 +34,6 @@ export const postsConfig = {
     'How long one publish attempt may take (an upload and container polling included). A target claimed longer than this plus a margin is settled by the sweep through its marker.',
     '10m',
   ),
-  PUBLISHING_SWEEP_INTERVAL: duration(
-    'How often a worker looks for targets left `publishing` by a dead worker past their lease.',
-    '1m',
-  ),
   PUBLISHING_BREAKER_FAILURES: Type.Integer({
     default: 5,
     minimum: 1,
