@@ -276,12 +276,10 @@ export async function listSpots(
         'id', c.id, 'spotId', c.spot_id, 'fileId', c.file_id, 'uploaderId', c.uploader_id,
         'caption', c.caption, 'status', c.status, 'createdAt', c.created_at) end as cover
       from (
-        select ${COLUMNS}, ${distance} as "distanceM",
-          ${order === 'distance' || order === 'relevance' ? key.expr : sql`null::float8`} as "sortKey",
-          ${key.expr} as "orderKey"
+        select ${COLUMNS}, ${distance} as "distanceM", ${key.expr} as "orderKey"
           from spots_spot s
          where ${sql.join(where, sql` and `)}
-         order by ${key.expr} ${direction}, s.id ${direction}
+         order by "orderKey" ${direction}, s.id ${direction}
          limit ${limit + 1}
       ) s
       left join lateral (
@@ -291,7 +289,11 @@ export async function listSpots(
          limit 1
       ) c on true
      order by s."orderKey" ${direction}, s.id ${direction}`.execute(db);
-  return rows.map(({ orderKey: _, ...row }) => row);
+  // The key is computed once per row (a text rank is not cheap); the cursor keeps it when numeric.
+  return rows.map(({ orderKey, ...row }) => ({
+    ...row,
+    sortKey: order === 'distance' || order === 'relevance' ? (orderKey as number) : null,
+  }));
 }
 
 /** Whether the language's parser finds anything to search in `q` (only stop words: nothing). */

@@ -1,0 +1,68 @@
+/**
+ * What the spots benchmark's parent (`spots.ts`) and its server children (`spots-server.ts`)
+ * share: the queries measured, the hand-written SQL of the raw baseline, the pool size.
+ */
+
+export const SERVER_KINDS = ['raw', 'groundwork'] as const;
+export type ServerKind = (typeof SERVER_KINDS)[number];
+
+/** The same for both servers (Groundwork's `DATABASE_POOL_MAX` default). */
+export const POOL_SIZE = 10;
+export const APPLICATION_NAME: Record<ServerKind, string> = {
+  raw: 'bench:spots-raw',
+  groundwork: 'groundwork:bench-spots',
+};
+
+/** Paris, the densest cluster of the seed. */
+export const CENTRE = { lat: 48.8566, lng: 2.3522 };
+export const RADIUS_M = 2000;
+export const PAGE_SIZE = 20;
+/** Two words of the names' vocabulary: a few hundred matches per million spots. */
+export const TEXT_QUERY = 'sunset harbour';
+
+export const QUERIES = {
+  nearby: {
+    groundwork: `/api/v1/spots?near=${String(CENTRE.lat)},${String(CENTRE.lng)}&radiusM=${String(RADIUS_M)}&limit=${String(PAGE_SIZE)}`,
+    raw: '/nearby',
+  },
+  text: {
+    groundwork: `/api/v1/spots?q=${encodeURIComponent(TEXT_QUERY)}&limit=${String(PAGE_SIZE)}`,
+    raw: '/text',
+  },
+} as const;
+export type QueryName = keyof typeof QUERIES;
+
+/**
+ * The raw baseline: the same rows, in the same order and with the same fields, as the app's
+ * statements, written by hand (no cover lookup: the seed has no pictures; no cursor signing, no
+ * validation, no authentication, logging or limits), through `pg` and `node:http`.
+ */
+/** Every column a spot's answer carries (the app's listing selects the same). */
+const COLUMNS = `id, owner_id as "ownerId", name, description, address, category, tags,
+  language::text as language, lat, lng, cover_picture_id as "coverPictureId", status,
+  favourite_count as "favouriteCount", created_at as "createdAt", updated_at as "updatedAt"`;
+
+export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }> = {
+  nearby: {
+    text: `select ${COLUMNS},
+                  earth_distance(spots_earth(lat, lng), spots_earth($1::float8, $2::float8)) as "distanceM"
+             from spots_spot
+            where deleted_at is null and status = 'visible'
+              and earth_box(spots_earth($1::float8, $2::float8), $3::float8) @> spots_earth(lat, lng)
+              and earth_distance(spots_earth(lat, lng), spots_earth($1::float8, $2::float8)) <= $3::float8
+            order by spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8), id
+            limit $4`,
+    values: [CENTRE.lat, CENTRE.lng, RADIUS_M, PAGE_SIZE + 1],
+  },
+  text: {
+    text: `select ${COLUMNS}
+             from spots_spot
+            where deleted_at is null and status = 'visible'
+              and search @@ (websearch_to_tsquery('english', spots_unaccent($1))
+                             || to_tsquery('simple', spots_unaccent($2)))
+            order by ts_rank_cd(search, websearch_to_tsquery('english', spots_unaccent($1))
+                                || to_tsquery('simple', spots_unaccent($2)), 32)::float8 desc, id desc
+            limit $3`,
+    values: [TEXT_QUERY, `${TEXT_QUERY.split(' ').join(' & ')}:*`, PAGE_SIZE + 1],
+  },
+};
