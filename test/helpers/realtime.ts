@@ -219,28 +219,38 @@ export interface RealtimeHarness {
 export async function startRealtimeHarness(
   overrides: Record<string, string> = {},
   apps: readonly AnyModule[] = [],
-  options: { redis?: boolean } = {},
+  options: {
+    /** Fan-out through the shared test Redis under this key prefix (true: a fresh one). */
+    redis?: boolean | string;
+    /** Another harness's database (several "processes" on one database); not dropped here. */
+    database?: TestDatabase;
+    /** Run the event dispatcher here (default true). */
+    work?: boolean;
+  } = {},
 ): Promise<RealtimeHarness> {
+  const prefix =
+    typeof options.redis === 'string' ? options.redis : `gw-rt-${process.pid}-${Date.now()}:`;
   const config = testConfig(
     {
       EVENTS_POLL_INTERVAL_MS: '200',
       ...(options.redis
         ? {
             REDIS_URL: process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379/0',
-            REDIS_KEY_PREFIX: `gw-rt-${process.pid}-${Date.now()}:`,
+            REDIS_KEY_PREFIX: prefix,
           }
         : {}),
       ...overrides,
     },
     apps,
   );
-  const tdb = await createTestDatabase({ config, migrations: allMigrations(apps) });
+  const tdb =
+    options.database ?? (await createTestDatabase({ config, migrations: allMigrations(apps) }));
   const logs = new LogCapture();
   const platform = await createPlatform(config, {
     modules: enabledModules(config, apps),
     database: tdb.database,
     ...(options.redis ? {} : { redis: null }),
-    work: true,
+    work: options.work ?? true,
     logDestination: logs,
   });
   const app = await buildApp(config, { platform, apps });
@@ -255,7 +265,7 @@ export async function startRealtimeHarness(
     async close() {
       await app.close();
       await platform.close();
-      await tdb.drop();
+      if (!options.database) await tdb.drop();
     },
   };
 }
