@@ -92,10 +92,19 @@ export type OrderAction = keyof typeof TRANSITIONS;
 /** Statuses in which the goods have not left: giving the order up returns its stock. */
 const BEFORE_SHIPMENT: readonly string[] = ['pending', 'paid'];
 
+const PAST: Record<OrderAction, string> = {
+  pay: 'paid',
+  ship: 'shipped',
+  deliver: 'delivered',
+  cancel: 'cancelled',
+  refund: 'refunded',
+};
+
 function invalidTransition(action: OrderAction, status: string): HttpError {
   return new HttpError(ShopCodes.INVALID_ORDER_TRANSITION, {
-    detail: `The order is ${status}: it cannot be ${action === 'pay' ? 'paid' : `${action === 'ship' ? 'shipp' : action}ed`}.`,
-    extensions: { status },
+    detail: `The order is ${status}: it cannot be ${PAST[action]}.`,
+    // `status` is the problem's own member (the HTTP status): the order's is `currentStatus`.
+    extensions: { currentStatus: status },
   });
 }
 
