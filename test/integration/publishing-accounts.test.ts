@@ -19,6 +19,10 @@ import { publishingApp } from '../../src/apps/publishing/index.ts';
 import { publishingRuntime } from '../../src/apps/publishing/runtime.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
 import { rollback } from '../../src/platform/db/index.ts';
+import { createPlatform } from '../../src/platform/runtime/index.ts';
+import { buildApp, enabledModules } from '../../src/app.ts';
+import { LogCapture } from '../helpers/app.ts';
+import { createUser, signIn } from '../helpers/identity.ts';
 import { createTestDatabase } from '../helpers/db.ts';
 import type { PublishingSettings } from '../../src/apps/publishing/settings.ts';
 import { assertProblem } from '../helpers/problem.ts';
@@ -28,6 +32,7 @@ import {
   PUBLISHING_PREFIX,
   startPublishingHarness,
   type ConnectedAccount,
+  publishingTestConfig,
   type PublishingHarness,
 } from '../helpers/publishing.ts';
 
@@ -613,5 +618,54 @@ describe('publishing accounts: migration', () => {
     await rollback(tdb.database.db, migrations, later.length);
     assert.equal(await exists('publishing_account'), null);
     assert.equal(await exists('publishing_oauth_state'), null);
+  });
+});
+
+describe('publishing accounts: web app flows', () => {
+  test('connect with mode=json answers the consent URL instead of a redirect', async () => {
+    const user = await h.user();
+    const res = await get('/accounts/connect/facebook?mode=json', user.headers);
+    assert.equal(res.statusCode, 200, res.body);
+    const url = new URL(res.json<{ url: string }>().url);
+    assert.ok(url.href.startsWith(h.fakes.env.PUBLISHING_FACEBOOK_AUTH_URL!));
+    assert.ok(url.searchParams.get('state'));
+    assertProblem(
+      await get('/accounts/connect/facebook?mode=other', user.headers),
+      422,
+      'VALIDATION_FAILED',
+    );
+  });
+
+  test('with PUBLISHING_CONNECT_RETURN_URL the callback sends the browser back, success and errors alike', async (t) => {
+    const config = publishingTestConfig(h.fakes, {
+      PUBLISHING_CONNECT_RETURN_URL: 'https://web.example.test/settings/accounts',
+    });
+    const platform = await createPlatform(config, {
+      modules: enabledModules(config, [publishingApp]),
+      database: h.tdb.database,
+      redis: null,
+      work: false,
+      logDestination: new LogCapture(),
+    });
+    t.after(() => platform.close());
+    const app = await buildApp(config, { platform, apps: [publishingApp] });
+    t.after(() => app.close());
+    await app.ready();
+    // Signed in on this app: its tokens are signed with its own key.
+    const token = (await signIn(app, await createUser({ tdb: h.tdb, config }))).accessToken;
+    const callback = await fakeConsent(app, token, 'youtube');
+    const ok = await app.inject({ method: 'GET', url: callback });
+    assert.equal(ok.statusCode, 302, ok.body);
+    const back = new URL(String(ok.headers.location));
+    assert.equal(back.origin + back.pathname, 'https://web.example.test/settings/accounts');
+    assert.equal(back.searchParams.get('status'), 'connected');
+    const ids = back.searchParams.get('accounts')?.split(',') ?? [];
+    assert.equal(ids.length, 1);
+    assert.equal((await row(ids[0]!)).status, 'active');
+    const replay = await app.inject({ method: 'GET', url: callback });
+    assert.equal(replay.statusCode, 302);
+    const refused = new URL(String(replay.headers.location));
+    assert.equal(refused.searchParams.get('status'), 'error');
+    assert.equal(refused.searchParams.get('code'), 'PUBLISHING_OAUTH_STATE_INVALID');
   });
 });

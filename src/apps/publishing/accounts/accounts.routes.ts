@@ -1,5 +1,6 @@
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
+import { HttpError } from '../../../platform/http/index.ts';
 import { currentUser } from '../../../platform/identity/index.ts';
 import type { ModuleApp } from '../../../platform/modules/index.ts';
 import type { RateLimitPolicy } from '../../../platform/traffic/index.ts';
@@ -11,6 +12,7 @@ import {
   AccountResponse,
   CallbackQuery,
   ConnectedAccounts,
+  ConnectQuery,
   ConsentUrl,
   PlatformParams,
   PlatformsResponse,
@@ -29,6 +31,7 @@ export function registerAccountRoutesOn(
   app: ModuleApp,
   service: AccountsService,
   adapters: ReadonlyMap<PlatformId, PlatformAdapter>,
+  returnUrl: string,
 ): void {
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const platforms = {
@@ -69,15 +72,22 @@ export function registerAccountRoutesOn(
         errorCodes: [AccountCodes.PUBLISHING_PLATFORM_NOT_ENABLED],
         summary: 'Connect an account: redirect to the platform’s consent',
         description:
-          'Redirects (302) to the platform’s OAuth consent (authorization code with PKCE S256 and a state bound to the caller, single use, valid `PUBLISHING_OAUTH_STATE_TTL_S`). The platform then redirects the browser to `/accounts/callback/:platform`.',
+          'Redirects (302) to the platform’s OAuth consent (authorization code with PKCE S256 and a state bound to the caller, single use, valid `PUBLISHING_OAUTH_STATE_TTL_S`); with `mode=json`, answers `{ url }` instead. The platform then redirects the browser to `/accounts/callback/:platform`.',
         params: PlatformParams,
-        response: { 302: Type.Null({ description: 'To the consent page (`Location`).' }) },
+        querystring: ConnectQuery,
+        response: {
+          200: ConsentUrl,
+          302: Type.Null({ description: 'To the consent page (`Location`).' }),
+        },
       },
     },
     async (request, reply) => {
       const { userId } = currentUser(request);
       const url = await service.startConnect(userId, request.params.platform);
-      reply.header('cache-control', 'no-store').redirect(url, 302);
+      reply.header('cache-control', 'no-store');
+      // A web app calling with fetch cannot read a redirect's Location: it asks for JSON.
+      if (request.query.mode === 'json') return { url };
+      reply.redirect(url, 302);
       return null;
     },
   );
@@ -98,25 +108,39 @@ export function registerAccountRoutesOn(
         ],
         summary: 'Finish connecting an account (the OAuth redirect URI)',
         description:
-          'Reached by the browser’s redirect from the platform, so it carries no credentials: the state names the user who started the connect (stored server-side, single use). Stores the granted accounts, or updates them in place when already connected (a stored refresh token is kept when the platform sends none), and answers them.',
+          'Reached by the browser’s redirect from the platform, so it carries no credentials: the state names the user who started the connect (stored server-side, single use). Stores the granted accounts, or updates them in place when already connected (a stored refresh token is kept when the platform sends none), and answers them; with `PUBLISHING_CONNECT_RETURN_URL` set, redirects the browser there instead (errors too).',
         params: PlatformParams,
         querystring: CallbackQuery,
-        response: { 200: ConnectedAccounts },
+        response: {
+          200: ConnectedAccounts,
+          302: Type.Null({
+            description:
+              'With `PUBLISHING_CONNECT_RETURN_URL` set: back to the web app, with `status=connected&accounts=<ids>` or `status=error&code=<code>`.',
+          }),
+        },
       },
     },
     async (request, reply) => {
       reply.header('cache-control', 'no-store');
-      const controller = new AbortController();
-      request.raw.once('close', () => {
-        if (!reply.sent) controller.abort();
-      });
-      return {
-        accounts: await service.completeConnect(
+      // Bounded by the adapters' own time limits; this only caps the whole exchange.
+      const signal = AbortSignal.timeout(120_000);
+      const back = returnUrl === '' ? null : new URL(returnUrl);
+      try {
+        const accounts = await service.completeConnect(
           request.params.platform,
           request.query,
-          controller.signal,
-        ),
-      };
+          signal,
+        );
+        if (!back) return { accounts };
+        back.searchParams.set('status', 'connected');
+        back.searchParams.set('accounts', accounts.map((a) => a.id).join(','));
+      } catch (error) {
+        if (!back || !(error instanceof HttpError)) throw error;
+        back.searchParams.set('status', 'error');
+        back.searchParams.set('code', error.code);
+      }
+      reply.redirect(back.toString(), 302);
+      return null;
     },
   );
 

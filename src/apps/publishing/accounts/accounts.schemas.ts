@@ -15,6 +15,17 @@ export const AccountParams = Type.Object(
   { additionalProperties: false },
 );
 
+export const ConnectQuery = Type.Object(
+  {
+    mode: Type.Optional(
+      Type.Union([Type.Literal('redirect'), Type.Literal('json')], {
+        description: '`redirect` (default): 302 to the consent; `json`: `{ url }`.',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+
 /**
  * What a platform appends to the redirect back. Providers add parameters of their own (Google:
  * `scope`, `authuser`, `prompt`; Facebook: `error_reason`, `error_code`), so unknown ones are

@@ -81,5 +81,10 @@ export async function registerAccountRoutes(
   runtime: PublishingRuntime,
 ): Promise<void> {
   const service = services.get(runtime.platform) ?? (runtime.accounts as AccountsService);
-  registerAccountRoutesOn(app, service, runtime.adapters);
+  registerAccountRoutesOn(
+    app,
+    service,
+    runtime.adapters,
+    runtime.settings.PUBLISHING_CONNECT_RETURN_URL,
+  );
 }

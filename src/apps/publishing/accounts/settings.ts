@@ -59,6 +59,13 @@ export const accountsConfig = {
       'Keys sealing stored platform tokens (AES-256-GCM): `kid:base64key,...`, 32-byte keys, the first seals, all open. Empty: one key derived from `APP_SECRET`. Rotate by putting a new key first; the rotation job re-seals old rows.',
     'x-config': { secret: true },
   }),
+  PUBLISHING_CONNECT_RETURN_URL: Type.String({
+    default: '',
+    maxLength: 2048,
+    pattern: '^$|^https?://',
+    description:
+      'Where the OAuth callback sends the browser back (the web app), with `status=connected&accounts=<ids>` or `status=error&code=<code>`. Empty: the callback answers JSON.',
+  }),
   PUBLISHING_OAUTH_STATE_TTL_S: Type.Integer({
     default: 600,
     minimum: 60,
