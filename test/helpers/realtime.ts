@@ -274,3 +274,12 @@ export async function waitOpen(ws: WebSocket): Promise<void> {
   if (ws.readyState === WebSocket.OPEN) return;
   await once(ws, 'open');
 }
+
+// Preload for real server processes (`node --import test/helpers/realtime.ts src/main.ts` with
+// GW_E2E_AUTHORS_APP=1): the authors app is mounted as if listed in src/apps/index.ts.
+if (process.env.GW_E2E_AUTHORS_APP === '1') {
+  const { allApps } = await import('../../src/apps/index.ts');
+  const { authorsApp } = await import('../../src/apps/authors/index.ts');
+  const list = allApps as AnyModule[];
+  if (!list.some((m) => m.name === 'authors')) list.push(authorsApp);
+}
