@@ -521,3 +521,44 @@ describe('probabilistic failure modes (the benchmark’s)', () => {
     assert.ok(await adapter('facebook').findByMarker(account, 'm-rate2', since, signal()));
   });
 });
+
+describe('media fetched like the platforms do (fetchMedia)', () => {
+  test('a media URL that does not answer is MEDIA_REJECTED on Instagram and Facebook; one that does publishes', async () => {
+    const { createServer } = await import('node:http');
+    const media200 = createServer((_req, res) =>
+      res.writeHead(200, { 'content-type': 'image/jpeg' }).end(),
+    );
+    await new Promise<void>((resolve) => media200.listen(0, '127.0.0.1', resolve));
+    const port = (media200.address() as { port: number }).port;
+    try {
+      for (const id of ['instagram', 'facebook'] as const) {
+        const account = await connect(id);
+        fakes.set(id, { fetchMedia: true });
+        const bad: PublishMedia = {
+          ...media('image/jpeg'),
+          url: async () => 'http://127.0.0.1:9/missing.jpg',
+        };
+        const e = await rejects(
+          adapter(id).publish(
+            account,
+            { marker: `m-fm-${id}`, text: 'x', media: [bad], options: {} },
+            signal(),
+          ),
+        );
+        assert.equal(e.code, 'MEDIA_REJECTED', id);
+        const good: PublishMedia = {
+          ...media('image/jpeg'),
+          url: async () => `http://127.0.0.1:${port}/a.jpg`,
+        };
+        const post = await adapter(id).publish(
+          account,
+          { marker: `m-fm2-${id}`, text: 'x', media: [good], options: {} },
+          signal(),
+        );
+        assert.ok(post.externalId);
+      }
+    } finally {
+      media200.close();
+    }
+  });
+});

@@ -44,6 +44,8 @@ export interface FakeSwitches {
   duplicate?: boolean;
   /** The consent is denied: the authorize endpoint redirects back with `error=access_denied`. */
   consentDenied?: boolean;
+  /** Media URLs are fetched (HEAD) as the platforms do; one that fails is refused as media. */
+  fetchMedia?: boolean;
   /** Instagram: status polls answer IN_PROGRESS this many times before FINISHED. */
   containerPolls?: number;
   /** Share of publishing writes answered 503 (before creating). */
@@ -486,13 +488,13 @@ export async function startFakePlatforms(
 
   // ---- Graph API (Instagram and Facebook Pages) -----------------------------------------------
 
-  function graph(
+  async function graph(
     req: IncomingMessage,
     res: ServerResponse,
     platform: FakePlatformId,
     segments: string[],
     p: Params,
-  ): void {
+  ): Promise<void> {
     const user = authenticate(req, res, platform, p);
     if (user === null) return;
     const method = req.method ?? 'GET';
@@ -526,7 +528,7 @@ export async function startFakePlatforms(
     return facebook(res, method, user, node, edge, p, owns);
   }
 
-  function instagram(
+  async function instagram(
     res: ServerResponse,
     method: string,
     user: string,
@@ -534,7 +536,7 @@ export async function startFakePlatforms(
     edge: string | undefined,
     p: Params,
     owns: (id: string | undefined) => boolean,
-  ): void {
+  ): Promise<void> {
     const sw = switches.instagram;
     if (method === 'POST' && edge === 'media') {
       count('instagram:write');
@@ -545,6 +547,18 @@ export async function startFakePlatforms(
           graphError('Unsupported post request.', 100, 'GraphMethodException', 33),
         );
       if (injected(res, 'instagram', false)) return;
+      const mediaUrl = p.image_url ?? p.video_url;
+      if (sw.fetchMedia && mediaUrl && !(await reachable(mediaUrl)))
+        return json(
+          res,
+          400,
+          graphError(
+            "Media download has failed.: The media URI doesn't meet our requirements.",
+            9004,
+            'OAuthException',
+            2207052,
+          ),
+        );
       const type = p.media_type ?? 'IMAGE';
       if (!['IMAGE', 'REELS', 'CAROUSEL', 'VIDEO', 'STORIES'].includes(type) && p.media_type)
         return json(res, 400, graphError('Invalid parameter', 100, 'OAuthException'));
@@ -668,7 +682,7 @@ export async function startFakePlatforms(
     return json(res, 400, graphError('Unknown path components', 2500, 'OAuthException'));
   }
 
-  function facebook(
+  async function facebook(
     res: ServerResponse,
     method: string,
     user: string,
@@ -676,7 +690,7 @@ export async function startFakePlatforms(
     edge: string | undefined,
     p: Params,
     owns: (id: string | undefined) => boolean,
-  ): void {
+  ): Promise<void> {
     const sw = switches.facebook;
     if (method === 'POST' && (edge === 'feed' || edge === 'photos' || edge === 'videos')) {
       count('facebook:write');
@@ -687,6 +701,13 @@ export async function startFakePlatforms(
       if (injected(res, 'facebook', !unpublishedPhoto)) return;
       if (edge !== 'feed' && sw.mediaRejected)
         return json(res, 400, graphError('Invalid image type', 324, 'OAuthException', 2069019));
+      const mediaUrl = p.url ?? p.file_url;
+      if (sw.fetchMedia && mediaUrl && !(await reachable(mediaUrl)))
+        return json(
+          res,
+          400,
+          graphError('(#324) Missing or invalid image file', 324, 'OAuthException'),
+        );
       if (edge !== 'feed' && !p.url && !p.file_url)
         return json(res, 400, graphError('(#324) Requires upload file', 324, 'OAuthException'));
       if (edge === 'feed' && !p.message && !p.link && !p.attached_media)
@@ -976,6 +997,16 @@ function mergeParams(u: URL, req: IncomingMessage, body: Buffer): Params {
     }
   }
   return out;
+}
+
+/** Whether a media URL answers 2xx to HEAD (the platforms fetch media from it). */
+async function reachable(url: string): Promise<boolean> {
+  try {
+    const res = await fetch(url, { method: 'HEAD', signal: AbortSignal.timeout(5_000) });
+    return res.ok;
+  } catch {
+    return false;
+  }
 }
 
 function readBody(req: IncomingMessage): Promise<Buffer> {
