@@ -918,8 +918,27 @@ describe('publishing posts', () => {
       const newJob = await jobOf(target.id);
       assert.notEqual(newJob.job_id, oldJob.job_id);
       assert.ok(newJob.version > oldJob.version);
+      const created = await h.app.inject({
+        method: 'POST',
+        url: '/api/v1/publishing/posts',
+        headers,
+        payload: scheduledBody([fb]),
+      });
+      assert.match(
+        String(created.headers.location),
+        /^\/api\/v1\/publishing\/posts\/[0-9a-f-]{36}$/,
+      );
       assert.deepEqual(await publishTarget(h.rt, oldJob.data.payload, ctx()), { outcome: 'stale' });
       assert.equal(h.adapters.get('instagram')?.publishCalls.length, 0);
+      // Without a body: scheduled again at its own time (still ahead), the job replaced again.
+      const again = await h.app.inject({
+        method: 'POST',
+        url: `/api/v1/publishing/posts/${post.id}/schedule`,
+        headers,
+      });
+      assert.equal(again.statusCode, 200, again.body);
+      assert.equal(again.json<PostJson>().scheduledAt, res.json<PostJson>().scheduledAt);
+      assert.notEqual((await jobOf(target.id)).job_id, newJob.job_id);
       await due(target.id);
       assert.deepEqual(await run(target.id), { outcome: 'published' });
       assert.deepEqual(h.adapters.get('instagram')?.publishCalls, [target.id]);

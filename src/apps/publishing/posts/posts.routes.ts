@@ -16,10 +16,30 @@ import {
 } from './posts.schemas.ts';
 import type { PostWithTargets, TargetRow } from './posts.repository.ts';
 import type { PostsService } from './posts.service.ts';
+import { PostCodes as C } from './posts.errors.ts';
 import { localIso } from './posts.time.ts';
 
 const TAG = 'publishing';
 const security = [{ bearerAuth: [] }];
+const config = { auth: 'required' as const };
+
+// The answers of the checks a post goes through (create, change, schedule, retry).
+const TIME = [
+  C.POST_SCHEDULED_AT_NO_OFFSET,
+  C.POST_SCHEDULED_AT_PAST,
+  C.POST_SCHEDULED_AT_TOO_FAR,
+  C.POST_SCHEDULED_AT_NONEXISTENT,
+  C.POST_SCHEDULED_AT_OFFSET_MISMATCH,
+  C.POST_TIME_ZONE_INVALID,
+];
+const CONTENT = [
+  C.POST_ACCOUNT_UNKNOWN,
+  C.POST_ACCOUNT_REAUTH_REQUIRED,
+  C.POST_PLATFORM_DISABLED,
+  C.POST_MEDIA_UNKNOWN,
+  C.POST_MEDIA_NOT_READY,
+  C.POST_CONTENT_REJECTED,
+];
 const iso = (d: Date | null) => (d === null ? null : d.toISOString());
 
 function targetJson(t: TargetRow) {
@@ -70,8 +90,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts',
     {
-      config: { idempotency: true },
+      config: { ...config, idempotency: true },
       schema: {
+        errorCodes: [...CONTENT, ...TIME],
         tags: [TAG],
         summary: 'Create a post',
         description:
@@ -85,7 +106,7 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
       const post = await posts.create(actor(request), request.body);
       return reply
         .code(201)
-        .header('location', `${request.url.replace(/\/+$/, '')}/${post.id}`)
+        .header('location', `${request.url.split('?')[0] ?? ''}/${post.id}`)
         .send(postJson(post));
     },
   );
@@ -93,7 +114,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.get(
     '/posts',
     {
+      config,
       schema: {
+        errorCodes: ['INVALID_LIST_QUERY', 'INVALID_CURSOR'],
         tags: [TAG],
         summary: 'List posts',
         description:
@@ -112,7 +135,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.get(
     '/posts/calendar',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_CALENDAR_RANGE_INVALID, C.POST_TIME_ZONE_INVALID],
         tags: [TAG],
         summary: 'Scheduled posts by day',
         description:
@@ -134,7 +159,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.get(
     '/posts/:id',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_NOT_FOUND],
         tags: [TAG],
         summary: 'Show a post with its targets',
         security,
@@ -148,7 +175,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.patch(
     '/posts/:id',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_NOT_FOUND, C.POST_NOT_SCHEDULABLE, ...CONTENT, ...TIME],
         tags: [TAG],
         summary: 'Change a post',
         description:
@@ -166,7 +195,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.delete(
     '/posts/:id',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_NOT_FOUND, C.POST_NOT_SCHEDULABLE],
         tags: [TAG],
         summary: 'Delete a post',
         description:
@@ -185,7 +216,19 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts/:id/schedule',
     {
+      config,
+      // No body means `{}`: scheduled again at the post's own time.
+      preValidation: async (request) => {
+        request.body ??= {};
+      },
       schema: {
+        errorCodes: [
+          C.POST_NOT_FOUND,
+          C.POST_NOT_SCHEDULABLE,
+          C.POST_SCHEDULE_MISSING,
+          ...CONTENT,
+          ...TIME,
+        ],
         tags: [TAG],
         summary: 'Schedule (or reschedule) a post',
         description:
@@ -203,7 +246,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts/:id/cancel',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_NOT_FOUND, C.POST_NOT_SCHEDULED],
         tags: [TAG],
         summary: 'Cancel a scheduled post',
         description: 'Its waiting (and paused) targets are cancelled; published ones stay.',
@@ -218,7 +263,9 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts/:id/duplicate',
     {
+      config,
       schema: {
+        errorCodes: [C.POST_NOT_FOUND, ...CONTENT, C.POST_TIME_ZONE_INVALID],
         tags: [TAG],
         summary: 'Duplicate a post as a draft',
         security,
@@ -233,7 +280,14 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts/:id/targets/:targetId/retry',
     {
+      config,
       schema: {
+        errorCodes: [
+          C.POST_NOT_FOUND,
+          C.POST_TARGET_NOT_FOUND,
+          C.POST_TARGET_NOT_RETRYABLE,
+          ...CONTENT,
+        ],
         tags: [TAG],
         summary: 'Retry a failed target',
         description:
