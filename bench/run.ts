@@ -8,6 +8,10 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   soak: () => import('./soak.ts'),
   webhooks: () => import('./webhooks.ts'),
   files: () => import('./files.ts'),
+  publishing: () => import('./publishing.ts'),
+  spots: () => import('./spots.ts'),
+  shop: () => import('./shop.ts'),
+  'public-data': () => import('./public-data.ts'),
 };
 
 const name = process.argv[2] ?? '';
