@@ -525,7 +525,7 @@ export class SpotsService {
     input: AddPictureBody,
     viewer: Viewer & { userId: string },
   ): Promise<PictureResponse> {
-    const { picture, file } = await withTransaction(this.#db, async (trx) => {
+    const { picture, file, spot } = await withTransaction(this.#db, async (trx) => {
       const spot = await this.#visible(trx, id, viewer, true);
       if (spot.ownerId !== viewer.userId) throw new HttpError(SpotsCodes.SPOT_NOT_OWNER);
       if ((await repo.countPictures(trx, id)) >= this.#settings.maxPictures)
@@ -566,20 +566,21 @@ export class SpotsService {
           ownerId: viewer.userId,
           requestId: viewer.requestId,
         });
-      return { picture: row, file: info };
+      return { picture: row, file: info, spot };
     });
-    await invalidateSpot(this.#cache, id, []);
+    await invalidateSpot(this.#cache, id, [spot]);
     return pictureOf(picture, file);
   }
 
   async removePicture(id: string, pictureId: string, viewer: Viewer): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
-      await this.#editable(trx, id, viewer);
+    const spot = await withTransaction(this.#db, async (trx) => {
+      const row = await this.#editable(trx, id, viewer);
       const picture = await repo.findPicture(trx, id, pictureId);
       if (!picture) throw new HttpError(SpotsCodes.PICTURE_NOT_FOUND);
       await repo.deletePicture(trx, pictureId);
+      return row;
     });
-    await invalidateSpot(this.#cache, id, []);
+    await invalidateSpot(this.#cache, id, [spot]);
   }
 
   // -------------------------------------------------------------------------------------------

@@ -33,7 +33,11 @@ export const pictureReadySubscriber = defineSubscriber({
         });
       return pictures;
     });
-    for (const p of changed) await invalidateSpot(cache, p.spotId, []);
+    // The detail and the viewports showing the spot (their covers) change.
+    for (const p of changed) {
+      const spot = await findSpot(database.db, p.spotId);
+      await invalidateSpot(cache, p.spotId, spot ? [spot] : []);
+    }
   },
 });
 
