@@ -184,6 +184,8 @@ describe('shop: placing orders', () => {
     });
     assert.equal(res.statusCode, 201, res.body);
     const order = res.json<Order>();
+    // The answer (built from what was written) is what reading the order gives.
+    assert.deepEqual((await h.call('GET', `/orders/${order.id}`, headers)).json(), order);
     // 19.99 + 0.05 = 20.04, shipping 5.00, tax 20 % of 25.04 = 5.008 → 5.01.
     assert.deepEqual(
       [order.subtotal, order.shipping, order.tax, order.total, order.currency, order.status],

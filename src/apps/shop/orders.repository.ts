@@ -48,23 +48,18 @@ export async function findCustomer(db: AnyDb, userId: string): Promise<CustomerR
   return rows[0];
 }
 
-/** The account's customer profile, made on first use (one statement; a race makes one row). */
+/** The account's customer profile, made on first use (a read first: most calls find it). */
 export async function ensureCustomer(db: AnyDb, userId: string, id: string): Promise<CustomerRow> {
+  const found = await findCustomer(db, userId);
+  if (found) return found;
   const { rows } = await sql<CustomerRow>`
-    with made as (
-      insert into shop_customer (id, user_id) values (${id}, ${userId})
-      on conflict (user_id) do nothing
-      returning ${CUSTOMER})
-    select * from made
-    union all
-    select ${CUSTOMER} from shop_customer where user_id = ${userId}
-    limit 1`.execute(db);
-  const row = rows[0];
-  if (row) return row;
-  // The concurrent insert committed between this statement's snapshot and its conflict check.
-  const again = await findCustomer(db, userId);
-  if (!again) throw new Error('customer profile vanished');
-  return again;
+    insert into shop_customer (id, user_id) values (${id}, ${userId})
+    on conflict (user_id) do nothing
+    returning ${CUSTOMER}`.execute(db);
+  // Nothing returned: a concurrent first use made it meanwhile.
+  const row = rows[0] ?? (await findCustomer(db, userId));
+  if (!row) throw new Error('customer profile vanished');
+  return row;
 }
 
 export async function updateCustomer(
