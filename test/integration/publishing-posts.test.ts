@@ -24,6 +24,7 @@ import {
   postsMigrations,
   publishTarget,
   registerPostRoutes,
+  startPosts,
   sweepExpiredClaims,
 } from '../../src/apps/publishing/posts/index.ts';
 import { postsConfig } from '../../src/apps/publishing/posts/settings.ts';
@@ -221,6 +222,7 @@ async function startHarness(overrides: Record<string, string> = {}): Promise<Har
     filePurposes: postFilePurposes,
     jobs: ({ config }) => postJobs(config as PublishingSettings),
     routes: async (app, { platform }) => registerPostRoutes(app, runtimeOf(platform)),
+    onStart: async ({ platform }) => startPosts(runtimeOf(platform)),
   });
   const config = testConfig(
     {
@@ -1040,6 +1042,11 @@ describe('publishing posts', () => {
 
     test('a due target is published once: its id and URL kept, the event, the job run again is stale', async () => {
       const { post, target } = await scheduleOne(fb);
+      // Due and not taken yet: counted by the gauge (read from the database at scrape).
+      assert.match(
+        await h.platform.metrics.metrics(),
+        /publishing_posts_due\{platform="facebook"\} [1-9]/,
+      );
       const job = await jobOf(target.id);
       assert.deepEqual(await publishTarget(h.rt, job.data.payload, ctx()), {
         outcome: 'published',
