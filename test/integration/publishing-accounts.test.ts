@@ -340,6 +340,31 @@ describe('publishing accounts: routes', () => {
   });
 });
 
+describe('publishing accounts: concurrent connects', () => {
+  test('two callbacks for the same platform account at once: one row, both answered with it', async () => {
+    const user = await h.user();
+    const fakeUser = `twice${process.pid}`;
+    const [a, b] = await Promise.all([
+      fakeConsent(h.app, user.token, 'facebook', { fakeUser }),
+      fakeConsent(h.app, user.token, 'facebook', { fakeUser }),
+    ]);
+    const [ra, rb] = await Promise.all([
+      h.app.inject({ method: 'GET', url: a }),
+      h.app.inject({ method: 'GET', url: b }),
+    ]);
+    assert.equal(ra.statusCode, 200, ra.body);
+    assert.equal(rb.statusCode, 200, rb.body);
+    const ids = [ra, rb].map((r) => r.json<{ accounts: ConnectedAccount[] }>().accounts[0]?.id);
+    assert.equal(ids[0], ids[1]);
+    assert.equal(
+      await count('select count(*)::int as n from publishing_account where user_id = $1', [
+        user.id,
+      ]),
+      1,
+    );
+  });
+});
+
 /** Replaces some of the posts half's hooks for one test (the runtime holds one hooks object). */
 function spyHooks(spies: Partial<PublishingPostHooks>): () => void {
   const hooks = publishingRuntime(h.platform).hooks as unknown as Record<string, unknown>;

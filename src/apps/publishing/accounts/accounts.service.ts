@@ -209,45 +209,61 @@ export class AccountsService implements PublishingAccounts {
         detail: `The consent granted no ${PLATFORM_NAMES[platform]} account to publish to.`,
       });
     const userId = consumed.user_id;
-    const rows = await withTransaction(this.#db, async (trx) => {
-      const db = accountsDb(trx);
-      const out: AccountView[] = [];
-      for (const identity of identities) {
-        const existing = await findByExternal(db, userId, platform, identity.externalId);
-        const id = existing?.id ?? newId();
-        const sealedAccess = this.keys.seal(identity.accessToken, `${id}:access`);
-        // A consent that answers no refresh token (Google on a silent re-consent) keeps the stored one.
-        const sealedRefresh =
-          identity.refreshToken !== null
-            ? this.keys.seal(identity.refreshToken, `${id}:refresh`)
-            : (existing?.refresh_token_sealed ?? null);
-        const fields = {
-          name: identity.name.slice(0, 500),
-          username: identity.username?.slice(0, 200) ?? null,
-          avatar_url: identity.avatarUrl?.slice(0, 2048) ?? null,
-          access_token_sealed: sealedAccess,
-          refresh_token_sealed: sealedRefresh,
-          token_expires_at: identity.expiresAt,
-          scopes: [...identity.scopes],
-          status: 'active' as const,
-          status_reason: null,
-          reauth_notified_at: null,
-          last_refreshed_at: new Date(),
-        };
-        if (existing) {
-          await db.updateTable('publishing_account').set(fields).where('id', '=', id).execute();
-          if (existing.status !== 'active') await this.#hooks.onReconnected(trx, id);
-        } else {
-          await db
-            .insertInto('publishing_account')
-            .values({ id, user_id: userId, platform, external_id: identity.externalId, ...fields })
-            .execute();
+    const store = () =>
+      withTransaction(this.#db, async (trx) => {
+        const db = accountsDb(trx);
+        const out: AccountView[] = [];
+        for (const identity of identities) {
+          const existing = await findByExternal(db, userId, platform, identity.externalId);
+          const id = existing?.id ?? newId();
+          const sealedAccess = this.keys.seal(identity.accessToken, `${id}:access`);
+          // A consent that answers no refresh token (Google on a silent re-consent) keeps the stored one.
+          const sealedRefresh =
+            identity.refreshToken !== null
+              ? this.keys.seal(identity.refreshToken, `${id}:refresh`)
+              : (existing?.refresh_token_sealed ?? null);
+          const fields = {
+            name: identity.name.slice(0, 500),
+            username: identity.username?.slice(0, 200) ?? null,
+            avatar_url: identity.avatarUrl?.slice(0, 2048) ?? null,
+            access_token_sealed: sealedAccess,
+            refresh_token_sealed: sealedRefresh,
+            token_expires_at: identity.expiresAt,
+            scopes: [...identity.scopes],
+            status: 'active' as const,
+            status_reason: null,
+            reauth_notified_at: null,
+            last_refreshed_at: new Date(),
+          };
+          if (existing) {
+            await db.updateTable('publishing_account').set(fields).where('id', '=', id).execute();
+            if (existing.status !== 'active') await this.#hooks.onReconnected(trx, id);
+          } else {
+            await db
+              .insertInto('publishing_account')
+              .values({
+                id,
+                user_id: userId,
+                platform,
+                external_id: identity.externalId,
+                ...fields,
+              })
+              .execute();
+          }
+          const view = await findOwnedAccount(db, userId, id);
+          if (view) out.push(view);
         }
-        const view = await findOwnedAccount(db, userId, id);
-        if (view) out.push(view);
-      }
-      return out;
-    });
+        return out;
+      });
+    let rows: AccountView[];
+    try {
+      rows = await store();
+    } catch (error) {
+      // Two first connects of one platform account at once: the unique index lets one insert;
+      // the other, run again, finds its row and updates it.
+      if ((error as { code?: string }).code !== '23505') throw error;
+      rows = await store();
+    }
     await this.#invalidate(userId);
     return rows.map(accountJson);
   }
