@@ -460,6 +460,12 @@ describe('publishing accounts: tokens, refresh and reauth', () => {
       await service.requireReauth(account.id, 'the platform refused the token');
       await service.credentials(account.id, AbortSignal.timeout(10_000)).catch(() => undefined);
       assert.deepEqual(paused, [account.id]);
+      const metrics = await h.platform.metrics.metrics();
+      assert.match(metrics, /publishing_account_reauth_total\{platform="youtube"\} [1-9]/);
+      assert.match(
+        metrics,
+        /publishing_token_refreshes_total\{platform="youtube",outcome="reauth_required"\} [1-9]/,
+      );
       const mails = await count(
         `select count(*)::int as n from gw_mail_delivery where recipient = $1 and template = 'publishing.account-reauth-required'`,
         [user.email],

@@ -14,6 +14,7 @@ import {
 } from '../platforms/types.ts';
 import type { PublishingSettings } from '../settings.ts';
 import { AccountCodes } from './accounts.errors.ts';
+import { accountMetrics, type AccountMetrics } from './accounts.metrics.ts';
 import { accountReauthRequired } from './accounts.events.ts';
 import { reauthRequiredTemplate } from './accounts.mail.ts';
 import {
@@ -93,6 +94,7 @@ export class AccountsService implements PublishingAccounts {
   readonly #adapters: ReadonlyMap<PlatformId, ConnectableAdapter>;
   readonly #hooks: PublishingPostHooks;
   readonly keys: TokenKeys;
+  readonly #metrics: AccountMetrics;
 
   constructor(deps: {
     platform: Platform;
@@ -104,6 +106,7 @@ export class AccountsService implements PublishingAccounts {
     this.#settings = deps.settings;
     this.#adapters = deps.adapters;
     this.#hooks = deps.hooks;
+    this.#metrics = accountMetrics(deps.platform.metrics);
     this.keys = TokenKeys.fromSettings(
       deps.settings.PUBLISHING_TOKEN_KEYS,
       deps.platform.config.secrets.appSecret,
@@ -400,10 +403,12 @@ export class AccountsService implements PublishingAccounts {
           );
         } catch (error) {
           if (error instanceof PlatformError && error.code === 'ACCOUNT_REAUTH_REQUIRED') {
+            this.#metrics.refreshes.inc({ platform: row.platform, outcome: 'reauth_required' });
             const reason = error.message.slice(0, 500);
             await this.#markReauth(trx, row.id, reason);
             return { refused: reason, userId: row.user_id } as const;
           }
+          this.#metrics.refreshes.inc({ platform: row.platform, outcome: 'failed' });
           return {
             transient: error instanceof Error ? error.message : String(error),
             row,
@@ -423,6 +428,7 @@ export class AccountsService implements PublishingAccounts {
           .where('id', '=', row.id)
           .returningAll()
           .executeTakeFirstOrThrow();
+        this.#metrics.refreshes.inc({ platform: row.platform, outcome: 'refreshed' });
         return { row: updated, refreshed: true } as const;
       },
       { retries: 0 },
@@ -499,6 +505,8 @@ export class AccountsService implements PublishingAccounts {
       .returning(['id', 'user_id', 'platform', 'name'])
       .executeTakeFirst();
     if (!moved) return null;
+    // Counted before the commit: a rolled-back episode (rare) would count once too many.
+    this.#metrics.reauth.inc({ platform: moved.platform });
     await this.#hooks.onReauthRequired(trx, accountId);
     await this.#platform.events.publish(trx, accountReauthRequired, {
       data: { accountId, platform: moved.platform, reason: reason.slice(0, 500) },
