@@ -549,6 +549,19 @@ describe('shop: the status machine', () => {
     const cancelled = await h.call('POST', `/orders/${paidOrder.id}/cancel`, customer.headers, {});
     assert.equal(cancelled.json<Order>().refunded, paidOrder.total);
     assert.ok(h.payments.calls.some((c) => c.op === 'refund' && c.orderId === paidOrder.id));
+    // Partly refunded, then cancelled: only what remains goes back.
+    const partly = await newOrder(1);
+    await act(partly.id, 'pay');
+    await act(partly.id, 'refund', { amount: 100 });
+    const rest = await h.call('POST', `/orders/${partly.id}/cancel`, customer.headers, {});
+    assert.equal(rest.statusCode, 200, rest.body);
+    assert.equal(rest.json<Order>().refunded, partly.total);
+    assert.deepEqual(
+      h.payments.calls
+        .filter((c) => c.op === 'refund' && c.orderId === partly.id)
+        .map((c) => c.amount),
+      [100, partly.total - 100],
+    );
   });
 
   test('partial refunds add up; more than what remains is refused; the last one makes it refunded and returns unshipped stock', async () => {

@@ -679,16 +679,27 @@ export class OrdersService {
           break;
         }
         case 'cancel': {
-          // Money taken is given back whole: a paid order cancelled is refunded.
+          // Money taken is given back whole: a paid order cancelled is refunded what remains
+          // (partial refunds before it count), recorded as a refund entry.
           let refunded: bigint | undefined;
-          if (order.status === 'paid' && order.paymentReference) {
+          const remaining = total - BigInt(order.refunded);
+          if (order.status === 'paid' && order.paymentReference && remaining > 0n) {
             await this.#payments.refund({
               orderId,
               reference: order.paymentReference,
-              amount: Number(total),
+              amount: Number(remaining),
               currency: order.currency,
             });
             refunded = total;
+            history.push({
+              orderId,
+              kind: 'refund',
+              actorId: actor.userId,
+              from: order.status,
+              to: 'cancelled',
+              amount: remaining,
+              reason: 'refunded with the cancellation',
+            });
           }
           await setOrderStatus(
             trx,
