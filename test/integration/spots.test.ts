@@ -171,6 +171,17 @@ describe('spots: create, read, change, delete', () => {
     assert.equal(owned.status, 'visible');
   });
 
+  test('coordinates are kept to 7 decimals; a subnormal is 0, not a database error', async () => {
+    const tiny = await h.spot(alice, { location: { lat: -9e-323, lng: 1.87e-100 } });
+    assert.deepEqual(tiny.location, { lat: 0, lng: 0 });
+    const fine = await h.spot(alice, { location: { lat: 48.123456789, lng: -0.00000004 } });
+    assert.deepEqual(fine.location, { lat: 48.1234568, lng: 0 });
+    assert.equal(
+      (await h.list('near=0.000000000000001,-0.0000000001&radiusM=1')).items[0]?.id,
+      tiny.id,
+    );
+  });
+
   test('another user may not change or delete a spot; a moderator may', async () => {
     const spot = await h.spot(alice);
     assertProblem(

@@ -81,7 +81,7 @@ function decimals(raw: string, count: number, what: string): number[] {
       throw invalidLocation(
         `\`${what}\` takes plain decimal numbers (no NaN, Infinity or exponent).`,
       );
-    return value;
+    return roundCoordinate(value);
   });
 }
 
@@ -142,6 +142,14 @@ export function prefixQuery(q: string): string | null {
     .slice(0, MAX_QUERY_WORDS);
   if (words.length === 0) return null;
   return `${words.join(' & ')}:*`;
+}
+
+/**
+ * Coordinates are kept to 7 decimals (about 1 cm): finer means nothing for a place, and a
+ * subnormal such as 9e-323 would make PostgreSQL's trigonometry underflow (an error, not a 0).
+ */
+export function roundCoordinate(value: number): number {
+  return Math.round(value * 1e7) / 1e7 + 0; // + 0: no -0
 }
 
 function iso(value: Date | string): string {
@@ -294,8 +302,8 @@ export class SpotsService {
         category: input.category,
         tags: normalizeTags(input.tags ?? []),
         language: input.language ?? this.#settings.searchLanguage,
-        lat: input.location.lat,
-        lng: input.location.lng,
+        lat: roundCoordinate(input.location.lat),
+        lng: roundCoordinate(input.location.lng),
         status: pending ? 'pending' : 'visible',
         moderationReason: pending ? 'New account: waiting for a moderator’s review.' : null,
       });
@@ -358,8 +366,8 @@ export class SpotsService {
         category: input.category,
         tags: input.tags === undefined ? undefined : normalizeTags(input.tags),
         language: input.language,
-        lat: input.location?.lat,
-        lng: input.location?.lng,
+        lat: input.location && roundCoordinate(input.location.lat),
+        lng: input.location && roundCoordinate(input.location.lng),
         coverPictureId: input.coverPictureId,
       };
       const updated = await repo.updateSpot(trx, id, patch);
