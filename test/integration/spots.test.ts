@@ -477,6 +477,46 @@ describe('spots: text search', () => {
     assert.ok(!(await h.list('q=lighthouse%20-steps')).items.some((s) => s.id === ids.name));
   });
 
+  test('text and fuzzy results page through the cursor, each once, best first', async () => {
+    const made: string[] = [];
+    for (const [i, name] of [
+      'Wombatish',
+      'Wombatish wombatish',
+      'Wombatish den',
+      'Old wombatish',
+      'Wombatish hill',
+    ].entries())
+      made.push(
+        (await h.spot(alice, { name, description: 'x'.repeat(i), location: { lat: 5, lng: 5 } }))
+          .id,
+      );
+    for (const [q, mode] of [
+      ['wombatish', 'text'],
+      ['wombatsh', 'fuzzy'],
+    ] as const) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      let first: SpotPageJson | undefined;
+      do {
+        const page: SpotPageJson = await h.list(
+          `q=${q}&limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        first ??= page;
+        assert.equal(page.search, mode);
+        seen.push(...page.items.map((s) => s.id));
+        cursor = page.page.nextCursor;
+      } while (cursor);
+      assert.deepEqual([...seen].sort(), [...made].sort(), q);
+      // One page with everything answers the same order.
+      assert.deepEqual(
+        (await h.list(`q=${q}&limit=20`)).items.map((s) => s.id),
+        seen,
+        q,
+      );
+      assert.equal(first?.items.length, 2);
+    }
+  });
+
   test('filters by category, tag and owner', async () => {
     assert.deepEqual(
       (await h.list('q=lighthouse&category=nature')).items.map((s) => s.id),
