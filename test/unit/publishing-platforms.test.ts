@@ -26,8 +26,8 @@ const REDIRECT = 'https://app.example.test/api/v1/publishing/accounts/callback/x
 before(async () => {
   fakes = await startFakePlatforms();
   const config = publishingTestConfig(fakes, {
-    PUBLISHING_HTTP_TIMEOUT_MS: '400',
-    PUBLISHING_UPLOAD_TIMEOUT_MS: '600',
+    PUBLISHING_HTTP_TIMEOUT_MS: '1500',
+    PUBLISHING_UPLOAD_TIMEOUT_MS: '2000',
   });
   adapters = buildAdapters(config.modules.publishing as PublishingSettings);
 });
@@ -186,7 +186,7 @@ for (const id of PLATFORMS) {
 
     test('slow answers past the time limit on a read: PLATFORM_UNAVAILABLE, not sent', async () => {
       const account = await connect(id);
-      fakes.set(id, { slowMs: 1_000 });
+      fakes.set(id, { slowMs: 4_000 });
       const e = await rejects(adapter(id).findByMarker(account, 'm', new Date(), signal()));
       assert.equal(e.code, 'PLATFORM_UNAVAILABLE');
       assert.equal(e.sent, false);
