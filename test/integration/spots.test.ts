@@ -115,6 +115,19 @@ describe('spots: create, read, change, delete', () => {
     ]);
   });
 
+  test('a retried create with the same Idempotency-Key makes one spot', async () => {
+    const before = await spotCount();
+    const payload = { name: 'Retried', location: { lat: 7, lng: 7 }, category: 'other' };
+    const headers = { ...alice.headers, 'idempotency-key': 'spots-create-retry-1' };
+    const first = await send('POST', '', headers, payload);
+    const again = await send('POST', '', headers, payload);
+    assert.equal(first.statusCode, 201, first.body);
+    assert.equal(again.statusCode, 201);
+    assert.equal(again.headers['idempotent-replayed'], 'true');
+    assert.equal(again.json<SpotJson>().id, first.json<SpotJson>().id);
+    assert.equal(await spotCount(), before + 1);
+  });
+
   test('creating needs a signed-in user', async () => {
     const res = await send('POST', '', {}, { name: 'x', location: EIFFEL, category: 'other' });
     assert.equal(res.statusCode, 401);
@@ -574,6 +587,18 @@ describe('spots: hidden spots', () => {
       404,
       'SPOT_NOT_FOUND',
     );
+  });
+
+  test('an ETag from before the hiding gets a 404, not a 304', async () => {
+    const other = await h.spot(bob, { name: 'Soon hidden', location: where });
+    const seen = await get(`/${other.id}`);
+    const etag = String(seen.headers.etag);
+    assert.equal((await get(`/${other.id}`, { 'if-none-match': etag })).statusCode, 304);
+    assert.equal(
+      (await send('POST', `/${other.id}/hide`, mod.headers, { reason: 'x' })).statusCode,
+      200,
+    );
+    assertProblem(await get(`/${other.id}`, { 'if-none-match': etag }), 404, 'SPOT_NOT_FOUND');
   });
 
   test('to its owner: by id with the reason, in their own list; public searches stay public', async () => {
