@@ -1,6 +1,8 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { API_PREFIX, HttpCodes, HttpError } from '../http/index.ts';
+import { identitySettings } from './config.ts';
 import { IdentityCodes } from './errors.ts';
+import { claimedIssuer, ExternalTokens } from './external/tokens.ts';
 import type { AuthenticationResult } from './schemas.ts';
 import type { IdentityService } from './sessions/service.ts';
 import type { AuthMethod } from './tables.ts';
@@ -23,6 +25,13 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** Authentication of the route; default `optional` under `/api/`, `none` elsewhere. */
     auth?: AuthMode;
+  }
+  interface FastifyInstance {
+    /**
+     * Checks an access token as the `Authorization` hook does (Groundwork's own, or the external
+     * issuer's): for other transports (the WebSocket endpoint).
+     */
+    authenticateBearer(token: string): Promise<AuthenticationResult>;
   }
 }
 
@@ -68,6 +77,16 @@ export function registerAuthentication(
   service: IdentityService | null,
 ): void {
   type Done = (error?: Error) => void;
+  const external = service ? externalTokens(app) : null;
+  /** Groundwork's own token, or the external issuer's (chosen by its claimed `iss`). */
+  const verify = (token: string) =>
+    external !== null && claimedIssuer(token) === external.issuer
+      ? external.authenticate(token)
+      : (service as IdentityService).authenticate(token);
+  app.decorate('authenticateBearer', async (token: string): Promise<AuthenticationResult> => {
+    if (service === null) return null;
+    return verify(token);
+  });
   const apply = (request: FastifyRequest, auth: AuthenticationResult): HttpError | undefined => {
     if (auth === 'malformed') return invalid('malformed');
     if (auth === null) return invalid('invalid, expired or revoked');
@@ -93,7 +112,7 @@ export function registerAuthentication(
       }
       let outcome;
       try {
-        outcome = service.authenticate(header.slice(7));
+        outcome = verify(header.slice(7));
       } catch (error) {
         done(error as Error);
         return;
@@ -126,4 +145,20 @@ export function currentUser(request: FastifyRequest): CurrentUser {
   const { userId, sessionId, authenticatedAt, amr } = request;
   if (!userId || !sessionId || !authenticatedAt || !amr) throw missing();
   return { userId, sessionId, authenticatedAt, amr };
+}
+
+/** The external issuer's token verifier (`AUTH_EXTERNAL_ISSUER`), or null when none is set. */
+function externalTokens(app: FastifyInstance): ExternalTokens | null {
+  const platform = (app as Partial<Pick<FastifyInstance, 'platform'>>).platform;
+  if (!platform) return null;
+  const settings = identitySettings(platform.config);
+  if (!settings.external) return null;
+  return new ExternalTokens({
+    settings: settings.external,
+    db: platform.database.db,
+    cache: platform.cache,
+    permissionTtlS: settings.permissionCacheTtlS,
+    logger: platform.logger,
+    timeoutMs: platform.config.upstream.timeoutMs,
+  });
 }

@@ -217,6 +217,52 @@ export const IdentityConfigSchema = Type.Object({
     }),
     { group: 'Module: identity' },
   ),
+  AUTH_EXTERNAL_ISSUER: v(
+    Type.String({
+      description:
+        'Also accept access tokens issued by this OpenID provider (its `iss`, e.g. a Keycloak realm URL), on HTTP and WebSocket alike, verified against its JWKS. Empty: only Groundwork’s own tokens.',
+      default: '',
+      maxLength: 2_048,
+    }),
+    { group: 'Module: identity' },
+  ),
+  AUTH_EXTERNAL_JWKS_URL: v(
+    Type.String({
+      description:
+        'The provider’s JWKS. Empty: `<AUTH_EXTERNAL_ISSUER>/.well-known/openid-configuration`’s `jwks_uri`.',
+      default: '',
+      maxLength: 2_048,
+    }),
+    { group: 'Module: identity' },
+  ),
+  AUTH_EXTERNAL_AUDIENCE: v(
+    Type.String({
+      description:
+        'The `aud` the provider’s access tokens must carry (required with `AUTH_EXTERNAL_ISSUER`).',
+      default: '',
+      maxLength: 256,
+    }),
+    { group: 'Module: identity' },
+  ),
+  AUTH_EXTERNAL_ROLES_CLAIM: v(
+    Type.String({
+      description:
+        'Where the token lists the caller’s roles: a dotted path to an array of strings (Keycloak: `realm_access.roles`).',
+      default: 'realm_access.roles',
+      pattern: '^[A-Za-z0-9_:-]+(\\.[A-Za-z0-9_:-]+){0,4}$',
+    }),
+    { group: 'Module: identity' },
+  ),
+  AUTH_EXTERNAL_ROLE_MAP: v(
+    Type.String({
+      description:
+        'Provider roles to Groundwork roles, `provider=groundwork` comma separated (`kc-admins=admin,kc-staff=moderator`). Empty: a provider role counts when a Groundwork role has its name. Unmapped roles are ignored.',
+      default: '',
+      maxLength: 4_096,
+      pattern: '^([^=,]+=[a-z][a-z0-9_-]{1,31})?(,[^=,]+=[a-z][a-z0-9_-]{1,31})*$',
+    }),
+    { group: 'Module: identity' },
+  ),
   AUTH_OIDC_PROVIDERS: v(
     Type.String({
       description:
@@ -253,6 +299,8 @@ export interface IdentitySettings {
   readonly requireVerifiedEmail: boolean;
   /** Seconds a user's grants stay cached (`AUTH_PERMISSION_CACHE_TTL`). */
   readonly permissionCacheTtlS: number;
+  /** Access tokens of an external OpenID provider (`AUTH_EXTERNAL_*`); null: none accepted. */
+  readonly external: ExternalIssuerSettings | null;
   readonly lockout: {
     readonly threshold: number;
     readonly durationS: number;
@@ -357,6 +405,11 @@ function jwtPem(value: string): string {
 export function checkIdentityConfig(vars: IdentityVars, context: { env: AppEnv }): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   checkKeysAndCosts(vars, context.env, issues);
+  if (vars.AUTH_EXTERNAL_ISSUER !== '' && vars.AUTH_EXTERNAL_AUDIENCE === '')
+    issues.push({
+      key: 'AUTH_EXTERNAL_AUDIENCE',
+      message: 'is required with AUTH_EXTERNAL_ISSUER (tokens for any audience would pass)',
+    });
   parseOidcProviders(vars.AUTH_OIDC_PROVIDERS, context.env, (message) =>
     issues.push({ key: 'AUTH_OIDC_PROVIDERS', message }),
   );
@@ -388,6 +441,7 @@ export function parseIdentityConfig(
     accountRetentionS: parseDuration(vars.AUTH_ACCOUNT_RETENTION),
     requireVerifiedEmail: vars.AUTH_REQUIRE_VERIFIED_EMAIL,
     permissionCacheTtlS: parseDuration(vars.AUTH_PERMISSION_CACHE_TTL),
+    external: externalIssuer(vars),
     lockout: {
       threshold: vars.AUTH_LOCKOUT_THRESHOLD,
       durationS: parseDuration(vars.AUTH_LOCKOUT_DURATION),
@@ -417,4 +471,33 @@ export function identitySettings(config: Config): IdentitySettings {
   if (settings === undefined)
     throw new Error('identity settings missing: load the configuration with the identity module');
   return settings as unknown as IdentitySettings;
+}
+
+/** The external issuer whose access tokens are accepted (`AUTH_EXTERNAL_*`). */
+export interface ExternalIssuerSettings {
+  readonly issuer: string;
+  /** Null: discovered from the issuer's OpenID configuration. */
+  readonly jwksUrl: string | null;
+  readonly audience: string;
+  /** The roles claim's path (`['realm_access', 'roles']`). */
+  readonly rolesClaim: readonly string[];
+  /** Provider role → Groundwork role; null: the same names. */
+  readonly roleMap: ReadonlyMap<string, string> | null;
+}
+
+function externalIssuer(vars: IdentityVars): ExternalIssuerSettings | null {
+  if (vars.AUTH_EXTERNAL_ISSUER === '') return null;
+  const pairs = vars.AUTH_EXTERNAL_ROLE_MAP.split(',')
+    .filter((p) => p !== '')
+    .map((p) => {
+      const at = p.indexOf('=');
+      return [p.slice(0, at).trim(), p.slice(at + 1).trim()] as const;
+    });
+  return {
+    issuer: vars.AUTH_EXTERNAL_ISSUER,
+    jwksUrl: vars.AUTH_EXTERNAL_JWKS_URL === '' ? null : vars.AUTH_EXTERNAL_JWKS_URL,
+    audience: vars.AUTH_EXTERNAL_AUDIENCE,
+    rolesClaim: vars.AUTH_EXTERNAL_ROLES_CLAIM.split('.'),
+    roleMap: pairs.length > 0 ? new Map(pairs) : null,
+  };
 }

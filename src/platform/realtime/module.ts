@@ -177,14 +177,11 @@ export async function registerRealtime(
   );
 }
 
-/** The identity area's token check, as the realtime hub wants it. */
+/** The identity area's token check (its own tokens and an external issuer's), as the hub wants it. */
 function identityAuthenticator(app: FastifyInstance): Authenticator {
   return async (token) => {
-    const service = (app as { identity?: { service: { authenticate(t: string): unknown } | null } })
-      .identity?.service;
-    if (!service) return null;
-    const outcome = (await service.authenticate(token)) as
-      { userId: string; sessionId: string; amr: string[] } | null | 'malformed';
+    if (typeof app.authenticateBearer !== 'function') return null;
+    const outcome = await app.authenticateBearer(token);
     if (outcome === null || outcome === 'malformed') return null;
     return { userId: outcome.userId, sessionId: outcome.sessionId, amr: outcome.amr };
   };
