@@ -1,0 +1,266 @@
+/**
+ * End-to-end: the example frontend (examples/frontend) built by the root's Vite with the API's
+ * origin in `VITE_API_BASE_URL`, served on one origin, the API on another (CORS_ORIGINS lists the
+ * first), driven by Debian's Chromium through playwright-core. Data appears, filters, facets and
+ * pages work through the generated client, CORS holds; the same build served from an origin not on
+ * the list gets nothing (the browser blocks the answers) and says so.
+ *
+ * Needs Chromium at CHROMIUM_PATH (default /usr/bin/chromium: `apt-get install -y chromium`).
+ * The API serves the public-data stand-in (test/fixtures/frontend) until the app is listed.
+ */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { extname, join, normalize } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { identityMailTemplates } from '../../src/platform/identity/index.ts';
+import { publicDataFixture } from '../fixtures/frontend/public-data-fixture.ts';
+import { startMailHarness, type MailHarness } from '../helpers/mail.ts';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const TIMEOUT_MS = 20_000;
+
+const TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+};
+
+/** A static server for the build (the frontend's host: Vercel, a CDN, nginx...). */
+async function serveStatic(dir: string): Promise<{ server: Server; origin: string }> {
+  const server = createServer((req, res) => {
+    const path = new URL(req.url ?? '/', 'http://x').pathname;
+    const file = normalize(join(dir, path === '/' ? 'index.html' : path));
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      res.writeHead(404).end();
+      return;
+    }
+    res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream' });
+    res.end(readFileSync(file));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { server, origin: `http://127.0.0.1:${String(port)}` };
+}
+
+const close = (server: Server) => new Promise<void>((resolve) => server.close(() => resolve()));
+
+describe('example frontend in Chromium against the API on another origin', () => {
+  let dir: string;
+  let allowed: { server: Server; origin: string };
+  let blocked: { server: Server; origin: string };
+  let h: MailHarness;
+  let api: string;
+  let browser: Browser;
+
+  before(async () => {
+    assert.ok(
+      existsSync(CHROMIUM),
+      `no Chromium at ${CHROMIUM}: apt-get install -y chromium (or set CHROMIUM_PATH)`,
+    );
+    dir = mkdtempSync(join(tmpdir(), 'gw-frontend-'));
+    // Two hosts of the same build; the API allows only the first.
+    allowed = await serveStatic(dir);
+    blocked = await serveStatic(dir);
+    h = await startMailHarness({
+      templates: identityMailTemplates,
+      apps: [publicDataFixture],
+      overrides: { CORS_ORIGINS: allowed.origin },
+    });
+    await h.app.listen({ host: '127.0.0.1', port: 0 });
+    api = `http://127.0.0.1:${String((h.app.server.address() as AddressInfo).port)}`;
+    // The build CI runs (`npx vite build examples/frontend`), with this run's API origin.
+    await run(
+      process.execPath,
+      [
+        'node_modules/vite/bin/vite.js',
+        'build',
+        'examples/frontend',
+        '--outDir',
+        dir,
+        '--emptyOutDir',
+        '--logLevel',
+        'warn',
+      ],
+      { cwd: root, env: { ...process.env, VITE_API_BASE_URL: api } },
+    );
+    browser = await chromium.launch({ executablePath: CHROMIUM, headless: true });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await h?.close();
+    if (allowed) await close(allowed.server);
+    if (blocked) await close(blocked.server);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** A fresh page at `origin`, failing the test on any uncaught page error. */
+  async function open(origin: string): Promise<{ page: Page; errors: string[] }> {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT_MS);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    await page.goto(`${origin}/`);
+    return { page, errors };
+  }
+
+  /** Polls `check` until it holds (the page renders asynchronously), or fails with its last value. */
+  async function until<T>(read: () => Promise<T>, check: (value: T) => boolean): Promise<T> {
+    const deadline = Date.now() + TIMEOUT_MS;
+    for (;;) {
+      const value = await read();
+      if (check(value)) return value;
+      if (Date.now() > deadline) assert.fail(`still ${JSON.stringify(value)}`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
+  const column = (page: Page, n: number) =>
+    page.locator(`[data-testid=rows] tr td:nth-child(${String(n)})`).allTextContents();
+
+  test('the frontend typechecks against the generated client (it cannot drift from the API)', async () => {
+    await run(
+      process.execPath,
+      ['node_modules/typescript/bin/tsc', '--noEmit', '-p', 'examples/frontend'],
+      {
+        cwd: root,
+      },
+    );
+  });
+
+  test('datasets and rows appear; the API answers carry CORS for this origin', async () => {
+    const page = await browser.newPage();
+    page.setDefaultTimeout(TIMEOUT_MS);
+    const errors: string[] = [];
+    page.on('pageerror', (e) => errors.push(e.message));
+    const answered = page.waitForResponse((r) => r.url().startsWith(`${api}/api/v1/public-data/`));
+    await page.goto(`${allowed.origin}/`);
+    const list = page.locator('[data-testid=datasets] button');
+    await list.first().waitFor();
+    assert.deepEqual(await list.allTextContents(), [
+      'Air quality measurements',
+      'Public libraries',
+    ]);
+    const response = await answered;
+    assert.equal(response.status(), 200);
+    assert.equal(response.headers()['access-control-allow-origin'], allowed.origin);
+
+    await list.first().click();
+    await page.locator('[data-testid=rows] tr').nth(19).waitFor();
+    assert.equal(await page.locator('[data-testid=rows] tr').count(), 20);
+    assert.equal(
+      await page.locator('[data-testid=dataset-title]').textContent(),
+      'Air quality measurements',
+    );
+    assert.deepEqual((await column(page, 1)).slice(0, 3), ['1', '2', '3']);
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('facets, filters and keyset pages through the client', async () => {
+    const { page, errors } = await open(allowed.origin);
+    await page.locator('[data-testid=datasets] button').first().click();
+    await page.locator('[data-testid=rows] tr').nth(19).waitFor();
+
+    // Pages: Next follows the cursor, Previous goes back.
+    await page.locator('[data-testid=next]').click();
+    await page.locator('[data-testid=page-info]', { hasText: 'Page 2' }).waitFor();
+    await until(
+      () => column(page, 1),
+      (ids) => ids[0] === '21' && ids.length === 20,
+    );
+    await page.locator('[data-testid=prev]').click();
+    await until(
+      () => column(page, 1),
+      (ids) => ids[0] === '1',
+    );
+
+    // A facet value (city: 24 rows each) becomes a filter: every row shown is of that city.
+    const lyon = page.locator('[data-facet=city] button', { hasText: 'Lyon (24)' });
+    await lyon.click();
+    await page.locator('[data-testid=filters] li', { hasText: 'city eq Lyon' }).waitFor();
+    await until(
+      () => column(page, 2),
+      (cities) => cities.length === 20 && cities.every((c) => c === 'Lyon'),
+    );
+    // The facet counts follow the filters.
+    await page.locator('[data-facet=city] button', { hasText: 'Lyon (24)' }).waitFor();
+    assert.equal(await page.locator('[data-facet=city] button').count(), 1);
+
+    // A typed filter from the form: value ≥ 50.
+    await page.selectOption('[data-testid=filter-form] select[name=column]', 'value');
+    await page.selectOption('[data-testid=filter-form] select[name=op]', 'gte');
+    await page.fill('[data-testid=filter-form] input[name=value]', '50');
+    await page.click('[data-testid=filter-form] button[type=submit]');
+    await page.locator('[data-testid=filters] li', { hasText: 'value gte 50' }).waitFor();
+    await until(
+      () => column(page, 4),
+      (values) => values.length > 0 && values.every((v) => Number(v) >= 50),
+    );
+    const cities = await column(page, 2);
+    assert.ok(
+      cities.every((c) => c === 'Lyon'),
+      cities.join(),
+    );
+    assert.deepEqual(errors, []);
+    await page.close();
+  });
+
+  test('a bad filter value shows the typed problem (VALIDATION_FAILED) naming the column', async () => {
+    const { page } = await open(allowed.origin);
+    await page.locator('[data-testid=datasets] button').first().click();
+    await page.locator('[data-testid=rows] tr').first().waitFor();
+    await page.selectOption('[data-testid=filter-form] select[name=column]', 'value');
+    await page.fill('[data-testid=filter-form] input[name=value]', 'lots');
+    await page.click('[data-testid=filter-form] button[type=submit]');
+    const status = page.locator('[data-testid=status][data-error-code=VALIDATION_FAILED]');
+    await status.waitFor();
+    assert.match(
+      (await status.textContent()) ?? '',
+      /column value: lots is not a number \(request [0-9a-f-]{36}\)/,
+    );
+    await page.close();
+  });
+
+  test('the same build on an origin not on CORS_ORIGINS gets nothing: the browser blocks the answers', async () => {
+    const { page } = await open(blocked.origin);
+    const failed = page.waitForEvent('requestfailed', (r) => r.url().startsWith(api));
+    const status = page.locator('[data-testid=status][data-error-code=NETWORK]');
+    await status.waitFor();
+    assert.match((await status.textContent()) ?? '', /not one of the origins the API allows/);
+    assert.equal(await page.locator('[data-testid=datasets] li').count(), 0);
+    await failed;
+    await page.close();
+  });
+
+  test('CORS from the server: the listed origin is granted (preflight cached), another is not', async () => {
+    const preflight = (origin: string) =>
+      fetch(`${api}/api/v1/public-data/datasets`, {
+        method: 'OPTIONS',
+        headers: {
+          origin,
+          'access-control-request-method': 'GET',
+          'access-control-request-headers': 'if-none-match',
+        },
+      });
+    const yes = await preflight(allowed.origin);
+    assert.equal(yes.headers.get('access-control-allow-origin'), allowed.origin);
+    assert.equal(yes.headers.get('access-control-max-age'), '600');
+    assert.match(yes.headers.get('vary') ?? '', /origin/i);
+    const no = await preflight(blocked.origin);
+    assert.equal(no.headers.get('access-control-allow-origin'), null);
+    const simple = await fetch(`${api}/api/v1/public-data/datasets`, {
+      headers: { origin: blocked.origin },
+    });
+    assert.equal(simple.headers.get('access-control-allow-origin'), null);
+  });
+});
