@@ -19,6 +19,7 @@ export interface OrdersDB {
     created_at: ColumnType<Date, never, never>;
     updated_at: ColumnType<Date, never, never>;
   };
+  shop_customer: { id: string; user_id: string };
 }
 
 export function ordersDb(db: AnyDb): Kysely<OrdersDB> {

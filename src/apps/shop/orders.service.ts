@@ -541,14 +541,16 @@ export class OrdersService {
     return toOrder(detail);
   }
 
+  /** The caller's orders: one statement per page (the profile is looked up inside it). */
   async list(userId: string, query: Readonly<Record<string, unknown>>) {
-    const customer = await this.#customer(this.#db, userId);
     const db = ordersDb(this.#db);
     const list = parseListQuery(orderListSpec, query);
     const base = db
       .selectFrom('shop_order')
       .select(ORDER_SUMMARY_COLUMNS)
-      .where('customer_id', '=', customer.id);
+      .where('customer_id', '=', (eb) =>
+        eb.selectFrom('shop_customer').select('id').where('user_id', '=', userId),
+      );
     const page = await paginate(db, orderListSpec, list, base, this.#settings.paging);
     return { items: page.items.map(toSummary), page: page.page };
   }
