@@ -1100,6 +1100,38 @@ describe('publishing posts', () => {
       assert.equal(done.error, null);
     });
 
+    test('the last attempt’s outcome unknown: one more run only looks it up (found: published; not found: failed, no fourth call)', async () => {
+      const fake = h.adapters.get('youtube') as FakeAdapter;
+      const expired = () =>
+        new PlatformError('TOKEN_EXPIRED', 'refresh failed for now', {
+          retryable: true,
+          action: 'retry_later',
+        });
+      const lostAnswer = new PlatformError('OUTCOME_UNKNOWN', 'reset after sending', {
+        retryable: true,
+        action: 'retry_later',
+        sent: true,
+      });
+      // Found: the third call created it.
+      fake.script = [expired(), expired(), 'created-then-timeout'];
+      const a = (await scheduleOne(yt)).target;
+      const outcomes: string[] = [];
+      for (let i = 0; i < 4; i++) outcomes.push((await run(a.id)).outcome);
+      assert.deepEqual(outcomes, ['retry', 'retry', 'retry', 'found']);
+      assert.equal(fake.publishCalls.filter((m) => m === a.id).length, 3);
+      // Not found: the third call never made it.
+      fake.script = [expired(), expired(), lostAnswer];
+      const { post, target: b } = await scheduleOne(yt);
+      const more: string[] = [];
+      for (let i = 0; i < 4; i++) more.push((await run(b.id)).outcome);
+      assert.deepEqual(more, ['retry', 'retry', 'retry', 'failed']);
+      assert.equal(fake.publishCalls.filter((m) => m === b.id).length, 3);
+      const t = (await get(post.id)).targets[0] as TargetJson;
+      assert.equal(t.status, 'failed');
+      assert.equal(t.error?.code, 'OUTCOME_UNKNOWN');
+      assert.equal(t.attempts, 3);
+    });
+
     test('a worker killed mid-publish: the sweep settles the expired claim by marker, published once', async () => {
       const fake = h.adapters.get('instagram') as FakeAdapter;
       const { target } = await scheduleOne(ig);

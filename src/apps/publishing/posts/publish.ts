@@ -301,6 +301,12 @@ export async function publishTarget(
     try {
       const found = await adapter.findByMarker(credentials, claimed.id, claimed.createdAt, signal);
       if (found) return recordPublished(rt, claim, found, 'found');
+      // Attempts spent and the last one not there: failed for good, without another call.
+      if (claimed.failures >= settings.PUBLISHING_MAX_ATTEMPTS)
+        return settle(rt, claim, storedError(claimed), false, {
+          attemptMade: false,
+          final: true,
+        });
     } catch (error) {
       const e = asPlatformError(error);
       // Still unknown: keep the lookup pending, whatever the error says about sending.
@@ -309,10 +315,7 @@ export async function publishTarget(
   }
 
   // Checked again at publish time: the media may be gone, the rules may have changed.
-  const problems = await contentProblems(rt, claim);
-  if (problems) return settle(rt, claim, problems, true, { attemptMade: false });
-
-  const media = await publishMedia(rt, post.userId, post.mediaFileIds);
+  const media = await mediaAndRules(rt, claim);
   if (!Array.isArray(media)) return settle(rt, claim, media, true, { attemptMade: false });
 
   const run = await breakers
@@ -355,6 +358,19 @@ export async function publishTarget(
   return settle(rt, claim, value.error, true);
 }
 
+/** Lookup-only runs allowed after the last attempt when its outcome is unknown. */
+const LOOKUP_RUNS = 3;
+
+/** The target's last error, as the platform error it was. */
+function storedError(target: TargetRow): PlatformError {
+  const e = target.error;
+  return new PlatformError(e?.code ?? 'OUTCOME_UNKNOWN', e?.message ?? 'The outcome is unknown.', {
+    retryable: e?.retryable ?? true,
+    action: e?.action ?? 'retry_later',
+    ...(e?.platformCode === undefined ? {} : { platformCode: e.platformCode }),
+  });
+}
+
 function withSent(e: PlatformError): PlatformError {
   return new PlatformError('OUTCOME_UNKNOWN', `Could not look the post up: ${e.message}`, {
     retryable: true,
@@ -365,14 +381,22 @@ function withSent(e: PlatformError): PlatformError {
   });
 }
 
-async function contentProblems(rt: PublishingRuntime, claim: Claim): Promise<PlatformError | null> {
+/**
+ * The post's media as the adapter gets it, checked again at publish time (still the owner's,
+ * still ready) with the platform's rules: one lookup. A problem is a `PlatformError` to settle.
+ */
+async function mediaAndRules(
+  rt: PublishingRuntime,
+  claim: Claim,
+): Promise<PublishMedia[] | PlatformError> {
   const { post, adapter, target } = claim;
   const files = await lookupFiles(rt.platform.database.db, post.mediaFileIds, {
     purpose: MEDIA_PURPOSE,
     ownerId: post.userId,
   });
-  const missing = post.mediaFileIds.filter((id) => files.get(id)?.status !== 'ready');
-  if (missing.length > 0)
+  const ready = post.mediaFileIds.map((id) => files.get(id)).filter((f) => f?.status === 'ready');
+  if (ready.length !== post.mediaFileIds.length) {
+    const missing = post.mediaFileIds.filter((id) => files.get(id)?.status !== 'ready');
     return new PlatformError(
       'MEDIA_REJECTED',
       `Media ${missing.join(', ')} is gone or not ready.`,
@@ -381,57 +405,35 @@ async function contentProblems(rt: PublishingRuntime, claim: Claim): Promise<Pla
         action: 'edit_post',
       },
     );
+  }
+  const media = ready.filter((f) => f !== undefined);
   const problems = adapter.validate({
     text: post.text,
-    media: post.mediaFileIds.map((id) => {
-      const f = files.get(id);
-      return {
-        contentType: f?.contentType ?? '',
-        size: f?.size ?? 0,
-        width: f?.width ?? null,
-        height: f?.height ?? null,
-        durationS: null,
-      };
-    }),
-    options: target.options,
-  });
-  const first = problems[0];
-  if (!first) return null;
-  return new PlatformError(first.code, `${first.rule}: ${first.message}`, {
-    retryable: false,
-    action: 'edit_post',
-  });
-}
-
-async function publishMedia(
-  rt: PublishingRuntime,
-  ownerId: string,
-  ids: readonly string[],
-): Promise<PublishMedia[] | PlatformError> {
-  const files = await lookupFiles(rt.platform.database.db, ids, {
-    purpose: MEDIA_PURPOSE,
-    ownerId,
-  });
-  const ttl = parseDuration(rt.settings.PUBLISHING_MEDIA_URL_TTL);
-  const out: PublishMedia[] = [];
-  for (const id of ids) {
-    const f = files.get(id);
-    if (!f)
-      return new PlatformError('MEDIA_REJECTED', `Media ${id} is gone.`, {
-        retryable: false,
-        action: 'edit_post',
-      });
-    out.push({
-      fileId: f.id,
+    media: media.map((f) => ({
       contentType: f.contentType,
       size: f.size,
       width: f.width,
       height: f.height,
-      url: () => signedFileUrl(rt.platform, f.id, { expiresInSeconds: ttl }),
-      open: async () => (await openFile(rt.platform, f.id)).body,
+      durationS: null,
+    })),
+    options: target.options,
+  });
+  const first = problems[0];
+  if (first)
+    return new PlatformError(first.code, `${first.rule}: ${first.message}`, {
+      retryable: false,
+      action: 'edit_post',
     });
-  }
-  return out;
+  const ttl = parseDuration(rt.settings.PUBLISHING_MEDIA_URL_TTL);
+  return media.map((f) => ({
+    fileId: f.id,
+    contentType: f.contentType,
+    size: f.size,
+    width: f.width,
+    height: f.height,
+    url: () => signedFileUrl(rt.platform, f.id, { expiresInSeconds: ttl }),
+    open: async () => (await openFile(rt.platform, f.id)).body,
+  }));
 }
 
 /** The target is on the platform: record it once (even if the sweep moved it meanwhile). */
@@ -503,7 +505,7 @@ async function settle(
   claim: Claim,
   error: PlatformError,
   lookupIfSent: boolean,
-  options: { attemptMade?: boolean } = {},
+  options: { attemptMade?: boolean; final?: boolean } = {},
 ): Promise<{ outcome: string }> {
   const { platform, settings } = rt;
   const { target, post } = claim;
@@ -511,13 +513,13 @@ async function settle(
   const attempts = options.attemptMade === false ? target.attempts - 1 : target.attempts;
   const unknown = lookupIfSent && (error.sent || error.code === 'OUTCOME_UNKNOWN');
   const needsLookup = target.needsLookup || unknown;
-  const stored = unknown && error.code !== 'OUTCOME_UNKNOWN' ? withSent(error) : error;
-  const targetError = errorOf(stored);
+  const targetError = errorOf(error);
 
   let kind: 'wait' | 'retry' | 'fail' | 'pause';
   let delayMs = 0;
   let failures = target.failures;
-  if (error.code === 'ACCOUNT_REAUTH_REQUIRED') kind = 'pause';
+  if (options.final) kind = 'fail';
+  else if (error.code === 'ACCOUNT_REAUTH_REQUIRED') kind = 'pause';
   else if (
     (error.code === 'PLATFORM_RATE_LIMITED' || error.code === 'PLATFORM_QUOTA_EXHAUSTED') &&
     error.retryable &&
@@ -528,7 +530,9 @@ async function settle(
     delayMs = error.retryAfterMs ?? (error.code === 'PLATFORM_RATE_LIMITED' ? 60_000 : 3_600_000);
   } else if (error.retryable || unknown) {
     failures += 1;
-    if (failures >= settings.PUBLISHING_MAX_ATTEMPTS) kind = 'fail';
+    // The last attempts' outcome unknown: a few more runs only look it up, never call again.
+    const last = settings.PUBLISHING_MAX_ATTEMPTS + (needsLookup ? LOOKUP_RUNS : 0);
+    if (failures >= last) kind = 'fail';
     else {
       kind = 'retry';
       delayMs = Math.max(
