@@ -562,3 +562,103 @@ describe('media fetched like the platforms do (fetchMedia)', () => {
     }
   });
 });
+
+describe('error mapping tables (platform answers not reachable through the fakes’ switches)', () => {
+  const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => ({
+    status,
+    headers,
+    body,
+  });
+  const graph = (code: number, subcode?: number, extra: Record<string, unknown> = {}) => ({
+    error: { message: 'm', type: 'OAuthException', code, error_subcode: subcode, ...extra },
+  });
+
+  test('Graph API codes', async () => {
+    const { graphFailure } = await import('../../src/apps/publishing/platforms/graph.ts');
+    const cases: [number, unknown, string, boolean][] = [
+      [400, graph(190, 460), 'ACCOUNT_REAUTH_REQUIRED', false],
+      [403, graph(10), 'ACCOUNT_REAUTH_REQUIRED', false],
+      [403, graph(200), 'ACCOUNT_REAUTH_REQUIRED', false],
+      [400, graph(17), 'PLATFORM_RATE_LIMITED', true],
+      [400, graph(32), 'PLATFORM_RATE_LIMITED', true],
+      [400, graph(613), 'PLATFORM_RATE_LIMITED', true],
+      [400, graph(80001), 'PLATFORM_RATE_LIMITED', true],
+      [400, graph(9, 2207042), 'PLATFORM_QUOTA_EXHAUSTED', true],
+      [400, graph(506), 'DUPLICATE_CONTENT', false],
+      [400, graph(36003), 'MEDIA_REJECTED', false],
+      [400, graph(9004, 2207052), 'MEDIA_REJECTED', false],
+      [400, graph(100, 2207026), 'MEDIA_REJECTED', false],
+      [400, graph(100, undefined, { is_transient: true }), 'PLATFORM_UNAVAILABLE', true],
+      [500, graph(1), 'PLATFORM_UNAVAILABLE', true],
+      [502, null, 'PLATFORM_UNAVAILABLE', true],
+      [400, graph(100), 'CONTENT_REJECTED', false],
+    ];
+    for (const [status, body, code, retryable] of cases) {
+      const e = graphFailure('instagram', answer(status, body));
+      assert.equal(e.code, code, JSON.stringify(body));
+      assert.equal(e.retryable, retryable, JSON.stringify(body));
+    }
+    const limited = graphFailure('facebook', answer(400, graph(4), { 'retry-after': '120' }));
+    assert.equal(limited.retryAfterMs, 120_000);
+    assert.equal(limited.platformCode, '4');
+  });
+
+  test('Google API reasons; the daily quota waits until midnight Pacific time', async () => {
+    const { googleFailure, untilQuotaReset } =
+      await import('../../src/apps/publishing/platforms/youtube.ts');
+    const google = (code: number, reason: string) => ({
+      error: { code, message: 'm', errors: [{ reason, domain: 'youtube' }] },
+    });
+    const cases: [number, unknown, string][] = [
+      [401, google(401, 'authError'), 'ACCOUNT_REAUTH_REQUIRED'],
+      [
+        400,
+        { error: 'invalid_grant', error_description: 'Bad Request' },
+        'ACCOUNT_REAUTH_REQUIRED',
+      ],
+      [403, google(403, 'insufficientPermissions'), 'ACCOUNT_REAUTH_REQUIRED'],
+      [403, google(403, 'userRateLimitExceeded'), 'PLATFORM_RATE_LIMITED'],
+      [400, google(400, 'uploadLimitExceeded'), 'PLATFORM_QUOTA_EXHAUSTED'],
+      [400, google(400, 'invalidTitle'), 'CONTENT_REJECTED'],
+      [400, google(400, 'invalidVideoFormat'), 'MEDIA_REJECTED'],
+      [200, google(503, 'backendError'), 'PLATFORM_UNAVAILABLE'],
+      [503, null, 'PLATFORM_UNAVAILABLE'],
+    ];
+    for (const [status, body, code] of cases)
+      assert.equal(googleFailure(answer(status, body)).code, code, JSON.stringify(body));
+    const { DateTime } = await import('luxon');
+    // 23:00 in Los Angeles is one hour before the reset, on a DST change day too.
+    for (const iso of ['2026-03-08T23:00:00', '2026-11-01T23:00:00', '2026-07-01T23:00:00'])
+      assert.equal(
+        untilQuotaReset(DateTime.fromISO(iso, { zone: 'America/Los_Angeles' })),
+        3_600_000,
+        iso,
+      );
+  });
+
+  test('Retry-After as seconds or an HTTP date', async () => {
+    const { retryAfterMs } = await import('../../src/apps/publishing/platforms/http.ts');
+    assert.equal(retryAfterMs({ 'retry-after': '30' }), 30_000);
+    const date = new Date(Date.now() + 60_000).toUTCString();
+    const ms = retryAfterMs({ 'retry-after': date }) ?? 0;
+    assert.ok(ms > 55_000 && ms <= 60_000, String(ms));
+    assert.equal(retryAfterMs({}), undefined);
+    assert.equal(retryAfterMs({ 'retry-after': 'soon' }), undefined);
+  });
+
+  test('the invisible marker: 25 characters, found at the end of the text, distinct per marker', async () => {
+    const { invisibleMarker, carriesMarker, trailingMarker, withInvisibleMarker, MARKER_LENGTH } =
+      await import('../../src/apps/publishing/platforms/marker.ts');
+    const a = invisibleMarker('target-a');
+    assert.equal(a.length, MARKER_LENGTH);
+    const invisible = new Set(['\u2063', '\u200b', '\u200c', '\u200d', '\u2060']);
+    assert.ok([...a].every((c) => invisible.has(c)));
+    assert.notEqual(a, invisibleMarker('target-b'));
+    const text = withInvisibleMarker('Hello', 'target-a');
+    assert.ok(carriesMarker(text, 'target-a'));
+    assert.ok(!carriesMarker(text, 'target-b'));
+    assert.ok(!carriesMarker(undefined, 'target-a'));
+    assert.equal(trailingMarker(text), a);
+    assert.equal(trailingMarker('no marker'), null);
+  });
+});

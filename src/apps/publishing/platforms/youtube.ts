@@ -74,7 +74,7 @@ interface GoogleErrorBody {
 }
 
 /** YouTube's daily quota resets at midnight Pacific time. */
-export function untilQuotaReset(now = DateTime.now()): number {
+export function untilQuotaReset(now: DateTime = DateTime.now()): number {
   const pacific = now.setZone('America/Los_Angeles');
   return Math.max(1000, pacific.plus({ days: 1 }).startOf('day').toMillis() - now.toMillis());
 }
