@@ -61,6 +61,7 @@ describe('public data: CORS, rate limits, API keys', () => {
     let allowed = 0;
     let refused = 0;
     let last: Awaited<ReturnType<typeof read>> | undefined;
+    const started = Date.now();
     for (let i = 0; i < 10_000; i++) {
       const res = await read(h, '/datasets/tiny', { 'x-forwarded-for': '203.0.113.9' });
       if (res.statusCode === 200) allowed++;
@@ -74,7 +75,12 @@ describe('public data: CORS, rate limits, API keys', () => {
         assert.match(String(res.headers.ratelimit), /"api-anonymous";r=\d+;t=\d+/);
       }
     }
-    assert.ok(allowed <= 100 && allowed >= 90, `allowed ${allowed}`);
+    // 100 a minute: one more every 600 ms while the loop runs (GCRA refills continuously).
+    const refilled = Math.ceil((Date.now() - started) / 600) + 1;
+    assert.ok(
+      allowed >= 90 && allowed <= 100 + refilled,
+      `allowed ${allowed}, refilled ${refilled}`,
+    );
     assert.equal(allowed + refused, 10_000);
     assert.ok(last);
     const body = assertProblem(last, 429, 'RATE_LIMITED');

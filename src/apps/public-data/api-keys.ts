@@ -71,7 +71,16 @@ export class ApiKeys {
     this.#known.clear();
   }
 
-  async flush(): Promise<void> {
+  #flushing: Promise<void> = Promise.resolve();
+
+  /** Writes the uses counted so far; resolves once every earlier flush has written too. */
+  flush(): Promise<void> {
+    const next = this.#flushing.then(() => this.#write());
+    this.#flushing = next.catch(() => undefined);
+    return next;
+  }
+
+  async #write(): Promise<void> {
     if (this.#usage.size === 0) return;
     const usage = this.#usage;
     this.#usage = new Map();

@@ -41,15 +41,32 @@ export function registerPublicDataRoutes(
 ): Promise<void> {
   const cacheControl = `public, max-age=${String(settings.maxAgeS)}, stale-while-revalidate=${String(settings.staleWhileRevalidateS)}`;
 
-  /** `X-API-Key`: a partner's key names the client the rate limits count (its own limit). */
-  async function apiKey(request: FastifyRequest): Promise<void> {
+  /**
+   * `X-API-Key`: a partner's key names the client the rate limits count (its own limit). A
+   * callback hook: a request without a key (most) makes no promise.
+   */
+  function apiKey(
+    request: FastifyRequest,
+    _reply: FastifyReply,
+    done: (error?: Error) => void,
+  ): void {
     const header = request.headers['x-api-key'];
-    if (header === undefined) return;
+    if (header === undefined) {
+      done();
+      return;
+    }
     const key = Array.isArray(header) ? header[0] : header;
-    const found = key === undefined || key.length > 100 ? null : await service.keys.verify(key);
-    if (!found) throw new HttpError(PublicDataCodes.INVALID_API_KEY);
-    request.apiClientId = `public-data:${found.id}`;
-    request.apiClientLimitPerMin = found.rateLimitPerMin;
+    const verified =
+      key === undefined || key.length > 100 ? Promise.resolve(null) : service.keys.verify(key);
+    verified.then((found) => {
+      if (!found) {
+        done(new HttpError(PublicDataCodes.INVALID_API_KEY));
+        return;
+      }
+      request.apiClientId = `public-data:${found.id}`;
+      request.apiClientLimitPerMin = found.rateLimitPerMin;
+      done();
+    }, done);
   }
 
   /** The headers of every public answer: one copy for everyone, per origin for CORS. */
@@ -68,7 +85,9 @@ export function registerPublicDataRoutes(
     const inm = request.headers['if-none-match'];
     if (inm === undefined || !etagMatches(inm, etag)) return false;
     publicHeaders(reply, etag);
-    void reply.code(304).send(null);
+    // No body and no Content-Length (`send(null)` would serialise `null`: 4 bytes a
+    // keep-alive client waits for).
+    void reply.code(304).send();
     return true;
   }
 
@@ -116,8 +135,8 @@ export function registerPublicDataRoutes(
         request.headers['if-none-match'],
         etagMatches,
       );
+      if (answer.notModified && notModified(request, reply, answer.etag)) return reply;
       publicHeaders(reply, answer.etag);
-      if (answer.notModified) return reply.code(304).send(null);
       return answer.body;
     },
   );
