@@ -446,7 +446,7 @@ export class CatalogService {
     this.#checkCurrency(input.currency);
     this.#checkAttributes(input.attributes);
     const id = newId();
-    await this.#uniqueItem(() =>
+    const images = await this.#uniqueItem(() =>
       withTransaction(this.#db, async (trx) => {
         if (!(await findCategory(trx, { id: input.categoryId }))) throw notFound('category');
         const images = await this.#images(trx, input.images ?? []);
@@ -465,9 +465,11 @@ export class CatalogService {
         };
         await insertItem(trx, item);
         await replaceImages(trx, id, images);
+        return images;
       }),
     );
     await this.#platform.cache.invalidateTag(itemTag(input.slug));
+    await this.#recheck(images);
     return this.adminItem(id);
   }
 
@@ -482,7 +484,7 @@ export class CatalogService {
   ): Promise<ItemResponse> {
     this.#checkCurrency(input.currency);
     this.#checkAttributes(input.attributes);
-    const oldSlug = await this.#uniqueItem(() =>
+    const { oldSlug, images } = await this.#uniqueItem(() =>
       withTransaction(this.#db, async (trx) => {
         const current = await findItem(trx, { id }, { lock: true, includeInactive: true });
         if (!current) throw notFound('item');
@@ -491,16 +493,28 @@ export class CatalogService {
           throw new StaleWriteError(etag);
         if (input.categoryId !== undefined && !(await findCategory(trx, { id: input.categoryId })))
           throw notFound('category');
-        const { images, ...fields } = input;
+        const { images: ids, ...fields } = input;
         await updateItem(trx, id, fields);
-        if (images !== undefined) await replaceImages(trx, id, await this.#images(trx, images));
-        return current.slug;
+        const images = ids === undefined ? [] : await this.#images(trx, ids);
+        if (ids !== undefined) await replaceImages(trx, id, images);
+        return { oldSlug: current.slug, images };
       }),
     );
     await this.#platform.cache.invalidateTags(
       input.slug !== undefined ? [itemTag(oldSlug), itemTag(input.slug)] : [itemTag(oldSlug)],
     );
+    await this.#recheck(images);
     return this.adminItem(id);
+  }
+
+  /**
+   * Images attached while still processing are read again once the attachment committed: a
+   * `file.ready` handled between our read and our commit found no row to update, and would
+   * otherwise leave the item showing "processing" for ever.
+   */
+  async #recheck(images: readonly ImageRow[]): Promise<void> {
+    for (const image of images)
+      if (image.status === 'processing') await this.fileProcessed(image.fileId);
   }
 
   async deleteItem(id: string, ifMatch: string | undefined): Promise<void> {
