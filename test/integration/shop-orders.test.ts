@@ -379,6 +379,29 @@ describe('shop: placing orders', () => {
     assert.equal(sold[0]?.n, 5);
   });
 
+  test('the same item on two lines is one line of the sum; item details show the stock taken (fresh ETag)', async () => {
+    const { headers } = await h.customer();
+    const a = await item(h, { categoryId: catId, stock: 10, price: 100 });
+    const before = await h.call('GET', `/items/${a.slug}`);
+    const etag = before.headers.etag as string;
+    const res = await place(headers, {
+      lines: [
+        { itemId: a.id, quantity: 2 },
+        { itemId: a.id, quantity: 3 },
+      ],
+      shippingAddress: ADDRESS,
+    });
+    assert.equal(res.statusCode, 201, res.body);
+    assert.deepEqual(
+      res.json<Order>().lines.map((l) => [l.itemId, l.quantity, l.lineTotal]),
+      [[a.id, 5, 500]],
+    );
+    const after = await h.call('GET', `/items/${a.slug}`, { 'if-none-match': etag });
+    assert.equal(after.statusCode, 200);
+    assert.equal(after.json<{ stock: number }>().stock, 5);
+    assert.notEqual(after.headers.etag, etag);
+  });
+
   test('ordering from the cart empties it; the default shipping address is used', async () => {
     const { headers } = await h.customer();
     await h.call('POST', '/customers/me/addresses', headers, ADDRESS);

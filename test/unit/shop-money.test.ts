@@ -13,6 +13,11 @@ import {
   percentOf,
 } from '../../src/apps/shop/shop.money.ts';
 import { TRANSITIONS } from '../../src/apps/shop/orders.service.ts';
+import {
+  FakePaymentProvider,
+  ManualPaymentProvider,
+  PaymentDeclined,
+} from '../../src/apps/shop/shop.payments.ts';
 
 describe('shop money', () => {
   test('percentOf rounds half away from zero, once, in exact integers', () => {
@@ -101,6 +106,35 @@ describe('shop money', () => {
         cancel: [['paid', 'pending'], 'cancelled'],
         refund: [['delivered', 'paid', 'shipped'], 'refunded'],
       },
+    );
+  });
+
+  test('payment providers: manual needs the outside payment’s reference; the fake one declines on demand', async () => {
+    const manual = new ManualPaymentProvider();
+    await assert.rejects(
+      manual.charge({ orderId: 'o', amount: 1, currency: 'EUR' }),
+      PaymentDeclined,
+    );
+    assert.deepEqual(
+      await manual.charge({ orderId: 'o', amount: 1, currency: 'EUR', reference: 'bank-42' }),
+      { reference: 'bank-42' },
+    );
+    const fake = new FakePaymentProvider();
+    fake.declineAmounts.add(700);
+    await assert.rejects(
+      fake.charge({ orderId: 'o', amount: 700, currency: 'EUR' }),
+      PaymentDeclined,
+    );
+    assert.match(
+      (await fake.charge({ orderId: 'o', amount: 701, currency: 'EUR' })).reference,
+      /^fake_ch_/,
+    );
+    assert.deepEqual(
+      fake.calls.map((c) => [c.op, c.amount]),
+      [
+        ['charge', 700],
+        ['charge', 701],
+      ],
     );
   });
 });

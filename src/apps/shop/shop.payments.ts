@@ -37,7 +37,8 @@ export class PaymentDeclined extends Error {
 export class ManualPaymentProvider implements PaymentProvider {
   readonly name = 'manual';
   charge(input: { reference?: string | undefined }): Promise<{ reference: string }> {
-    if (!input.reference) throw new PaymentDeclined('a payment reference is required');
+    if (!input.reference)
+      return Promise.reject(new PaymentDeclined('a payment reference is required'));
     return Promise.resolve({ reference: input.reference });
   }
   refund(input: { reference: string }): Promise<{ reference: string }> {
