@@ -154,4 +154,51 @@ describe('public data: CORS, rate limits, API keys', () => {
       'INVALID_API_KEY',
     );
   });
+
+  test('an export the client abandons releases its connection (the COPY stops)', async () => {
+    const rows = Array.from({ length: 60_000 }, (_, i) => `${String(i)},${'x'.repeat(50)}`);
+    const v = await publish(h, 'long', `id,text\n${rows.join('\n')}\n`);
+    assert.equal(v.status, 'ready', JSON.stringify(v));
+    // This IP spent its anonymous minute in the tests above: a key of its own.
+    const issued = await h.app.inject({
+      method: 'POST',
+      url: '/api/v1/public-data/api-keys',
+      headers: h.admin.headers,
+      payload: { name: 'Exports', rateLimitPerMin: 1000 },
+    });
+    const key = { 'x-api-key': issued.json<{ key: string }>().key };
+    const address = await h.app.listen({ host: '127.0.0.1', port: 0 });
+    const abort = new AbortController();
+    const open = await fetch(`${address}/api/v1/public-data/datasets/long/rows.csv`, {
+      signal: abort.signal,
+      headers: key,
+    });
+    assert.equal(open.status, 200);
+    const reader = (open.body as ReadableStream<Uint8Array>).getReader();
+    const first = await reader.read();
+    assert.ok(first.value && first.value.length > 0);
+    abort.abort(); // the rest (3.5 MB) is never read
+    const copies = async () =>
+      (
+        await h.tdb.database.pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+           where datname = current_database() and query ilike 'copy (select%' and state <> 'idle'`,
+        )
+      ).rows[0]?.n;
+    const until = Date.now() + 10_000;
+    while ((await copies()) !== 0 && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await copies(), 0);
+    // The pool still serves reads and exports (no connection left mid-COPY in it).
+    for (let i = 0; i < 20; i++)
+      assert.equal(
+        (await read(h, `/datasets/long/rows?limit=1&id=${String(i)}`, key)).statusCode,
+        200,
+      );
+    const after = await fetch(`${address}/api/v1/public-data/datasets/long/rows.ndjson?id[lt]=3`, {
+      headers: key,
+    });
+    assert.equal(after.status, 200);
+    assert.equal((await after.text()).trim().split('\n').length, 3);
+  });
 });

@@ -28,6 +28,7 @@ import type { PublicDataSettings } from './settings.ts';
 
 export const DATA_SCHEMA = 'public_data';
 const MAX_BAD_ROWS = 100;
+const IMPORT_RETRIES = 2;
 
 /** The table of a version: named from its id (a UUID we made), never from anything a user sent. */
 export function versionTable(versionId: string): string {
@@ -383,7 +384,26 @@ export function importJob(settings: PublicDataSettings) {
   return defineJob({
     name: 'public-data.import',
     payload: Type.Object({ versionId: Type.String({ format: 'uuid' }) }),
-    options: { retries: 2, timeoutSeconds: 3600, backoff: { initialSeconds: 5, maxSeconds: 60 } },
-    handler: async ({ versionId }, ctx) => importVersion(ctx.platform, versionId, settings),
+    options: {
+      retries: IMPORT_RETRIES,
+      timeoutSeconds: 3600,
+      backoff: { initialSeconds: 5, maxSeconds: 60 },
+    },
+    handler: async ({ versionId }, ctx) => {
+      try {
+        return await importVersion(ctx.platform, versionId, settings);
+      } catch (error) {
+        // The last attempt failed too (the database, storage): the version says so.
+        if (ctx.attempt > IMPORT_RETRIES)
+          await failVersion(ctx.platform.database.db, versionId, {
+            code: 'IMPORT_ERROR',
+            message: `The import failed on every attempt: ${(error as Error).message}`,
+            badRows: [],
+            badRowCount: 0,
+            warnings: [],
+          });
+        throw error;
+      }
+    },
   });
 }

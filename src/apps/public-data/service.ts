@@ -303,7 +303,8 @@ export class PublicDataService {
     const statement = exportSql(plan, format);
     const client = await this.#platform.database.pool.connect();
     const out = new PassThrough({ highWaterMark: 64 * 1024 });
-    if (format === 'csv') out.write(`${plan.fields.map((c) => c.name).join(',')}\r\n`);
+    // LF like the rows COPY writes (RFC 4180 readers take both).
+    if (format === 'csv') out.write(`${plan.fields.map((c) => c.name).join(',')}\n`);
     const copy = client.query(copyTo(statement));
     let released = false;
     const release = (error?: Error) => {
