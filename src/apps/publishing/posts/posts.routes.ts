@@ -263,11 +263,13 @@ export async function registerPostsRoutes(app: ModuleApp, posts: PostsService): 
   app.post(
     '/posts/:id/duplicate',
     {
-      config,
+      config: { ...config, idempotency: true },
       schema: {
         errorCodes: [C.POST_NOT_FOUND, ...CONTENT, C.POST_TIME_ZONE_INVALID],
         tags: [TAG],
         summary: 'Duplicate a post as a draft',
+        description:
+          'A new draft with the same text, media, targets and zone. Honours `Idempotency-Key`.',
         security,
         params: PostIdParams,
         response: { 201: PostResponse },
