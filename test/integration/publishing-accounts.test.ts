@@ -5,10 +5,12 @@ import assert from 'node:assert/strict';
 import { hkdfSync } from 'node:crypto';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import {
+  accountJobs,
   AccountsService,
   accountsServiceOf,
   TokenKeys,
 } from '../../src/apps/publishing/accounts/index.ts';
+import type { JobContext } from '../../src/platform/jobs/index.ts';
 import type { ConnectableAdapter } from '../../src/apps/publishing/platforms/oauth.ts';
 import {
   PlatformError,
@@ -563,6 +565,15 @@ describe('publishing accounts: tokens, refresh and reauth', () => {
     // And the process with only the old key no longer opens them (so rows did move).
     await assert.rejects(old.credentials(account.id, AbortSignal.timeout(10_000)), /unknown key/);
     assert.ok(TokenKeys.kidOf((await row(account.id)).access_token_sealed!) === 'k2');
+    // A pass of the old process skips what it cannot open instead of failing on it.
+    assert.equal(await old.rotateTokenKeys(), 0);
+    assert.ok(TokenKeys.kidOf((await row(account.id)).access_token_sealed!) === 'k2');
+    // Back under the derived key for the other tests (a rotation the other way).
+    assert.ok((await make(`app:${oldKey},k2:${newKey}`).rotateTokenKeys()) >= 1);
+    assert.equal(
+      (await old.credentials(account.id, AbortSignal.timeout(10_000))).accessToken,
+      before.accessToken,
+    );
   });
 });
 
@@ -698,5 +709,31 @@ describe('publishing accounts: web app flows', () => {
     const refused = new URL(String(replay.headers.location));
     assert.equal(refused.searchParams.get('status'), 'error');
     assert.equal(refused.searchParams.get('code'), 'PUBLISHING_OAUTH_STATE_INVALID');
+  });
+});
+
+describe('publishing accounts: jobs', () => {
+  test('the refresh job (every 5 minutes by default) and the rotation job run through their handlers', async () => {
+    const settings = h.config.modules.publishing as PublishingSettings;
+    const jobs = accountJobs(settings);
+    const refresh = jobs.find((j) => j.name === 'publishing.refresh-tokens');
+    const rotate = jobs.find((j) => j.name === 'publishing.rotate-token-keys');
+    assert.equal(refresh?.options.cron?.expression, '*/5 * * * *');
+    assert.ok(rotate?.options.cron);
+    const user = await h.user();
+    const account = await connectFakeAccount(h.app, user.token, 'instagram');
+    await pool().query(
+      `update publishing_account set token_expires_at = now() + interval '1 minute' where id = $1`,
+      [account.id],
+    );
+    const ctx = {
+      platform: h.platform,
+      signal: AbortSignal.timeout(10_000),
+    } as unknown as JobContext;
+    assert.ok(refresh && rotate);
+    const result = (await refresh.handler({}, ctx)) as { refreshed: number };
+    assert.ok(result.refreshed >= 1);
+    assert.ok((await row(account.id)).token_expires_at!.getTime() > Date.now() + 24 * 3600_000);
+    assert.deepEqual(await rotate.handler({}, ctx), { resealed: 0 }, 'nothing under an old key');
   });
 });

@@ -145,10 +145,15 @@ export async function lockAccount(db: AnyDb, id: string): Promise<void> {
   );
 }
 
-/** Rows with a token sealed under another key than `kid` (the rotation's batch). */
-export function staleSealed(db: Kysely<AccountsDB>, kid: string, limit: number) {
+/** Rows with a token sealed under another key than `kid`, after `after` (the rotation's batch). */
+export function staleSealed(
+  db: Kysely<AccountsDB>,
+  kid: string,
+  after: string | null,
+  limit: number,
+) {
   const prefix = `v1.${kid}.%`;
-  return db
+  let q = db
     .selectFrom('publishing_account')
     .select(['id', 'access_token_sealed', 'refresh_token_sealed'])
     .where((eb) =>
@@ -162,9 +167,8 @@ export function staleSealed(db: Kysely<AccountsDB>, kid: string, limit: number) 
           eb('refresh_token_sealed', 'not like', prefix),
         ]),
       ]),
-    )
-    .limit(limit)
-    .forUpdate()
-    .skipLocked()
-    .execute();
+    );
+  if (after !== null) q = q.where('id', '>', after);
+  // In id order, so that a pass moves on past rows it cannot open (a key no longer listed).
+  return q.orderBy('id').limit(limit).forUpdate().skipLocked().execute();
 }

@@ -541,32 +541,49 @@ export class AccountsService implements PublishingAccounts {
    * number of accounts re-sealed.
    */
   async rotateTokenKeys(batch = 200): Promise<number> {
-    let total = 0;
+    let resealed = 0;
+    let after: string | null = null;
     for (;;) {
-      const done = await withTransaction(this.#db, async (trx) => {
-        const db = accountsDb(trx);
-        const rows = await staleSealed(db, this.keys.currentKid, batch);
-        for (const row of rows) {
-          const reseal = (sealed: string | null, column: 'access' | 'refresh') =>
-            sealed === null || !this.keys.isStale(sealed)
-              ? sealed
-              : this.keys.seal(
-                  this.keys.open(sealed, `${row.id}:${column}`),
-                  `${row.id}:${column}`,
-                );
-          await db
-            .updateTable('publishing_account')
-            .set({
-              access_token_sealed: reseal(row.access_token_sealed, 'access'),
-              refresh_token_sealed: reseal(row.refresh_token_sealed, 'refresh'),
-            })
-            .where('id', '=', row.id)
-            .execute();
-        }
-        return rows.length;
-      });
-      total += done;
-      if (done < batch) return total;
+      const pass: { rows: number; last: string | null; resealed: number } = await withTransaction(
+        this.#db,
+        async (trx) => {
+          const db = accountsDb(trx);
+          const rows = await staleSealed(db, this.keys.currentKid, after, batch);
+          let count = 0;
+          for (const row of rows) {
+            const reseal = (sealed: string | null, column: 'access' | 'refresh') =>
+              sealed === null || !this.keys.isStale(sealed)
+                ? sealed
+                : this.keys.seal(
+                    this.keys.open(sealed, `${row.id}:${column}`),
+                    `${row.id}:${column}`,
+                  );
+            let access: string | null;
+            let refresh: string | null;
+            try {
+              access = reseal(row.access_token_sealed, 'access');
+              refresh = reseal(row.refresh_token_sealed, 'refresh');
+            } catch (error) {
+              // Sealed under a key no longer listed: left as is (the account will need reconnecting).
+              this.#platform.logger.warn(
+                { accountId: row.id, kid: TokenKeys.kidOf(row.access_token_sealed ?? '') },
+                `publishing: token not re-sealed: ${error instanceof Error ? error.message : String(error)}`,
+              );
+              continue;
+            }
+            await db
+              .updateTable('publishing_account')
+              .set({ access_token_sealed: access, refresh_token_sealed: refresh })
+              .where('id', '=', row.id)
+              .execute();
+            count += 1;
+          }
+          return { rows: rows.length, last: rows.at(-1)?.id ?? null, resealed: count };
+        },
+      );
+      resealed += pass.resealed;
+      if (pass.rows < batch || pass.last === null) return resealed;
+      after = pass.last;
     }
   }
 
