@@ -3,6 +3,12 @@
 // every bad input of issue 20 (files, columns, filters, cursors, search syntax).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { knownModules } from '../../src/app.ts';
+import { publicDataApp } from '../../src/apps/public-data/index.ts';
+import { allMigrations } from '../../src/migrations/index.ts';
+import { ConfigError, loadConfig } from '../../src/platform/config/index.ts';
+import { rollback } from '../../src/platform/db/index.ts';
+import { createTestDatabase } from '../helpers/db.ts';
 import { createUser, bearer, signIn, signInAdmin } from '../helpers/identity.ts';
 import { assertProblem } from '../helpers/problem.ts';
 import {
@@ -650,5 +656,45 @@ describe('public data', () => {
       `select 1 from pd_version v join pd_dataset d on d.id = v.dataset_id where d.slug = 'editable' and v.table_name is not null`,
     );
     assert.equal(left.rowCount, 0);
+  });
+});
+
+describe('public data: settings and migration', () => {
+  test('bad settings are listed with the platform’s problems', () => {
+    for (const [key, bad] of [
+      ['PUBLIC_DATA_MAX_COLUMNS', '2000'],
+      ['PUBLIC_DATA_KEEP_VERSIONS', '0'],
+      ['PUBLIC_DATA_MAX_AGE', 'soon'],
+      ['PUBLIC_DATA_SEARCH_CONFIG', "simple'; drop"],
+    ] as const) {
+      try {
+        loadConfig(
+          { APP_ENV: 'test', PORT: 'x', [key]: bad },
+          { modules: [...knownModules(), publicDataApp] },
+        );
+        assert.fail(`${key}=${bad} was accepted`);
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.deepEqual(error.issues.map((i) => i.key).sort(), [key, 'PORT'].sort());
+      }
+    }
+  });
+
+  test('up creates the catalogue and the data schema; down removes them', async (t) => {
+    const migrations = allMigrations([publicDataApp]);
+    const tdb = await createTestDatabase({ migrations });
+    t.after(() => tdb.drop());
+    const exists = async () =>
+      (
+        await tdb.database.pool.query<{ t: string | null; s: number }>(
+          `select to_regclass('public.pd_version')::text as t,
+             (select count(*)::int from pg_namespace where nspname = 'public_data') as s`,
+        )
+      ).rows[0];
+    assert.deepEqual(await exists(), { t: 'pd_version', s: 1 });
+    const names = Object.keys(migrations).sort();
+    const later = names.slice(names.indexOf('202612071300_public_data_create'));
+    assert.deepEqual(await rollback(tdb.database.db, migrations, later.length), later.reverse());
+    assert.deepEqual(await exists(), { t: null, s: 0 });
   });
 });
