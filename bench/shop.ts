@@ -377,7 +377,13 @@ async function race(base: string, tokens: string[]) {
         },
         body: JSON.stringify({ lines: [{ itemId: item, quantity: 1 }], shippingAddress: ADDRESS }),
       });
-      const body = (await res.json()) as { code?: string };
+      const text = await res.text();
+      let body: { code?: string } = {};
+      try {
+        body = JSON.parse(text) as { code?: string };
+      } catch {
+        // a 5xx without JSON: counted by its status alone
+      }
       return res.status === 409 ? `409 ${body.code ?? ''}` : String(res.status);
     }),
   );

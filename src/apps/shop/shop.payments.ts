@@ -23,6 +23,9 @@ export interface PaymentProvider {
   }): Promise<{ reference: string }>;
 }
 
+type ChargeInput = Parameters<PaymentProvider['charge']>[0];
+type RefundInput = Parameters<PaymentProvider['refund']>[0];
+
 export class PaymentDeclined extends Error {
   constructor(message: string) {
     super(message);
@@ -36,12 +39,12 @@ export class PaymentDeclined extends Error {
  */
 export class ManualPaymentProvider implements PaymentProvider {
   readonly name = 'manual';
-  charge(input: { reference?: string | undefined }): Promise<{ reference: string }> {
+  charge(input: ChargeInput): Promise<{ reference: string }> {
     if (!input.reference)
       return Promise.reject(new PaymentDeclined('a payment reference is required'));
     return Promise.resolve({ reference: input.reference });
   }
-  refund(input: { reference: string }): Promise<{ reference: string }> {
+  refund(input: RefundInput): Promise<{ reference: string }> {
     return Promise.resolve({ reference: `refund:${input.reference}` });
   }
 }
@@ -54,13 +57,13 @@ export class FakePaymentProvider implements PaymentProvider {
   readonly name = 'fake';
   readonly calls: { op: 'charge' | 'refund'; orderId: string; amount: number }[] = [];
   readonly declineAmounts = new Set<number>();
-  charge(input: { orderId: string; amount: number; reference?: string | undefined }) {
+  charge(input: ChargeInput): Promise<{ reference: string }> {
     this.calls.push({ op: 'charge', orderId: input.orderId, amount: input.amount });
     if (this.declineAmounts.has(input.amount))
       return Promise.reject(new PaymentDeclined('card declined'));
     return Promise.resolve({ reference: input.reference ?? `fake_ch_${randomUUID()}` });
   }
-  refund(input: { orderId: string; amount: number }) {
+  refund(input: RefundInput): Promise<{ reference: string }> {
     this.calls.push({ op: 'refund', orderId: input.orderId, amount: input.amount });
     return Promise.resolve({ reference: `fake_re_${randomUUID()}` });
   }
