@@ -6,7 +6,7 @@
  * the list gets nothing (the browser blocks the answers) and says so.
  *
  * Needs Chromium at CHROMIUM_PATH (default /usr/bin/chromium: `apt-get install -y chromium`).
- * The API serves the public-data stand-in (test/fixtures/frontend) until the app is listed.
+ * The API is the public-data app (test/helpers/public-data.ts) with two datasets imported.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -19,9 +19,8 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { identityMailTemplates } from '../../src/platform/identity/index.ts';
-import { publicDataFixture } from '../fixtures/frontend/public-data-fixture.ts';
-import { startMailHarness, type MailHarness } from '../helpers/mail.ts';
+import { seedDatasets } from '../fixtures/frontend/datasets.ts';
+import { startPublicData, type PublicDataHarness } from '../helpers/public-data.ts';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
@@ -57,7 +56,7 @@ describe('example frontend in Chromium against the API on another origin', () =>
   let dir: string;
   let allowed: { server: Server; origin: string };
   let blocked: { server: Server; origin: string };
-  let h: MailHarness;
+  let h: PublicDataHarness;
   let api: string;
   let browser: Browser;
 
@@ -70,11 +69,8 @@ describe('example frontend in Chromium against the API on another origin', () =>
     // Two hosts of the same build; the API allows only the first.
     allowed = await serveStatic(dir);
     blocked = await serveStatic(dir);
-    h = await startMailHarness({
-      templates: identityMailTemplates,
-      apps: [publicDataFixture],
-      overrides: { CORS_ORIGINS: allowed.origin },
-    });
+    h = await startPublicData({ CORS_ORIGINS: allowed.origin });
+    await seedDatasets(h);
     await h.app.listen({ host: '127.0.0.1', port: 0 });
     api = `http://127.0.0.1:${String((h.app.server.address() as AddressInfo).port)}`;
     // The build CI runs (`npx vite build examples/frontend`), with this run's API origin.
@@ -146,7 +142,7 @@ describe('example frontend in Chromium against the API on another origin', () =>
     await page.goto(`${allowed.origin}/`);
     const list = page.locator('[data-testid=datasets] button');
     await list.first().waitFor();
-    assert.deepEqual(await list.allTextContents(), [
+    assert.deepEqual((await list.allTextContents()).sort(), [
       'Air quality measurements',
       'Public libraries',
     ]);
@@ -154,7 +150,7 @@ describe('example frontend in Chromium against the API on another origin', () =>
     assert.equal(response.status(), 200);
     assert.equal(response.headers()['access-control-allow-origin'], allowed.origin);
 
-    await list.first().click();
+    await page.locator('[data-testid=datasets] button[data-slug=air-quality]').click();
     await page.locator('[data-testid=rows] tr').nth(19).waitFor();
     assert.equal(await page.locator('[data-testid=rows] tr').count(), 20);
     assert.equal(
@@ -168,7 +164,7 @@ describe('example frontend in Chromium against the API on another origin', () =>
 
   test('facets, filters and keyset pages through the client', async () => {
     const { page, errors } = await open(allowed.origin);
-    await page.locator('[data-testid=datasets] button').first().click();
+    await page.locator('[data-testid=datasets] button[data-slug=air-quality]').click();
     await page.locator('[data-testid=rows] tr').nth(19).waitFor();
 
     // Pages: Next follows the cursor, Previous goes back.
@@ -215,18 +211,18 @@ describe('example frontend in Chromium against the API on another origin', () =>
     await page.close();
   });
 
-  test('a bad filter value shows the typed problem (VALIDATION_FAILED) naming the column', async () => {
+  test('a bad filter value shows the typed problem (INVALID_FILTER) naming the column', async () => {
     const { page } = await open(allowed.origin);
-    await page.locator('[data-testid=datasets] button').first().click();
+    await page.locator('[data-testid=datasets] button[data-slug=air-quality]').click();
     await page.locator('[data-testid=rows] tr').first().waitFor();
     await page.selectOption('[data-testid=filter-form] select[name=column]', 'value');
     await page.fill('[data-testid=filter-form] input[name=value]', 'lots');
     await page.click('[data-testid=filter-form] button[type=submit]');
-    const status = page.locator('[data-testid=status][data-error-code=VALIDATION_FAILED]');
+    const status = page.locator('[data-testid=status][data-error-code=INVALID_FILTER]');
     await status.waitFor();
     assert.match(
       (await status.textContent()) ?? '',
-      /column value: lots is not a number \(request [0-9a-f-]{36}\)/,
+      /^INVALID_FILTER: .*value.* \(request [0-9a-f-]{36}\)$/,
     );
     await page.close();
   });

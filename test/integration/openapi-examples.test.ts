@@ -11,7 +11,9 @@ import { allApps } from '../../src/apps/index.ts';
 import { loadConfig } from '../../src/platform/config/index.ts';
 import { listErrorCodes } from '../../src/platform/http/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
-import { publicDataFixture } from '../fixtures/frontend/public-data-fixture.ts';
+import { Type } from 'typebox';
+import { publicDataApp } from '../../src/apps/public-data/index.ts';
+import { defineApp } from '../../src/platform/modules/index.ts';
 import { notesApp } from '../fixtures/notes-app/index.ts';
 import { testkitApp } from '../helpers/testkit-app.ts';
 
@@ -31,11 +33,30 @@ interface Doc {
 
 const quiet = new Writable({ write: (_c, _e, done) => done() });
 
+/** A route that gives its own response example (`examples` on its schema). */
+const ownExampleApp = defineApp({
+  name: 'own-example',
+  description: 'A route with its own example.',
+  routes: async (app) => {
+    app.get(
+      '/own-example',
+      {
+        schema: {
+          response: {
+            200: Type.Object({ slug: Type.String() }, { examples: [{ slug: 'air-quality' }] }),
+          },
+        },
+      },
+      async () => ({ slug: 'x' }),
+    );
+  },
+});
+
 /** The live document of every app (as `npm run openapi` builds it) plus fixtures with their own shapes. */
 async function buildDocument(): Promise<Doc> {
-  // The stand-in only while the real public-data app is not listed (their paths would clash).
-  const stand = allApps.some((a) => a.name === 'public-data') ? [] : [publicDataFixture];
-  const apps = [...allApps, testkitApp, notesApp, ...stand];
+  // The public-data app until src/apps/index.ts lists it (twice, its paths would clash).
+  const extra = allApps.some((a) => a.name === publicDataApp.name) ? [] : [publicDataApp];
+  const apps = [...allApps, testkitApp, notesApp, ownExampleApp, ...extra];
   const config = loadConfig(
     { APP_ENV: 'test', APPS: 'all' },
     { modules: [...knownModules(), ...apps] },
@@ -173,15 +194,9 @@ describe('OpenAPI examples (issue 20)', () => {
   });
 
   test('an example a route gives is kept, not replaced by a sampled one', () => {
-    const echo =
-      doc.paths['/api/v1/public-data/datasets']?.get?.responses['200']?.content?.[
-        'application/json'
-      ];
-    assert.equal(
-      (echo?.example as { items: { slug: string }[] }).items[0]?.slug,
-      'air-quality',
-      'the fixture gives its own example',
-    );
+    const own =
+      doc.paths['/api/v1/own-example']?.get?.responses['200']?.content?.['application/json'];
+    assert.deepEqual(own?.example, { slug: 'air-quality' });
   });
 
   test('the document is the same on every build (examples are deterministic)', async () => {

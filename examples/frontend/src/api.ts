@@ -7,7 +7,10 @@ import {
 } from '../../../clients/ts/src/index.ts';
 import type { PublicDataPaths } from './public-data-paths.ts';
 
-export type ApiPaths = paths & PublicDataPaths;
+/** The generated paths, with the public-data routes added while the generated file lacks them. */
+export type ApiPaths = '/api/v1/public-data/datasets/{slug}/rows' extends keyof paths
+  ? paths
+  : paths & PublicDataPaths;
 export type Api = GroundworkClient<ApiPaths>;
 
 /** A client of the API at `baseUrl` (the frontend reads it from `VITE_API_BASE_URL`). */

@@ -2,12 +2,21 @@
 // facets and keyset pages, all through the generated client. No framework: the point is the calls.
 import { ApiError, NetworkError } from '../../../clients/ts/src/index.ts';
 import { createApi } from './api.ts';
-import type { Cell, Column, DatasetSummary, RowsPage } from './public-data-paths.ts';
+import type { ApiPaths } from './api.ts';
 
 // The API's origin comes from the build's environment (Vercel: a project variable per
 // environment); without one, the page's own origin (the API behind the same host).
 const baseUrl = import.meta.env.VITE_API_BASE_URL ?? window.location.origin;
 const api = createApi(baseUrl);
+
+type Get<Path extends keyof ApiPaths> = ApiPaths[Path] extends {
+  get: { responses: { 200: { content: { 'application/json': infer T } } } };
+}
+  ? T
+  : never;
+type DatasetSummary = Get<'/api/v1/public-data/datasets'>['items'][number];
+type Column = Get<'/api/v1/public-data/datasets/{slug}'>['columns'][number];
+type RowsPage = Get<'/api/v1/public-data/datasets/{slug}/rows'>;
 
 interface Filter {
   column: string;
@@ -76,7 +85,8 @@ function renderDatasets(items: DatasetSummary[]): void {
       const button = el('button', d.title, { type: 'button', 'data-slug': d.slug });
       button.addEventListener('click', () => void openDataset(d.slug));
       const item = el('li');
-      item.append(button, el('span', ` ${d.rowCount.toLocaleString()} rows`, { class: 'muted' }));
+      const rows = d.rowCount === null ? 'no version yet' : `${d.rowCount.toLocaleString()} rows`;
+      item.append(button, el('span', ` ${rows}`, { class: 'muted' }));
       return item;
     }),
   );
@@ -92,7 +102,7 @@ async function openDataset(slug: string): Promise<void> {
     $('dataset').hidden = false;
     $('dataset-title').textContent = dataset.title;
     $('dataset-meta').textContent =
-      `${dataset.description} · ${dataset.license} · version ${String(dataset.version)} · updated ${new Date(dataset.updatedAt).toLocaleString()}`;
+      `${dataset.description} · ${dataset.license} · version ${String(dataset.version ?? '—')} · updated ${new Date(dataset.updatedAt).toLocaleString()}`;
     const select = $<HTMLFormElement>('filter').elements.namedItem('column') as HTMLSelectElement;
     select.replaceChildren(
       ...dataset.columns
@@ -145,8 +155,13 @@ async function loadRows(): Promise<void> {
   }
 }
 
-const cellText = (value: Cell | undefined) =>
-  value === null || value === undefined ? '—' : String(value);
+/** A cell as text: JSON values as the API gives them (a geo point is an object). */
+function cellText(value: unknown): string {
+  if (value === null || value === undefined) return '—';
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
+}
 
 function renderRows(page: RowsPage): void {
   const names = state.columns.map((c) => c.name);
@@ -183,7 +198,7 @@ function renderRows(page: RowsPage): void {
           const item = el('li');
           const button = el('button', `${cellText(value)} (${String(count)})`, { type: 'button' });
           button.addEventListener('click', () =>
-            addFilter({ column, op: 'eq', value: String(value) }),
+            addFilter({ column, op: 'eq', value: cellText(value) }),
           );
           item.append(button);
           return item;

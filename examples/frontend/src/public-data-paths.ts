@@ -1,9 +1,7 @@
 // The public-data read routes the frontend uses, in openapi-typescript's shape, for as long as the
-// public-data app is not in the generated client (clients/ts/src/schema.ts). When it is, delete
-// this file and use `paths` alone (src/api.ts): tsc then shows every place the real API differs.
-// Shapes: issue 20's contract, as test/fixtures/frontend/public-data-fixture.ts serves them.
-
-export type Cell = string | number | boolean | null;
+// public-data app is not in the generated client (clients/ts/src/schema.ts): src/api.ts uses the
+// generated `paths` alone as soon as they hold these routes, and tsc then checks the frontend
+// against the real document. Shapes: the app's schemas (src/apps/public-data/schemas.ts).
 
 export interface Page {
   limit: number;
@@ -18,23 +16,27 @@ export interface DatasetSummary {
   license: string;
   source: string;
   tags: string[];
-  rowCount: number;
-  version: number;
+  version: number | null;
+  rowCount: number | null;
+  createdAt: string;
   updatedAt: string;
 }
 
 export interface Column {
   name: string;
-  type: 'integer' | 'decimal' | 'text' | 'timestamp' | 'boolean';
   label: string;
+  description: string;
+  type: 'integer' | 'decimal' | 'boolean' | 'date' | 'timestamp' | 'geo' | 'text';
   filterable: boolean;
   sortable: boolean;
+  searchable: boolean;
 }
 
 export interface RowsPage {
-  items: Record<string, Cell>[];
+  version: number;
+  items: Record<string, unknown>[];
   page: Page;
-  facets?: Record<string, { value: Cell; count: number }[]>;
+  facets?: Record<string, { value: unknown; count: number }[]>;
 }
 
 interface Json<T> {
@@ -54,29 +56,39 @@ interface GetWithoutPath<Query, Data> {
   responses: { 200: Json<Data> };
 }
 
+interface PathItem {
+  parameters: { query?: never; header?: never; path?: never; cookie?: never };
+}
+
 export interface PublicDataPaths {
-  '/api/v1/public-data/datasets': {
-    parameters: { query?: never; header?: never; path?: never; cookie?: never };
+  '/api/v1/public-data/datasets': PathItem & {
     get: GetWithoutPath<
       { q?: string; tag?: string; limit?: number; cursor?: string },
       { items: DatasetSummary[]; page: Page }
     >;
   };
-  '/api/v1/public-data/datasets/{slug}': {
-    parameters: { query?: never; header?: never; path?: never; cookie?: never };
-    get: Get<never, { slug: string }, DatasetSummary & { columns: Column[] }>;
+  '/api/v1/public-data/datasets/{slug}': PathItem & {
+    get: Get<
+      never,
+      { slug: string },
+      DatasetSummary & {
+        columns: Column[];
+        versions: { number: number; rowCount: number; importedAt: string }[];
+      }
+    >;
   };
-  '/api/v1/public-data/datasets/{slug}/rows': {
-    parameters: { query?: never; header?: never; path?: never; cookie?: never };
+  '/api/v1/public-data/datasets/{slug}/rows': PathItem & {
     get: Get<
       {
         limit?: number;
         cursor?: string;
         sort?: string;
-        fields?: string;
+        q?: string;
+        near?: string;
+        radiusM?: number;
         facets?: string;
-        /** Filters: `column=value`, `column[op]=value`. */
-        [filter: string]: string | number | undefined;
+        fields?: string;
+        version?: number;
       },
       { slug: string },
       RowsPage
