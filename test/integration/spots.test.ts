@@ -714,6 +714,21 @@ describe('spots: favourites and popularity', () => {
     assert.equal(rows[0]?.n, 2);
   });
 
+  test('concurrent favourites and unfavourites all end up counted', async () => {
+    const spot = await h.spot(alice, { name: 'busy', location: { lat: -22.95, lng: -43.21 } });
+    const fans = await Promise.all(Array.from({ length: 12 }, () => h.user()));
+    // Everyone at once, twice over, while the recount job runs.
+    for (let round = 0; round < 2; round++)
+      await Promise.all(fans.map((f) => send('PUT', `/${spot.id}/favourite`, f.headers)));
+    await Promise.all(
+      fans.slice(0, 4).map((f) => send('DELETE', `/${spot.id}/favourite`, f.headers)),
+    );
+    await eventually(
+      'the counter at 8',
+      async () => (await get(`/${spot.id}`)).json<SpotJson>().favouriteCount === 8,
+    );
+  });
+
   test('favouriting an unknown spot is 404', async () => {
     assertProblem(
       await send('PUT', '/0190a5c4-7b7e-7000-8000-000000000001/favourite', bob.headers),

@@ -2,7 +2,15 @@
 // of a search, and the cache tags of viewports.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { boxTags, pointTags } from '../../src/apps/spots/spots.cache.ts';
+import { pino } from 'pino';
+import {
+  boxTags,
+  invalidateSpot,
+  pointTags,
+  REINVALIDATE_MS,
+  spotTag,
+} from '../../src/apps/spots/spots.cache.ts';
+import { cacheKey, createCache } from '../../src/platform/cache/index.ts';
 import {
   normalizeTags,
   parseBbox,
@@ -91,5 +99,20 @@ describe('spots: viewport cache tags', () => {
         boxTags([box]).some((t) => tags.includes(t)),
         JSON.stringify(box),
       );
+  });
+});
+
+describe('spots: invalidation', () => {
+  test('a value stored just after the invalidation (a read that began before it) is dropped a second later', async () => {
+    const cache = createCache({ redis: null, logger: pino({ level: 'silent' }) });
+    const key = cacheKey('spots', 'spot', 'x');
+    await cache.set(key, 'old', { ttlSeconds: 60, tags: [spotTag('x')] });
+    await invalidateSpot(cache, 'x', [{ lat: 1, lng: 1 }]);
+    assert.equal(await cache.get(key), undefined);
+    // The racing read stores what it loaded before the change.
+    await cache.set(key, 'old', { ttlSeconds: 60, tags: [spotTag('x')] });
+    assert.equal(await cache.get(key), 'old');
+    await new Promise((resolve) => setTimeout(resolve, REINVALIDATE_MS + 200));
+    assert.equal(await cache.get(key), undefined);
   });
 });

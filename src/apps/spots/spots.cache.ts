@@ -39,6 +39,13 @@ export function pointTags(lat: number, lng: number): string[] {
   return [cell(1, lng, lat), cell(10, lng, lat), WORLD];
 }
 
+/**
+ * A second invalidation this long after the first. A read that loaded the spot before the change
+ * committed can store its old value just after the first invalidation (cache-aside's race); the
+ * second one drops it, so such a value lives a second, not `SPOTS_CACHE_TTL_S`.
+ */
+export const REINVALIDATE_MS = 1_000;
+
 /** After a committed change to a spot: its detail and the viewports at its old and new places. */
 export async function invalidateSpot(
   cache: Cache,
@@ -48,4 +55,7 @@ export async function invalidateSpot(
   const tags = new Set([spotTag(id)]);
   for (const p of places) for (const t of pointTags(p.lat, p.lng)) tags.add(t);
   await cache.invalidateTags([...tags]);
+  setTimeout(() => {
+    cache.invalidateTags([...tags]).catch(() => undefined);
+  }, REINVALIDATE_MS).unref();
 }

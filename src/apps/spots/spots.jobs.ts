@@ -4,11 +4,12 @@ import { defineJob } from '../../platform/jobs/index.ts';
 import { invalidateSpot } from './spots.cache.ts';
 import { recountFavourites } from './spots.repository.ts';
 
-const BATCH = 500;
+const BATCH = 5_000;
 
 /**
- * Recounts the favourite counters of the spots marked since the last run. Favouriting writes only
- * the user's own row and a mark (see the migration); this job writes the counters: one waiting
+ * Recounts the favourite counters of the spots whose favourites changed since the last run.
+ * Favouriting writes only the user's own row and appends a change (see the migration); this job
+ * writes the counters: one waiting
  * at a time (singleton key), a few seconds after a change, and every minute as a sweep (a change
  * whose send was merged into a run that had already started is counted by the next one). So a
  * viral spot gets one counter update per run, not one per tap, and no request waits on its row.

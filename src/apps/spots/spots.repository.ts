@@ -427,44 +427,46 @@ export async function removeFavourite(db: AnyDb, userId: string, spotId: string)
   return Number(result.numAffectedRows ?? 0) > 0;
 }
 
-/** Marks a spot's favourite counter for the recount job (no lock on an existing mark). */
+/** Records that a spot's favourites changed, for the recount job (an append: no lock taken). */
 export async function markFavouritesChanged(db: AnyDb, spotId: string): Promise<void> {
-  await sql`insert into spots_favourite_dirty (spot_id) values (${spotId}) on conflict do nothing`.execute(
-    db,
-  );
+  await sql`insert into spots_favourite_change (spot_id) values (${spotId})`.execute(db);
 }
 
 /**
- * Recounts up to `batch` marked spots in one statement: the marks are taken (skipping those
- * another run holds) and the counts read in the same snapshot; a favourite committed after it
- * marks its spot again. Returns the spots whose counter changed.
+ * Takes up to `batch` recorded changes (skipping those another run holds) and recounts their
+ * spots, in one statement: the changes taken and the favourites counted are read in the same
+ * snapshot, and a change committed after it keeps its row for the next run. Returns how many
+ * changes were taken and the spots whose counter moved.
  */
 export async function recountFavourites(
   db: AnyDb,
   batch: number,
 ): Promise<{ taken: number; changed: { id: string; lat: number; lng: number }[] }> {
   const { rows } = await sql<{
+    taken: number;
     id: string;
     lat: number | null;
     lng: number | null;
     changed: boolean;
   }>`
     with taken as (
-      delete from spots_favourite_dirty where spot_id in (
-        select spot_id from spots_favourite_dirty limit ${batch} for update skip locked)
+      delete from spots_favourite_change where id in (
+        select id from spots_favourite_change order by id limit ${batch} for update skip locked)
       returning spot_id
     ), counted as (
-      select t.spot_id, (select count(*)::int from spots_favourite f where f.spot_id = t.spot_id) as n
-        from taken t
+      select d.spot_id,
+             (select count(*)::int from spots_favourite f where f.spot_id = d.spot_id) as n
+        from (select distinct spot_id from taken) d
     ), updated as (
       update spots_spot s set favourite_count = c.n from counted c
        where s.id = c.spot_id and s.favourite_count <> c.n
       returning s.id, s.lat, s.lng
     )
-    select c.spot_id as id, u.lat, u.lng, (u.id is not null) as changed
+    select (select count(*)::int from taken) as taken, c.spot_id as id, u.lat, u.lng,
+           (u.id is not null) as changed
       from counted c left join updated u on u.id = c.spot_id`.execute(db);
   return {
-    taken: rows.length,
+    taken: rows[0]?.taken ?? 0,
     changed: rows
       .filter((r) => r.changed)
       .map((r) => ({ id: r.id, lat: r.lat ?? 0, lng: r.lng ?? 0 })),

@@ -595,24 +595,35 @@ export class SpotsService {
   // Favourites
 
   async favourite(id: string, on: boolean, viewer: Viewer & { userId: string }): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
+    const changed = await withTransaction(this.#db, async (trx) => {
       await this.#visible(trx, id, viewer);
-      const changed = on
+      const done = on
         ? await repo.addFavourite(trx, viewer.userId, id)
         : await repo.removeFavourite(trx, viewer.userId, id);
-      if (!changed) return;
-      await repo.markFavouritesChanged(trx, id);
+      if (done) await repo.markFavouritesChanged(trx, id);
+      return done;
+    });
+    if (!changed) return;
+    // After the commit, not in the transaction: a send merged into a waiting recount (singleton
+    // key) must be merged into one that has not started, or no run would be due for this change
+    // until the sweep. A waiting run has not started, so it sees the committed change; one
+    // already running lets a new one wait. If the send fails, the minute's sweep counts it.
+    try {
       await this.#platform.jobs.send(
         recountFavouritesJob,
         {},
         {
-          trx,
           userId: viewer.userId,
           requestId: viewer.requestId,
           startAfter: this.#settings.recountDelayS,
         },
       );
-    });
+    } catch (error) {
+      this.#platform.logger.warn(
+        { err: error, spotId: id },
+        'favourite recount not enqueued; the sweep will count it',
+      );
+    }
   }
 
   async favourites(query: PageQuery, viewer: Viewer & { userId: string }) {

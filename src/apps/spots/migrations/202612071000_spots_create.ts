@@ -147,10 +147,14 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     db,
   );
 
-  // Spots whose favourites changed since the last recount: a favourite inserts its spot here (a
-  // conflict skips without locking), the recount job deletes what it counted in the statement that
-  // counts, so a favourite committed meanwhile leaves its row for the next run.
-  await sql`create table spots_favourite_dirty (spot_id uuid primary key)`.execute(db);
+  // One row per favourite or unfavourite, appended in its transaction: the recount job takes the
+  // committed rows (skipping any another run holds) and recounts their spots in the statement
+  // that deletes them, so a change committed meanwhile keeps its row for the next run. Appends
+  // never conflict: no row is shared between favourites, so none is hot.
+  await sql`create table spots_favourite_change (
+    id bigint generated always as identity primary key,
+    spot_id uuid not null
+  )`.execute(db);
 
   await sql`
     create table spots_report (
@@ -168,7 +172,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  await sql`drop table if exists spots_report, spots_favourite_dirty, spots_favourite, spots_picture, spots_spot`.execute(
+  await sql`drop table if exists spots_report, spots_favourite_change, spots_favourite, spots_picture, spots_spot`.execute(
     db,
   );
   await sql`drop function if exists spots_tags_text(text[])`.execute(db);
