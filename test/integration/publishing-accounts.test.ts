@@ -11,6 +11,7 @@ import {
   TokenKeys,
 } from '../../src/apps/publishing/accounts/index.ts';
 import type { JobContext } from '../../src/platform/jobs/index.ts';
+import { userTag } from '../../src/platform/cache/index.ts';
 import type { ConnectableAdapter } from '../../src/apps/publishing/platforms/oauth.ts';
 import {
   PlatformError,
@@ -228,6 +229,22 @@ describe('publishing accounts: routes', () => {
     }>().items;
     assert.deepEqual(items.map((i) => i.id).sort(), ['facebook', 'instagram', 'youtube']);
     assert.ok(items.every((i) => i.rules.maxTextLength > 0 && i.quotas.length > 0));
+  });
+
+  test('GET /accounts is cached per user: a change behind its back shows once the user’s tag is dropped', async () => {
+    const user = await h.user();
+    const account = await connectFakeAccount(h.app, user.token, 'youtube');
+    const names = async () =>
+      (await get('/accounts', user.headers))
+        .json<{ items: ConnectedAccount[] }>()
+        .items.map((a) => a.name);
+    assert.deepEqual(await names(), [account.name]);
+    await pool().query(`update publishing_account set name = 'renamed' where id = $1`, [
+      account.id,
+    ]);
+    assert.deepEqual(await names(), [account.name], 'served from the cache');
+    await h.platform.cache.invalidateTag(userTag(user.id));
+    assert.deepEqual(await names(), ['renamed']);
   });
 
   test('someone else’s account is a 404 for GET, DELETE and reconnect, and is left alone', async () => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { userTag } from '../../../platform/cache/index.ts';
 import { withTransaction, newId, type AnyDb } from '../../../platform/db/index.ts';
 import { API_PREFIX, HttpError } from '../../../platform/http/index.ts';
 import { accountContact } from '../../../platform/identity/index.ts';
@@ -240,7 +241,8 @@ export class AccountsService implements PublishingAccounts {
           };
           if (existing) {
             await db.updateTable('publishing_account').set(fields).where('id', '=', id).execute();
-            if (existing.status !== 'active') await this.#hooks.onReconnected(trx, id);
+            // Even from active: targets paused by a refused token just before are resumed too.
+            await this.#hooks.onReconnected(trx, id);
           } else {
             await db
               .insertInto('publishing_account')
@@ -279,7 +281,8 @@ export class AccountsService implements PublishingAccounts {
       cache.userKey(userId, 'publishing-accounts'),
       async () =>
         (await listAccounts(accountsDb(this.#db), userId, MAX_ACCOUNTS_LISTED)).map(accountJson),
-      { ttlSeconds: 300, tags: [accountsTag(userId)] },
+      // The user's own tag too: whatever drops everything of a user drops this list.
+      { ttlSeconds: 300, tags: [accountsTag(userId), userTag(userId)] },
     );
   }
 
