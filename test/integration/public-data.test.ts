@@ -546,6 +546,15 @@ describe('public data', () => {
     );
     assert.deepEqual(rows[3]?.location, { lat: 48.8566, lng: 2.3522 });
     assertProblem(await read(h, '/datasets/cities/rows.csv?nope=1'), 422, 'INVALID_FILTER');
+    // HEAD: the headers of the export, and no COPY for a body nobody reads.
+    const head = await h.app.inject({
+      method: 'HEAD',
+      url: '/api/v1/public-data/datasets/cities/rows.csv',
+    });
+    assert.equal(head.statusCode, 200);
+    assert.equal(head.headers['content-type'], 'text/csv; charset=utf-8');
+    assert.ok(head.headers.etag);
+    assert.equal(head.body, '');
   });
 
   test('NDJSON: keys become columns, numbers exact, points from objects', async () => {

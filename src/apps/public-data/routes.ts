@@ -181,14 +181,18 @@ export function registerPublicDataRoutes(
         const query = request.query;
         const etag = await service.etagOf(slug, query.version, request.url);
         if (notModified(request, reply, etag)) return reply;
+        const type =
+          format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8';
+        if (request.method === 'HEAD') {
+          // The headers only: no COPY for a body nobody reads (the filters are still checked).
+          await service.checkExport(slug, query);
+          publicHeaders(reply, etag);
+          return reply.type(type).send('');
+        }
         const exported = await service.export(slug, query, format);
         publicHeaders(reply, etag);
         reply.header('content-disposition', contentDisposition('attachment', exported.filename));
-        return reply
-          .type(
-            format === 'csv' ? 'text/csv; charset=utf-8' : 'application/x-ndjson; charset=utf-8',
-          )
-          .send(exported.stream);
+        return reply.type(type).send(exported.stream);
       },
     );
   }

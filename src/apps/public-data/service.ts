@@ -1,10 +1,15 @@
 import { PassThrough, type Readable } from 'node:stream';
 import { to as copyTo } from 'pg-copy-streams';
-import { isUniqueViolation, newId, withTransaction } from '../../platform/db/index.ts';
+import {
+  decodeCursor,
+  encodeCursor,
+  isUniqueViolation,
+  newId,
+  withTransaction,
+} from '../../platform/db/index.ts';
 import { lookupFiles } from '../../platform/files/index.ts';
 import { HttpError } from '../../platform/http/index.ts';
 import type { Platform } from '../../platform/modules/index.ts';
-import { decodeCursor, encodeCursor } from '../../platform/db/index.ts';
 import { ApiKeys, newApiKey } from './api-keys.ts';
 import { PublicDataCodes } from './errors.ts';
 import { importJob, qualified } from './import.ts';
@@ -285,6 +290,15 @@ export class PublicDataService {
         facets = `,"facets":{${entries.join(',')}}`;
       }
       return `{"version":${String(version.number)},"items":[${page.map((r) => r.j as string).join(',')}],"page":{"limit":${String(limit)},"nextCursor":${JSON.stringify(next)},"hasMore":${String(hasMore)}}${facets}}`;
+    });
+  }
+
+  /** The checks of an export (422 for a bad filter) without running it: a HEAD request. */
+  async checkExport(slug: string, query: RawQuery & { version?: number }): Promise<void> {
+    const version = this.#version(await this.#meta(slug), query.version);
+    planRows(version, query, this.#settings, {
+      inline: true,
+      searchConfig: this.#settings.searchConfig,
     });
   }
 
