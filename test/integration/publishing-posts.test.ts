@@ -1155,6 +1155,27 @@ describe('publishing posts', () => {
       assert.deepEqual(row, { status: 'published', external_id: 'ext-crash', attempts: 2 });
     });
 
+    test('the queue’s retry of a killed worker’s job sweeps the claim once its lease has passed', async () => {
+      const fake = h.adapters.get('instagram') as FakeAdapter;
+      const { target } = await scheduleOne(ig);
+      const job = await jobOf(target.id);
+      await q(
+        `update publishing_target set status = 'publishing', attempts = 1, version = version + 1,
+           lease_until = now() + interval '1 minute' where id = $1`,
+        [target.id],
+      );
+      // Within the lease: the claim may still be alive, so the retry leaves it.
+      assert.deepEqual(await publishTarget(h.rt, job.data.payload, ctx()), { outcome: 'stale' });
+      await q(
+        `update publishing_target set lease_until = now() - interval '1 second' where id = $1`,
+        [target.id],
+      );
+      fake.posts.set(target.id, { externalId: 'ext-retry', url: 'https://instagram.test/p/retry' });
+      assert.deepEqual(await publishTarget(h.rt, job.data.payload, ctx()), { outcome: 'swept' });
+      assert.deepEqual(await run(target.id), { outcome: 'found' });
+      assert.deepEqual(fake.publishCalls, []);
+    });
+
     test('a killed worker whose call never reached the platform: looked up, not found, then published', async () => {
       const fake = h.adapters.get('instagram') as FakeAdapter;
       const { target } = await scheduleOne(ig);

@@ -210,12 +210,19 @@ describe('publishing end to end', () => {
     assert.equal(t.status, 'failed', JSON.stringify(t));
     assert.equal(t.error?.code, 'ACCOUNT_REAUTH_REQUIRED');
     assert.equal(t.error?.action, 'reconnect_account');
-    const acc = await h.app.inject({
-      method: 'GET',
-      url: `${PUBLISHING_PREFIX}/accounts/${account.id}`,
-      headers: user.headers,
-    });
-    assert.equal(acc.json<ConnectedAccount>().status, 'reauth_required');
+    // The account is marked right after the target is paused (the accounts half's transaction).
+    const accountStatus = async () =>
+      (
+        await h.app.inject({
+          method: 'GET',
+          url: `${PUBLISHING_PREFIX}/accounts/${account.id}`,
+          headers: user.headers,
+        })
+      ).json<ConnectedAccount>().status;
+    const until = Date.now() + 10_000;
+    while ((await accountStatus()) !== 'reauth_required' && Date.now() < until)
+      await new Promise((r) => setTimeout(r, 100));
+    assert.equal(await accountStatus(), 'reauth_required');
     // Scheduling another post to it is refused until it is reconnected.
     const again = await h.app.inject({
       method: 'POST',

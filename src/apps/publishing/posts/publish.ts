@@ -72,7 +72,8 @@ function makePublishJob(settings: PublishingSettings, platform: PlatformId) {
       // unreachable) is retried by the queue, and a claim it left behind is settled by the sweep.
       retries: 3,
       backoff: { initialSeconds: 2, maxSeconds: 60 },
-      timeoutSeconds: Math.ceil(ms(settings.PUBLISHING_PUBLISH_TIMEOUT) / 1000) + 10,
+      // The claim's lease: a job whose worker died is retried by the queue just after it lapses.
+      timeoutSeconds: Math.ceil(leaseMs(settings) / 1000),
       concurrency,
       batchSize: concurrency,
       singletonKey: (p) => `${p.targetId}:${p.version}`,
@@ -216,6 +217,14 @@ export async function publishTarget(
   const db = postsDb(platform.database.db);
   const metrics = metricsOf(rt);
   const target = await findTarget(db, payload.targetId);
+  // The queue's retry of a job whose worker died: its claim, once past the lease, is swept now
+  // rather than at the next sweep (the job's timeout is the lease's, so this is when it comes).
+  if (
+    target?.status === 'publishing' &&
+    target.leaseUntil &&
+    target.leaseUntil.getTime() < Date.now()
+  )
+    return { outcome: (await sweepClaim(rt, target)) ? 'swept' : 'stale' };
   if (!target || target.version !== payload.version || target.status !== 'scheduled')
     return { outcome: 'stale' };
   const post = await findPostForPublish(db, target.postId);
@@ -659,23 +668,25 @@ async function mailOwner(rt: PublishingRuntime, trx: AnyDb, claim: Claim, error:
  * Targets claimed by a worker that died (or hung past its lease): put back to scheduled with the
  * lookup pending, so the next run asks the platform for the marker before sending anything.
  */
-export async function sweepExpiredClaims(rt: PublishingRuntime, limit = 500): Promise<number> {
+/** One claim past its lease put back to scheduled, its lookup pending (false: moved meanwhile). */
+async function sweepClaim(rt: PublishingRuntime, target: TargetRow): Promise<boolean> {
   const { platform, settings } = rt;
+  const done = await withTransaction(platform.database.db, async (trx) => {
+    const row = await enqueueTarget(trx, platform, settings, target, new Date(), {
+      needsLookup: true,
+    });
+    if (row) await refreshPostStatus(postsDb(trx), [target.postId]);
+    return row !== null;
+  });
+  if (done) metricsOf(rt).retries.inc({ platform: target.platform, reason: 'lookup' });
+  return done;
+}
+
+export async function sweepExpiredClaims(rt: PublishingRuntime, limit = 500): Promise<number> {
+  const { platform } = rt;
   const expired = await expiredClaims(postsDb(platform.database.db), new Date(), limit);
   let settled = 0;
-  for (const target of expired) {
-    const done = await withTransaction(platform.database.db, async (trx) => {
-      const row = await enqueueTarget(trx, platform, settings, target, new Date(), {
-        needsLookup: true,
-      });
-      if (row) await refreshPostStatus(postsDb(trx), [target.postId]);
-      return row !== null;
-    });
-    if (done) {
-      settled += 1;
-      metricsOf(rt).retries.inc({ platform: target.platform, reason: 'lookup' });
-    }
-  }
+  for (const target of expired) if (await sweepClaim(rt, target)) settled += 1;
   if (settled > 0)
     platform.logger.warn(
       { settled },
