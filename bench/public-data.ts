@@ -188,7 +188,6 @@ export async function main(): Promise<void> {
     if (!meta?.current) throw new Error('no current version');
     const plan = planRows(meta.current, { category: 'cat-7', sort: '-price' }, settings, {
       inline: false,
-      searchConfig: settings.searchConfig,
     });
     const statement = {
       text: pageSql(plan, { limit: PAGE, secret: 'x' }),

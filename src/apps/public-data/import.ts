@@ -351,6 +351,7 @@ export async function importVersion(
         datasetId: version.datasetId,
         tableName: table,
         columns,
+        searchConfig: settings.searchConfig,
         rowCount,
         badRows: found?.bad.rows ?? [],
         badRowCount: found?.bad.count ?? 0,

@@ -11,6 +11,8 @@ export interface VersionMeta {
   /** Visible columns by public name (hidden ones are absent, as if unknown). */
   readonly byName: ReadonlyMap<string, Column>;
   readonly rowCount: number;
+  /** The text search configuration its `_search` vectors were built with. */
+  readonly searchConfig: string;
   readonly importedAt: Date;
 }
 
@@ -66,6 +68,7 @@ export class MetadataCache {
         columns: v.columns,
         byName: new Map(v.columns.filter((c) => !c.hidden).map((c) => [c.name, c])),
         rowCount: v.rowCount,
+        searchConfig: v.searchConfig,
         importedAt: new Date(v.finishedAt ?? v.createdAt),
       });
     }

@@ -185,7 +185,7 @@ export function planRows(
   version: VersionMeta,
   query: RawQuery,
   settings: PublicDataSettings,
-  options: { inline: boolean; searchConfig: string },
+  options: { inline: boolean },
 ): RowsPlan {
   const binder = new Binder(options.inline);
   const where: string[] = [];
@@ -212,7 +212,7 @@ export function planRows(
       throw invalid('The dataset has no searchable column (q).');
     // websearch_to_tsquery never fails on syntax: "a & !b:*" is searched as words.
     where.push(
-      `t._search @@ websearch_to_tsquery(${literal(options.searchConfig)}::regconfig, ${binder.bind(query.q, 'text')})`,
+      `t._search @@ websearch_to_tsquery(${literal(version.searchConfig)}::regconfig, ${binder.bind(query.q, 'text')})`,
     );
   }
   if (query.near !== undefined) {

@@ -35,6 +35,7 @@ export interface VersionRow {
   tableName: string | null;
   overrides: Record<string, ColumnOverride>;
   columns: Column[];
+  searchConfig: string;
   rowCount: number;
   badRowCount: number;
   badRows: BadRow[];
@@ -49,7 +50,7 @@ export interface VersionRow {
 const DATASET = sql`id, slug, title, description, license, source, tags,
   current_version as "currentVersion", created_at as "createdAt", updated_at as "updatedAt"`;
 const VERSION = sql`id, dataset_id as "datasetId", number, status, file_id as "fileId", format,
-  job_id as "jobId", table_name as "tableName", overrides, columns, row_count::float8 as "rowCount",
+  job_id as "jobId", table_name as "tableName", overrides, columns, search_config as "searchConfig", row_count::float8 as "rowCount",
   bad_row_count::float8 as "badRowCount", bad_rows as "badRows", warnings,
   failure_code as "failureCode", failure, created_at as "createdAt", started_at as "startedAt",
   finished_at as "finishedAt"`;
@@ -221,6 +222,7 @@ export async function completeVersion(
     datasetId: string;
     tableName: string;
     columns: Column[];
+    searchConfig: string;
     rowCount: number;
     badRows: BadRow[];
     badRowCount: number;
@@ -232,6 +234,7 @@ export async function completeVersion(
   if (!dataset) return null;
   const { rows } = await sql<{ number: number }>`update pd_version set status = 'ready',
       table_name = ${v.tableName}, columns = ${JSON.stringify(v.columns)}::jsonb,
+      search_config = ${v.searchConfig},
       row_count = ${v.rowCount}, bad_rows = ${JSON.stringify(v.badRows)}::jsonb,
       bad_row_count = ${v.badRowCount}, warnings = ${JSON.stringify(v.warnings)}::jsonb,
       failure_code = null, failure = null, finished_at = now()

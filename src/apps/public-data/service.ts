@@ -261,10 +261,7 @@ export class PublicDataService {
     query: RawQuery & { limit?: number; cursor?: string; version?: number },
   ): Promise<string> {
     return this.#withVersion(slug, query.version, async (version) => {
-      const plan = planRows(version, query, this.#settings, {
-        inline: false,
-        searchConfig: this.#settings.searchConfig,
-      });
+      const plan = planRows(version, query, this.#settings, { inline: false });
       const limit = Math.min(query.limit ?? 50, this.#settings.maxLimit);
       // Facets share the filters' parameters (bound so far), not the cursor's.
       const filterParams = plan.binder.params.slice();
@@ -296,10 +293,7 @@ export class PublicDataService {
   /** The checks of an export (422 for a bad filter) without running it: a HEAD request. */
   async checkExport(slug: string, query: RawQuery & { version?: number }): Promise<void> {
     const version = this.#version(await this.#meta(slug), query.version);
-    planRows(version, query, this.#settings, {
-      inline: true,
-      searchConfig: this.#settings.searchConfig,
-    });
+    planRows(version, query, this.#settings, { inline: true });
   }
 
   /** The whole filtered result as CSV or NDJSON, streamed from COPY (memory flat however large). */
@@ -310,10 +304,7 @@ export class PublicDataService {
   ): Promise<{ stream: Readable; filename: string; version: number }> {
     const meta = await this.#meta(slug);
     const version = this.#version(meta, query.version);
-    const plan = planRows(version, query, this.#settings, {
-      inline: true,
-      searchConfig: this.#settings.searchConfig,
-    });
+    const plan = planRows(version, query, this.#settings, { inline: true });
     const statement = exportSql(plan, format);
     const client = await this.#platform.database.pool.connect();
     const out = new PassThrough({ highWaterMark: 64 * 1024 });

@@ -60,7 +60,7 @@ export const PublicDataConfig = Type.Object({
     default: 'simple',
     pattern: '^[a-z_]{1,63}$',
     description:
-      'PostgreSQL text search configuration of `q` (`simple`, `english`, `french`...), fixed per version at import.',
+      'PostgreSQL text search configuration (`simple`, `english`, `french`...) of the versions imported from now on; each version keeps its own for `q`.',
   }),
   PUBLIC_DATA_MAX_AGE: duration(
     '`Cache-Control: max-age` of public answers (browsers and CDNs).',

@@ -41,6 +41,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
       table_name text,
       overrides jsonb not null default '{}',
       columns jsonb not null default '[]',
+      search_config text not null default 'simple',
       row_count bigint not null default 0,
       bad_row_count bigint not null default 0,
       bad_rows jsonb not null default '[]',
