@@ -171,6 +171,9 @@ export async function registerRealtime(
       },
     },
     (socket: WebSocket, request: FastifyRequest) => {
+      // @fastify/websocket's error listener holds the request and reply (and the raw request)
+      // for the socket's life: several KB per idle connection. The hub listens for errors itself.
+      socket.removeAllListeners('error');
       const protocol = socket.protocol === PROTOBUF_PROTOCOL ? PROTOBUF_PROTOCOL : JSON_PROTOCOL;
       hub.accept(socket, protocol, request.ip, request.realtimePrincipal ?? null);
     },
