@@ -12,7 +12,6 @@ import type { MigrationSet } from '../db/index.ts';
 import type { EventSubscriber, EventType } from '../events/index.ts';
 import type { AnyJob } from '../jobs/index.ts';
 import type { MailTemplate } from '../mail/index.ts';
-import type { ChannelDefinition } from '../realtime/index.ts';
 import type { FilePurpose } from './file-purpose.ts';
 import type { Platform } from './platform.ts';
 
@@ -41,6 +40,15 @@ export interface ModulePermission {
   readonly description: string;
   /** Built-in roles (`admin`, `moderator`, `user`) granted it once, when it first appears. */
   readonly roles?: readonly string[];
+}
+
+/**
+ * A realtime channel as the module declares it: made by the realtime area's `defineChannel`
+ * (which adds its authorisation); named here only, so this area does not import that one.
+ */
+export interface ModuleChannel {
+  readonly name: string;
+  readonly description: string;
 }
 
 /** Everything a platform area with routes, or an app, brings: one declaration. */
@@ -81,8 +89,8 @@ export interface Module<C = unknown> {
   readonly subscribers?: readonly EventSubscriber[];
   /** The kinds of file it accepts through the files area (`spots.picture`); names unique too. */
   readonly filePurposes?: readonly FilePurpose[];
-  /** Its realtime channels (`defineChannel`: `authors`, `user:*`); names unique too. */
-  readonly channels?: readonly ChannelDefinition[];
+  /** Its realtime channels (the realtime area's `defineChannel`: `authors`, `user:*`); names unique too. */
+  readonly channels?: readonly ModuleChannel[];
   /** Where `routes` are mounted (default `/api/v1`; `''` for the root). */
   readonly prefix?: string;
   /**

@@ -92,10 +92,12 @@ const bound = new WeakMap<object, ChannelRegistry>();
  */
 export function bindChannels(
   config: object,
-  modules: readonly { name: string; channels?: readonly ChannelDefinition[] }[],
+  modules: readonly { name: string; channels?: readonly { name: string }[] }[],
 ): ChannelRegistry {
   const registry = new ChannelRegistry();
-  for (const m of modules) for (const c of m.channels ?? []) registry.add(c, m.name);
+  // A module's channels are made by `defineChannel` (the modules area names only their shape).
+  for (const m of modules)
+    for (const c of m.channels ?? []) registry.add(c as ChannelDefinition, m.name);
   bound.set(config, registry);
   return registry;
 }
