@@ -259,6 +259,21 @@ describe('realtime: channels', () => {
     }
   });
 
+  test('the platform’s personal channel user:<id>: its owner only', async () => {
+    const { user, tokens } = await signedIn();
+    const other = await createUser(h);
+    const s = await open();
+    await s.auth(tokens.accessToken);
+    assert.equal((await s.subscribe(`user:${user.id}`)).type, 'subscribed');
+    assert.equal((await s.subscribe(`user:${other.id}`)).problem.code, 'CHANNEL_NOT_FOUND');
+    const anonymous = await open();
+    await anonymous.auth();
+    assert.equal((await anonymous.subscribe(`user:${user.id}`)).problem.code, 'CHANNEL_NOT_FOUND');
+    await realtime(platform).publish(`user:${user.id}`, 'fixture.note', { hello: 'you' });
+    const event = await s.next('event');
+    assert.deepEqual(event.data, { hello: 'you' });
+  });
+
   test('a permission channel: 404 without the permission, subscribed with it', async () => {
     const plain = await signedIn();
     const admin = await signedIn('moderator');

@@ -5,7 +5,7 @@ import type { WebSocket } from 'ws';
 import { defineSubscriber, type DomainEvent, type EventType } from '../events/index.ts';
 import { HttpError, toHttpError, type FieldError } from '../http/index.ts';
 import { defineModule, type Platform } from '../modules/index.ts';
-import { channelsOf } from './channels.ts';
+import { channelsOf, defineChannel } from './channels.ts';
 import { JSON_PROTOCOL, PROTOBUF_PROTOCOL, type Protocol } from './codec.ts';
 import { RealtimeCodes } from './errors.ts';
 import { Hub, type Authenticator, type Principal } from './hub.ts';
@@ -225,6 +225,14 @@ export const realtimeModule = defineModule({
   tags: [],
   prefix: '',
   subscribers: [sessionRevocations, roleChanges],
+  channels: [
+    defineChannel({
+      name: 'user:*',
+      description:
+        "One user’s own channel (`user:<id>`): messages for that user from any module (`realtime(platform).publish('user:' + id, …)`).",
+      authorize: (ctx) => ctx.userId !== null && ctx.param === ctx.userId,
+    }),
+  ],
   async register(app, { platform }) {
     const hub = realtime(platform);
     await registerRealtime(app, hub, identityAuthenticator(app));
