@@ -1,6 +1,7 @@
 // The public data app's tests: the real app with identity, events, files and public-data,
 // workers on (the import job), storage in a temporary folder.
 import assert from 'node:assert/strict';
+import { isUtf8 } from 'node:buffer';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -70,9 +71,9 @@ export async function startPublicData(
 }
 
 /**
- * Uploads a dataset file for `owner` with purpose `public-data.dataset`: through `POST /files`
- * when the files area accepts text, else (today: text has no magic number, so it answers 415)
- * stored the way the files area stores a document, for the import to read through `openFile`.
+ * Uploads a dataset file for `owner` with purpose `public-data.dataset` through `POST /files`.
+ * Bytes the files area refuses (not UTF-8, NUL: 415) are stored the way it stores a document,
+ * as if their bad part lay past its read-ahead window, so the import's own checks are tested.
  */
 export async function uploadDataset(
   h: PublicDataHarness,
@@ -92,6 +93,8 @@ export async function uploadDataset(
     payload: form.body,
   });
   if (res.statusCode === 201) return res.json<{ id: string }>().id;
+  // Only bytes that are not text may take the way around the upload.
+  assert.ok(!isUtf8(data) || data.includes(0), `upload refused: ${res.statusCode} ${res.body}`);
   assert.equal(res.statusCode, 415, res.body);
   const id = newId();
   const key = `files/${id}/upload`;

@@ -60,6 +60,38 @@ export async function detectType(head: Buffer): Promise<{ mime: string; ext: str
   return found ? { mime: found.mime, ext: found.ext } : null;
 }
 
+/** What a head that matched no magic number is, read as text. */
+export type TextHead =
+  /** Starts with `<` (HTML, SVG, XML): a browser may run it, so it is never text. */
+  | { kind: 'markup' }
+  /** NUL bytes or invalid UTF-8: not text. */
+  | { kind: 'binary' }
+  /** UTF-8 text; `json`: its first character (after a BOM and white space) is `{`. */
+  | { kind: 'text'; json: boolean };
+
+/**
+ * Reads a head as text. `whole`: the head is the entire file; otherwise a multi-byte sequence
+ * cut at its end is fine (the rest is in the bytes not read here).
+ */
+export function sniffText(head: Buffer, whole: boolean): TextHead {
+  if (head.includes(0)) return { kind: 'binary' };
+  try {
+    // `stream: true` keeps back an incomplete trailing sequence instead of failing on it.
+    const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+    decoder.decode(head, { stream: !whole });
+  } catch {
+    return { kind: 'binary' };
+  }
+  let i = head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf ? 3 : 0;
+  // White space: tab, LF, VT, FF, CR, space.
+  for (let b = head[i]; b !== undefined && (b === 0x20 || (b >= 0x09 && b <= 0x0d)); b = head[i])
+    i++;
+  // Browsers sniff HTML and XML from a leading `<` (WHATWG MIME Sniffing); no CSV or NDJSON
+  // starts with one, so refusing it keeps markup from being stored under a text type.
+  if (head[i] === 0x3c) return { kind: 'markup' };
+  return { kind: 'text', json: head[i] === 0x7b };
+}
+
 const MAX_FILENAME = 200;
 
 /**
@@ -111,6 +143,9 @@ export function extensionOf(contentType: string): string {
     'image/gif': 'gif',
     'image/tiff': 'tiff',
     'application/pdf': 'pdf',
+    'text/csv': 'csv',
+    'application/x-ndjson': 'ndjson',
+    'text/plain': 'txt',
   };
   return map[contentType] ?? 'bin';
 }

@@ -25,6 +25,17 @@ export const SCRIPTABLE_TYPES: ReadonlySet<string> = new Set([
   'application/x-shockwave-flash',
 ]);
 
+/**
+ * Text types a document purpose may list. Text has no magic number: when the bytes match no
+ * known format, a head that is UTF-8 without NUL and not markup is decided as one of these (see
+ * `sniffText`); no other text type could ever be decided, so none other is declared.
+ */
+export const TEXT_TYPES: ReadonlySet<string> = new Set([
+  'text/csv',
+  'application/x-ndjson',
+  'text/plain',
+]);
+
 const NAME = /^[a-z][a-z0-9-]*\.[a-z][a-z0-9-]*$/;
 const VARIANT = /^[a-z0-9][a-z0-9-]{0,31}$/;
 
@@ -41,6 +52,8 @@ export function defineFilePurpose(purpose: FilePurpose): FilePurpose {
     if (SCRIPTABLE_TYPES.has(type)) fail(`${type} is scriptable: never accepted`);
     if (purpose.kind === 'image' && !IMAGE_TYPES.has(type))
       fail(`${type} is not an image type the platform processes`);
+    if (type.startsWith('text/') && !TEXT_TYPES.has(type))
+      fail(`${type} is never decided from the content (text types: ${[...TEXT_TYPES].join(', ')})`);
   }
   if (purpose.kind === 'image') {
     const image = purpose.image ?? fail('an image purpose declares `image` (limits, variants)');

@@ -4,12 +4,20 @@ import { newId, withTransaction } from '../db/index.ts';
 import { HttpError } from '../http/index.ts';
 import type { FilePurpose, Platform } from '../modules/index.ts';
 import { objectKey, ObjectTooLargeError, type Storage } from '../storage/index.ts';
-import { contentDisposition, detectType, HEAD_BYTES, peek, sanitizeFilename } from './detect.ts';
+import {
+  contentDisposition,
+  detectType,
+  HEAD_BYTES,
+  peek,
+  sanitizeFilename,
+  sniffText,
+} from './detect.ts';
 import { FileCodes } from './errors.ts';
 import { fileReady, FILES_ADMIN } from './events.ts';
 import { ImageProcessingError, probeImage, type ImageFailure } from './images.ts';
 import { processFileJob } from './jobs.ts';
 import type { UploadOutcome } from './metrics.ts';
+import { SCRIPTABLE_TYPES, TEXT_TYPES } from './purposes.ts';
 import {
   findFile,
   insertFile,
@@ -189,16 +197,30 @@ export class FilesService {
     }
   }
 
-  /** The type of `head` if the purpose accepts it (image headers checked for bombs). */
+  /**
+   * The type of `head` if the purpose accepts it (image headers checked for bombs): by its magic
+   * number, else, for a purpose listing a text type, as text (`#textType`).
+   */
   async #checkHead(purpose: FilePurpose, head: Buffer): Promise<string> {
     const runtime = this.#runtime;
+    const accepts = `${purpose.name} accepts ${purpose.contentTypes.join(', ')}`;
     const type = await detectType(head);
-    if (!type || !purpose.contentTypes.includes(type.mime))
+    // Scriptable first: no purpose lists them, but nothing recognised as one reaches the text
+    // check either.
+    if (type && SCRIPTABLE_TYPES.has(type.mime))
       throw refused(
         runtime,
         'type_refused',
         FileCodes.FILE_TYPE_NOT_ALLOWED,
-        `The content is ${type ? type.mime : 'of no recognised type'}; ${purpose.name} accepts ${purpose.contentTypes.join(', ')}.`,
+        `The content is ${type.mime}, which is never accepted.`,
+      );
+    const mime = type ? type.mime : this.#textType(purpose, head);
+    if (mime === null || !purpose.contentTypes.includes(mime))
+      throw refused(
+        runtime,
+        'type_refused',
+        FileCodes.FILE_TYPE_NOT_ALLOWED,
+        `The content is ${type ? type.mime : 'of no recognised type'}; ${accepts}.`,
       );
     if (purpose.kind === 'image' && purpose.image) {
       try {
@@ -212,7 +234,37 @@ export class FilesService {
         throw error;
       }
     }
-    return type.mime;
+    return mime;
+  }
+
+  /**
+   * The text type of a head with no magic number, for a purpose listing one (null: refused).
+   * UTF-8 without NUL and not starting with `<` (markup); NDJSON when it starts with `{` and the
+   * purpose takes NDJSON, else CSV, else plain text.
+   */
+  #textType(purpose: FilePurpose, head: Buffer): string | null {
+    const listed = purpose.contentTypes.filter((t) => TEXT_TYPES.has(t));
+    if (listed.length === 0) return null;
+    // A head shorter than the window is the whole file: nothing may be cut at its end.
+    const text = sniffText(head, head.length < HEAD_BYTES);
+    if (text.kind === 'markup')
+      throw refused(
+        this.#runtime,
+        'type_refused',
+        FileCodes.FILE_TYPE_NOT_ALLOWED,
+        'The content is markup (HTML, SVG or XML), which is never accepted.',
+      );
+    if (text.kind === 'binary')
+      throw refused(
+        this.#runtime,
+        'type_refused',
+        FileCodes.FILE_TYPE_NOT_ALLOWED,
+        `The content is not UTF-8 text (invalid UTF-8 or NUL bytes); ${purpose.name} accepts ${purpose.contentTypes.join(', ')}.`,
+      );
+    if (text.json && listed.includes('application/x-ndjson')) return 'application/x-ndjson';
+    if (listed.includes('text/csv')) return 'text/csv';
+    if (listed.includes('text/plain')) return 'text/plain';
+    return null;
   }
 
   /** Removes what `receive` stored and gives the quota back. */
