@@ -13,7 +13,7 @@ const NO_REQUEST_CASTS = {
 };
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', '.data/', 'coverage/'] },
+  { ignores: ['node_modules/', '**/dist/', '.data/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {

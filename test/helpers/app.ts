@@ -35,7 +35,9 @@ export function testConfig(
         : { ARGON2_MEMORY_KIB: '64', ARGON2_TIME_COST: '1' }),
       ...overrides,
     },
-    { modules: [...knownModules(), ...apps] },
+    // An app given here replaces the one of the same name in src/apps/index.ts (a test's own
+    // variant of it, such as the shop with a fake payment provider): each module listed once.
+    { modules: [...knownModules().filter((m) => !apps.some((a) => a.name === m.name)), ...apps] },
   );
 }
 

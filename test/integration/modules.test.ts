@@ -72,6 +72,7 @@ describe('modules: shape and order', () => {
       'webhooks',
       'files',
       'storage',
+      'realtime',
       'permissions',
     ]);
     const dev = enabledModules(testConfig({ APP_ENV: 'development' }), []).map((m) => m.name);

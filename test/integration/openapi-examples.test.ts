@@ -59,7 +59,7 @@ async function buildDocument(): Promise<Doc> {
   const apps = [...allApps, testkitApp, notesApp, ownExampleApp, ...extra];
   const config = loadConfig(
     { APP_ENV: 'test', APPS: 'all' },
-    { modules: [...knownModules(), ...apps] },
+    { modules: [...new Set([...knownModules(), ...apps])] },
   );
   const platform = await createPlatform(config, {
     logDestination: quiet,

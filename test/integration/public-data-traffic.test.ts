@@ -47,6 +47,7 @@ describe('public data: CORS, rate limits, API keys', () => {
     assert.equal(yes.headers['access-control-allow-origin'], ALLOWED);
     assert.equal(yes.headers['access-control-max-age'], '600');
     assert.match(String(yes.headers['access-control-allow-headers']), /If-None-Match/i);
+    assert.match(String(yes.headers['access-control-allow-headers']), /X-API-Key/i);
     const no = await preflight('https://app.example.com.evil.example');
     assert.equal(no.headers['access-control-allow-origin'], undefined);
   });

@@ -679,7 +679,7 @@ describe('public data: settings and migration', () => {
       try {
         loadConfig(
           { APP_ENV: 'test', PORT: 'x', [key]: bad },
-          { modules: [...knownModules(), publicDataApp] },
+          { modules: [...new Set([...knownModules(), publicDataApp])] },
         );
         assert.fail(`${key}=${bad} was accepted`);
       } catch (error) {

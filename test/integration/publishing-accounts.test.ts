@@ -19,11 +19,12 @@ import {
   type PublishingPostHooks,
 } from '../../src/apps/publishing/platforms/types.ts';
 import { publishingApp } from '../../src/apps/publishing/index.ts';
+import { ConfigError, loadConfig } from '../../src/platform/config/index.ts';
 import { publishingRuntime } from '../../src/apps/publishing/runtime.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
 import { rollback } from '../../src/platform/db/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
-import { buildApp, enabledModules } from '../../src/app.ts';
+import { buildApp, enabledModules, knownModules } from '../../src/app.ts';
 import { LogCapture } from '../helpers/app.ts';
 import { createUser, signIn } from '../helpers/identity.ts';
 import { createTestDatabase } from '../helpers/db.ts';
@@ -752,5 +753,34 @@ describe('publishing accounts: jobs', () => {
     assert.ok(result.refreshed >= 1);
     assert.ok((await row(account.id)).token_expires_at!.getTime() > Date.now() + 24 * 3600_000);
     assert.deepEqual(await rotate.handler({}, ctx), { resealed: 0 }, 'nothing under an old key');
+  });
+});
+
+describe('publishing accounts: settings', () => {
+  test('token keys that are not 32 bytes, or a key id listed twice, refuse to start (exit 78)', () => {
+    const key = Buffer.alloc(32, 7).toString('base64');
+    // 44 base64 characters without padding pass the pattern but decode to 33 bytes.
+    for (const [value, message] of [
+      [`a:${'A'.repeat(44)}`, /32 bytes/],
+      [`a:${key},a:${key}`, /twice/],
+    ] as const) {
+      try {
+        loadConfig(
+          { APP_ENV: 'test', PUBLISHING_TOKEN_KEYS: value },
+          { modules: [...new Set([...knownModules(), publishingApp])] },
+        );
+        assert.fail('the configuration was accepted');
+      } catch (error) {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.deepEqual(
+          error.issues.map((i) => i.key),
+          ['PUBLISHING_TOKEN_KEYS'],
+        );
+        assert.match(
+          error.issues.find((i) => i.key === 'PUBLISHING_TOKEN_KEYS')?.message ?? '',
+          message,
+        );
+      }
+    }
   });
 });

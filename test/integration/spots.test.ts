@@ -93,6 +93,8 @@ describe('spots: create, read, change, delete', () => {
     const again = await get(`/${spot.id}`, { 'if-none-match': etag });
     assert.equal(again.statusCode, 304);
     assert.equal(again.body, '');
+    // No length or type for a body that is not there (a keep-alive client would wait for it).
+    assert.ok([undefined, '0'].includes(again.headers['content-length'] as string | undefined));
     // A change makes a new ETag: the old one no longer matches.
     const patched = await send('PATCH', `/${spot.id}`, alice.headers, { name: 'Pont des Arts' });
     assert.equal(patched.statusCode, 200, patched.body);

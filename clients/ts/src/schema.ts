@@ -10072,6 +10072,13922 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/publishing/platforms': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The platforms enabled here, with their content rules and quotas */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "instagram",
+             *           "displayName": "string",
+             *           "rules": {
+             *             "maxTextLength": 1,
+             *             "minMedia": 1,
+             *             "maxMedia": 1,
+             *             "mediaTypes": [
+             *               "string"
+             *             ],
+             *             "maxImageBytes": 1,
+             *             "maxVideoBytes": 1,
+             *             "aspectRatio": {
+             *               "min": 1,
+             *               "max": 1
+             *             },
+             *             "maxVideoDurationS": 1,
+             *             "mixedMedia": true
+             *           },
+             *           "quotas": [
+             *             {
+             *               "endpoint": "string",
+             *               "limit": 1,
+             *               "periodMs": 1,
+             *               "description": "An example."
+             *             }
+             *           ],
+             *           "options": {}
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** @description One of instagram, facebook, youtube. */
+                id: 'instagram' | 'facebook' | 'youtube';
+                displayName: string;
+                rules: {
+                  maxTextLength: number;
+                  minMedia: number;
+                  maxMedia: number;
+                  mediaTypes: string[];
+                  maxImageBytes: number;
+                  maxVideoBytes: number;
+                  aspectRatio: {
+                    min: number;
+                    max: number;
+                  } | null;
+                  maxVideoDurationS: number | null;
+                  mixedMedia: boolean;
+                };
+                quotas: {
+                  endpoint: string;
+                  limit: number;
+                  periodMs: number;
+                  description: string;
+                }[];
+                /** @description JSON Schema of the per-target `options`. */
+                options: unknown;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/accounts/connect/{platform}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Connect an account: redirect to the platform’s consent
+     * @description Redirects (302) to the platform’s OAuth consent (authorization code with PKCE S256 and a state bound to the caller, single use, valid `PUBLISHING_OAUTH_STATE_TTL_S`); with `mode=json`, answers `{ url }` instead. The platform then redirects the browser to `/accounts/callback/:platform`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /** @description `redirect` (default): 302 to the consent; `json`: `{ url }`. */
+          mode?: 'redirect' | 'json';
+        };
+        header?: never;
+        path: {
+          /** @description One of instagram, facebook, youtube. */
+          platform: 'instagram' | 'facebook' | 'youtube';
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "url": "https://example.com/"
+             *     }
+             */
+            'application/json': {
+              /**
+               * Format: uri
+               * @description The platform’s consent page: send the browser there.
+               */
+              url: string;
+            };
+          };
+        };
+        /** @description To the consent page (`Location`). */
+        302: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Platform not enabled. Codes: `NOT_FOUND`, `PUBLISHING_PLATFORM_NOT_ENABLED`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/accounts/callback/{platform}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Finish connecting an account (the OAuth redirect URI)
+     * @description Reached by the browser’s redirect from the platform, so it carries no credentials: the state names the user who started the connect (stored server-side, single use). Stores the granted accounts, or updates them in place when already connected (a stored refresh token is kept when the platform sends none), and answers them; with `PUBLISHING_CONNECT_RETURN_URL` set, redirects the browser there instead (errors too).
+     */
+    get: {
+      parameters: {
+        query?: {
+          state?: string;
+          code?: string;
+          error?: string;
+          error_description?: string;
+          error_reason?: string;
+          error_code?: string;
+          scope?: string;
+        };
+        header?: never;
+        path: {
+          /** @description One of instagram, facebook, youtube. */
+          platform: 'instagram' | 'facebook' | 'youtube';
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "accounts": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "externalId": "string",
+             *           "name": "Example",
+             *           "username": "ada",
+             *           "avatarUrl": "https://example.com/",
+             *           "status": "active",
+             *           "statusReason": "string",
+             *           "scopes": [
+             *             "string"
+             *           ],
+             *           "tokenExpiresAt": "2026-01-15T09:30:00.000Z",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** @description The accounts the consent granted (stored, or updated in place when known). */
+              accounts: {
+                /** Format: uuid */
+                id: string;
+                /** @description One of instagram, facebook, youtube. */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                /** @description The account on the platform (Instagram user, Page, channel). */
+                externalId: string;
+                name: string;
+                username: string | null;
+                avatarUrl: string | null;
+                status: 'active' | 'reauth_required' | 'disconnected';
+                statusReason: string | null;
+                scopes: string[];
+                tokenExpiresAt: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description With `PUBLISHING_CONNECT_RETURN_URL` set: back to the web app, with `status=connected&accounts=<ids>` or `status=error&code=<code>`. */
+        302: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Connect link invalid. Consent denied. Authorization code refused. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`, `PUBLISHING_OAUTH_STATE_INVALID`, `PUBLISHING_OAUTH_DENIED`, `PUBLISHING_OAUTH_CODE_INVALID`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Platform not enabled. Codes: `NOT_FOUND`, `PUBLISHING_PLATFORM_NOT_ENABLED`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. No account to connect. Codes: `VALIDATION_FAILED`, `PUBLISHING_OAUTH_NO_ACCOUNT`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Platform unavailable. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`, `PUBLISHING_PLATFORM_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/accounts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller’s connected accounts, newest first */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "externalId": "string",
+             *           "name": "Example",
+             *           "username": "ada",
+             *           "avatarUrl": "https://example.com/",
+             *           "status": "active",
+             *           "statusReason": "string",
+             *           "scopes": [
+             *             "string"
+             *           ],
+             *           "tokenExpiresAt": "2026-01-15T09:30:00.000Z",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** @description One of instagram, facebook, youtube. */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                /** @description The account on the platform (Instagram user, Page, channel). */
+                externalId: string;
+                name: string;
+                username: string | null;
+                avatarUrl: string | null;
+                status: 'active' | 'reauth_required' | 'disconnected';
+                statusReason: string | null;
+                scopes: string[];
+                tokenExpiresAt: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/accounts/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One connected account */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "platform": "instagram",
+             *       "externalId": "string",
+             *       "name": "Example",
+             *       "username": "ada",
+             *       "avatarUrl": "https://example.com/",
+             *       "status": "active",
+             *       "statusReason": "string",
+             *       "scopes": [
+             *         "string"
+             *       ],
+             *       "tokenExpiresAt": "2026-01-15T09:30:00.000Z",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** @description One of instagram, facebook, youtube. */
+              platform: 'instagram' | 'facebook' | 'youtube';
+              /** @description The account on the platform (Instagram user, Page, channel). */
+              externalId: string;
+              name: string;
+              username: string | null;
+              avatarUrl: string | null;
+              status: 'active' | 'reauth_required' | 'disconnected';
+              statusReason: string | null;
+              scopes: string[];
+              tokenExpiresAt: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Account not found. Codes: `NOT_FOUND`, `PUBLISHING_ACCOUNT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /**
+     * Disconnect an account
+     * @description Forgets its tokens; its scheduled posts are cancelled.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Account not found. Codes: `NOT_FOUND`, `PUBLISHING_ACCOUNT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/accounts/{id}/reconnect': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Reconnect an account: the consent URL
+     * @description Answers the consent URL of the account’s platform (send the browser there); the callback updates the account in place and resumes its paused posts.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "url": "https://example.com/"
+             *     }
+             */
+            'application/json': {
+              /**
+               * Format: uri
+               * @description The platform’s consent page: send the browser there.
+               */
+              url: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Account not found. Platform not enabled. Codes: `NOT_FOUND`, `PUBLISHING_ACCOUNT_NOT_FOUND`, `PUBLISHING_PLATFORM_NOT_ENABLED`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List posts
+     * @description The caller’s posts, newest first (keyset pages), each with its targets; filters `status`, `platform`, `account`, `scheduledAt[gte]`, `scheduledAt[lte]`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description Page size, 1 to 100 (default 20).
+           * @example 20
+           */
+          limit?: string;
+          /** @description Opaque cursor from `page.nextCursor`. */
+          cursor?: string;
+          /** @description Page number (offset pagination; adds `total` and `pages`). */
+          page?: string;
+          /** @description Page size with `page`. */
+          size?: string;
+          /** @description `false` skips the total with `page`. */
+          count?: string;
+          /** @description Comma-separated, `-` for descending: createdAt. */
+          sort?: string;
+          /** @description Filter status (string) by eq. */
+          status?: string;
+          /** @description Filter status (string) by in (comma-separated). */
+          'status[in]'?: string;
+          /** @description Filter scheduledAt (timestamp) by gte. */
+          'scheduledAt[gte]'?: string;
+          /** @description Filter scheduledAt (timestamp) by lte. */
+          'scheduledAt[lte]'?: string;
+          /** @description Posts with a target on this platform. */
+          platform?: 'instagram' | 'facebook' | 'youtube';
+          /** @description Posts with a target on this account. */
+          account?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "text": "string",
+             *           "mediaFileIds": [
+             *             "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *           ],
+             *           "status": "draft",
+             *           "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *           "scheduledAtLocal": "string",
+             *           "timeZone": "string",
+             *           "targets": [
+             *             {
+             *               "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *               "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *               "platform": "instagram",
+             *               "options": {},
+             *               "status": "draft",
+             *               "attempts": 1,
+             *               "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *               "publishedAt": "2026-01-15T09:30:00.000Z",
+             *               "externalId": "string",
+             *               "url": "https://example.com/",
+             *               "error": {
+             *                 "code": "ACCOUNT_REAUTH_REQUIRED",
+             *                 "message": "An example.",
+             *                 "retryable": true,
+             *                 "action": "reconnect_account"
+             *               }
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                text: string;
+                mediaFileIds: string[];
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description UTC. */
+                scheduledAt: string | null;
+                /** @description The same instant with `timeZone`’s offset. */
+                scheduledAtLocal: string | null;
+                timeZone: string;
+                targets: {
+                  /** Format: uuid */
+                  id: string;
+                  /** Format: uuid */
+                  accountId: string;
+                  /** @enum {unknown} */
+                  platform: 'instagram' | 'facebook' | 'youtube';
+                  options: {
+                    [key: string]: unknown;
+                  };
+                  /** @enum {unknown} */
+                  status:
+                    'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                  /** @description Calls made to the platform. */
+                  attempts: number;
+                  /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                  nextAttemptAt: string | null;
+                  publishedAt: string | null;
+                  /** @description The platform’s post id. */
+                  externalId: string | null;
+                  /** @description The post on the platform. */
+                  url: string | null;
+                  error: {
+                    /** @enum {unknown} */
+                    code:
+                      | 'ACCOUNT_REAUTH_REQUIRED'
+                      | 'TOKEN_EXPIRED'
+                      | 'MEDIA_REJECTED'
+                      | 'CONTENT_REJECTED'
+                      | 'PLATFORM_RATE_LIMITED'
+                      | 'PLATFORM_QUOTA_EXHAUSTED'
+                      | 'PLATFORM_UNAVAILABLE'
+                      | 'DUPLICATE_CONTENT'
+                      | 'OUTCOME_UNKNOWN';
+                    message: string;
+                    retryable: boolean;
+                    /** @enum {unknown} */
+                    action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                  } | null;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid list query. Codes: `VALIDATION_FAILED`, `INVALID_LIST_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create a post
+     * @description One target per account. Without `scheduledAt` the post is a draft; with it, each target’s job is enqueued in the same transaction. Checked against each platform’s rules (422 `POST_CONTENT_REJECTED` with `problems`). Honours `Idempotency-Key`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "text": "string",
+           *       "mediaFileIds": [
+           *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *       ],
+           *       "targets": [
+           *         {
+           *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *           "options": {}
+           *         }
+           *       ],
+           *       "scheduledAt": "2027-03-28T09:00:00+02:00",
+           *       "timeZone": "Europe/Berlin"
+           *     }
+           */
+          'application/json': {
+            /** @description The caption or message (each platform’s own limit is checked: `GET /platforms`). */
+            text: string;
+            /** @description Ready `publishing.media` uploads of the caller, in order. */
+            mediaFileIds?: string[];
+            targets: {
+              /** Format: uuid */
+              accountId: string;
+              /** @description Per platform (its `optionsSchema` in `GET /platforms`): YouTube `title`, `privacy`; Instagram `mediaType` reel or feed… */
+              options?: {
+                [key: string]: unknown;
+              };
+            }[];
+            /**
+             * @description RFC 3339 with an offset (`2027-03-28T09:00:00+02:00`, or `…Z`); a numeric offset must be `timeZone`’s at that time.
+             * @example 2027-03-28T09:00:00+02:00
+             */
+            scheduledAt?: string;
+            /**
+             * @description The author’s IANA time zone (`Europe/Berlin`): kept with the post, used by the calendar.
+             * @example Europe/Berlin
+             */
+            timeZone: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Codes: `IDEMPOTENCY_IN_PROGRESS`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Unknown account. Account needs reconnecting. Platform not enabled. Unknown media. Media not ready. Content breaks a platform’s rules. Scheduled time without an offset. Scheduled time in the past. Scheduled too far ahead. Nonexistent local time. Offset not the time zone’s. Unknown time zone. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `POST_ACCOUNT_UNKNOWN`, `POST_ACCOUNT_REAUTH_REQUIRED`, `POST_PLATFORM_DISABLED`, `POST_MEDIA_UNKNOWN`, `POST_MEDIA_NOT_READY`, `POST_CONTENT_REJECTED`, `POST_SCHEDULED_AT_NO_OFFSET`, `POST_SCHEDULED_AT_PAST`, `POST_SCHEDULED_AT_TOO_FAR`, `POST_SCHEDULED_AT_NONEXISTENT`, `POST_SCHEDULED_AT_OFFSET_MISMATCH`, `POST_TIME_ZONE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/calendar': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Scheduled posts by day
+     * @description Posts scheduled between the local days `from` and `to` in `timeZone` (default: the zone of the caller’s latest post), grouped by local day: days are 23 or 25 hours long across daylight-saving changes.
+     */
+    get: {
+      parameters: {
+        query: {
+          /** @description First local day (YYYY-MM-DD). */
+          from: string;
+          /** @description Last local day, at most 62 days after `from`. */
+          to: string;
+          /** @description The zone the days are in (default: the zone of the caller’s latest post, else UTC). */
+          timeZone?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "timeZone": "string",
+             *       "days": [
+             *         {
+             *           "date": "2026-01-15",
+             *           "posts": [
+             *             {
+             *               "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *               "text": "string",
+             *               "mediaFileIds": [
+             *                 "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *               ],
+             *               "status": "draft",
+             *               "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *               "scheduledAtLocal": "string",
+             *               "timeZone": "string",
+             *               "targets": [
+             *                 {
+             *                   "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *                   "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *                   "platform": "instagram",
+             *                   "options": {},
+             *                   "status": "draft",
+             *                   "attempts": 1,
+             *                   "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *                   "publishedAt": "2026-01-15T09:30:00.000Z",
+             *                   "externalId": "string",
+             *                   "url": "https://example.com/",
+             *                   "error": {
+             *                     "code": "ACCOUNT_REAUTH_REQUIRED",
+             *                     "message": "An example.",
+             *                     "retryable": true,
+             *                     "action": "reconnect_account"
+             *                   }
+             *                 }
+             *               ],
+             *               "createdAt": "2026-01-15T09:30:00.000Z",
+             *               "updatedAt": "2026-01-15T09:30:00.000Z"
+             *             }
+             *           ]
+             *         }
+             *       ],
+             *       "truncated": true
+             *     }
+             */
+            'application/json': {
+              timeZone: string;
+              days: {
+                /** Format: date */
+                date: string;
+                posts: {
+                  /** Format: uuid */
+                  id: string;
+                  text: string;
+                  mediaFileIds: string[];
+                  /** @enum {unknown} */
+                  status:
+                    'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                  /** @description UTC. */
+                  scheduledAt: string | null;
+                  /** @description The same instant with `timeZone`’s offset. */
+                  scheduledAtLocal: string | null;
+                  timeZone: string;
+                  targets: {
+                    /** Format: uuid */
+                    id: string;
+                    /** Format: uuid */
+                    accountId: string;
+                    /** @enum {unknown} */
+                    platform: 'instagram' | 'facebook' | 'youtube';
+                    options: {
+                      [key: string]: unknown;
+                    };
+                    /** @enum {unknown} */
+                    status:
+                      'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                    /** @description Calls made to the platform. */
+                    attempts: number;
+                    /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                    nextAttemptAt: string | null;
+                    publishedAt: string | null;
+                    /** @description The platform’s post id. */
+                    externalId: string | null;
+                    /** @description The post on the platform. */
+                    url: string | null;
+                    error: {
+                      /** @enum {unknown} */
+                      code:
+                        | 'ACCOUNT_REAUTH_REQUIRED'
+                        | 'TOKEN_EXPIRED'
+                        | 'MEDIA_REJECTED'
+                        | 'CONTENT_REJECTED'
+                        | 'PLATFORM_RATE_LIMITED'
+                        | 'PLATFORM_QUOTA_EXHAUSTED'
+                        | 'PLATFORM_UNAVAILABLE'
+                        | 'DUPLICATE_CONTENT'
+                        | 'OUTCOME_UNKNOWN';
+                      message: string;
+                      retryable: boolean;
+                      /** @enum {unknown} */
+                      action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                    } | null;
+                  }[];
+                  /** Format: date-time */
+                  createdAt: string;
+                  /** Format: date-time */
+                  updatedAt: string;
+                }[];
+              }[];
+              /** @description More than 1,000 posts fell in the range: narrow it. */
+              truncated: boolean;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Bad calendar range. Unknown time zone. Codes: `VALIDATION_FAILED`, `POST_CALENDAR_RANGE_INVALID`, `POST_TIME_ZONE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Show a post with its targets */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /**
+     * Delete a post
+     * @description Its waiting targets are cancelled with it; posts already on a platform stay there. 409 while a target is being published.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Post cannot change now. Codes: `POST_NOT_SCHEDULABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /**
+     * Change a post
+     * @description Text, media, targets (replaced whole), time or zone; a scheduled post is rescheduled atomically (its jobs replaced), `scheduledAt: null` makes it a draft again. 409 once a target is publishing or published.
+     */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "text": "string",
+           *       "mediaFileIds": [
+           *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *       ],
+           *       "targets": [
+           *         {
+           *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *           "options": {}
+           *         }
+           *       ],
+           *       "scheduledAt": "2027-03-28T09:00:00+02:00",
+           *       "timeZone": "Europe/Berlin"
+           *     }
+           */
+          'application/json': {
+            /** @description The caption or message (each platform’s own limit is checked: `GET /platforms`). */
+            text?: string;
+            /** @description Ready `publishing.media` uploads of the caller, in order. */
+            mediaFileIds?: string[];
+            targets?: {
+              /** Format: uuid */
+              accountId: string;
+              /** @description Per platform (its `optionsSchema` in `GET /platforms`): YouTube `title`, `privacy`; Instagram `mediaType` reel or feed… */
+              options?: {
+                [key: string]: unknown;
+              };
+            }[];
+            scheduledAt?: string | null;
+            /**
+             * @description The author’s IANA time zone (`Europe/Berlin`): kept with the post, used by the calendar.
+             * @example Europe/Berlin
+             */
+            timeZone?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Post cannot change now. Codes: `POST_NOT_SCHEDULABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Unknown account. Account needs reconnecting. Platform not enabled. Unknown media. Media not ready. Content breaks a platform’s rules. Scheduled time without an offset. Scheduled time in the past. Scheduled too far ahead. Nonexistent local time. Offset not the time zone’s. Unknown time zone. Codes: `VALIDATION_FAILED`, `POST_ACCOUNT_UNKNOWN`, `POST_ACCOUNT_REAUTH_REQUIRED`, `POST_PLATFORM_DISABLED`, `POST_MEDIA_UNKNOWN`, `POST_MEDIA_NOT_READY`, `POST_CONTENT_REJECTED`, `POST_SCHEDULED_AT_NO_OFFSET`, `POST_SCHEDULED_AT_PAST`, `POST_SCHEDULED_AT_TOO_FAR`, `POST_SCHEDULED_AT_NONEXISTENT`, `POST_SCHEDULED_AT_OFFSET_MISMATCH`, `POST_TIME_ZONE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/{id}/schedule': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Schedule (or reschedule) a post
+     * @description Every target not yet published gets a job for `scheduledAt` (default: the post’s time if still ahead); jobs it had are replaced in the same transaction.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "scheduledAt": "2027-03-28T09:00:00+02:00",
+           *       "timeZone": "Europe/Berlin"
+           *     }
+           */
+          'application/json': {
+            /**
+             * @description RFC 3339 with an offset (`2027-03-28T09:00:00+02:00`, or `…Z`); a numeric offset must be `timeZone`’s at that time.
+             * @example 2027-03-28T09:00:00+02:00
+             */
+            scheduledAt?: string;
+            /**
+             * @description The author’s IANA time zone (`Europe/Berlin`): kept with the post, used by the calendar.
+             * @example Europe/Berlin
+             */
+            timeZone?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Post cannot change now. Codes: `POST_NOT_SCHEDULABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. No time to schedule for. Unknown account. Account needs reconnecting. Platform not enabled. Unknown media. Media not ready. Content breaks a platform’s rules. Scheduled time without an offset. Scheduled time in the past. Scheduled too far ahead. Nonexistent local time. Offset not the time zone’s. Unknown time zone. Codes: `VALIDATION_FAILED`, `POST_SCHEDULE_MISSING`, `POST_ACCOUNT_UNKNOWN`, `POST_ACCOUNT_REAUTH_REQUIRED`, `POST_PLATFORM_DISABLED`, `POST_MEDIA_UNKNOWN`, `POST_MEDIA_NOT_READY`, `POST_CONTENT_REJECTED`, `POST_SCHEDULED_AT_NO_OFFSET`, `POST_SCHEDULED_AT_PAST`, `POST_SCHEDULED_AT_TOO_FAR`, `POST_SCHEDULED_AT_NONEXISTENT`, `POST_SCHEDULED_AT_OFFSET_MISMATCH`, `POST_TIME_ZONE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/{id}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a scheduled post
+     * @description Its waiting (and paused) targets are cancelled; published ones stay.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing to cancel. Codes: `POST_NOT_SCHEDULED`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/{id}/duplicate': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Duplicate a post as a draft
+     * @description A new draft with the same text, media, targets and zone. Honours `Idempotency-Key`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Codes: `IDEMPOTENCY_IN_PROGRESS`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Unknown account. Account needs reconnecting. Platform not enabled. Unknown media. Media not ready. Content breaks a platform’s rules. Unknown time zone. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `POST_ACCOUNT_UNKNOWN`, `POST_ACCOUNT_REAUTH_REQUIRED`, `POST_PLATFORM_DISABLED`, `POST_MEDIA_UNKNOWN`, `POST_MEDIA_NOT_READY`, `POST_CONTENT_REJECTED`, `POST_TIME_ZONE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/publishing/posts/{id}/targets/{targetId}/retry': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Retry a failed target
+     * @description Checked again (account connected, content valid), then scheduled now (or at the post’s time if still ahead) with fresh attempts. A call whose outcome was unknown is still looked up on the platform first.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          targetId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "text": "string",
+             *       "mediaFileIds": [
+             *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *       ],
+             *       "status": "draft",
+             *       "scheduledAt": "2026-01-15T09:30:00.000Z",
+             *       "scheduledAtLocal": "string",
+             *       "timeZone": "string",
+             *       "targets": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "accountId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "platform": "instagram",
+             *           "options": {},
+             *           "status": "draft",
+             *           "attempts": 1,
+             *           "nextAttemptAt": "2026-01-15T09:30:00.000Z",
+             *           "publishedAt": "2026-01-15T09:30:00.000Z",
+             *           "externalId": "string",
+             *           "url": "https://example.com/",
+             *           "error": {
+             *             "code": "ACCOUNT_REAUTH_REQUIRED",
+             *             "message": "An example.",
+             *             "retryable": true,
+             *             "action": "reconnect_account"
+             *           }
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              text: string;
+              mediaFileIds: string[];
+              /** @enum {unknown} */
+              status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+              /** @description UTC. */
+              scheduledAt: string | null;
+              /** @description The same instant with `timeZone`’s offset. */
+              scheduledAtLocal: string | null;
+              timeZone: string;
+              targets: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                accountId: string;
+                /** @enum {unknown} */
+                platform: 'instagram' | 'facebook' | 'youtube';
+                options: {
+                  [key: string]: unknown;
+                };
+                /** @enum {unknown} */
+                status: 'draft' | 'scheduled' | 'publishing' | 'published' | 'failed' | 'cancelled';
+                /** @description Calls made to the platform. */
+                attempts: number;
+                /** @description When a scheduled target runs next (its time, or a retry or quota wait). */
+                nextAttemptAt: string | null;
+                publishedAt: string | null;
+                /** @description The platform’s post id. */
+                externalId: string | null;
+                /** @description The post on the platform. */
+                url: string | null;
+                error: {
+                  /** @enum {unknown} */
+                  code:
+                    | 'ACCOUNT_REAUTH_REQUIRED'
+                    | 'TOKEN_EXPIRED'
+                    | 'MEDIA_REJECTED'
+                    | 'CONTENT_REJECTED'
+                    | 'PLATFORM_RATE_LIMITED'
+                    | 'PLATFORM_QUOTA_EXHAUSTED'
+                    | 'PLATFORM_UNAVAILABLE'
+                    | 'DUPLICATE_CONTENT'
+                    | 'OUTCOME_UNKNOWN';
+                  message: string;
+                  retryable: boolean;
+                  /** @enum {unknown} */
+                  action: 'reconnect_account' | 'edit_post' | 'retry_later' | 'none';
+                } | null;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Post not found. Target not found. Codes: `NOT_FOUND`, `POST_NOT_FOUND`, `POST_TARGET_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Target cannot be retried. Codes: `POST_TARGET_NOT_RETRYABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Unknown account. Account needs reconnecting. Platform not enabled. Unknown media. Media not ready. Content breaks a platform’s rules. Codes: `VALIDATION_FAILED`, `POST_ACCOUNT_UNKNOWN`, `POST_ACCOUNT_REAUTH_REQUIRED`, `POST_PLATFORM_DISABLED`, `POST_MEDIA_UNKNOWN`, `POST_MEDIA_NOT_READY`, `POST_CONTENT_REJECTED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Find spots: nearby, in a map viewport, by text, by category, tag or owner */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description `lat,lng` in degrees: results within `radiusM`, each with `distanceM`.
+           * @example 48.8584,2.2945
+           */
+          near?: string;
+          /** @description Metres around `near` (default 2,000; at most `SPOTS_MAX_RADIUS_M`). */
+          radiusM?: number;
+          /**
+           * @description `minLng,minLat,maxLng,maxLat` (a map viewport). `minLng > maxLng` crosses the antimeridian.
+           * @example 2.25,48.81,2.42,48.90
+           */
+          bbox?: string;
+          /** @description Full-text search (name, tags, description, address), typo-tolerant. */
+          q?: string;
+          category?:
+            | 'viewpoint'
+            | 'mural'
+            | 'architecture'
+            | 'bridge'
+            | 'nature'
+            | 'street'
+            | 'monument'
+            | 'water'
+            | 'night'
+            | 'other';
+          tag?: string;
+          /** @description One user’s spots; the owner listing their own also sees hidden ones. */
+          owner?: string;
+          sort?: 'distance' | 'newest' | 'popular' | 'relevance';
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "description": "An example.",
+             *           "address": "string",
+             *           "category": "string",
+             *           "tags": [
+             *             "string"
+             *           ],
+             *           "language": "string",
+             *           "location": {
+             *             "lat": 1,
+             *             "lng": 1
+             *           },
+             *           "distanceM": 1,
+             *           "favouriteCount": 1,
+             *           "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "cover": {
+             *             "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "caption": "string",
+             *             "status": "processing",
+             *             "width": 1,
+             *             "height": 1,
+             *             "blurhash": "string",
+             *             "path": "string",
+             *             "variants": [
+             *               {
+             *                 "id": "string",
+             *                 "width": 1,
+             *                 "height": 1,
+             *                 "contentType": "string",
+             *                 "size": 1,
+             *                 "path": "string"
+             *               }
+             *             ],
+             *             "createdAt": "2026-01-15T09:30:00.000Z"
+             *           },
+             *           "status": "visible",
+             *           "moderationReason": "string",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true
+             *       },
+             *       "truncated": true,
+             *       "search": "text"
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                ownerId: string;
+                name: string;
+                description: string;
+                address: string | null;
+                category: string;
+                tags: string[];
+                language: string;
+                location: {
+                  lat: number;
+                  lng: number;
+                };
+                /** @description With `near`: metres from it. */
+                distanceM?: number;
+                /** @description Recounted by a job a few seconds after a change. */
+                favouriteCount: number;
+                coverPictureId: string | null;
+                cover: {
+                  /** Format: uuid */
+                  id: string;
+                  /** Format: uuid */
+                  spotId: string;
+                  /** Format: uuid */
+                  fileId: string;
+                  caption: string | null;
+                  /** @enum {unknown} */
+                  status: 'processing' | 'ready' | 'failed';
+                  width: number | null;
+                  height: number | null;
+                  blurhash: string | null;
+                  path: string | null;
+                  variants: {
+                    /** @description `w256.webp`: what `?variant=` takes. */
+                    id: string;
+                    width: number;
+                    height: number;
+                    contentType: string;
+                    size: number;
+                    path: string;
+                  }[];
+                  /** Format: date-time */
+                  createdAt: string;
+                } | null;
+                /** @enum {unknown} */
+                status: 'visible' | 'pending' | 'hidden';
+                /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+                moderationReason?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+              };
+              /** @description With `bbox`: more spots are in the box than answered. */
+              truncated?: boolean;
+              /** @description With `q`: `text` (full-text matches), `fuzzy` (none: trigram similarity of names), `none` (nothing searchable in `q`, e.g. only stop words). */
+              search?: 'text' | 'fuzzy' | 'none';
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid location. Radius too large. Invalid spot query. Codes: `VALIDATION_FAILED`, `INVALID_LOCATION`, `RADIUS_TOO_LARGE`, `INVALID_SPOT_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create a spot */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "location": {
+           *         "lat": 1,
+           *         "lng": 1
+           *       },
+           *       "address": "string",
+           *       "category": "viewpoint",
+           *       "tags": [
+           *         "string"
+           *       ],
+           *       "language": "simple"
+           *     }
+           */
+          'application/json': {
+            name: string;
+            description?: string;
+            location: {
+              /** @description Latitude, degrees (WGS 84). */
+              lat: number;
+              /** @description Longitude, degrees (WGS 84). */
+              lng: number;
+            };
+            address?: string;
+            /** @enum {unknown} */
+            category:
+              | 'viewpoint'
+              | 'mural'
+              | 'architecture'
+              | 'bridge'
+              | 'nature'
+              | 'street'
+              | 'monument'
+              | 'water'
+              | 'night'
+              | 'other';
+            /** @description At most 20; stored lower-case, duplicates (in any case) once. */
+            tags?: string[];
+            /** @enum {unknown} */
+            language?:
+              | 'simple'
+              | 'english'
+              | 'french'
+              | 'german'
+              | 'spanish'
+              | 'italian'
+              | 'portuguese'
+              | 'dutch';
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "address": "string",
+             *       "category": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "language": "string",
+             *       "location": {
+             *         "lat": 1,
+             *         "lng": 1
+             *       },
+             *       "distanceM": 1,
+             *       "favouriteCount": 1,
+             *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "cover": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "caption": "string",
+             *         "status": "processing",
+             *         "width": 1,
+             *         "height": 1,
+             *         "blurhash": "string",
+             *         "path": "string",
+             *         "variants": [
+             *           {
+             *             "id": "string",
+             *             "width": 1,
+             *             "height": 1,
+             *             "contentType": "string",
+             *             "size": 1,
+             *             "path": "string"
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "status": "visible",
+             *       "moderationReason": "string",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "pictures": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              ownerId: string;
+              name: string;
+              description: string;
+              address: string | null;
+              category: string;
+              tags: string[];
+              language: string;
+              location: {
+                lat: number;
+                lng: number;
+              };
+              /** @description With `near`: metres from it. */
+              distanceM?: number;
+              /** @description Recounted by a job a few seconds after a change. */
+              favouriteCount: number;
+              coverPictureId: string | null;
+              cover: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              } | null;
+              /** @enum {unknown} */
+              status: 'visible' | 'pending' | 'hidden';
+              /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+              moderationReason?: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            } & {
+              pictures: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Codes: `IDEMPOTENCY_IN_PROGRESS`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/favourites': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller’s favourite spots, most recent first */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "description": "An example.",
+             *           "address": "string",
+             *           "category": "string",
+             *           "tags": [
+             *             "string"
+             *           ],
+             *           "language": "string",
+             *           "location": {
+             *             "lat": 1,
+             *             "lng": 1
+             *           },
+             *           "distanceM": 1,
+             *           "favouriteCount": 1,
+             *           "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "cover": {
+             *             "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "caption": "string",
+             *             "status": "processing",
+             *             "width": 1,
+             *             "height": 1,
+             *             "blurhash": "string",
+             *             "path": "string",
+             *             "variants": [
+             *               {
+             *                 "id": "string",
+             *                 "width": 1,
+             *                 "height": 1,
+             *                 "contentType": "string",
+             *                 "size": 1,
+             *                 "path": "string"
+             *               }
+             *             ],
+             *             "createdAt": "2026-01-15T09:30:00.000Z"
+             *           },
+             *           "status": "visible",
+             *           "moderationReason": "string",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true
+             *       },
+             *       "truncated": true,
+             *       "search": "text"
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                ownerId: string;
+                name: string;
+                description: string;
+                address: string | null;
+                category: string;
+                tags: string[];
+                language: string;
+                location: {
+                  lat: number;
+                  lng: number;
+                };
+                /** @description With `near`: metres from it. */
+                distanceM?: number;
+                /** @description Recounted by a job a few seconds after a change. */
+                favouriteCount: number;
+                coverPictureId: string | null;
+                cover: {
+                  /** Format: uuid */
+                  id: string;
+                  /** Format: uuid */
+                  spotId: string;
+                  /** Format: uuid */
+                  fileId: string;
+                  caption: string | null;
+                  /** @enum {unknown} */
+                  status: 'processing' | 'ready' | 'failed';
+                  width: number | null;
+                  height: number | null;
+                  blurhash: string | null;
+                  path: string | null;
+                  variants: {
+                    /** @description `w256.webp`: what `?variant=` takes. */
+                    id: string;
+                    width: number;
+                    height: number;
+                    contentType: string;
+                    size: number;
+                    path: string;
+                  }[];
+                  /** Format: date-time */
+                  createdAt: string;
+                } | null;
+                /** @enum {unknown} */
+                status: 'visible' | 'pending' | 'hidden';
+                /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+                moderationReason?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+              };
+              /** @description With `bbox`: more spots are in the box than answered. */
+              truncated?: boolean;
+              /** @description With `q`: `text` (full-text matches), `fuzzy` (none: trigram similarity of names), `none` (nothing searchable in `q`, e.g. only stop words). */
+              search?: 'text' | 'fuzzy' | 'none';
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/moderation/queue': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Spots waiting for review (new accounts’, reported past the threshold) */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "description": "An example.",
+             *           "address": "string",
+             *           "category": "string",
+             *           "tags": [
+             *             "string"
+             *           ],
+             *           "language": "string",
+             *           "location": {
+             *             "lat": 1,
+             *             "lng": 1
+             *           },
+             *           "distanceM": 1,
+             *           "favouriteCount": 1,
+             *           "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "cover": {
+             *             "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "caption": "string",
+             *             "status": "processing",
+             *             "width": 1,
+             *             "height": 1,
+             *             "blurhash": "string",
+             *             "path": "string",
+             *             "variants": [
+             *               {
+             *                 "id": "string",
+             *                 "width": 1,
+             *                 "height": 1,
+             *                 "contentType": "string",
+             *                 "size": 1,
+             *                 "path": "string"
+             *               }
+             *             ],
+             *             "createdAt": "2026-01-15T09:30:00.000Z"
+             *           },
+             *           "status": "visible",
+             *           "moderationReason": "string",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z",
+             *           "reportCount": 1,
+             *           "reports": [
+             *             "string"
+             *           ]
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: ({
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                ownerId: string;
+                name: string;
+                description: string;
+                address: string | null;
+                category: string;
+                tags: string[];
+                language: string;
+                location: {
+                  lat: number;
+                  lng: number;
+                };
+                /** @description With `near`: metres from it. */
+                distanceM?: number;
+                /** @description Recounted by a job a few seconds after a change. */
+                favouriteCount: number;
+                coverPictureId: string | null;
+                cover: {
+                  /** Format: uuid */
+                  id: string;
+                  /** Format: uuid */
+                  spotId: string;
+                  /** Format: uuid */
+                  fileId: string;
+                  caption: string | null;
+                  /** @enum {unknown} */
+                  status: 'processing' | 'ready' | 'failed';
+                  width: number | null;
+                  height: number | null;
+                  blurhash: string | null;
+                  path: string | null;
+                  variants: {
+                    /** @description `w256.webp`: what `?variant=` takes. */
+                    id: string;
+                    width: number;
+                    height: number;
+                    contentType: string;
+                    size: number;
+                    path: string;
+                  }[];
+                  /** Format: date-time */
+                  createdAt: string;
+                } | null;
+                /** @enum {unknown} */
+                status: 'visible' | 'pending' | 'hidden';
+                /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+                moderationReason?: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              } & {
+                reportCount: number;
+                reports: string[];
+              })[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `spots:moderate`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A spot with its pictures (ETag; 304 on a match) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "address": "string",
+             *       "category": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "language": "string",
+             *       "location": {
+             *         "lat": 1,
+             *         "lng": 1
+             *       },
+             *       "distanceM": 1,
+             *       "favouriteCount": 1,
+             *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "cover": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "caption": "string",
+             *         "status": "processing",
+             *         "width": 1,
+             *         "height": 1,
+             *         "blurhash": "string",
+             *         "path": "string",
+             *         "variants": [
+             *           {
+             *             "id": "string",
+             *             "width": 1,
+             *             "height": 1,
+             *             "contentType": "string",
+             *             "size": 1,
+             *             "path": "string"
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "status": "visible",
+             *       "moderationReason": "string",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "pictures": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              ownerId: string;
+              name: string;
+              description: string;
+              address: string | null;
+              category: string;
+              tags: string[];
+              language: string;
+              location: {
+                lat: number;
+                lng: number;
+              };
+              /** @description With `near`: metres from it. */
+              distanceM?: number;
+              /** @description Recounted by a job a few seconds after a change. */
+              favouriteCount: number;
+              coverPictureId: string | null;
+              cover: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              } | null;
+              /** @enum {unknown} */
+              status: 'visible' | 'pending' | 'hidden';
+              /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+              moderationReason?: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            } & {
+              pictures: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description Not modified: the `If-None-Match` ETag matches. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Delete a spot (soft; its owner, or a moderator) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not your spot. Codes: `SPOT_NOT_OWNER`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Change a spot (its owner, or a moderator); `coverPictureId` picks the cover */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "location": {
+           *         "lat": 1,
+           *         "lng": 1
+           *       },
+           *       "address": "string",
+           *       "category": "viewpoint",
+           *       "tags": [
+           *         "string"
+           *       ],
+           *       "language": "simple",
+           *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *     }
+           */
+          'application/json': {
+            name?: string;
+            description?: string;
+            location?: {
+              /** @description Latitude, degrees (WGS 84). */
+              lat: number;
+              /** @description Longitude, degrees (WGS 84). */
+              lng: number;
+            };
+            address?: string | null;
+            /** @enum {unknown} */
+            category?:
+              | 'viewpoint'
+              | 'mural'
+              | 'architecture'
+              | 'bridge'
+              | 'nature'
+              | 'street'
+              | 'monument'
+              | 'water'
+              | 'night'
+              | 'other';
+            /** @description At most 20; stored lower-case, duplicates (in any case) once. */
+            tags?: string[];
+            /** @enum {unknown} */
+            language?:
+              | 'simple'
+              | 'english'
+              | 'french'
+              | 'german'
+              | 'spanish'
+              | 'italian'
+              | 'portuguese'
+              | 'dutch';
+            coverPictureId?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "address": "string",
+             *       "category": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "language": "string",
+             *       "location": {
+             *         "lat": 1,
+             *         "lng": 1
+             *       },
+             *       "distanceM": 1,
+             *       "favouriteCount": 1,
+             *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "cover": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "caption": "string",
+             *         "status": "processing",
+             *         "width": 1,
+             *         "height": 1,
+             *         "blurhash": "string",
+             *         "path": "string",
+             *         "variants": [
+             *           {
+             *             "id": "string",
+             *             "width": 1,
+             *             "height": 1,
+             *             "contentType": "string",
+             *             "size": 1,
+             *             "path": "string"
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "status": "visible",
+             *       "moderationReason": "string",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "pictures": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              ownerId: string;
+              name: string;
+              description: string;
+              address: string | null;
+              category: string;
+              tags: string[];
+              language: string;
+              location: {
+                lat: number;
+                lng: number;
+              };
+              /** @description With `near`: metres from it. */
+              distanceM?: number;
+              /** @description Recounted by a job a few seconds after a change. */
+              favouriteCount: number;
+              coverPictureId: string | null;
+              cover: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              } | null;
+              /** @enum {unknown} */
+              status: 'visible' | 'pending' | 'hidden';
+              /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+              moderationReason?: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            } & {
+              pictures: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not your spot. Codes: `SPOT_NOT_OWNER`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Cover picture not usable. Codes: `VALIDATION_FAILED`, `COVER_NOT_READY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/pictures': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A spot’s pictures (ready ones; the owner also sees those processing or failed) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Add an uploaded picture (purpose `spots.picture`) to the caller’s spot */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "caption": "string"
+           *     }
+           */
+          'application/json': {
+            /**
+             * Format: uuid
+             * @description An upload of purpose `spots.picture`.
+             */
+            fileId: string;
+            caption?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "caption": "string",
+             *       "status": "processing",
+             *       "width": 1,
+             *       "height": 1,
+             *       "blurhash": "string",
+             *       "path": "string",
+             *       "variants": [
+             *         {
+             *           "id": "string",
+             *           "width": 1,
+             *           "height": 1,
+             *           "contentType": "string",
+             *           "size": 1,
+             *           "path": "string"
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              spotId: string;
+              /** Format: uuid */
+              fileId: string;
+              caption: string | null;
+              /** @enum {unknown} */
+              status: 'processing' | 'ready' | 'failed';
+              width: number | null;
+              height: number | null;
+              blurhash: string | null;
+              path: string | null;
+              variants: {
+                /** @description `w256.webp`: what `?variant=` takes. */
+                id: string;
+                width: number;
+                height: number;
+                contentType: string;
+                size: number;
+                path: string;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not your spot. Codes: `SPOT_NOT_OWNER`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Codes: `IDEMPOTENCY_IN_PROGRESS`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Picture file not usable. Too many pictures. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `PICTURE_FILE_INVALID`, `TOO_MANY_PICTURES`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/pictures/{pictureId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove a picture from a spot (its owner, or a moderator) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+          pictureId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not your spot. Codes: `SPOT_NOT_OWNER`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Picture not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`, `PICTURE_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/favourite': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Favourite a spot (idempotent) */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    /** Unfavourite a spot (idempotent) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/reports': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Report a spot (once per user; past the threshold it goes to review) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "reason": "string"
+           *     }
+           */
+          'application/json': {
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "reported": true,
+             *       "hidden": true
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              spotId: string;
+              reported: boolean;
+              hidden: boolean;
+            };
+          };
+        };
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "reported": true,
+             *       "hidden": true
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              spotId: string;
+              reported: boolean;
+              hidden: boolean;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Cannot report your own spot. Codes: `VALIDATION_FAILED`, `CANNOT_REPORT_OWN_SPOT`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/hide': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Hide a spot from every public read (moderators) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "reason": "string"
+           *     }
+           */
+          'application/json': {
+            reason: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "address": "string",
+             *       "category": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "language": "string",
+             *       "location": {
+             *         "lat": 1,
+             *         "lng": 1
+             *       },
+             *       "distanceM": 1,
+             *       "favouriteCount": 1,
+             *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "cover": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "caption": "string",
+             *         "status": "processing",
+             *         "width": 1,
+             *         "height": 1,
+             *         "blurhash": "string",
+             *         "path": "string",
+             *         "variants": [
+             *           {
+             *             "id": "string",
+             *             "width": 1,
+             *             "height": 1,
+             *             "contentType": "string",
+             *             "size": 1,
+             *             "path": "string"
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "status": "visible",
+             *       "moderationReason": "string",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "pictures": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              ownerId: string;
+              name: string;
+              description: string;
+              address: string | null;
+              category: string;
+              tags: string[];
+              language: string;
+              location: {
+                lat: number;
+                lng: number;
+              };
+              /** @description With `near`: metres from it. */
+              distanceM?: number;
+              /** @description Recounted by a job a few seconds after a change. */
+              favouriteCount: number;
+              coverPictureId: string | null;
+              cover: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              } | null;
+              /** @enum {unknown} */
+              status: 'visible' | 'pending' | 'hidden';
+              /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+              moderationReason?: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            } & {
+              pictures: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `spots:moderate`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/spots/{id}/restore': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Make a hidden or pending spot public again (moderators) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "ownerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "address": "string",
+             *       "category": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "language": "string",
+             *       "location": {
+             *         "lat": 1,
+             *         "lng": 1
+             *       },
+             *       "distanceM": 1,
+             *       "favouriteCount": 1,
+             *       "coverPictureId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "cover": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "caption": "string",
+             *         "status": "processing",
+             *         "width": 1,
+             *         "height": 1,
+             *         "blurhash": "string",
+             *         "path": "string",
+             *         "variants": [
+             *           {
+             *             "id": "string",
+             *             "width": 1,
+             *             "height": 1,
+             *             "contentType": "string",
+             *             "size": 1,
+             *             "path": "string"
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "status": "visible",
+             *       "moderationReason": "string",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "pictures": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "spotId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "caption": "string",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "size": 1,
+             *               "path": "string"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              ownerId: string;
+              name: string;
+              description: string;
+              address: string | null;
+              category: string;
+              tags: string[];
+              language: string;
+              location: {
+                lat: number;
+                lng: number;
+              };
+              /** @description With `near`: metres from it. */
+              distanceM?: number;
+              /** @description Recounted by a job a few seconds after a change. */
+              favouriteCount: number;
+              coverPictureId: string | null;
+              cover: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              } | null;
+              /** @enum {unknown} */
+              status: 'visible' | 'pending' | 'hidden';
+              /** @description Why it is hidden or pending: shown to its owner and moderators only. */
+              moderationReason?: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            } & {
+              pictures: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                spotId: string;
+                /** Format: uuid */
+                fileId: string;
+                caption: string | null;
+                /** @enum {unknown} */
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  /** @description `w256.webp`: what `?variant=` takes. */
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  size: number;
+                  path: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `spots:moderate`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Spot not found. Codes: `NOT_FOUND`, `SPOT_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/categories': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The category tree (nested, or flat in path order) */
+    get: {
+      parameters: {
+        query?: {
+          shape?: 'nested' | 'flat';
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "slug": "example",
+             *           "name": "Example",
+             *           "description": "An example.",
+             *           "depth": 1,
+             *           "position": 1,
+             *           "children": [
+             *             {}
+             *           ]
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                parentId: string | null;
+                slug: string;
+                name: string;
+                description: string;
+                depth: number;
+                position: number;
+                children?: unknown[];
+              }[];
+            };
+          };
+        };
+        /** @description Not modified: the `If-None-Match` tag matches the current `ETag`; no body. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /** @example {} */
+            'application/json': unknown;
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create a category (under `parentId`, or a root) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "slug": "a",
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "position": 1
+           *     }
+           */
+          'application/json': {
+            slug: string;
+            name: string;
+            description?: string;
+            parentId?: string | null;
+            position?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "depth": 1,
+             *       "position": 1
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              parentId: string | null;
+              slug: string;
+              name: string;
+              description: string;
+              depth: number;
+              position: number;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not found. Codes: `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Slug taken. Codes: `DUPLICATE_SLUG`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/categories/{slug}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One category */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "depth": 1,
+             *       "position": 1
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              parentId: string | null;
+              slug: string;
+              name: string;
+              description: string;
+              depth: number;
+              position: number;
+            };
+          };
+        };
+        /** @description Not modified: the `If-None-Match` tag matches the current `ETag`; no body. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /** @example {} */
+            'application/json': unknown;
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/categories/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Delete an empty category, or move its items (`moveItemsTo`) and delete its subtree */
+    delete: {
+      parameters: {
+        query?: {
+          /** @description Moves every item of the subtree here first. */
+          moveItemsTo?: string;
+        };
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description No content. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Category not empty. Category cycle. Codes: `CATEGORY_NOT_EMPTY`, `CATEGORY_CYCLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Rename, reorder or move a category with its subtree (cycles refused) */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "slug": "a",
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "position": 1
+           *     }
+           */
+          'application/json': {
+            slug?: string;
+            name?: string;
+            description?: string;
+            parentId?: string | null;
+            position?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "parentId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "depth": 1,
+             *       "position": 1
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              parentId: string | null;
+              slug: string;
+              name: string;
+              description: string;
+              depth: number;
+              position: number;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Slug taken. Category cycle. Codes: `DUPLICATE_SLUG`, `CATEGORY_CYCLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/shop/items': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List items: by category (with its descendants), price, stock, text, attributes */
+    get: {
+      parameters: {
+        query?: {
+          category?: string;
+          minPrice?: number;
+          maxPrice?: number;
+          /** @description ISO 4217 code. */
+          currency?: string;
+          inStock?: boolean;
+          q?: string;
+          /** @description A JSON object of attribute values the items must contain: `{"color":"blue"}`. */
+          attributes?: string;
+          /** @description Default: `relevance` with `q`, else `newest`. `relevance` needs `q`. */
+          sort?: 'price' | '-price' | 'newest' | 'name' | 'relevance';
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "slug": "example",
+             *           "name": "Example",
+             *           "price": 1,
+             *           "currency": "string",
+             *           "inStock": true,
+             *           "category": {
+             *             "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "slug": "example",
+             *             "name": "Example"
+             *           },
+             *           "image": {
+             *             "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *             "status": "processing",
+             *             "width": 1,
+             *             "height": 1,
+             *             "blurhash": "string",
+             *             "path": "string",
+             *             "variants": [
+             *               {
+             *                 "id": "string",
+             *                 "width": 1,
+             *                 "height": 1,
+             *                 "contentType": "string",
+             *                 "path": "string"
+             *               }
+             *             ]
+             *           },
+             *           "createdAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                sku: string;
+                slug: string;
+                name: string;
+                price: number;
+                currency: string;
+                inStock: boolean;
+                category: {
+                  /** Format: uuid */
+                  id: string;
+                  slug: string;
+                  name: string;
+                };
+                image: {
+                  /** Format: uuid */
+                  fileId: string;
+                  status: 'processing' | 'ready' | 'failed';
+                  width: number | null;
+                  height: number | null;
+                  blurhash: string | null;
+                  path: string | null;
+                  variants: {
+                    id: string;
+                    width: number;
+                    height: number;
+                    contentType: string;
+                    path: string;
+                  }[];
+                } | null;
+                /** Format: date-time */
+                createdAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid list query. Codes: `VALIDATION_FAILED`, `INVALID_LIST_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create an item */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "sku": "A",
+           *       "slug": "a",
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "price": 1,
+           *       "currency": "AAA",
+           *       "stock": 1,
+           *       "categoryId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "images": [
+           *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *       ],
+           *       "attributes": {},
+           *       "active": true
+           *     }
+           */
+          'application/json': {
+            sku: string;
+            slug: string;
+            name: string;
+            description?: string;
+            price: number;
+            /** @description ISO 4217 code. */
+            currency: string;
+            stock: number;
+            /** Format: uuid */
+            categoryId: string;
+            images?: string[];
+            /** @description Free JSON (size and depth limited). */
+            attributes?: {
+              [key: string]: unknown;
+            };
+            active?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "sku": "string",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "price": 1,
+             *       "currency": "string",
+             *       "stock": 1,
+             *       "inStock": true,
+             *       "active": true,
+             *       "category": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "slug": "example",
+             *         "name": "Example"
+             *       },
+             *       "attributes": {},
+             *       "images": [
+             *         {
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "path": "string"
+             *             }
+             *           ]
+             *         }
+             *       ],
+             *       "version": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              sku: string;
+              slug: string;
+              name: string;
+              description: string;
+              price: number;
+              currency: string;
+              stock: number;
+              inStock: boolean;
+              active: boolean;
+              category: {
+                /** Format: uuid */
+                id: string;
+                slug: string;
+                name: string;
+              };
+              attributes: {
+                [key: string]: unknown;
+              };
+              images: {
+                /** Format: uuid */
+                fileId: string;
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  path: string;
+                }[];
+              }[];
+              version: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not found. Codes: `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description SKU taken. Codes: `DUPLICATE_SKU`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Unknown currency. Attributes refused. Not an item image. Codes: `VALIDATION_FAILED`, `INVALID_CURRENCY`, `INVALID_ATTRIBUTES`, `INVALID_IMAGE`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/items/{slug}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One listed item, with its images */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "sku": "string",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "price": 1,
+             *       "currency": "string",
+             *       "stock": 1,
+             *       "inStock": true,
+             *       "active": true,
+             *       "category": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "slug": "example",
+             *         "name": "Example"
+             *       },
+             *       "attributes": {},
+             *       "images": [
+             *         {
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "path": "string"
+             *             }
+             *           ]
+             *         }
+             *       ],
+             *       "version": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              sku: string;
+              slug: string;
+              name: string;
+              description: string;
+              price: number;
+              currency: string;
+              stock: number;
+              inStock: boolean;
+              active: boolean;
+              category: {
+                /** Format: uuid */
+                id: string;
+                slug: string;
+                name: string;
+              };
+              attributes: {
+                [key: string]: unknown;
+              };
+              images: {
+                /** Format: uuid */
+                fileId: string;
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  path: string;
+                }[];
+              }[];
+              version: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description Not modified: the `If-None-Match` tag matches the current `ETag`; no body. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /** @example {} */
+            'application/json': unknown;
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/admin/items/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One item for its admins (inactive too), with the ETag to send as If-Match */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "sku": "string",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "price": 1,
+             *       "currency": "string",
+             *       "stock": 1,
+             *       "inStock": true,
+             *       "active": true,
+             *       "category": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "slug": "example",
+             *         "name": "Example"
+             *       },
+             *       "attributes": {},
+             *       "images": [
+             *         {
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "path": "string"
+             *             }
+             *           ]
+             *         }
+             *       ],
+             *       "version": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              sku: string;
+              slug: string;
+              name: string;
+              description: string;
+              price: number;
+              currency: string;
+              stock: number;
+              inStock: boolean;
+              active: boolean;
+              category: {
+                /** Format: uuid */
+                id: string;
+                slug: string;
+                name: string;
+              };
+              attributes: {
+                [key: string]: unknown;
+              };
+              images: {
+                /** Format: uuid */
+                fileId: string;
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  path: string;
+                }[];
+              }[];
+              version: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/items/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Delete an item (soft: past orders keep their lines) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: {
+          /** @description The ETag read; a stale one answers 412. */
+          'if-match'?: string;
+        };
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description No content. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Precondition failed. Codes: `STALE_WRITE`. */
+        412: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Change an item; with If-Match, a stale write answers 412 */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: {
+          /** @description The ETag read; a stale one answers 412. */
+          'if-match'?: string;
+        };
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "sku": "A",
+           *       "slug": "a",
+           *       "name": "Example",
+           *       "description": "An example.",
+           *       "price": 1,
+           *       "currency": "AAA",
+           *       "stock": 1,
+           *       "categoryId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "images": [
+           *         "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *       ],
+           *       "attributes": {},
+           *       "active": true
+           *     }
+           */
+          'application/json': {
+            sku?: string;
+            slug?: string;
+            name?: string;
+            description?: string;
+            price?: number;
+            /** @description ISO 4217 code. */
+            currency?: string;
+            stock?: number;
+            /** Format: uuid */
+            categoryId?: string;
+            images?: string[];
+            /** @description Free JSON (size and depth limited). */
+            attributes?: {
+              [key: string]: unknown;
+            };
+            active?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "sku": "string",
+             *       "slug": "example",
+             *       "name": "Example",
+             *       "description": "An example.",
+             *       "price": 1,
+             *       "currency": "string",
+             *       "stock": 1,
+             *       "inStock": true,
+             *       "active": true,
+             *       "category": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "slug": "example",
+             *         "name": "Example"
+             *       },
+             *       "attributes": {},
+             *       "images": [
+             *         {
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "processing",
+             *           "width": 1,
+             *           "height": 1,
+             *           "blurhash": "string",
+             *           "path": "string",
+             *           "variants": [
+             *             {
+             *               "id": "string",
+             *               "width": 1,
+             *               "height": 1,
+             *               "contentType": "string",
+             *               "path": "string"
+             *             }
+             *           ]
+             *         }
+             *       ],
+             *       "version": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              sku: string;
+              slug: string;
+              name: string;
+              description: string;
+              price: number;
+              currency: string;
+              stock: number;
+              inStock: boolean;
+              active: boolean;
+              category: {
+                /** Format: uuid */
+                id: string;
+                slug: string;
+                name: string;
+              };
+              attributes: {
+                [key: string]: unknown;
+              };
+              images: {
+                /** Format: uuid */
+                fileId: string;
+                status: 'processing' | 'ready' | 'failed';
+                width: number | null;
+                height: number | null;
+                blurhash: string | null;
+                path: string | null;
+                variants: {
+                  id: string;
+                  width: number;
+                  height: number;
+                  contentType: string;
+                  path: string;
+                }[];
+              }[];
+              version: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `shop:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description SKU taken. Codes: `DUPLICATE_SKU`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Precondition failed. Codes: `STALE_WRITE`. */
+        412: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Unknown currency. Attributes refused. Not an item image. Codes: `VALIDATION_FAILED`, `INVALID_CURRENCY`, `INVALID_ATTRIBUTES`, `INVALID_IMAGE`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/shop/customers/me': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller’s customer profile (made on first use) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "phone": "string",
+             *       "defaultShippingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "defaultBillingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "addresses": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "line1": "string",
+             *           "line2": "string",
+             *           "city": "string",
+             *           "postalCode": "string",
+             *           "country": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              phone: string;
+              defaultShippingAddressId: string | null;
+              defaultBillingAddressId: string | null;
+              addresses: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    /** Change the caller’s name, phone or default addresses */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "phone": "",
+           *       "defaultShippingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "defaultBillingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *     }
+           */
+          'application/json': {
+            name?: string;
+            phone?: string;
+            defaultShippingAddressId?: string | null;
+            defaultBillingAddressId?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "phone": "string",
+             *       "defaultShippingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "defaultBillingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "addresses": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "line1": "string",
+             *           "line2": "string",
+             *           "city": "string",
+             *           "postalCode": "string",
+             *           "country": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              phone: string;
+              defaultShippingAddressId: string | null;
+              defaultBillingAddressId: string | null;
+              addresses: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not found. Codes: `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/shop/customers/me/addresses': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Add an address (the first becomes the default shipping and billing one) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "line1": "string",
+           *       "line2": "string",
+           *       "city": "string",
+           *       "postalCode": "string",
+           *       "country": "AA",
+           *       "defaultShipping": true,
+           *       "defaultBilling": true
+           *     }
+           */
+          'application/json': {
+            name: string;
+            line1: string;
+            line2?: string;
+            city: string;
+            postalCode: string;
+            /** @description ISO 3166-1 alpha-2. */
+            country: string;
+            defaultShipping?: boolean;
+            defaultBilling?: boolean;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "phone": "string",
+             *       "defaultShippingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "defaultBillingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "addresses": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "line1": "string",
+             *           "line2": "string",
+             *           "city": "string",
+             *           "postalCode": "string",
+             *           "country": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              phone: string;
+              defaultShippingAddressId: string | null;
+              defaultBillingAddressId: string | null;
+              addresses: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Unknown country. Codes: `VALIDATION_FAILED`, `INVALID_COUNTRY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/customers/me/addresses/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Remove an address (orders keep their copy) */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description No content. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/cart': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller’s cart, with live prices (it reserves nothing) */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "lines": [
+             *         {
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "slug": "example",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "currency": "string",
+             *           "quantity": 1,
+             *           "lineTotal": 1,
+             *           "available": true
+             *         }
+             *       ],
+             *       "subtotals": [
+             *         {
+             *           "currency": "string",
+             *           "subtotal": 1
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              lines: {
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                slug: string;
+                name: string;
+                unitPrice: number;
+                currency: string;
+                quantity: number;
+                lineTotal: number;
+                /** @description Active and enough in stock right now. */
+                available: boolean;
+              }[];
+              subtotals: {
+                currency: string;
+                subtotal: number;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/cart/items/{itemId}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    /** Set the quantity of an item in the cart */
+    put: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          itemId: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "quantity": 1
+           *     }
+           */
+          'application/json': {
+            quantity: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "lines": [
+             *         {
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "slug": "example",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "currency": "string",
+             *           "quantity": 1,
+             *           "lineTotal": 1,
+             *           "available": true
+             *         }
+             *       ],
+             *       "subtotals": [
+             *         {
+             *           "currency": "string",
+             *           "subtotal": 1
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              lines: {
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                slug: string;
+                name: string;
+                unitPrice: number;
+                currency: string;
+                quantity: number;
+                lineTotal: number;
+                /** @description Active and enough in stock right now. */
+                available: boolean;
+              }[];
+              subtotals: {
+                currency: string;
+                subtotal: number;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Item unavailable. Codes: `VALIDATION_FAILED`, `ITEM_UNAVAILABLE`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    post?: never;
+    /** Take an item out of the cart */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          itemId: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description No content. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The caller’s orders, newest first */
+    get: {
+      parameters: {
+        query?: {
+          limit?: string;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "pending",
+             *           "currency": "string",
+             *           "subtotal": 1,
+             *           "shipping": 1,
+             *           "tax": 1,
+             *           "total": 1,
+             *           "refunded": 1,
+             *           "lineCount": 1,
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                customerId: string;
+                status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+                currency: string;
+                subtotal: number;
+                shipping: number;
+                tax: number;
+                total: number;
+                refunded: number;
+                lineCount: number;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid list query. Codes: `VALIDATION_FAILED`, `INVALID_LIST_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Place an order (its lines, or the cart’s); needs an Idempotency-Key */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "lines": [
+           *         {
+           *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *           "quantity": 1
+           *         }
+           *       ],
+           *       "shippingAddressId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "shippingAddress": {
+           *         "name": "Example",
+           *         "line1": "string",
+           *         "line2": "string",
+           *         "city": "string",
+           *         "postalCode": "string",
+           *         "country": "AA"
+           *       }
+           *     }
+           */
+          'application/json': {
+            lines?: {
+              /** Format: uuid */
+              itemId: string;
+              quantity: number;
+            }[];
+            /** Format: uuid */
+            shippingAddressId?: string;
+            shippingAddress?: {
+              name: string;
+              line1: string;
+              line2?: string;
+              city: string;
+              postalCode: string;
+              /** @description ISO 3166-1 alpha-2. */
+              country: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. The `Idempotency-Key` header is missing. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `IDEMPOTENCY_KEY_REQUIRED`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Not found. Codes: `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Out of stock. Codes: `IDEMPOTENCY_IN_PROGRESS`, `OUT_OF_STOCK`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Item unavailable. Currencies mixed. Amount too large. Nothing to order. Shipping address required. Unknown country. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `ITEM_UNAVAILABLE`, `CURRENCY_MISMATCH`, `AMOUNT_TOO_LARGE`, `EMPTY_ORDER`, `ADDRESS_REQUIRED`, `INVALID_COUNTRY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One of the caller’s orders, with its lines and history */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Cancel one of the caller’s orders while pending or paid (stock returns) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "reason": "string"
+           *     }
+           */
+          'application/json': {
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Invalid order transition. Codes: `IDEMPOTENCY_IN_PROGRESS`, `INVALID_ORDER_TRANSITION`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/admin/orders': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Every order: filters status, customerId, createdAt, total */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description Page size, 1 to 100 (default 20).
+           * @example 20
+           */
+          limit?: string;
+          /** @description Opaque cursor from `page.nextCursor`. */
+          cursor?: string;
+          /** @description Page number (offset pagination; adds `total` and `pages`). */
+          page?: string;
+          /** @description Page size with `page`. */
+          size?: string;
+          /** @description `false` skips the total with `page`. */
+          count?: string;
+          /** @description Comma-separated, `-` for descending: createdAt, total. */
+          sort?: string;
+          /** @description Filter status (string) by eq. */
+          status?: string;
+          /** @description Filter status (string) by in (comma-separated). */
+          'status[in]'?: string;
+          /** @description Filter customerId (uuid) by eq. */
+          customerId?: string;
+          /** @description Filter createdAt (timestamp) by gte. */
+          'createdAt[gte]'?: string;
+          /** @description Filter createdAt (timestamp) by lte. */
+          'createdAt[lte]'?: string;
+          /** @description Filter total (integer) by gte. */
+          'total[gte]'?: string;
+          /** @description Filter total (integer) by lte. */
+          'total[lte]'?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "status": "pending",
+             *           "currency": "string",
+             *           "subtotal": 1,
+             *           "shipping": 1,
+             *           "tax": 1,
+             *           "total": 1,
+             *           "refunded": 1,
+             *           "lineCount": 1,
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                /** Format: uuid */
+                customerId: string;
+                status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+                currency: string;
+                subtotal: number;
+                shipping: number;
+                tax: number;
+                total: number;
+                refunded: number;
+                lineCount: number;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid list query. Codes: `VALIDATION_FAILED`, `INVALID_LIST_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/admin/orders/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Any order, with its lines and history */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}/pay': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Record an order’s payment (pending → paid) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "reference": "string"
+           *     }
+           */
+          'application/json': {
+            reference?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Invalid order transition. Codes: `IDEMPOTENCY_IN_PROGRESS`, `INVALID_ORDER_TRANSITION`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Payment failed. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `PAYMENT_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}/ship': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Ship an order (paid → shipped); mails the customer */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "carrier": "string",
+           *       "trackingNumber": "string"
+           *     }
+           */
+          'application/json': {
+            carrier: string;
+            trackingNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Invalid order transition. Codes: `IDEMPOTENCY_IN_PROGRESS`, `INVALID_ORDER_TRANSITION`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}/deliver': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Mark an order delivered (shipped → delivered) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "reason": "string"
+           *     }
+           */
+          'application/json': {
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Invalid order transition. Codes: `IDEMPOTENCY_IN_PROGRESS`, `INVALID_ORDER_TRANSITION`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/shop/orders/{id}/refund': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /** Refund an order, whole or `amount` (partial refunds add up; stock returns if not shipped) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "amount": 1,
+           *       "reason": "string"
+           *     }
+           */
+          'application/json': {
+            amount?: number;
+            reason?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "customerId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "status": "pending",
+             *       "currency": "string",
+             *       "subtotal": 1,
+             *       "shipping": 1,
+             *       "tax": 1,
+             *       "total": 1,
+             *       "refunded": 1,
+             *       "lineCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "shippingAddress": {
+             *         "name": "Example",
+             *         "line1": "string",
+             *         "line2": "string",
+             *         "city": "string",
+             *         "postalCode": "string",
+             *         "country": "string"
+             *       },
+             *       "paymentReference": "string",
+             *       "carrier": "string",
+             *       "trackingNumber": "string",
+             *       "lines": [
+             *         {
+             *           "lineNo": 1,
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "sku": "string",
+             *           "name": "Example",
+             *           "unitPrice": 1,
+             *           "quantity": 1,
+             *           "lineTotal": 1
+             *         }
+             *       ],
+             *       "history": [
+             *         {
+             *           "kind": "string",
+             *           "at": "2026-01-15T09:30:00.000Z",
+             *           "actorId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "from": "string",
+             *           "to": "string",
+             *           "itemId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "quantity": 1,
+             *           "amount": 1,
+             *           "reason": "string"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              /** Format: uuid */
+              customerId: string;
+              status: 'pending' | 'paid' | 'shipped' | 'delivered' | 'cancelled' | 'refunded';
+              currency: string;
+              subtotal: number;
+              shipping: number;
+              tax: number;
+              total: number;
+              refunded: number;
+              lineCount: number;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              shippingAddress: {
+                name: string;
+                line1: string;
+                line2: string | null;
+                city: string;
+                postalCode: string;
+                country: string;
+              };
+              paymentReference: string | null;
+              carrier: string | null;
+              trackingNumber: string | null;
+              lines: {
+                lineNo: number;
+                /** Format: uuid */
+                itemId: string;
+                sku: string;
+                name: string;
+                unitPrice: number;
+                quantity: number;
+                lineTotal: number;
+              }[];
+              history: {
+                kind: string;
+                /** Format: date-time */
+                at: string;
+                actorId: string | null;
+                from: string | null;
+                to: string | null;
+                itemId: string | null;
+                quantity: number | null;
+                amount: number | null;
+                reason: string;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. The `Idempotency-Key` is malformed. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_IDEMPOTENCY_KEY`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `orders:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Not found. Codes: `NOT_FOUND`, `SHOP_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A request with this `Idempotency-Key` is still running. Invalid order transition. Codes: `IDEMPOTENCY_IN_PROGRESS`, `INVALID_ORDER_TRANSITION`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. This `Idempotency-Key` was used for another request. Refund too large. Codes: `VALIDATION_FAILED`, `IDEMPOTENCY_KEY_REUSED`, `REFUND_TOO_LARGE`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** List published datasets (q over title and description, tag) */
+    get: {
+      parameters: {
+        query?: {
+          q?: string;
+          tag?: string;
+          limit?: number;
+          cursor?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "slug": "example",
+             *           "title": "Example",
+             *           "description": "An example.",
+             *           "license": "string",
+             *           "source": "string",
+             *           "tags": [
+             *             "string"
+             *           ],
+             *           "version": 1,
+             *           "rowCount": 1,
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                slug: string;
+                title: string;
+                description: string;
+                license: string;
+                source: string;
+                tags: string[];
+                version: number | null;
+                rowCount: number | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                nextCursor: string | null;
+                hasMore: boolean;
+              };
+            };
+          };
+        };
+        /** @description Not modified: the copy named by `If-None-Match` is current. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Create a dataset */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "slug": "a",
+           *       "title": "Example",
+           *       "description": "",
+           *       "license": "",
+           *       "source": "",
+           *       "tags": []
+           *     }
+           */
+          'application/json': {
+            /** @description Lowercase letters, digits and dashes. */
+            slug: string;
+            title: string;
+            /** @default  */
+            description?: string;
+            /** @default  */
+            license?: string;
+            /** @default  */
+            source?: string;
+            /** @default [] */
+            tags?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "slug": "example",
+             *       "title": "Example",
+             *       "description": "An example.",
+             *       "license": "string",
+             *       "source": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "version": 1,
+             *       "rowCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              slug: string;
+              title: string;
+              description: string;
+              license: string;
+              source: string;
+              tags: string[];
+              version: number | null;
+              rowCount: number | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets/{slug}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** A dataset: metadata, columns, row count, readable versions */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "slug": "example",
+             *       "title": "Example",
+             *       "description": "An example.",
+             *       "license": "string",
+             *       "source": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "version": 1,
+             *       "rowCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z",
+             *       "columns": [
+             *         {
+             *           "name": "Example",
+             *           "label": "Example",
+             *           "description": "An example.",
+             *           "type": "integer",
+             *           "filterable": true,
+             *           "sortable": true,
+             *           "searchable": true
+             *         }
+             *       ],
+             *       "versions": [
+             *         {
+             *           "number": 1,
+             *           "rowCount": 1,
+             *           "importedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              slug: string;
+              title: string;
+              description: string;
+              license: string;
+              source: string;
+              tags: string[];
+              version: number | null;
+              rowCount: number | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+              columns: {
+                name: string;
+                label: string;
+                description: string;
+                type: 'integer' | 'decimal' | 'boolean' | 'date' | 'timestamp' | 'geo' | 'text';
+                filterable: boolean;
+                sortable: boolean;
+                searchable: boolean;
+              }[];
+              versions: {
+                number: number;
+                rowCount: number;
+                /** Format: date-time */
+                importedAt: string;
+              }[];
+            };
+          };
+        };
+        /** @description Not modified: the copy named by `If-None-Match` is current. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /** Delete a dataset and its tables */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Done. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Edit a dataset’s metadata */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "title": "Example",
+           *       "description": "An example.",
+           *       "license": "string",
+           *       "source": "string",
+           *       "tags": [
+           *         "a"
+           *       ]
+           *     }
+           */
+          'application/json': {
+            title?: string;
+            description?: string;
+            license?: string;
+            source?: string;
+            tags?: string[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "slug": "example",
+             *       "title": "Example",
+             *       "description": "An example.",
+             *       "license": "string",
+             *       "source": "string",
+             *       "tags": [
+             *         "string"
+             *       ],
+             *       "version": 1,
+             *       "rowCount": 1,
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              slug: string;
+              title: string;
+              description: string;
+              license: string;
+              source: string;
+              tags: string[];
+              version: number | null;
+              rowCount: number | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets/{slug}/rows': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Rows: filters (col=value, col[op]=value), sort, q, near, facets, keyset pages */
+    get: {
+      parameters: {
+        query?: {
+          limit?: number;
+          cursor?: string;
+          /** @description `col,-col2` */
+          sort?: string;
+          /** @description Words, "phrases", or, -not (web search syntax). */
+          q?: string;
+          /** @description `lat,lng` on the geo column */
+          near?: string;
+          radiusM?: number;
+          facets?: string;
+          fields?: string;
+          version?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "version": 1,
+             *       "items": [
+             *         {}
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true
+             *       },
+             *       "facets": {}
+             *     }
+             */
+            'application/json': {
+              version: number;
+              items: {
+                [key: string]: unknown;
+              }[];
+              page: {
+                limit: number;
+                nextCursor: string | null;
+                hasMore: boolean;
+              };
+              facets?: {
+                [key: string]: {
+                  value: unknown;
+                  count: number;
+                }[];
+              };
+            };
+          };
+        };
+        /** @description Not modified: the copy named by `If-None-Match` is current. */
+        304: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets/{slug}/rows.csv': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The whole filtered result as CSV (formulas neutralised), streamed */
+    get: {
+      parameters: {
+        query?: {
+          /** @description `col,-col2` */
+          sort?: string;
+          /** @description Words, "phrases", or, -not (web search syntax). */
+          q?: string;
+          /** @description `lat,lng` on the geo column */
+          near?: string;
+          radiusM?: number;
+          fields?: string;
+          version?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets/{slug}/rows.ndjson': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** The whole filtered result as NDJSON, streamed */
+    get: {
+      parameters: {
+        query?: {
+          /** @description `col,-col2` */
+          sort?: string;
+          /** @description Words, "phrases", or, -not (web search syntax). */
+          q?: string;
+          /** @description `lat,lng` on the geo column */
+          near?: string;
+          radiusM?: number;
+          fields?: string;
+          version?: number;
+        };
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/datasets/{slug}/versions': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Versions with import status, row counts and bad rows */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "number": 1,
+             *           "status": "queued",
+             *           "current": true,
+             *           "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "format": "csv",
+             *           "jobId": "string",
+             *           "rowCount": 1,
+             *           "badRowCount": 1,
+             *           "badRows": [
+             *             {
+             *               "line": 1,
+             *               "message": "An example."
+             *             }
+             *           ],
+             *           "warnings": [
+             *             "string"
+             *           ],
+             *           "failureCode": "string",
+             *           "failure": "string",
+             *           "columns": [
+             *             {
+             *               "name": "Example",
+             *               "label": "Example",
+             *               "description": "An example.",
+             *               "type": "integer",
+             *               "filterable": true,
+             *               "sortable": true,
+             *               "searchable": true,
+             *               "hidden": true
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "finishedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                number: number;
+                status: 'queued' | 'importing' | 'ready' | 'failed' | 'retired';
+                current: boolean;
+                /** Format: uuid */
+                fileId: string;
+                format: 'csv' | 'ndjson';
+                jobId: string | null;
+                rowCount: number;
+                badRowCount: number;
+                /** @description The first 100 rows refused, with their line. */
+                badRows: {
+                  line: number;
+                  message: string;
+                }[];
+                warnings: string[];
+                failureCode: string | null;
+                failure: string | null;
+                columns: {
+                  name: string;
+                  label: string;
+                  description: string;
+                  type: 'integer' | 'decimal' | 'boolean' | 'date' | 'timestamp' | 'geo' | 'text';
+                  filterable: boolean;
+                  sortable: boolean;
+                  searchable: boolean;
+                  hidden: boolean;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+                finishedAt: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Import a new version from an uploaded CSV or NDJSON file (a job) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @description Lowercase letters, digits and dashes. */
+          slug: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *       "format": "csv",
+           *       "columns": {}
+           *     }
+           */
+          'application/json': {
+            /** Format: uuid */
+            fileId: string;
+            /** @default csv */
+            format?: 'csv' | 'ndjson';
+            /** @default {} */
+            columns?: {
+              [key: string]: {
+                type?: 'integer' | 'decimal' | 'boolean' | 'date' | 'timestamp' | 'geo' | 'text';
+                label?: string;
+                description?: string;
+                filterable?: boolean;
+                sortable?: boolean;
+                searchable?: boolean;
+                hidden?: boolean;
+              };
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "version": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "number": 1,
+             *         "status": "queued",
+             *         "current": true,
+             *         "fileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "format": "csv",
+             *         "jobId": "string",
+             *         "rowCount": 1,
+             *         "badRowCount": 1,
+             *         "badRows": [
+             *           {
+             *             "line": 1,
+             *             "message": "An example."
+             *           }
+             *         ],
+             *         "warnings": [
+             *           "string"
+             *         ],
+             *         "failureCode": "string",
+             *         "failure": "string",
+             *         "columns": [
+             *           {
+             *             "name": "Example",
+             *             "label": "Example",
+             *             "description": "An example.",
+             *             "type": "integer",
+             *             "filterable": true,
+             *             "sortable": true,
+             *             "searchable": true,
+             *             "hidden": true
+             *           }
+             *         ],
+             *         "createdAt": "2026-01-15T09:30:00.000Z",
+             *         "finishedAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "jobId": "string"
+             *     }
+             */
+            'application/json': {
+              version: {
+                /** Format: uuid */
+                id: string;
+                number: number;
+                status: 'queued' | 'importing' | 'ready' | 'failed' | 'retired';
+                current: boolean;
+                /** Format: uuid */
+                fileId: string;
+                format: 'csv' | 'ndjson';
+                jobId: string | null;
+                rowCount: number;
+                badRowCount: number;
+                /** @description The first 100 rows refused, with their line. */
+                badRows: {
+                  line: number;
+                  message: string;
+                }[];
+                warnings: string[];
+                failureCode: string | null;
+                failure: string | null;
+                columns: {
+                  name: string;
+                  label: string;
+                  description: string;
+                  type: 'integer' | 'decimal' | 'boolean' | 'date' | 'timestamp' | 'geo' | 'text';
+                  filterable: boolean;
+                  sortable: boolean;
+                  searchable: boolean;
+                  hidden: boolean;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+                finishedAt: string | null;
+              };
+              jobId: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/api-keys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** API keys with their limits and usage */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "prefix": "string",
+             *           "rateLimitPerMin": 1,
+             *           "requestCount": 1,
+             *           "lastUsedAt": "2026-01-15T09:30:00.000Z",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "revokedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                prefix: string;
+                rateLimitPerMin: number;
+                requestCount: number;
+                lastUsedAt: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                revokedAt: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /** Issue an API key (shown once) */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "rateLimitPerMin": 1
+           *     }
+           */
+          'application/json': {
+            name: string;
+            rateLimitPerMin?: number;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "prefix": "string",
+             *       "rateLimitPerMin": 1,
+             *       "requestCount": 1,
+             *       "lastUsedAt": "2026-01-15T09:30:00.000Z",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "revokedAt": "2026-01-15T09:30:00.000Z",
+             *       "key": "string"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              prefix: string;
+              rateLimitPerMin: number;
+              requestCount: number;
+              lastUsedAt: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              revokedAt: string | null;
+              /** @description Shown once: only its hash is kept. */
+              key: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/public-data/api-keys/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /** Revoke an API key */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Done. */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `datasets:manage`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
   '/api/v1/admin/permissions': {
     parameters: {
       query?: never;
@@ -10327,6 +24243,40 @@ export interface components {
         | 'MAIL_DEV_MESSAGE_NOT_FOUND'
         | 'MAIL_TEMPLATE_NOT_FOUND'
         | 'MAIL_MESSAGE_INVALID'
+        | 'INVALID_API_KEY'
+        | 'API_KEY_NOT_FOUND'
+        | 'DATASET_FILE_NOT_FOUND'
+        | 'DATASET_NOT_FOUND'
+        | 'VERSION_NOT_FOUND'
+        | 'DATASET_FILE_NOT_READY'
+        | 'SLUG_TAKEN'
+        | 'INVALID_FILTER'
+        | 'PUBLISHING_OAUTH_CODE_INVALID'
+        | 'PUBLISHING_OAUTH_DENIED'
+        | 'PUBLISHING_OAUTH_STATE_INVALID'
+        | 'POST_NOT_FOUND'
+        | 'POST_TARGET_NOT_FOUND'
+        | 'PUBLISHING_ACCOUNT_NOT_FOUND'
+        | 'PUBLISHING_PLATFORM_NOT_ENABLED'
+        | 'POST_NOT_SCHEDULABLE'
+        | 'POST_NOT_SCHEDULED'
+        | 'POST_TARGET_NOT_RETRYABLE'
+        | 'POST_ACCOUNT_REAUTH_REQUIRED'
+        | 'POST_ACCOUNT_UNKNOWN'
+        | 'POST_CALENDAR_RANGE_INVALID'
+        | 'POST_CONTENT_REJECTED'
+        | 'POST_MEDIA_NOT_READY'
+        | 'POST_MEDIA_UNKNOWN'
+        | 'POST_PLATFORM_DISABLED'
+        | 'POST_SCHEDULE_MISSING'
+        | 'POST_SCHEDULED_AT_NO_OFFSET'
+        | 'POST_SCHEDULED_AT_NONEXISTENT'
+        | 'POST_SCHEDULED_AT_OFFSET_MISMATCH'
+        | 'POST_SCHEDULED_AT_PAST'
+        | 'POST_SCHEDULED_AT_TOO_FAR'
+        | 'POST_TIME_ZONE_INVALID'
+        | 'PUBLISHING_OAUTH_NO_ACCOUNT'
+        | 'PUBLISHING_PLATFORM_UNAVAILABLE'
         | 'ALREADY_AUTHENTICATED'
         | 'MALFORMED_FRAME'
         | 'SUBPROTOCOL_REQUIRED'
@@ -10339,6 +24289,35 @@ export interface components {
         | 'UPSTREAM_ERROR'
         | 'UPSTREAM_TIMEOUT'
         | 'UPSTREAM_UNAVAILABLE'
+        | 'SHOP_NOT_FOUND'
+        | 'CATEGORY_CYCLE'
+        | 'CATEGORY_NOT_EMPTY'
+        | 'DUPLICATE_SKU'
+        | 'DUPLICATE_SLUG'
+        | 'INVALID_ORDER_TRANSITION'
+        | 'OUT_OF_STOCK'
+        | 'STALE_WRITE'
+        | 'ADDRESS_REQUIRED'
+        | 'AMOUNT_TOO_LARGE'
+        | 'CURRENCY_MISMATCH'
+        | 'EMPTY_ORDER'
+        | 'INVALID_ATTRIBUTES'
+        | 'INVALID_COUNTRY'
+        | 'INVALID_CURRENCY'
+        | 'INVALID_IMAGE'
+        | 'ITEM_UNAVAILABLE'
+        | 'PAYMENT_FAILED'
+        | 'REFUND_TOO_LARGE'
+        | 'SPOT_NOT_OWNER'
+        | 'PICTURE_NOT_FOUND'
+        | 'SPOT_NOT_FOUND'
+        | 'CANNOT_REPORT_OWN_SPOT'
+        | 'COVER_NOT_READY'
+        | 'INVALID_LOCATION'
+        | 'INVALID_SPOT_QUERY'
+        | 'PICTURE_FILE_INVALID'
+        | 'RADIUS_TOO_LARGE'
+        | 'TOO_MANY_PICTURES'
         | 'STORAGE_SIGNATURE_INVALID'
         | 'STORAGE_URL_EXPIRED'
         | 'STORAGE_OBJECT_NOT_FOUND'

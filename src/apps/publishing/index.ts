@@ -17,6 +17,7 @@ import {
   registerPostRoutes,
   startPosts,
 } from './posts/index.ts';
+import { TokenKeys } from './accounts/token-keys.ts';
 import { publishingRuntime } from './runtime.ts';
 import { PublishingConfig, type PublishingSettings } from './settings.ts';
 
@@ -30,6 +31,20 @@ export const publishingApp = defineModule({
     'Scheduled social posts: connected Instagram, Facebook Page and YouTube accounts, posts published exactly once.',
   dependsOn: ['identity', 'events', 'files'],
   config: PublishingConfig,
+  // The token keys are checked at start, with every other setting (exit 78), not at first use.
+  checkConfig: (values) => {
+    const setting = values.PUBLISHING_TOKEN_KEYS;
+    if (setting.trim() === '') return [];
+    const kids = setting.split(',').map((entry) => entry.slice(0, entry.indexOf(':')));
+    if (new Set(kids).size !== kids.length)
+      return [{ key: 'PUBLISHING_TOKEN_KEYS', message: 'a key id is listed twice' }];
+    try {
+      TokenKeys.fromSettings(setting, '');
+      return [];
+    } catch {
+      return [{ key: 'PUBLISHING_TOKEN_KEYS', message: 'every key must be 32 bytes (base64)' }];
+    }
+  },
   prefix: `${API_PREFIX}/publishing`,
   migrations: { ...accountsMigrations, ...postsMigrations },
   permissions: postPermissions,

@@ -87,10 +87,9 @@ export const ShopCodes = defineErrorCodes('shop', {
     description: 'The attributes JSON is too large or too deeply nested.',
   },
   STALE_WRITE: {
-    kind: 'Conflict',
+    kind: 'PreconditionFailed',
     title: 'Precondition failed',
-    description:
-      'The item changed since the `ETag` given in `If-Match`; read it again (answered as 412).',
+    description: 'The item changed since the `ETag` given in `If-Match`; read it again.',
   },
   REFUND_TOO_LARGE: {
     kind: 'Invalid',
@@ -108,12 +107,8 @@ export function notFound(what: string): HttpError {
   return new HttpError(ShopCodes.SHOP_NOT_FOUND, { detail: `No such ${what}.` });
 }
 
-/**
- * 412 Precondition Failed. The platform's error kinds stop at 409 for conflicts, so the status is
- * set here; the code (`STALE_WRITE`) is the shop's own.
- */
+/** 412 Precondition Failed, with the item's current `ETag`. */
 export class StaleWriteError extends HttpError {
-  override readonly status: number = 412;
   constructor(current: string) {
     super(ShopCodes.STALE_WRITE, {
       detail: 'The item changed since you read it; read it again and retry.',

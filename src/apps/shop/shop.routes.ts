@@ -1,7 +1,6 @@
 import type { FastifyRequest } from 'fastify';
 import { Type, type TSchema } from 'typebox';
 import { listQuerySchema } from '../../platform/db/index.ts';
-import { problemSchema } from '../../platform/http/index.ts';
 import { currentUser } from '../../platform/identity/index.ts';
 import type { ModuleApp } from '../../platform/modules/index.ts';
 import { itemEtag, type CatalogService } from './catalog.service.ts';
@@ -43,15 +42,6 @@ const tags = ['shop'];
 const bearer = [{ bearerAuth: [] }];
 const NoContent = Type.Null({ description: 'No content.' });
 const NOT_FOUND = 'SHOP_NOT_FOUND';
-/**
- * 412 STALE_WRITE, documented here: the platform's error kinds have no 412, so the code's declared
- * kind (Conflict) would list it under 409 in OpenAPI.
- */
-const STALE = {
-  ...problemSchema(),
-  description:
-    'Precondition failed (`STALE_WRITE`): the item changed since the ETag sent in If-Match; the current ETag is in the ETag header.',
-};
 
 function actor(request: FastifyRequest): Actor {
   return { userId: currentUser(request).userId, requestId: request.id };
@@ -240,13 +230,14 @@ export function registerShopRoutes(
         params: IdParams,
         headers: IfMatchHeaders,
         body: UpdateItemBody,
-        response: { 200: ItemResponse, 412: STALE },
+        response: { 200: ItemResponse },
         errorCodes: [
           NOT_FOUND,
           'DUPLICATE_SKU',
           'INVALID_CURRENCY',
           'INVALID_ATTRIBUTES',
           'INVALID_IMAGE',
+          'STALE_WRITE',
         ],
       },
     },
@@ -270,8 +261,8 @@ export function registerShopRoutes(
         security: bearer,
         params: IdParams,
         headers: IfMatchHeaders,
-        response: { 204: NoContent, 412: STALE },
-        errorCodes: [NOT_FOUND],
+        response: { 204: NoContent },
+        errorCodes: [NOT_FOUND, 'STALE_WRITE'],
       },
     },
     async (request, reply) => {

@@ -30,7 +30,8 @@ export interface SpotsLimits {
 
 const tags = ['spots'];
 const bearer = [{ bearerAuth: [] }];
-const NotModified = Type.Null({ description: 'Not modified: the `If-None-Match` ETag matches.' });
+// A plain schema, not TypeBox's: the reply then takes no body (`send()`), and a 304 carries none.
+const NotModified = { description: 'Not modified: the `If-None-Match` ETag matches.', type: 'null' };
 
 function viewer(request: FastifyRequest): Viewer {
   return { userId: request.userId ?? null, amr: request.amr ?? [], requestId: request.id };
@@ -140,7 +141,7 @@ export function registerSpotsRoutes(
       reply.header('etag', etag);
       const inm = request.headers['if-none-match'];
       if (isPublic && typeof inm === 'string' && etagMatches(inm, etag))
-        return reply.code(304).send(null);
+        return reply.code(304).send();
       return body;
     },
   );

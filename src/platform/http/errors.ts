@@ -6,6 +6,7 @@ export type ErrorKind =
   | 'NotFound'
   | 'MethodNotAllowed'
   | 'Conflict'
+  | 'PreconditionFailed'
   | 'PayloadTooLarge'
   | 'UriTooLong'
   | 'UnsupportedMediaType'
@@ -29,6 +30,8 @@ export function statusOf(kind: ErrorKind): number {
       return 405;
     case 'Conflict':
       return 409;
+    case 'PreconditionFailed':
+      return 412;
     case 'PayloadTooLarge':
       return 413;
     case 'UriTooLong':

@@ -98,6 +98,8 @@ export async function registerSecurity(app: FastifyInstance, config: Config): Pr
         'X-CSRF-Token',
         'If-None-Match',
         'If-Match',
+        // Partners' API keys (the public data app): a browser sends them only if preflight allows.
+        'X-API-Key',
       ],
       exposedHeaders: [
         'X-Request-Id',

@@ -16,7 +16,7 @@ import type {
   PublishingAccounts,
   PublishingPostHooks,
 } from '../platforms/types.ts';
-import type { PublishingRuntime } from '../runtime.ts';
+import { publishingRuntime, type PublishingRuntime } from '../context.ts';
 import type { PublishingSettings } from '../settings.ts';
 import { accountReauthRequired } from './accounts.events.ts';
 import { jobsOf } from './accounts.jobs.ts';
@@ -42,7 +42,6 @@ export async function accountsServiceOf(platform: Platform): Promise<AccountsSer
   const existing = services.get(platform);
   if (existing) return existing;
   // A worker-only process has not built the runtime yet (no routes were registered).
-  const { publishingRuntime } = await import('../runtime.ts');
   publishingRuntime(platform);
   const made = services.get(platform);
   if (!made) throw new Error('publishing: the accounts service was not built');

@@ -15,7 +15,7 @@ import type { AnyJob } from '../../../platform/jobs/index.ts';
 import type { MailTemplate } from '../../../platform/mail/index.ts';
 import * as postsCreate from '../migrations/202612070910_publishing_posts.ts';
 import type { PublishingPostHooks } from '../platforms/types.ts';
-import type { PublishingRuntime } from '../runtime.ts';
+import type { PublishingRuntime } from '../context.ts';
 import type { PublishingSettings } from '../settings.ts';
 import { createPostHooks as makeHooks } from './hooks.ts';
 import {

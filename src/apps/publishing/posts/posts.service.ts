@@ -4,7 +4,7 @@ import { parseDuration } from '../../../platform/config/index.ts';
 import { lookupFiles } from '../../../platform/files/index.ts';
 import { HttpCodes, HttpError, type FieldError } from '../../../platform/http/index.ts';
 import type { AccountRef, PlatformId } from '../platforms/types.ts';
-import type { PublishingRuntime } from '../runtime.ts';
+import type { PublishingRuntime } from '../context.ts';
 import { PostCodes } from './posts.errors.ts';
 import {
   deleteTargets,

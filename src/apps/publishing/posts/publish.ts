@@ -24,7 +24,7 @@ import {
   type PublishedPost,
   type PublishMedia,
 } from '../platforms/types.ts';
-import type { PublishingRuntime } from '../runtime.ts';
+import { publishingRuntime, type PublishingRuntime } from '../context.ts';
 import type { PublishingSettings } from '../settings.ts';
 import { postMetrics, type PostMetrics } from './metrics.ts';
 import { postFailed, postPublished, postScheduled, publishFailedTemplate } from './posts.events.ts';
@@ -80,8 +80,6 @@ function makePublishJob(settings: PublishingSettings, platform: PlatformId) {
       keepCompletedSeconds: 86_400,
     },
     handler: async (payload, ctx) => {
-      // Imported when run: the runtime imports this module (through posts/index.ts).
-      const { publishingRuntime } = await import('../runtime.ts');
       return publishTarget(publishingRuntime(ctx.platform), payload, ctx);
     },
   });
@@ -92,7 +90,6 @@ export const sweepJob = defineJob({
   payload: Type.Object({}),
   options: { retries: 0, timeoutSeconds: 120, cron: { expression: '* * * * *', payload: {} } },
   handler: async (_payload, ctx) => {
-    const { publishingRuntime } = await import('../runtime.ts');
     return { settled: await sweepExpiredClaims(publishingRuntime(ctx.platform)) };
   },
 });
