@@ -61,6 +61,8 @@ function baseEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
     REALTIME_MAX_CONNECTIONS_PER_IP: '10000000',
     REALTIME_MESSAGES_PER_SECOND: '1000000',
     REALTIME_HISTORY_SIZE: '0',
+    // The apps of the benchmark only (the preload adds them to the list).
+    APPS: 'authors,rt-bench',
     ...extra,
   };
   delete env.NODE_TEST_CONTEXT;

@@ -35,6 +35,8 @@ describe('realtime across three server processes', { ...skip, timeout: 180_000 }
       REDIS_KEY_PREFIX: `gw-e2e-rt-${process.pid}-${Date.now()}:`,
       RATE_LIMIT_ENABLED: 'false',
       GW_E2E_AUTHORS_APP: '1',
+      // Only the app under test (whatever else src/apps/index.ts lists has no tables here).
+      APPS: 'authors',
       EVENTS_POLL_INTERVAL_MS: '200',
       // One deployment: one public address, so one token issuer (it defaults to the address).
       PUBLIC_URL: 'http://groundwork.test',
