@@ -11,7 +11,7 @@ export { PublicDataCodes, DATASETS_MANAGE, DATASET_PURPOSE };
 
 /**
  * A dataset file (CSV or NDJSON) its publisher uploads, read by the import job only. Text has no
- * magic number: the files area must recognise these types by content (see docs/public-data.md).
+ * magic number: the files area decides these types from the content (docs/files.md).
  */
 export const datasetFilePurpose = defineFilePurpose({
   name: DATASET_PURPOSE,

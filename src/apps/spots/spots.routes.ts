@@ -31,7 +31,10 @@ export interface SpotsLimits {
 const tags = ['spots'];
 const bearer = [{ bearerAuth: [] }];
 // A plain schema, not TypeBox's: the reply then takes no body (`send()`), and a 304 carries none.
-const NotModified = { description: 'Not modified: the `If-None-Match` ETag matches.', type: 'null' };
+const NotModified = {
+  description: 'Not modified: the `If-None-Match` ETag matches.',
+  type: 'null',
+};
 
 function viewer(request: FastifyRequest): Viewer {
   return { userId: request.userId ?? null, amr: request.amr ?? [], requestId: request.id };
