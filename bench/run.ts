@@ -12,6 +12,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   spots: () => import('./spots.ts'),
   shop: () => import('./shop.ts'),
   'public-data': () => import('./public-data.ts'),
+  realtime: () => import('./realtime.ts'),
 };
 
 const name = process.argv[2] ?? '';

@@ -18,11 +18,13 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
-import { platformMigrations } from '../../src/migrations/index.ts';
+import { allApps } from '../../src/apps/index.ts';
+import { allMigrations } from '../../src/migrations/index.ts';
 import { freePort, get, isAlive, parseLogs, within, type LogLine } from '../helpers/process.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
-const PLATFORM_MIGRATIONS = Object.keys(platformMigrations);
+/** `npm start` runs every app (`APPS=all`): the platform's migrations and the apps', in order. */
+const MIGRATIONS = Object.keys(allMigrations(allApps));
 
 /** initdb and a first start take a few seconds; these bound every wait so a hang fails. */
 const STARTUP_TIMEOUT_MS = 60_000;
@@ -259,8 +261,8 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
       assert.ok(messages.includes('initialising embedded postgres'), server.stdout());
       const applied = server
         .logs()
-        .find((l) => l.msg === `applied ${PLATFORM_MIGRATIONS.length} migration(s)`);
-      assert.deepEqual(applied?.applied, PLATFORM_MIGRATIONS, server.stdout());
+        .find((l) => l.msg === `applied ${MIGRATIONS.length} migration(s)`);
+      assert.deepEqual(applied?.applied, MIGRATIONS, server.stdout());
 
       const ready = await get(server.port, '/health/ready');
       assert.equal(ready.status, 200);
@@ -291,7 +293,7 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
         );
         assert.equal(
           rows[0]?.n,
-          PLATFORM_MIGRATIONS.length,
+          MIGRATIONS.length,
           'the migrations are recorded in the embedded database',
         );
         await client.query('create table e2e_notes (id int primary key, body text not null)');
@@ -327,7 +329,7 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
     async () => {
       const status = await run(['src/main.ts', 'db', 'status']);
       assert.equal(status.code, 0, `${status.stdout}\n${status.stderr}`);
-      for (const name of PLATFORM_MIGRATIONS)
+      for (const name of MIGRATIONS)
         assert.match(status.stdout, new RegExp(`^applied \\S+\\s+${name}$`, 'm'));
 
       // `npm run db:rollback -- --all` passes --all through to the command.
@@ -335,17 +337,15 @@ describe('the embedded PostgreSQL default (npm start, no DATABASE_URL)', () => {
       assert.equal(down.code, 0, `${down.stdout}\n${down.stderr}`);
       assert.match(down.stdout, /> node src\/main\.ts db rollback --all/);
       const rolledBack = parseLogs(down.stdout).find(
-        (l) => l.msg === `rolled back ${PLATFORM_MIGRATIONS.length} migration(s)`,
+        (l) => l.msg === `rolled back ${MIGRATIONS.length} migration(s)`,
       );
-      assert.deepEqual(rolledBack?.rolledBack, [...PLATFORM_MIGRATIONS].reverse(), down.stdout);
+      assert.deepEqual(rolledBack?.rolledBack, [...MIGRATIONS].reverse(), down.stdout);
       assert.match((await run(['src/main.ts', 'db', 'status'])).stdout, /^pending\s+2026/m);
 
       const up = await run(['run', 'db:migrate'], 'npm');
       assert.equal(up.code, 0, `${up.stdout}\n${up.stderr}`);
       assert.ok(
-        parseLogs(up.stdout).some(
-          (l) => l.msg === `applied ${PLATFORM_MIGRATIONS.length} migration(s)`,
-        ),
+        parseLogs(up.stdout).some((l) => l.msg === `applied ${MIGRATIONS.length} migration(s)`),
         up.stdout,
       );
       assert.match((await run(['src/main.ts', 'db', 'status'])).stdout, /^applied /m);

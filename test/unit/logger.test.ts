@@ -200,6 +200,11 @@ test('the request line honours the level and masks credential-like query values'
     '/cb?code=[REDACTED]&state=[REDACTED]&page=2&token=[REDACTED]&Password=[REDACTED]',
   );
   assert.equal(loggableUrl(`/${'a'.repeat(300)}`).length, 201);
+  // A token where none belongs (a WebSocket client putting its JWT in the URL) is masked too.
+  assert.equal(
+    loggableUrl('/ws?jwt=eyJhbGciOi.eyJzdWIi.sig&Bearer=abc&authorization=x&id_token=y&v=1'),
+    '/ws?jwt=[REDACTED]&Bearer=[REDACTED]&authorization=[REDACTED]&id_token=[REDACTED]&v=1',
+  );
 });
 
 test('a logger not made by createLogger takes pino’s own path', () => {

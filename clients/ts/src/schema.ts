@@ -21965,6 +21965,947 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/authors': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * List authors
+     * @description Newest first by default (`sort=name` by name); `q` searches name and bio. Keyset pages joined by `cursor`. JSON, or Protobuf (`groundwork.authors.v1.AuthorPage`) with `Accept: application/x-protobuf`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description Page size, 1 to 100 (default 20).
+           * @example 20
+           */
+          limit?: string;
+          /** @description Opaque cursor from `page.nextCursor`. */
+          cursor?: string;
+          /** @description Page number (offset pagination; adds `total` and `pages`). */
+          page?: string;
+          /** @description Page size with `page`. */
+          size?: string;
+          /** @description `false` skips the total with `page`. */
+          count?: string;
+          /** @description Comma-separated, `-` for descending: createdAt, name. */
+          sort?: string;
+          /** @description Full-text search (web search syntax). */
+          q?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "bio": "string",
+             *           "birthDate": "2026-01-15",
+             *           "links": [
+             *             "string"
+             *           ],
+             *           "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                bio: string | null;
+                birthDate: string | null;
+                links: string[];
+                avatarFileId: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "bio": "string",
+             *           "birthDate": "2026-01-15",
+             *           "links": [
+             *             "string"
+             *           ],
+             *           "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/x-protobuf': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                bio: string | null;
+                birthDate: string | null;
+                links: string[];
+                avatarFileId: string | null;
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `authors:read`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create an author
+     * @description Body as JSON, or Protobuf (`groundwork.authors.v1.CreateAuthor`, `Content-Type: application/x-protobuf`). Audited; emits `authors.author.created` to the `authors` channel.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "bio": "string",
+           *       "birthDate": "2026-01-15",
+           *       "links": [
+           *         "https://example.com/"
+           *       ],
+           *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *     }
+           */
+          'application/json': {
+            /** @description Shown name. */
+            name: string;
+            bio?: string | null;
+            birthDate?: string | null;
+            /** @description Web pages about the author (http or https). */
+            links?: string[];
+            avatarFileId?: string | null;
+          };
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "bio": "string",
+           *       "birthDate": "2026-01-15",
+           *       "links": [
+           *         "https://example.com/"
+           *       ],
+           *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *     }
+           */
+          'application/x-protobuf': {
+            /** @description Shown name. */
+            name: string;
+            bio?: string | null;
+            birthDate?: string | null;
+            /** @description Web pages about the author (http or https). */
+            links?: string[];
+            avatarFileId?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/x-protobuf': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `authors:write`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Avatar not found. Birth date invalid. Codes: `VALIDATION_FAILED`, `AUTHOR_AVATAR_NOT_FOUND`, `AUTHOR_BIRTH_DATE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/authors/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Show an author */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/x-protobuf': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `authors:read`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /**
+     * Delete an author
+     * @description Audited; emits `authors.author.deleted`.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `authors:delete`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /**
+     * Change an author
+     * @description A merge patch: absent fields stay, `null` clears. Audited with the changed fields; emits `authors.author.updated`.
+     */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Example",
+           *       "bio": "string",
+           *       "birthDate": "2026-01-15",
+           *       "links": [
+           *         "https://example.com/"
+           *       ],
+           *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+           *     }
+           */
+          'application/json': {
+            /** @description Shown name. */
+            name?: string;
+            bio?: string | null;
+            birthDate?: string | null;
+            /** @description Web pages about the author (http or https). */
+            links?: string[];
+            avatarFileId?: string | null;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "bio": "string",
+             *       "birthDate": "2026-01-15",
+             *       "links": [
+             *         "string"
+             *       ],
+             *       "avatarFileId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/x-protobuf': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              bio: string | null;
+              birthDate: string | null;
+              links: string[];
+              avatarFileId: string | null;
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `authors:write`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Codes: `NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Avatar not found. Birth date invalid. Codes: `VALIDATION_FAILED`, `AUTHOR_AVATAR_NOT_FOUND`, `AUTHOR_BIRTH_DATE_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
   '/api/v1/public-data/datasets': {
     parameters: {
       query?: never;
@@ -24161,6 +25102,8 @@ export interface components {
        */
       code:
         | 'AUDIT_EXPORT_RANGE_INVALID'
+        | 'AUTHOR_AVATAR_NOT_FOUND'
+        | 'AUTHOR_BIRTH_DATE_INVALID'
         | 'INVALID_CURSOR'
         | 'CONFLICT'
         | 'INVALID_LIST_QUERY'

@@ -409,7 +409,7 @@ const { chindingsSym, streamSym, timeSym, formattersSym } = pino.symbols;
 // Query parameters whose values are credentials in someone's URL scheme (mail links, OAuth
 // callbacks): their values never reach a log line.
 const SENSITIVE_QUERY =
-  /([?&](?:token|code|state|password|secret|access_token|refresh_token|api_key|key)=)[^&#]*/gi;
+  /([?&](?:token|code|state|password|secret|access_token|refresh_token|id_token|api_key|apikey|key|jwt|bearer|authorization|auth|signature)=)[^&#]*/gi;
 
 /** The request target as logged: at most 200 characters, credential-like query values masked. */
 export function loggableUrl(url: string): string {
