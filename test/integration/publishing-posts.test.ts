@@ -1217,6 +1217,45 @@ describe('publishing posts', () => {
       );
     });
 
+    test('a lookup pending takes no quota: found, published at once; not found, back to take its quota first', async () => {
+      const fake = h.adapters.get('facebook') as FakeAdapter;
+      fake.quotas = [
+        { endpoint: 'publish', limit: 1, periodMs: HOUR, description: '1 per hour (test)' },
+      ];
+      // Found: the one call spent the hour's unit and its answer was lost.
+      fake.script = ['created-then-timeout'];
+      const found = (await scheduleOne(await account(userId, 'facebook'))).target;
+      assert.deepEqual(await run(found.id), { outcome: 'retry' });
+      await due(found.id);
+      assert.deepEqual(await run(found.id), { outcome: 'found' }, 'not held by the spent quota');
+      assert.deepEqual(
+        fake.publishCalls.filter((m) => m === found.id),
+        [found.id],
+      );
+      // Not found: the lost call never made it; the lookup sends the target back, and the next
+      // run waits for the quota (spent by the lost call) instead of sending.
+      const lost = new PlatformError('OUTCOME_UNKNOWN', 'reset after sending', {
+        retryable: true,
+        action: 'retry_later',
+        sent: true,
+      });
+      fake.script = [lost];
+      const other = (await scheduleOne(await account(userId, 'facebook'))).target;
+      assert.deepEqual(await run(other.id), { outcome: 'retry' });
+      await due(other.id);
+      assert.deepEqual(await run(other.id), { outcome: 'wait:looked-up' });
+      assert.deepEqual(await run(other.id), { outcome: 'wait:quota' });
+      assert.deepEqual(
+        fake.publishCalls.filter((m) => m === other.id),
+        [other.id],
+      );
+      const [row] = await q<{ status: string; needs_lookup: boolean }>(
+        'select status, needs_lookup from publishing_target where id = $1',
+        [other.id],
+      );
+      assert.deepEqual(row, { status: 'scheduled', needs_lookup: false });
+    });
+
     test('a platform 429 with Retry-After: rescheduled by it, not counted as a failure', async () => {
       const fake = h.adapters.get('youtube') as FakeAdapter;
       fake.script = [

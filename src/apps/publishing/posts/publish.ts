@@ -245,7 +245,10 @@ export async function publishTarget(
   };
   if (adapter && breakers.state(target.platform) === 'open')
     return wait(ms(settings.PUBLISHING_BREAKER_HALF_OPEN_AFTER), 'breaker');
-  if (adapter) {
+  // A pending lookup asks the platform about a call already made (and already counted): it takes
+  // no quota, or a post published before an unknown outcome would wait for the next quota window
+  // unrecorded. A lookup that finds nothing sends the target back (below) to take its quota first.
+  if (adapter && !target.needsLookup) {
     for (const rule of adapter.quotas) {
       const key = `publishing:quota:${target.platform}:${target.accountId}:${rule.endpoint}`;
       let retryAfterMs = 0;
@@ -313,6 +316,18 @@ export async function publishTarget(
           attemptMade: false,
           final: true,
         });
+      // Not there: nothing was published. Back to scheduled, due now, the lookup done, so that
+      // the next run takes its quota like any send (this run took none).
+      if (adapter.quotas.length > 0) {
+        const back = await withTransaction(platform.database.db, async (trx) => {
+          const row = await enqueueTarget(trx, platform, settings, claimed, new Date(), {
+            needsLookup: false,
+          });
+          if (row) await refreshPostStatus(postsDb(trx), [row.postId]);
+          return row;
+        });
+        return { outcome: back ? 'wait:looked-up' : 'stale' };
+      }
     } catch (error) {
       const e = asPlatformError(error);
       // Still unknown: keep the lookup pending, whatever the error says about sending.
