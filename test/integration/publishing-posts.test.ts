@@ -1249,11 +1249,12 @@ describe('publishing posts', () => {
         fake.publishCalls.filter((m) => m === other.id),
         [other.id],
       );
-      const [row] = await q<{ status: string; needs_lookup: boolean }>(
-        'select status, needs_lookup from publishing_target where id = $1',
+      const [row] = await q<{ status: string; needs_lookup: boolean; attempts: number }>(
+        'select status, needs_lookup, attempts from publishing_target where id = $1',
         [other.id],
       );
-      assert.deepEqual(row, { status: 'scheduled', needs_lookup: false });
+      // One call made: the lookup's run and the quota's wait are not attempts.
+      assert.deepEqual(row, { status: 'scheduled', needs_lookup: false, attempts: 1 });
     });
 
     test('a platform 429 with Retry-After: rescheduled by it, not counted as a failure', async () => {

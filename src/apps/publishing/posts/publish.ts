@@ -320,8 +320,10 @@ export async function publishTarget(
       // the next run takes its quota like any send (this run took none).
       if (adapter.quotas.length > 0) {
         const back = await withTransaction(platform.database.db, async (trx) => {
+          // This run made no call: it does not count as an attempt.
           const row = await enqueueTarget(trx, platform, settings, claimed, new Date(), {
             needsLookup: false,
+            attempts: claimed.attempts - 1,
           });
           if (row) await refreshPostStatus(postsDb(trx), [row.postId]);
           return row;
