@@ -273,6 +273,25 @@ describe('spots: nearby', () => {
     assert.deepEqual(seen, ['n0', 'n500', 'n1500', 'n1999', 'n3000']);
   });
 
+  test('spots at the very same place (a tie in distance) page through the cursor each once, by id', async () => {
+    const same = { lat: -33.856784, lng: 151.215297 };
+    const made: string[] = [];
+    for (let i = 0; i < 5; i++)
+      made.push((await h.spot(alice, { name: `tie${String(i)}`, location: same })).id);
+    for (const limit of [1, 2, 3]) {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: SpotPageJson = await h.list(
+          `near=${String(same.lat)},${String(same.lng)}&radiusM=100&limit=${String(limit)}${cursor ? `&cursor=${cursor}` : ''}`,
+        );
+        seen.push(...page.items.map((s) => s.id));
+        cursor = page.page.nextCursor;
+      } while (cursor);
+      assert.deepEqual(seen, [...made].sort(), `limit ${String(limit)}`);
+    }
+  });
+
   test('a cursor of another listing is refused', async () => {
     const page = await h.list(
       `near=${String(centre.lat)},${String(centre.lng)}&radiusM=5000&limit=1`,
