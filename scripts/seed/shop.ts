@@ -10,7 +10,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { pino } from 'pino';
-import type { FastifyInstance } from 'fastify';
 import { buildApp, enabledModules, knownModules } from '../../src/app.ts';
 import { shopApp } from '../../src/apps/shop/index.ts';
 import { allMigrations } from '../../src/migrations/index.ts';
@@ -18,6 +17,7 @@ import { loadConfig } from '../../src/platform/config/index.ts';
 import { migrateToLatest, newId } from '../../src/platform/db/index.ts';
 import { identitySettings, PasswordHasher } from '../../src/platform/identity/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
+import { call, multipart } from '../lib/seed-http.ts';
 
 const PASSWORD = 'demo-Shop-Password-2026';
 const TREE: Record<string, Record<string, string[]>> = {
@@ -62,38 +62,6 @@ async function picture(i: number): Promise<Buffer> {
     <rect x="80" y="460" width="640" height="60" rx="12" fill="rgba(255,255,255,0.6)"/>
   </svg>`;
   return sharp(Buffer.from(svg)).jpeg({ quality: 82 }).toBuffer();
-}
-
-function multipart(purpose: string, data: Buffer, filename: string) {
-  const boundary = `----shopseed${newId()}`;
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n${purpose}\r\n` +
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`,
-    ),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-async function call<T>(
-  app: FastifyInstance,
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH',
-  url: string,
-  headers: Record<string, string>,
-  payload?: unknown,
-  expected = [200, 201],
-): Promise<T> {
-  const res = await app.inject({
-    method,
-    url,
-    headers,
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-  if (!expected.includes(res.statusCode))
-    throw new Error(`${method} ${url}: ${res.statusCode} ${res.body}`);
-  return res.json<T>();
 }
 
 export async function main(args: string[]): Promise<void> {

@@ -10,7 +10,6 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import sharp from 'sharp';
 import { buildApp, enabledModules, knownModules } from '../../src/app.ts';
@@ -20,6 +19,7 @@ import { loadConfig } from '../../src/platform/config/index.ts';
 import { migrateToLatest, newId } from '../../src/platform/db/index.ts';
 import { identitySettings, PasswordHasher } from '../../src/platform/identity/index.ts';
 import { createPlatform } from '../../src/platform/runtime/index.ts';
+import { call, multipart } from '../lib/seed-http.ts';
 
 const PASSWORD = 'demo-Spots-Password-2026';
 /** Every seeded spot carries it: the seed's mark (and an easy filter, `?tag=demo`). */
@@ -153,38 +153,6 @@ async function picture(i: number): Promise<Buffer> {
     ${towers}
   </svg>`;
   return sharp(Buffer.from(svg)).jpeg({ quality: 80 }).toBuffer();
-}
-
-function multipart(purpose: string, data: Buffer, filename: string) {
-  const boundary = `----spotsseed${newId()}`;
-  const body = Buffer.concat([
-    Buffer.from(
-      `--${boundary}\r\nContent-Disposition: form-data; name="purpose"\r\n\r\n${purpose}\r\n` +
-        `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`,
-    ),
-    data,
-    Buffer.from(`\r\n--${boundary}--\r\n`),
-  ]);
-  return { body, contentType: `multipart/form-data; boundary=${boundary}` };
-}
-
-async function call<T>(
-  app: FastifyInstance,
-  method: 'GET' | 'POST' | 'PUT' | 'PATCH',
-  url: string,
-  headers: Record<string, string>,
-  payload?: unknown,
-  expected = [200, 201, 204],
-): Promise<T> {
-  const res = await app.inject({
-    method,
-    url,
-    headers,
-    ...(payload === undefined ? {} : { payload: payload as Record<string, unknown> }),
-  });
-  if (!expected.includes(res.statusCode))
-    throw new Error(`${method} ${url}: ${String(res.statusCode)} ${res.body}`);
-  return (res.body ? res.json() : undefined) as T;
 }
 
 export async function main(args: string[]): Promise<void> {
