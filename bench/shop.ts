@@ -365,6 +365,8 @@ async function race(base: string, tokens: string[]) {
     return rows[0]?.id as string;
   });
   const deadlocksBefore = await deadlocks();
+  // Only this run's orders count (BENCH_KEEP=1 keeps the earlier runs' lines of the same item).
+  const since = new Date();
   const started = performance.now();
   const statuses = await Promise.all(
     tokens.map(async (token) => {
@@ -392,8 +394,10 @@ async function race(base: string, tokens: string[]) {
   for (const s of statuses) byStatus[s] = (byStatus[s] ?? 0) + 1;
   const { sold, stock } = await withClient(benchUrl(), async (client) => {
     const sold = await client.query<{ n: string }>(
-      'select coalesce(sum(quantity), 0)::text as n from shop_order_line where item_id = $1',
-      [item],
+      `select coalesce(sum(l.quantity), 0)::text as n from shop_order_line l
+         join shop_order o on o.id = l.order_id
+        where l.item_id = $1 and o.created_at >= $2`,
+      [item, since],
     );
     const stock = await client.query<{ stock: number }>(
       'select stock from shop_item where id = $1',
