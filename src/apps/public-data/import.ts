@@ -263,6 +263,7 @@ async function load(
   let rowCount = 0;
   let failed: unknown;
   try {
+    await client.query(NO_STATEMENT_TIMEOUT);
     const copy = client.query(
       copyFrom(
         `copy ${qualified(table)} (_row, ${columns.map((c) => c.physical).join(', ')}) from stdin`,
@@ -316,10 +317,35 @@ async function load(
     failed = error;
     throw error;
   } finally {
-    // A connection left mid-COPY is not reusable: destroyed rather than returned.
+    if (!(failed instanceof Error))
+      await client.query('reset statement_timeout').catch((e: unknown) => (failed = e));
+    // A connection left mid-COPY (or not reset) is not reusable: destroyed rather than returned.
     client.release(failed instanceof Error ? failed : undefined);
   }
   return rowCount;
+}
+
+/**
+ * Loading a large file and indexing its table take longer than the API's statement timeout
+ * (`DATABASE_STATEMENT_TIMEOUT`, meant for requests): the import's own connection lifts it for
+ * these statements only; the job's time limit bounds the whole import instead.
+ */
+const NO_STATEMENT_TIMEOUT = 'set statement_timeout = 0';
+
+/** Runs `statements` one after another on one connection without the statement timeout. */
+async function runLong(platform: Platform, statements: readonly string[]): Promise<void> {
+  const client = await platform.database.pool.connect();
+  let failed: unknown;
+  try {
+    await client.query(NO_STATEMENT_TIMEOUT);
+    for (const statement of statements) await client.query(statement);
+    await client.query('reset statement_timeout');
+  } catch (error) {
+    failed = error;
+    throw error;
+  } finally {
+    client.release(failed instanceof Error ? failed : undefined);
+  }
 }
 
 /** Runs the import of one version (the job's body); refusals are recorded, not retried. */
@@ -343,8 +369,7 @@ export async function importVersion(
     const columns = built.columns;
     await pool.query(createTableSql(table, columns, settings.searchConfig));
     const rowCount = await load(platform, version, settings, table, columns, found);
-    for (const statement of indexSql(table, columns)) await pool.query(statement);
-    await pool.query(`analyze ${qualified(table)}`);
+    await runLong(platform, [...indexSql(table, columns), `analyze ${qualified(table)}`]);
     const retired = await withTransaction(db, (trx) =>
       completeVersion(trx, {
         id: versionId,
