@@ -5,12 +5,8 @@ import {
   type GroundworkClient,
   type paths,
 } from '../../../clients/ts/src/index.ts';
-import type { PublicDataPaths } from './public-data-paths.ts';
-
-/** The generated paths, with the public-data routes added while the generated file lacks them. */
-export type ApiPaths = '/api/v1/public-data/datasets/{slug}/rows' extends keyof paths
-  ? paths
-  : paths & PublicDataPaths;
+/** The API's routes, as generated from its OpenAPI document (`npm run sdk`). */
+export type ApiPaths = paths;
 export type Api = GroundworkClient<ApiPaths>;
 
 /** A client of the API at `baseUrl` (the frontend reads it from `VITE_API_BASE_URL`). */

@@ -456,3 +456,18 @@ export const ORDER_SUMMARY_COLUMNS = [
   'created_at as createdAt',
   'updated_at as updatedAt',
 ] as const;
+
+/** The base of a customer's order listing (`paginate` adds order and cursor): their orders only. */
+export function customerOrdersBase(db: AnyDb, userId: string) {
+  return ordersDb(db)
+    .selectFrom('shop_order')
+    .select(ORDER_SUMMARY_COLUMNS)
+    .where('customer_id', '=', (eb) =>
+      eb.selectFrom('shop_customer').select('id').where('user_id', '=', userId),
+    );
+}
+
+/** The base of the admin's order listing: every order. */
+export function allOrdersBase(db: AnyDb) {
+  return ordersDb(db).selectFrom('shop_order').select(ORDER_SUMMARY_COLUMNS);
+}

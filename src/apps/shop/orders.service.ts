@@ -24,7 +24,8 @@ import {
   lockItems,
   orderDetail,
   ordersDb,
-  ORDER_SUMMARY_COLUMNS,
+  allOrdersBase,
+  customerOrdersBase,
   returnStock,
   setCartLine,
   setOrderStatus,
@@ -545,18 +546,12 @@ export class OrdersService {
   async list(userId: string, query: Readonly<Record<string, unknown>>) {
     const db = ordersDb(this.#db);
     const list = parseListQuery(orderListSpec, query);
-    const base = db
-      .selectFrom('shop_order')
-      .select(ORDER_SUMMARY_COLUMNS)
-      .where('customer_id', '=', (eb) =>
-        eb.selectFrom('shop_customer').select('id').where('user_id', '=', userId),
-      );
+    const base = customerOrdersBase(db, userId);
     const page = await paginate(db, orderListSpec, list, base, this.#settings.paging);
     return { items: page.items.map(toSummary), page: page.page };
   }
 
-  readonly #adminBase = () =>
-    ordersDb(this.#db).selectFrom('shop_order').select(ORDER_SUMMARY_COLUMNS);
+  readonly #adminBase = () => allOrdersBase(this.#db);
 
   async adminList(query: Readonly<Record<string, unknown>>) {
     const list = parseListQuery(adminOrderListSpec, query);
