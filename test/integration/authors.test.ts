@@ -487,6 +487,43 @@ describe('authors: WebSocket commands and the authors channel', () => {
     assert.equal(missing.problem.code, 'NOT_FOUND');
   });
 
+  test('reads are served from the cache; each change drops the cached author at once', async () => {
+    const { tokens, headers } = await as('moderator');
+    const s = await socket(tokens.accessToken);
+    const created = await s.command('authors.create', { name: 'Octavia Butler' });
+    const author = created.payload as Author;
+    assert.equal((await s.command('authors.get', { id: author.id })).type, 'result');
+    // A write that bypasses the service is not seen: the read came from the cache.
+    await h.tdb.database.pool.query(`update authors set name = 'Bypassed' where id = $1`, [
+      author.id,
+    ]);
+    const cached = await h.app.inject({ method: 'GET', url: `${URL}/${author.id}`, headers });
+    assert.equal(cached.json<Author>().name, 'Octavia Butler');
+    // A change through the service (HTTP) is seen at once over both transports.
+    const patched = await h.app.inject({
+      method: 'PATCH',
+      url: `${URL}/${author.id}`,
+      headers,
+      payload: { bio: 'Kindred.' },
+    });
+    assert.equal(patched.statusCode, 200, patched.body);
+    const got = (await s.command('authors.get', { id: author.id })).payload as Author;
+    assert.equal(got.bio, 'Kindred.');
+    assert.equal(got.name, 'Bypassed');
+    // Deleted: absent over both transports at once.
+    const admin = await signInAdmin(h.app, h);
+    const deleted = await h.app.inject({
+      method: 'DELETE',
+      url: `${URL}/${author.id}`,
+      headers: admin.headers,
+    });
+    assert.equal(deleted.statusCode, 204, deleted.body);
+    const gone = await s.command('authors.get', { id: author.id });
+    assert.equal(gone.problem.status, 404);
+    const http = await h.app.inject({ method: 'GET', url: `${URL}/${author.id}`, headers });
+    assert.equal(http.statusCode, 404);
+  });
+
   test('a payload failing validation gets the very problem body HTTP answers with 422', async () => {
     const { tokens, headers } = await as('moderator');
     const s = await socket(tokens.accessToken);

@@ -1,4 +1,5 @@
 import { auditChanges, recordAudit } from '../../platform/audit/index.ts';
+import type { Cache } from '../../platform/cache/index.ts';
 import {
   newId,
   withTransaction,
@@ -36,7 +37,17 @@ export interface AuthorsServiceOptions {
   database: Database;
   events: Events;
   paging: PaginateOptions;
+  /** The platform's data cache: one author read through it (seed 003, query result caching). */
+  cache: Cache;
 }
+
+/**
+ * How long a cached author may be served (s). Each change drops it after its commit; this bounds
+ * the staleness left by the one race invalidation cannot close (a read that started before the
+ * change's commit storing its old row after the drop) and by a lost invalidation (Redis down).
+ */
+export const AUTHOR_CACHE_TTL_SECONDS = 30;
+const authorTag = (id: string) => `author:${id}`;
 
 export function toAuthorResponse(row: AuthorRow): AuthorResponse {
   return {
@@ -75,10 +86,24 @@ export class AuthorsService {
     return { ...page, items: page.items.map(toAuthorResponse) };
   }
 
+  /** One author, through the cache (an unknown id is cached as `null`, so misses cost no query). */
   async get(id: string): Promise<AuthorResponse> {
-    const row = await findAuthor(authorsDb(this.#options.database.db), id);
-    if (!row) throw notFound();
-    return toAuthorResponse(row);
+    const { cache, database } = this.#options;
+    const author = await cache.getOrSet(
+      cache.key('author', id),
+      async () => {
+        const row = await findAuthor(authorsDb(database.db), id);
+        return row ? toAuthorResponse(row) : null;
+      },
+      { ttlSeconds: AUTHOR_CACHE_TTL_SECONDS, tags: [authorTag(id)] },
+    );
+    if (!author) throw notFound();
+    return author;
+  }
+
+  /** Drops the cached author after a change has committed (a failure is only staleness). */
+  async #forget(id: string): Promise<void> {
+    await this.#options.cache.invalidateTag(authorTag(id)).catch(() => undefined);
   }
 
   async create(input: CreateAuthorBody, actor: Actor): Promise<AuthorResponse> {
@@ -91,7 +116,7 @@ export class AuthorsService {
     };
     checkBirthDate(fields.birthDate);
     const { database, events } = this.#options;
-    return withTransaction(database.db, async (trx) => {
+    const created = await withTransaction(database.db, async (trx) => {
       await this.#checkAvatar(trx, fields.avatarFileId, actor);
       const row = await insertAuthor(authorsDb(trx), {
         ...fields,
@@ -117,12 +142,14 @@ export class AuthorsService {
       });
       return author;
     });
+    await this.#forget(created.id); // an earlier read of this id cached `null`
+    return created;
   }
 
   async update(id: string, patch: UpdateAuthorBody, actor: Actor): Promise<AuthorResponse> {
     if (patch.birthDate !== undefined) checkBirthDate(patch.birthDate);
     const { database, events } = this.#options;
-    return withTransaction(database.db, async (trx) => {
+    const updated = await withTransaction(database.db, async (trx) => {
       const db = authorsDb(trx);
       const before = await findAuthor(db, id, true);
       if (!before) throw notFound();
@@ -162,6 +189,8 @@ export class AuthorsService {
       });
       return author;
     });
+    await this.#forget(id);
+    return updated;
   }
 
   async delete(id: string, actor: Actor): Promise<void> {
@@ -186,6 +215,7 @@ export class AuthorsService {
         data: { name: before.name },
       });
     });
+    await this.#forget(id);
   }
 
   /** The avatar must be an `authors.avatar` file the actor uploaded, not failed. */

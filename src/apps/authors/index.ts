@@ -74,6 +74,7 @@ export const authorsApp = defineModule({
     const authors = new AuthorsService({
       database: platform.database,
       events: platform.events,
+      cache: platform.cache,
       paging: {
         secret: platform.config.secrets.appSecret,
         estimateAbove: platform.config.database.estimateAbove,
