@@ -249,3 +249,236 @@ export async function spendChallenge(db: Executor, tokenHash: string): Promise<v
 export async function deleteChallenges(db: Executor, userId: string): Promise<void> {
   await db.deleteFrom('gw_mfa_challenge').where('user_id', '=', userId).execute();
 }
+
+/** Deletes the challenges that were spent or expired over `graceS` seconds ago (the purge job). */
+export async function purgeChallenges(db: Executor, graceS: number): Promise<number> {
+  const cutoff = sql<Date>`now() - make_interval(secs => ${graceS})`;
+  const mfa = await db
+    .deleteFrom('gw_mfa_challenge')
+    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('used_at', '<', cutoff)]))
+    .executeTakeFirst();
+  const webauthn = await db
+    .deleteFrom('gw_webauthn_challenge')
+    .where((eb) => eb.or([eb('expires_at', '<', cutoff), eb('used_at', '<', cutoff)]))
+    .executeTakeFirst();
+  // SMS codes are kept an hour past their expiry at least: their rows count the sends per hour.
+  const smsCutoff = sql<Date>`now() - make_interval(secs => ${Math.max(graceS, 3_600)})`;
+  const sms = await db
+    .deleteFrom('gw_mfa_sms_code')
+    .where('created_at', '<', smsCutoff)
+    .where('expires_at', '<', smsCutoff)
+    .executeTakeFirst();
+  return Number(mfa.numDeletedRows) + Number(webauthn.numDeletedRows) + Number(sms.numDeletedRows);
+}
+
+// Every factor ---------------------------------------------------------------------------------
+
+/** Which factors the account has; the enabled ones only. */
+export async function factorsOf(
+  db: Executor,
+  userId: string,
+): Promise<{ totp: boolean; sms: string | null; passkeys: number }> {
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb
+        .exists(
+          eb
+            .selectFrom('gw_mfa_totp')
+            .select('user_id')
+            .where('user_id', '=', userId)
+            .where('enabled_at', 'is not', null),
+        )
+        .as('totp'),
+      eb
+        .selectFrom('gw_mfa_sms')
+        .select('phone')
+        .where('user_id', '=', userId)
+        .where('enabled_at', 'is not', null)
+        .as('sms'),
+      eb
+        .selectFrom('gw_passkey')
+        .select((e) => e.fn.countAll<string>().as('n'))
+        .where('user_id', '=', userId)
+        .as('passkeys'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { totp: row.totp === true, sms: row.sms ?? null, passkeys: Number(row.passkeys ?? 0) };
+}
+
+/**
+ * Deletes every second factor of the account (TOTP, backup codes, SMS number and codes,
+ * passkeys) and its pending challenges, in the caller's transaction.
+ */
+export async function deleteAllFactors(db: Executor, userId: string): Promise<void> {
+  await db.deleteFrom('gw_mfa_totp').where('user_id', '=', userId).execute();
+  await db.deleteFrom('gw_mfa_backup_code').where('user_id', '=', userId).execute();
+  await db.deleteFrom('gw_mfa_sms').where('user_id', '=', userId).execute();
+  await db.deleteFrom('gw_mfa_sms_code').where('user_id', '=', userId).execute();
+  await db.deleteFrom('gw_passkey').where('user_id', '=', userId).execute();
+  await db.deleteFrom('gw_webauthn_challenge').where('user_id', '=', userId).execute();
+  await deleteChallenges(db, userId);
+}
+
+// SMS -----------------------------------------------------------------------------------------
+
+export interface SmsRow {
+  phone: string;
+  enabled: boolean;
+}
+
+export async function findSms(
+  db: Executor,
+  userId: string,
+  options: { forUpdate?: boolean } = {},
+): Promise<SmsRow | undefined> {
+  let query = db
+    .selectFrom('gw_mfa_sms')
+    .select(['phone', 'enabled_at'])
+    .where('user_id', '=', userId);
+  if (options.forUpdate === true) query = query.forUpdate();
+  const row = await query.executeTakeFirst();
+  return row && { phone: row.phone, enabled: row.enabled_at !== null };
+}
+
+/** Stores a pending number (replacing a pending one); false when a number is already enabled. */
+export async function savePendingSms(
+  db: Executor,
+  userId: string,
+  phone: string,
+): Promise<boolean> {
+  const row = await db
+    .insertInto('gw_mfa_sms')
+    .values({ user_id: userId, phone, enabled_at: null })
+    .onConflict((oc) =>
+      oc.column('user_id').doUpdateSet({ phone }).where('gw_mfa_sms.enabled_at', 'is', null),
+    )
+    .returning('user_id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function enableSms(db: Executor, userId: string, phone: string): Promise<boolean> {
+  const row = await db
+    .updateTable('gw_mfa_sms')
+    .set({ enabled_at: sql<Date>`now()` })
+    .where('user_id', '=', userId)
+    .where('phone', '=', phone)
+    .where('enabled_at', 'is', null)
+    .returning('user_id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+export async function deleteSms(db: Executor, userId: string): Promise<boolean> {
+  const rows = await db
+    .deleteFrom('gw_mfa_sms')
+    .where('user_id', '=', userId)
+    .returning('user_id')
+    .execute();
+  await db.deleteFrom('gw_mfa_sms_code').where('user_id', '=', userId).execute();
+  return rows.length > 0;
+}
+
+/** Codes sent in the last hour to this number and to this account. */
+export async function smsSentLastHour(
+  db: Executor,
+  userId: string,
+  phone: string,
+): Promise<{ byNumber: number; byAccount: number }> {
+  const since = sql<Date>`now() - interval '1 hour'`;
+  const row = await db
+    .selectNoFrom((eb) => [
+      eb
+        .selectFrom('gw_mfa_sms_code')
+        .select((e) => e.fn.countAll<string>().as('n'))
+        .where('phone', '=', phone)
+        .where('created_at', '>', since)
+        .as('byNumber'),
+      eb
+        .selectFrom('gw_mfa_sms_code')
+        .select((e) => e.fn.countAll<string>().as('n'))
+        .where('user_id', '=', userId)
+        .where('created_at', '>', since)
+        .as('byAccount'),
+    ])
+    .executeTakeFirstOrThrow();
+  return { byNumber: Number(row.byNumber ?? 0), byAccount: Number(row.byAccount ?? 0) };
+}
+
+/** A new code; the earlier unspent codes of the same purpose (and challenge) stop working. */
+export async function insertSmsCode(
+  db: Executor,
+  c: {
+    id: string;
+    userId: string;
+    phone: string;
+    purpose: 'enrol' | 'sign-in' | 'step-up';
+    challengeHash: string | null;
+    codeHash: string;
+    ttlS: number;
+  },
+): Promise<void> {
+  await db
+    .updateTable('gw_mfa_sms_code')
+    .set({ used_at: sql<Date>`now()` })
+    .where('user_id', '=', c.userId)
+    .where('purpose', '=', c.purpose)
+    .where('used_at', 'is', null)
+    .execute();
+  await db
+    .insertInto('gw_mfa_sms_code')
+    .values({
+      id: c.id,
+      user_id: c.userId,
+      phone: c.phone,
+      purpose: c.purpose,
+      challenge_hash: c.challengeHash,
+      code_hash: c.codeHash,
+      expires_at: sql<Date>`now() + make_interval(secs => ${c.ttlS})`,
+      used_at: null,
+    })
+    .execute();
+}
+
+/** The live code of this purpose (and challenge), locked until the transaction ends. */
+export async function lockLiveSmsCode(
+  trx: Transaction<IdentityTables>,
+  userId: string,
+  purpose: 'enrol' | 'sign-in' | 'step-up',
+  challengeHash: string | null,
+): Promise<{ id: string; phone: string; code_hash: string } | undefined> {
+  let query = trx
+    .selectFrom('gw_mfa_sms_code')
+    .select(['id', 'phone', 'code_hash'])
+    .where('user_id', '=', userId)
+    .where('purpose', '=', purpose)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`);
+  if (challengeHash !== null) query = query.where('challenge_hash', '=', challengeHash);
+  return query.orderBy('created_at', 'desc').limit(1).forUpdate().executeTakeFirst();
+}
+
+export async function spendSmsCode(db: Executor, id: string): Promise<boolean> {
+  const row = await db
+    .updateTable('gw_mfa_sms_code')
+    .set({ used_at: sql<Date>`now()` })
+    .where('id', '=', id)
+    .where('used_at', 'is', null)
+    .returning('id')
+    .executeTakeFirst();
+  return row !== undefined;
+}
+
+/** The user of a live challenge (not locked), for sending it an SMS code. */
+export async function liveChallengeUser(
+  db: Executor,
+  tokenHash: string,
+): Promise<ChallengeRow | undefined> {
+  return db
+    .selectFrom('gw_mfa_challenge')
+    .select(['user_id', 'remember_me', 'ip', 'user_agent'])
+    .where('token_hash', '=', tokenHash)
+    .where('used_at', 'is', null)
+    .where('expires_at', '>', sql<Date>`now()`)
+    .executeTakeFirst();
+}

@@ -14,6 +14,7 @@ import type { Client, MfaChallenge, SecondFactor } from '../schemas.ts';
 import { hashToken, newOpaqueToken, TokenBox } from '../tokens.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 import type { IdentitySettings } from '../config.ts';
+import { silentNotices, type SecurityNotices } from '../security-notices.ts';
 
 type Trx = Transaction<IdentityTables>;
 
@@ -47,6 +48,8 @@ export interface MfaServiceOptions {
   logger: Logger;
   /** The clock TOTP codes are checked against (milliseconds); tests may pin it. */
   now?: () => number;
+  /** Mail to the account's owner on a factor enabled or removed; default: none. */
+  notices?: SecurityNotices;
 }
 
 const methodOf = (factor: SecondFactor) => ('code' in factor ? 'totp' : 'backup-code');
@@ -64,6 +67,7 @@ export class MfaService {
   readonly #codes: BackupCodeHasher;
   readonly #log: Logger;
   readonly #now: () => number;
+  readonly #notices: SecurityNotices;
 
   constructor(options: MfaServiceOptions) {
     this.#db = identityDb(options.db);
@@ -74,11 +78,27 @@ export class MfaService {
     this.#codes = new BackupCodeHasher(options.appSecret);
     this.#log = options.logger;
     this.#now = options.now ?? Date.now;
+    this.#notices = options.notices ?? silentNotices;
   }
 
-  /** Whether the account signs in with a second factor (read in `trx` when given). */
-  mfaEnabled(userId: string, trx?: Trx): Promise<boolean> {
-    return mfaRepo.totpEnabled(trx ?? this.#db, userId);
+  /**
+   * Deletes every second factor of the account (TOTP, backup codes, SMS number and codes,
+   * passkeys) and its pending MFA and WebAuthn challenges, in one transaction (the caller's when
+   * given). For lost-device recovery and the admin reset, which audit and notify themselves.
+   */
+  async removeAllFactors(userId: string, within?: Trx): Promise<void> {
+    await (within
+      ? mfaRepo.deleteAllFactors(within, userId)
+      : withTransaction(this.#db, (trx) => mfaRepo.deleteAllFactors(trx, userId)));
+  }
+
+  /**
+   * Whether the account signs in with a second factor (read in `trx` when given): an enabled
+   * authenticator app or SMS number, or a passkey.
+   */
+  async mfaEnabled(userId: string, trx?: Trx): Promise<boolean> {
+    const f = await mfaRepo.factorsOf(trx ?? this.#db, userId);
+    return f.totp || f.sms !== null || f.passkeys > 0;
   }
 
   async status(userId: string): Promise<MfaStatus> {
@@ -107,7 +127,7 @@ export class MfaService {
 
   /** Turns the pending secret on with a first valid code; returns the backup codes (shown once). */
   async enable(userId: string, code: string, client: Client): Promise<string[]> {
-    return withTransaction(this.#db, async (trx) => {
+    const codes = await withTransaction(this.#db, async (trx) => {
       const totp = await mfaRepo.findTotp(trx, userId, { forUpdate: true });
       if (!totp) throw new HttpError(IdentityCodes.MFA_NOT_SET_UP);
       if (totp.enabled) throw new HttpError(IdentityCodes.MFA_ALREADY_ENABLED);
@@ -122,6 +142,8 @@ export class MfaService {
       });
       return codes;
     });
+    this.#notices.notify(userId, { kind: 'mfa-enabled', factor: 'totp' });
+    return codes;
   }
 
   /** Removes the authenticator and the backup codes; needs the password and a second factor. */
@@ -136,6 +158,7 @@ export class MfaService {
       await mfaRepo.deleteChallenges(trx, userId);
       await this.#audit(trx, 'auth.mfa.disable', userId, userId, client, { method: 'totp' });
     });
+    this.#notices.notify(userId, { kind: 'mfa-disabled', factor: 'totp' });
   }
 
   /** Ten new backup codes; the old ones stop working. Needs the password and a second factor. */
