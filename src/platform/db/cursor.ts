@@ -59,6 +59,7 @@ export function decodeCursor(
     throw invalid('The cursor is malformed.');
   }
   if (payload === null || typeof payload !== 'object') throw invalid('The cursor is malformed.');
+  // eslint-disable-next-line no-restricted-syntax -- `signature` names the listing's sort order, not a secret (the MAC was checked above with timingSafeEqual)
   if (payload.s !== signature)
     throw invalid('The cursor belongs to another sort order or listing.');
   if (!Array.isArray(payload.k) || payload.k.length !== keyCount)

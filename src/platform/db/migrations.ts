@@ -4,6 +4,7 @@ import type { AnyDb } from './database.ts';
 /** Migrations by name; names sort into one history across the platform and every app. */
 export type MigrationSet = Readonly<Record<string, Migration>>;
 
+// eslint-disable-next-line security/detect-unsafe-regex -- each repeated group starts with '_', outside [a-z0-9]: linear
 const NAME = /^\d{12}_[a-z0-9]+(_[a-z0-9]+)*$/;
 
 /** Merges migration sets, refusing duplicate or badly named entries (`YYYYMMDDHHMM_area_what`). */

@@ -71,6 +71,7 @@ export function makeSecurityHeaders(
 }
 
 /** A browser origin on this machine over plain HTTP, any port (development's default CORS). */
+// eslint-disable-next-line security/detect-unsafe-regex -- fixed alternatives and a bounded port: linear
 const LOCAL_ORIGIN = /^http:\/\/(localhost|127\.0\.0\.1)(:[0-9]{1,5})?$/;
 
 /**
