@@ -1,7 +1,7 @@
 import closeWithGrace from 'close-with-grace';
 import type { FastifyInstance } from 'fastify';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { buildApp, enabledModules, knownModules } from './app.ts';
+import { buildApp, enabledModules, knownModules, packageVersion } from './app.ts';
 import { allApps } from './apps/index.ts';
 import { runAuditCommand } from './commands/audit.ts';
 import { runDbCommand } from './commands/db.ts';
@@ -27,6 +27,7 @@ import {
   createMetricsRegistry,
   flushLogger,
   registerLogMetrics,
+  startTracing,
   type Logger,
 } from './platform/observability/index.ts';
 
@@ -103,6 +104,12 @@ async function prepareSchema(
 async function main(): Promise<void> {
   const command = parseCommand(process.argv);
   const config = loadOrExit();
+  // OpenTelemetry, when the OTEL_* variables ask for it (docs/operations.md#tracing): started
+  // before the logger, whose lines then carry trace ids, and before the app and its hooks.
+  const tracing =
+    command === 'serve' || command === 'worker' || command === 'all'
+      ? await startTracing({ serviceVersion: packageVersion() })
+      : null;
   const logger = createLogger({
     level: config.observability.logLevel,
     base: { service: 'groundwork', role: command },
@@ -129,6 +136,7 @@ async function main(): Promise<void> {
     return;
   }
 
+  if (tracing) logger.info({ serviceName: tracing.serviceName }, 'tracing on');
   const lifecycle = new Lifecycle();
   const metrics = createMetricsRegistry();
   registerLogMetrics(logger, metrics);
@@ -146,6 +154,8 @@ async function main(): Promise<void> {
     await opened.connections?.drain();
     await opened.app?.close();
     await opened.closePlatform?.();
+    // The spans still buffered are exported last (the jobs' included).
+    await tracing?.shutdown();
   });
 
   const works = command === 'worker' || command === 'all';

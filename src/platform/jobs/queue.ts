@@ -2,7 +2,7 @@ import { PgBoss, fromKysely, type JobResult, type JobWithMetadata } from 'pg-bos
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import type { AnyDb, Database } from '../db/index.ts';
-import type { Logger } from '../observability/index.ts';
+import { currentTraceparent, runInJobSpan, type Logger } from '../observability/index.ts';
 import {
   DEAD_SUFFIX,
   DEFAULTS,
@@ -24,7 +24,22 @@ const LEASE_MARGIN_SECONDS = 5;
 /** What every stored job carries: the payload and who triggered it. */
 interface Envelope {
   payload: unknown;
-  meta: { userId: string | null; requestId: string | null };
+  meta: Meta;
+}
+
+/** Who triggered a job; `traceparent` (W3C) only when it was enqueued inside a trace. */
+interface Meta {
+  userId: string | null;
+  requestId: string | null;
+  traceparent?: string;
+}
+
+/** The metadata stored with a job enqueued now: the caller's, plus the active trace if any. */
+function metaNow(userId: string | null | undefined, requestId: string | null | undefined): Meta {
+  const meta: Meta = { userId: userId ?? null, requestId: requestId ?? null };
+  const traceparent = currentTraceparent();
+  if (traceparent !== undefined) meta.traceparent = traceparent;
+  return meta;
 }
 
 export interface EnqueueOptions {
@@ -286,7 +301,22 @@ export class JobQueue {
           notifyPollingIntervalSeconds: pollingIntervalSeconds,
           burstWhenBatchFull: batchSize > 1,
         },
-        (jobs: JobWithMetadata<Envelope>[]) => Promise.all(jobs.map((job) => this.#run(d, job))),
+        (jobs: JobWithMetadata<Envelope>[]) =>
+          Promise.all(
+            jobs.map((job) =>
+              // With tracing on, the job runs in a span of the trace that enqueued it.
+              runInJobSpan(
+                {
+                  queue: d.name,
+                  id: job.id,
+                  attempt: job.retryCount + 1,
+                  traceparent: job.data?.meta?.traceparent,
+                },
+                () => this.#run(d, job),
+                (result) => (result.status === 'completed' ? undefined : result.status),
+              ),
+            ),
+          ),
       );
     }
     this.#log.info({ queues: [...this.#definitions.keys()] }, 'job workers started');
@@ -377,10 +407,7 @@ export class JobQueue {
     if (!d) throw new Error(`job ${definition.name} is not registered`);
     const errors = payloadErrors(d, payload);
     if (errors.length > 0) throw new InvalidJobPayloadError(d.name, errors);
-    const data: Envelope = {
-      payload,
-      meta: { userId: options.userId ?? null, requestId: options.requestId ?? null },
-    };
+    const data: Envelope = { payload, meta: metaNow(options.userId, options.requestId) };
     const db = options.trx ? fromKysely(options.trx) : undefined;
     const singletonKey = d.options.singletonKey?.(payload);
     const { startAfter } = options;
@@ -419,7 +446,7 @@ export class JobQueue {
       if (errors.length > 0) throw new InvalidJobPayloadError(d.name, errors);
     }
     if (payloads.length === 0) return 0;
-    const meta = { userId: options.userId ?? null, requestId: options.requestId ?? null };
+    const meta = metaNow(options.userId, options.requestId);
     const key = d.options.singletonKey;
     const ids = await this.#boss.insert(
       d.name,
@@ -563,10 +590,8 @@ export class JobQueue {
       const removed = await this.#boss.deleteJob(queue + DEAD_SUFFIX, id, { db });
       // Replayed concurrently by someone else: nothing left to replay.
       if (affected(removed) === 0) return null;
-      const data: Envelope = {
-        payload: dead.payload,
-        meta: { userId: dead.userId, requestId: dead.requestId },
-      };
+      // A replay is a new trigger: it joins the trace of the admin request that replays it.
+      const data: Envelope = { payload: dead.payload, meta: metaNow(dead.userId, dead.requestId) };
       const newId = await this.#boss.send(queue, data, { db, priority: d.options.priority ?? 0 });
       if (newId === null) {
         // A waiting job holds the same singleton key: the work is already queued.

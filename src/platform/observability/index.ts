@@ -21,4 +21,13 @@ export type { CheckResult, HealthCheck } from './health.ts';
 export { createErrorReporter } from './sentry.ts';
 export type { ErrorReporter } from './sentry.ts';
 export { registerObservability, bearerMatches } from './plugin.ts';
+export {
+  currentTraceparent,
+  runInJobSpan,
+  startTracing,
+  traceLogFields,
+  tracingEnabled,
+  tracingRequested,
+} from './tracing.ts';
+export type { JobSpanInfo, StartTracingOptions, Tracing, TracingEnv } from './tracing.ts';
 export type { ObservabilityOptions } from './plugin.ts';

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger, FastifyServerOptions } from 'fastify';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { Counter, type Registry } from 'prom-client';
+import { traceLogFields, traceLogSuffix, tracingEnabled } from './tracing.ts';
 
 type SonicBoom = ReturnType<typeof pino.destination>;
 
@@ -89,6 +90,12 @@ function levelLabel(label: string): Record<string, unknown> {
   return { level: label };
 }
 
+/**
+ * `trace_id` and `span_id` on each line written inside a span (pino's mixin, only when tracing).
+ * A new object each time: pino merges the line's fields into what the mixin returns.
+ */
+const traceMixin = () => traceLogFields() ?? {};
+
 export function loggerOptions(level: string, base: Record<string, unknown> = {}): LoggerOptions {
   return {
     level,
@@ -99,6 +106,8 @@ export function loggerOptions(level: string, base: Record<string, unknown> = {})
       level: levelLabel,
       log: (object) => scrub(object) as Record<string, unknown>,
     },
+    // Without tracing there is no mixin at all: pino then skips the call on every line.
+    ...(tracingEnabled() ? { mixin: traceMixin } : {}),
   };
 }
 
@@ -437,6 +446,8 @@ type FastPathLogger = { levelVal: number } & Record<symbol, unknown>;
  * That loop was the largest single cost of a request in bench/http; the fields here are fixed,
  * primitive and carry no secret (the URL's credential-like query values are masked), so nothing
  * is lost by skipping it. pino's public `symbols` give the bindings, time function and destination.
+ * With tracing on, the line ends with the request span's `trace_id` and `span_id` (the mixin's
+ * fields: the tracing hooks run this hook inside the span).
  * Loggers not made with `loggerOptions` take pino's ordinary path.
  */
 export function writeRequestLine(
@@ -468,6 +479,6 @@ export function writeRequestLine(
   }
   if (fast.levelVal > LEVEL_VALUES[level]) return;
   stream.write(
-    `{"level":"${level}"${time()}${bindings}${ownBindings},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"url":${JSON.stringify(line.url)},"statusCode":${String(line.statusCode)},"durationMs":${String(line.durationMs)},"ip":${JSON.stringify(line.ip)}${line.userId === undefined ? '' : `,"userId":${JSON.stringify(line.userId)}`}${MESSAGE_JSON}`,
+    `{"level":"${level}"${time()}${bindings}${ownBindings},"method":${JSON.stringify(line.method)},"route":${JSON.stringify(line.route)},"url":${JSON.stringify(line.url)},"statusCode":${String(line.statusCode)},"durationMs":${String(line.durationMs)},"ip":${JSON.stringify(line.ip)}${line.userId === undefined ? '' : `,"userId":${JSON.stringify(line.userId)}`}${traceLogSuffix()}${MESSAGE_JSON}`,
   );
 }
