@@ -103,6 +103,9 @@ function instrument(
     gauge('db_pool_connections_total', 'Connections open in the pool', () => pool.totalCount);
     gauge('db_pool_connections_idle', 'Idle connections in the pool', () => pool.idleCount);
     gauge('db_pool_requests_waiting', 'Queries waiting for a connection', () => pool.waitingCount);
+    gauge('db_pool_connections_max', 'Connections the pool may open (DATABASE_POOL_MAX)', () => {
+      return pool.options.max;
+    });
   }
   // Label objects per query kind and outcome, made once: this runs on every query.
   const labelSets = new Map<string, { ok: Labels; error: Labels }>();

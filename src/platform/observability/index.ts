@@ -11,7 +11,9 @@ export {
 export type { Logger, LoggerSettings } from './logger.ts';
 export {
   createMetricsRegistry,
+  diskGauges,
   fastCounter,
+  readinessGauges,
   routeLabel,
   UNMATCHED_ROUTE,
   type FastCounter,

@@ -1,5 +1,6 @@
 import type { FastifyRequest } from 'fastify';
-import { Registry, collectDefaultMetrics } from 'prom-client';
+import { statfsSync } from 'node:fs';
+import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 
 /** Route label for requests that matched no route, so unknown paths cannot grow label cardinality. */
 export const UNMATCHED_ROUTE = '__unmatched__';
@@ -15,7 +16,7 @@ type HttpLabels = Readonly<{ method: string; route: string; status_code: string 
 
 /** Upper bounds of `http_request_duration_seconds`, in seconds. */
 export const HTTP_DURATION_BUCKETS: readonly number[] = [
-  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10,
+  0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 2.5, 5, 10,
 ];
 
 /** One method, route and status: its request count, duration sum, and count per bucket. */
@@ -234,6 +235,76 @@ export function instrumentHttp(
     while (i < bounds.length && seconds > (bounds[i] as number)) i++;
     (s.buckets[i] as number) += 1;
   };
+}
+
+/**
+ * `health_ready` (1 ready, 0 not: a check down or shutting down) and `health_check_up{check}`,
+ * from the readiness checks run at scrape time, so an alert does not depend on a balancer probing.
+ */
+export function readinessGauges(
+  registry: Registry,
+  run: () => Promise<{ ok: boolean; checks: Record<string, { status: 'up' | 'down' }> }>,
+): void {
+  if (registry.getSingleMetric('health_ready')) return;
+  let pending: ReturnType<typeof run> | null = null;
+  // One run serves both gauges of a scrape.
+  const read = () =>
+    (pending ??= run().finally(() => {
+      pending = null;
+    }));
+  new Gauge({
+    name: 'health_ready',
+    help: 'Readiness as /health/ready answers it: 1 ready, 0 not (a check down, or shutting down)',
+    registers: [registry],
+    async collect() {
+      this.set((await read()).ok ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'health_check_up',
+    help: 'Each readiness check at scrape time: 1 up, 0 down',
+    labelNames: ['check'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [check, result] of Object.entries((await read()).checks))
+        this.set({ check }, result.status === 'up' ? 1 : 0);
+    },
+  });
+}
+
+/**
+ * `disk_free_bytes{volume}` and `disk_size_bytes{volume}` of the file systems holding these
+ * folders, read at scrape time; a folder that does not exist (yet) has no series.
+ */
+export function diskGauges(registry: Registry, volumes: Readonly<Record<string, string>>): void {
+  if (registry.getSingleMetric('disk_free_bytes')) return;
+  const read = (pick: (s: { bavail: number; blocks: number; bsize: number }) => number) =>
+    function collect(this: Gauge<'volume'>) {
+      this.reset();
+      for (const [volume, path] of Object.entries(volumes)) {
+        try {
+          const stats = statfsSync(path);
+          this.set({ volume }, pick(stats) * stats.bsize);
+        } catch {
+          continue;
+        }
+      }
+    };
+  new Gauge({
+    name: 'disk_free_bytes',
+    help: 'Bytes available to the process on the file system of each volume (data: DATA_DIR, files: the local storage folder)',
+    labelNames: ['volume'],
+    registers: [registry],
+    collect: read((s) => s.bavail),
+  });
+  new Gauge({
+    name: 'disk_size_bytes',
+    help: 'Size in bytes of the file system of each volume',
+    labelNames: ['volume'],
+    registers: [registry],
+    collect: read((s) => s.blocks),
+  });
 }
 
 /** The route template of a request (`/api/v1/posts/:id`), or the unmatched label. */

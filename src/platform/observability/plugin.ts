@@ -6,7 +6,7 @@ import { HttpCodes, HttpError } from '../http/index.ts';
 import type { Lifecycle } from '../lifecycle/index.ts';
 import type { HealthChecks } from './health.ts';
 import { loggableUrl, writeRequestLine, type RequestLine } from './logger.ts';
-import { instrumentHttp, routeLabel } from './metrics.ts';
+import { instrumentHttp, readinessGauges, routeLabel } from './metrics.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -146,6 +146,7 @@ export async function registerObservability(
       return { ok: false, checks: {} as Record<string, never>, shuttingDown: true };
     return { ...(await health.run()), shuttingDown: false };
   };
+  readinessGauges(registry, readiness);
 
   app.get(
     '/health/ready',

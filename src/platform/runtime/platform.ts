@@ -22,6 +22,7 @@ import {
   HealthChecks,
   createLogger,
   createMetricsRegistry,
+  diskGauges,
   type Logger,
 } from '../observability/index.ts';
 import { closeRedis, connectRedis, pingRedis, type Redis } from '../redis/index.ts';
@@ -234,6 +235,11 @@ export async function createPlatform(
       },
     });
     const storage = createStorage(config, { metrics: liveMetrics });
+    if (liveMetrics)
+      diskGauges(liveMetrics, {
+        data: config.database.dataDir,
+        ...(config.storage.driver === 'local' ? { files: config.storage.localDir } : {}),
+      });
     const access = new AccessControl({
       db: database.db,
       cache,
