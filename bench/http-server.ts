@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { buildApp, enabledModules, loadAppConfig } from '../src/app.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import { defineApp } from '../src/platform/modules/index.ts';
-import { createLogDestination } from '../src/platform/observability/index.ts';
+import { createLogDestination, startTracing } from '../src/platform/observability/index.ts';
 import {
   HEALTH,
   HEALTH_PATH,
@@ -92,15 +92,36 @@ async function groundwork(): Promise<number> {
   return (app.server.address() as AddressInfo).port;
 }
 
-const start: Record<ServerKind, () => Promise<number>> = {
+/**
+ * Groundwork with tracing on, exporting every span (OTLP over HTTP, protobuf: the default) to the
+ * sink receiver whose URL `http.ts` passes as the second argument. Started the way `main.ts`
+ * starts it: before the logger and the app.
+ */
+async function tracedGroundwork(): Promise<number> {
+  const sink = process.argv[3];
+  if (sink === undefined) throw new Error('groundwork+tracing needs the sink URL');
+  process.env.OTEL_EXPORTER_OTLP_ENDPOINT = sink;
+  process.env.OTEL_SERVICE_NAME = 'groundwork-bench';
+  if ((await startTracing()) === null) throw new Error('tracing did not start');
+  return groundwork();
+}
+
+/** The traced variant: not in `SERVER_KINDS` (shared with other benchmarks); http.ts names it too. */
+const TRACED = 'groundwork+tracing';
+type Kind = ServerKind | typeof TRACED;
+
+const start: Record<Kind, () => Promise<number>> = {
   'node:http': nodeHttp,
   fastify: bareFastify,
   groundwork,
+  [TRACED]: tracedGroundwork,
 };
 
-const kind = process.argv[2] as ServerKind;
+const kind = process.argv[2] as Kind;
 if (!Object.hasOwn(start, kind) || process.send === undefined) {
-  process.stderr.write(`usage: forked by bench/http.ts with one of ${SERVER_KINDS.join(', ')}\n`);
+  process.stderr.write(
+    `usage: forked by bench/http.ts with one of ${[...SERVER_KINDS, TRACED].join(', ')}\n`,
+  );
   process.exit(64);
 }
 const port = await start[kind]();

@@ -1,10 +1,14 @@
 /**
  * HTTP benchmark: bare node:http, bare Fastify and Groundwork's full stack, each on a health
- * route and a 20-item JSON route. Every server runs in its own child process; autocannon runs
- * here, so the load generator never shares a process with a server.
+ * route and a 20-item JSON route, and Groundwork again with tracing on (every request's span
+ * exported over OTLP to a sink receiver here): the cost of tracing. Every server runs in its own
+ * child process; autocannon runs here, so the load generator never shares a process with a server.
  */
 import { CONNECTIONS, load, PIPELINING, ServerChild, WARMUP_SECONDS } from './lib.ts';
+import { once } from 'node:events';
 import { mkdir, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { cpus } from 'node:os';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -18,6 +22,38 @@ import {
 
 const TARGET = 0.7;
 
+/** Groundwork with tracing on (see http-server.ts). */
+const TRACED = 'groundwork+tracing';
+type Kind = ServerKind | typeof TRACED;
+const KINDS: readonly Kind[] = [...SERVER_KINDS, TRACED];
+
+/**
+ * An OTLP/HTTP sink: answers every export 200 at once and counts them, so the traced server
+ * pays for making, batching, encoding and sending its spans, and nothing waits on a backend.
+ */
+class Sink {
+  exports = 0;
+  bytes = 0;
+  readonly server: Server = createServer((req, res) => {
+    req.on('data', (chunk: Buffer) => (this.bytes += chunk.length));
+    req.on('end', () => {
+      if (req.url === '/v1/traces') this.exports += 1;
+      res.writeHead(200).end();
+    });
+  });
+
+  async listen(): Promise<string> {
+    this.server.listen(0, '127.0.0.1');
+    await once(this.server, 'listening');
+    return `http://127.0.0.1:${String((this.server.address() as AddressInfo).port)}`;
+  }
+
+  close(): Promise<void> {
+    this.server.closeAllConnections();
+    return new Promise((resolve) => this.server.close(() => resolve()));
+  }
+}
+
 const ROUTES = [
   { name: 'health', path: HEALTH_PATH, expected: HEALTH },
   { name: 'items (20)', path: ITEMS_PATH, expected: ITEMS },
@@ -26,7 +62,7 @@ type RouteName = (typeof ROUTES)[number]['name'];
 
 interface Measurement {
   route: RouteName;
-  server: ServerKind;
+  server: Kind;
   path: string;
   requestsPerSecond: number;
   latencyP99Ms: number;
@@ -46,19 +82,19 @@ function durationSeconds(): number {
 }
 
 /** Fails fast when a server answers differently, so the figures compare the same work. */
-async function checkResponse(kind: ServerKind, url: string, expected: unknown): Promise<void> {
+async function checkResponse(kind: Kind, url: string, expected: unknown): Promise<void> {
   const response = await fetch(url);
   const body: unknown = await response.json();
   if (response.status !== 200 || !isDeepStrictEqual(body, expected)) {
     throw new Error(`${kind} ${url} answered ${String(response.status)} with an unexpected body`);
   }
-  if (kind === 'groundwork' && !response.headers.has('x-request-id')) {
+  if ((kind === 'groundwork' || kind === TRACED) && !response.headers.has('x-request-id')) {
     throw new Error('groundwork answered without x-request-id: its full stack is not active');
   }
 }
 
 async function measure(
-  server: ServerChild<ServerKind>,
+  server: ServerChild<Kind>,
   route: (typeof ROUTES)[number],
   duration: number,
 ): Promise<Measurement> {
@@ -100,19 +136,26 @@ export async function main(): Promise<void> {
   const duration = durationSeconds();
   // All servers start first (an idle one costs nothing), then each route is measured on the
   // three servers back to back, so the ratios compare neighbouring moments on a shared machine.
-  const servers: ServerChild<ServerKind>[] = [];
+  const servers: ServerChild<Kind>[] = [];
   const results: Measurement[] = [];
+  const sink = new Sink();
+  const sinkUrl = await sink.listen();
   try {
-    for (const kind of SERVER_KINDS)
-      servers.push(await ServerChild.start(new URL('./http-server.ts', import.meta.url), kind));
+    for (const kind of KINDS) {
+      const script = new URL('./http-server.ts', import.meta.url);
+      servers.push(await ServerChild.start(script, kind, kind === TRACED ? [sinkUrl] : []));
+    }
     for (const route of ROUTES) {
       for (const server of servers) results.push(await measure(server, route, duration));
     }
   } finally {
     await Promise.all(servers.map((s) => s.stop()));
+    await sink.close();
   }
+  // The traced server really exported (its batches leave at least every 5 s, or 512 spans).
+  if (sink.exports === 0) throw new Error('the traced server exported no spans to the sink');
 
-  const rps = (server: ServerKind, route: RouteName) =>
+  const rps = (server: Kind, route: RouteName) =>
     results.find((m) => m.server === server && m.route === route)?.requestsPerSecond ?? Number.NaN;
   const ratios = Object.fromEntries(
     ROUTES.map((r) => [r.name, rps('groundwork', r.name) / rps('fastify', r.name)]),
@@ -121,8 +164,26 @@ export async function main(): Promise<void> {
 
   const summary = ROUTES.map((r) => `${r.name} ${ratios[r.name].toFixed(2)}`).join(', ');
   const verdict = `target >= ${TARGET.toFixed(2)}: ${met ? 'met' : 'MISSED'}`;
+  const cpu = (server: Kind, route: RouteName) =>
+    results.find((m) => m.server === server && m.route === route)?.serverCpuMicrosPerRequest ??
+    Number.NaN;
+  // Tracing's cost: requests/s with it on over off, and the server CPU it adds per request.
+  const tracing = Object.fromEntries(
+    ROUTES.map((r) => [
+      r.name,
+      {
+        requestsPerSecondRatio: rps(TRACED, r.name) / rps('groundwork', r.name),
+        addedCpuMicrosPerRequest: cpu(TRACED, r.name) - cpu('groundwork', r.name),
+      },
+    ]),
+  ) as Record<RouteName, { requestsPerSecondRatio: number; addedCpuMicrosPerRequest: number }>;
+  const tracingSummary = ROUTES.map(
+    (r) =>
+      `${r.name} ${tracing[r.name].requestsPerSecondRatio.toFixed(2)} (+${tracing[r.name].addedCpuMicrosPerRequest.toFixed(1)} µs CPU/request)`,
+  ).join(', ');
   process.stdout.write(
-    `${table(results, ratios)}\n\nGroundwork / bare Fastify requests/s: ${summary} (${verdict})\n`,
+    `${table(results, ratios)}\n\nGroundwork / bare Fastify requests/s: ${summary} (${verdict})\n` +
+      `Tracing on / off requests/s: ${tracingSummary}; ${String(sink.exports)} OTLP exports, ${String(Math.round(sink.bytes / 1024))} KB\n`,
   );
 
   const report = {
@@ -140,6 +201,7 @@ export async function main(): Promise<void> {
     ratios,
     target: TARGET,
     met,
+    tracing: { ...tracing, otlpExports: sink.exports, otlpBytes: sink.bytes },
   };
   const dir = new URL('./results/', import.meta.url);
   await mkdir(dir, { recursive: true });
