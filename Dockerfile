@@ -22,7 +22,7 @@ FROM node:24-bookworm-slim AS runtime
 # glibc's malloc keeps many arenas per thread: a worker encoding 12 MP images one after another grew
 # to 530-720 MB RSS with a 7 MB JavaScript heap; with two arenas it stayed at 316-410 MB, CPU no worse
 # (docs/benchmarks.md, Files).
-ENV APP_ENV=production NODE_ENV=production MALLOC_ARENA_MAX=2
+ENV APP_ENV=production NODE_ENV=production MALLOC_ARENA_MAX=2 GROUNDWORK_ENV_FILE=off
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN --mount=type=cache,target=/root/.npm npm ci --omit=dev --no-audit --no-fund

@@ -290,7 +290,7 @@ describe('config', () => {
     assert.deepEqual(keys, ['ALLOWED_HOSTS', 'TLS_KEY_FILE', 'TRUST_PROXY']);
   });
 
-  test('.env files are read in development and test only, and real variables win', () => {
+  test('.env files: .env.<APP_ENV> over .env (read in development and test only), and real variables win', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gw-config-'));
     try {
       writeFileSync(join(dir, '.env'), 'PORT=4001\nLOG_LEVEL=debug\n');
@@ -303,7 +303,8 @@ describe('config', () => {
         { APP_ENV: 'production', ...MAIL, ...IDENTITY, APP_SECRET: STRONG, DATABASE_URL: DB },
         { cwd: dir },
       );
-      assert.equal(prod.server.port, 3000);
+      // Production simulation reads .env.production (seed 004 §1), never the developer's .env.
+      assert.equal(prod.server.port, 4003);
       assert.equal(prod.observability.logLevel, 'info');
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -55,7 +55,7 @@ export function renderConfigDocs(modules: readonly ConfigSlice[] = []): string {
     'Each module declares its own settings, prefixed by its name (`SHOP_...`), listed under a `Module:` heading',
     '(identity keeps the established `AUTH_`, `PASSWORD_` and `ARGON2_` prefixes);',
     'they are validated together with the platform’s.',
-    'In `development` and `test`, `.env` and then `.env.<APP_ENV>` are read too (real environment variables win).',
+    '`.env.<APP_ENV>` and then `.env.<APP_ENV>.local` are read too (after `.env` in `development` and `test`), unless `GROUNDWORK_ENV_FILE=off`; real environment variables win.',
     'An invalid configuration exits with code 78 and lists every bad variable. In `staging` and `production`,',
     'secrets that are missing, too short or placeholders (`changeme`, `secret`, ...) refuse to start.',
     '`npm run config:check` prints the resolved configuration with secrets masked.',

@@ -1,8 +1,7 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { join } from 'node:path';
-import { parseEnv } from 'node:util';
 import { Value } from 'typebox/value';
+import { readEnvFiles } from './env-files.ts';
 import { finishSlices, loadSlices, sliceMeta, type ConfigSlice } from './modules.ts';
 import { APP_ENVS, ConfigSchema, metaOf, type AppEnv, type Env } from './schema.ts';
 
@@ -140,7 +139,7 @@ export interface Config {
 }
 
 export interface LoadOptions {
-  /** Folder holding `.env` files (development and test only). */
+  /** Folder holding the `.env` files (`envFileNames`); none are read without it. */
   cwd?: string;
   /** The modules whose settings are validated together with the platform's. */
   modules?: readonly ConfigSlice[];
@@ -183,15 +182,6 @@ export function isPlaceholderSecret(value: string): boolean {
   if (PLACEHOLDER_EXACT.has(norm)) return true;
   if (PLACEHOLDER_PARTS.some((p) => norm.includes(p))) return true;
   return new Set(value).size <= 2;
-}
-
-function readDotenvFiles(cwd: string, appEnv: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const name of ['.env', `.env.${appEnv}`]) {
-    const file = join(cwd, name);
-    if (existsSync(file)) Object.assign(out, parseEnv(readFileSync(file, 'utf8')));
-  }
-  return out;
 }
 
 function list(value: string): string[] {
@@ -322,11 +312,7 @@ export function loadConfig(
   source: Readonly<Record<string, string | undefined>>,
   options: LoadOptions = {},
 ): Config {
-  const rawEnv = source.APP_ENV ?? 'development';
-  const fromFiles =
-    (rawEnv === 'development' || rawEnv === 'test') && options.cwd !== undefined
-      ? readDotenvFiles(options.cwd, rawEnv)
-      : {};
+  const fromFiles = options.cwd !== undefined ? readEnvFiles(source, options.cwd) : {};
 
   const raw: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(ConfigSchema.properties)) {
@@ -568,7 +554,10 @@ export function maskEnv(
   return out;
 }
 
-/** The configuration of this process: its environment, and `.env` files in its working directory. */
+/**
+ * The configuration of this process: its environment, and the `.env` files of its `APP_ENV` in
+ * its working directory (`GROUNDWORK_ENV_FILE=off`, set by the image, reads none).
+ */
 export function loadProcessConfig(modules: readonly ConfigSlice[] = []): Config {
   return loadConfig(process.env, { cwd: process.cwd(), modules });
 }

@@ -49,8 +49,16 @@ export const ConfigSchema = Type.Object({
   APP_ENV: v(
     Type.Enum([...APP_ENVS], {
       description:
-        'Deployment environment. `.env` files are read only in development and test; staging and production refuse weak secrets.',
+        'Deployment environment. Selects the `.env.<APP_ENV>` file read for local simulation (`.env` too in development and test); staging and production refuse weak secrets.',
       default: 'development',
+    }),
+    { group: 'Server' },
+  ),
+  GROUNDWORK_ENV_FILE: v(
+    Type.Enum(['on', 'off'], {
+      description:
+        '`off`: read no `.env` file, only the process environment (the image sets it; containers get their settings from the orchestrator). Read from the process environment only.',
+      default: 'on',
     }),
     { group: 'Server' },
   ),
