@@ -6,6 +6,7 @@ import { grantBuiltinPermission, identityModule } from '../identity/index.ts';
 import { registerJobRoutes, JOBS_ADMIN_PERMISSION } from '../jobs/index.ts';
 import { registerDevMailRoutes } from '../mail/index.ts';
 import { bindChannels, realtimeModule } from '../realtime/index.ts';
+import { flagsModule } from '../flags/index.ts';
 import { storageModule } from '../storage/index.ts';
 import { webhooksModule } from '../webhooks/index.ts';
 import { defineModule, orderModules, type AnyModule, type Platform } from '../modules/index.ts';
@@ -121,6 +122,7 @@ export const platformModules: readonly AnyModule[] = [
   filesModule,
   defineModule(storageModule),
   realtimeModule,
+  flagsModule,
 ];
 
 /**
