@@ -1,4 +1,5 @@
 import type { ColumnType } from 'kysely';
+import type { RecoveryTables } from '../recovery/tables.ts';
 
 /** Hashes of an account's earlier passwords (never the passwords), newest kept only. */
 export interface PasswordHistoryTable {
@@ -9,7 +10,7 @@ export interface PasswordHistoryTable {
   created_at: ColumnType<Date, never, never>;
 }
 
-/** This part's tables (see `IdentityTables`). */
-export interface AccountsTables {
+/** This part's tables (see `IdentityTables`), with recovery's and the address-change reports. */
+export interface AccountsTables extends RecoveryTables {
   gw_password_history: PasswordHistoryTable;
 }
