@@ -3,17 +3,18 @@
  * (`tracingRequested`). When off nothing of the SDK is loaded and every helper here returns at its
  * first test of one module-level flag: the only cost is that test.
  *
- * What is traced, and how (each choice measured in bench/http and test/e2e/tracing.test.ts):
+ * What is traced, and how (the cost is measured by bench/http, the behaviour by
+ * test/e2e/tracing.test.ts):
  *
  * - **Incoming HTTP**: one SERVER span per request (`GET /api/v1/posts/:id`), child of the W3C
- *   `traceparent` the client sent, made by three Fastify hooks added to every instance as it is
+ *   `traceparent` the client sent, made by Fastify hooks added to every instance as it is
  *   created (Fastify's `fastify.initialization` diagnostics channel), so no app code changes.
- *   Written here rather than with `@opentelemetry/instrumentation-http` (which wraps every
- *   request, response and socket event and records a dozen attributes: it needs a loader hook
- *   under ESM and roughly doubles the tracing cost per request) or `@fastify/otel` (which by
- *   default makes a span for every hook and the handler; with those off it names every span
- *   `request` and loses the context after a body is read). The health and metrics routes are
- *   not traced (probes and scrapes every few seconds would be most of the traces).
+ *   Written here rather than with `@opentelemetry/instrumentation-http` (which needs a loader
+ *   hook under ESM, and wraps every request, response and socket event and records a dozen
+ *   attributes for the same one span) or `@fastify/otel` (which by default makes a span for
+ *   every hook and the handler; with those off it names every span `request` and loses the
+ *   context after a body is read). The health and metrics routes are not traced (probes and
+ *   scrapes every few seconds would be most of the traces).
  * - **PostgreSQL and Redis**: the official `pg` and `ioredis` instrumentations, applied to the
  *   loaded modules by their own patch functions (`applyPatches`). Under ESM their usual
  *   `require` hook never sees `pg` or `ioredis` (imported, not required), and an `import` hook
