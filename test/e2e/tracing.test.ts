@@ -21,6 +21,10 @@ import { tracingRequested } from '../../src/platform/observability/index.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { eventually } from '../helpers/jobs-harness.ts';
 import { freePort, get, parseLogs, type LogLine } from '../helpers/process.ts';
+import { redisAnswers, TEST_REDIS_URL } from '../helpers/redis.ts';
+
+/** The traced process uses the shared Redis when one answers (CI always runs one). */
+const withRedis = await redisAnswers();
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const preload = fileURLToPath(new URL('../fixtures/tracing-app.ts', import.meta.url));
@@ -210,6 +214,7 @@ describe('tracing', { timeout: 180_000 }, () => {
         OTEL_BSP_SCHEDULE_DELAY: '100',
         OTEL_NODE_RESOURCE_DETECTORS: 'none',
         TRACING_ECHO_URL: `${base}/echo`,
+        ...(withRedis ? { REDIS_URL: TEST_REDIS_URL } : {}),
       });
     });
 
@@ -248,6 +253,15 @@ describe('tracing', { timeout: 180_000 }, () => {
         (s) => s.name.startsWith('pg.query') && s.parentSpanId === server.spanId,
       );
       assert.ok(requestQueries.length >= 2, `request queries: ${JSON.stringify(inTrace())}`);
+      if (withRedis) {
+        // The Redis command too, by its name only (no key, no value).
+        const command = inTrace().find((s) => s.name === 'get' && s.parentSpanId === server.spanId);
+        assert.ok(command, `a Redis span: ${JSON.stringify(inTrace().map((s) => s.name))}`);
+        const statement = command.attributes?.find((a) =>
+          ['db.statement', 'db.query.text'].includes(a.key),
+        );
+        assert.ok(!JSON.stringify(statement ?? '').includes(tag), 'the key is not recorded');
+      }
 
       // The job's span: same trace, child of the request's span, and linked to it.
       assert.equal(job.kind, SPAN_KIND.CONSUMER);
