@@ -6,7 +6,7 @@ import { ErrorCode } from '@openfeature/server-sdk';
 import type { FastifyInstance } from 'fastify';
 import { pino } from 'pino';
 import { buildApp, enabledModules } from '../../src/app.ts';
-import type { Config } from '../../src/platform/config/index.ts';
+import { ConfigError, type Config } from '../../src/platform/config/index.ts';
 import { openDatabase, type Database } from '../../src/platform/db/index.ts';
 import {
   DatabaseFlagProvider,
@@ -356,6 +356,24 @@ describe('feature flags: evaluation', () => {
     const expected = users.length / 10;
     const chi2 = deciles.reduce((s, c) => s + (c - expected) ** 2 / expected, 0);
     assert.ok(chi2 < 33.7, `chi2 ${chi2.toFixed(1)} over ${JSON.stringify(deciles)}`);
+  });
+
+  test('settings: FLAGS_CACHE_TTL at most 1h, FLAGS_LOCAL_TTL_MS within 0–60000, both listed at once', () => {
+    assert.throws(
+      () => testConfig({ FLAGS_CACHE_TTL: '2h', FLAGS_LOCAL_TTL_MS: '-1' }),
+      (error: unknown) =>
+        error instanceof ConfigError &&
+        ['FLAGS_LOCAL_TTL_MS'].every((k) => error.issues.some((i) => i.key === k)),
+    );
+    assert.throws(
+      () => testConfig({ FLAGS_CACHE_TTL: '2h' }),
+      (error: unknown) =>
+        error instanceof ConfigError && error.issues.some((i) => i.key === 'FLAGS_CACHE_TTL'),
+    );
+    assert.deepEqual(flagSettings(testConfig({ FLAGS_CACHE_TTL: '5m' }).modules.flags), {
+      localTtlMs: 1_000,
+      cacheTtlSeconds: 300,
+    });
   });
 
   test('per-environment defaults, rollouts, overrides and the disabled switch', () => {

@@ -82,6 +82,15 @@ export function featureFlags(platform: Platform): FeatureFlags {
   const domain = `groundwork-flags-${String(domains)}`;
   OpenFeature.setProvider(domain, new DatabaseFlagProvider(store, platform.config.env));
   const client = OpenFeature.getClient(domain);
+  // The SDK's own messages (hook errors) go to the platform's JSON log, not to the console.
+  const log = platform.logger.child({ component: 'openfeature' });
+  const text = (args: unknown[]) => args.map(String).join(' ');
+  client.setLogger({
+    error: (...args: unknown[]) => log.error(text(args)),
+    warn: (...args: unknown[]) => log.warn(text(args)),
+    info: (...args: unknown[]) => log.info(text(args)),
+    debug: (...args: unknown[]) => log.debug(text(args)),
+  });
   const runtime: Runtime = {
     domain,
     client,
