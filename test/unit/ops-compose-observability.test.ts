@@ -13,7 +13,7 @@ import { delimiter, join, resolve } from 'node:path';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { ROOT } from '../helpers/metric-names.ts';
+import { alertRules, ROOT } from '../helpers/metric-names.ts';
 
 const run = promisify(execFile);
 const DEPLOY = join(ROOT, 'deploy');
@@ -88,6 +88,24 @@ describe('observability compose stack', () => {
         : Object.keys(service.depends_on ?? {});
       for (const dep of deps) assert.ok(dep in services, `${name} depends on unknown ${dep}`);
     }
+  });
+
+  test('Alertmanager routes by the severities the alerts carry and inhibits only alerts that exist', () => {
+    const config = parse(read('alertmanager/alertmanager.yml')) as {
+      route: { routes: { matchers: string[] }[] };
+      inhibit_rules: { source_matchers: string[]; target_matchers: string[] }[];
+    };
+    const names = new Set(alertRules().map((a) => a.alert));
+    const severities = new Set(alertRules().map((a) => a.labels?.severity));
+    const routed = config.route.routes
+      .flatMap((r) => r.matchers)
+      .flatMap((m) => /^severity=~?"([^"]+)"$/.exec(m)?.[1]?.split('|') ?? []);
+    for (const s of severities) assert.ok(routed.includes(s ?? ''), `severity ${s} is not routed`);
+    for (const rule of config.inhibit_rules)
+      for (const m of [...rule.source_matchers, ...rule.target_matchers]) {
+        const name = /^alertname="([^"]+)"$/.exec(m)?.[1];
+        assert.ok(name && names.has(name), `inhibit rule names ${m}`);
+      }
   });
 
   test('published ports stay on the loopback', () => {
