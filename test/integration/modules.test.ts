@@ -73,6 +73,7 @@ describe('modules: shape and order', () => {
       'files',
       'storage',
       'realtime',
+      'flags',
       'permissions',
     ]);
     const dev = enabledModules(testConfig({ APP_ENV: 'development' }), []).map((m) => m.name);
@@ -178,6 +179,7 @@ describe('modules: GET /api/v1/admin/permissions', () => {
         'audit:export',
         'audit:read',
         'files:admin',
+        'flags:admin',
         'jobs:admin',
         'roles:admin',
         'roles:read',
