@@ -37,11 +37,13 @@ export interface StartOptions {
   /** Wait for `/health/ready` 200 (default) or only `/health/live`. */
   waitFor?: 'ready' | 'live';
   startTimeoutMs?: number;
+  /** Listen on this port (a process restarted behind a proxy); default: a free one. */
+  port?: number;
 }
 
 /** Starts `node src/main.ts <role>` on a free port and waits until it answers; killed in `t.after`. */
 export async function startServer(t: TestContext, options: StartOptions): Promise<ServerProcess> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     APP_ENV: 'test',
