@@ -360,6 +360,11 @@ export async function listItems(
   const where = sql.join(conditions, sql` and `);
   const order = sql`${key} ${dir}, i.id ${dir}`;
 
+  // A category (with its subtree) by price, newest or name: one range of the listing table's
+  // index in the page's order (see migration 202612071102), each row joined to its item.
+  if (filter.categoryPath !== undefined && sort !== 'relevance')
+    return listCategoryItems(db, filter, sort, limit, after);
+
   // Relevance is computed per row, so no index gives its order: the matches are ranked.
   const perCategory = filter.categoryPath !== undefined && sort !== 'relevance';
   const source = perCategory
@@ -388,6 +393,73 @@ export async function listItems(
       join shop_category c on c.id = i.category_id
       ${outerWhere}
      order by ${order}
+     limit ${limit + 1}`.execute(db);
+  return rows;
+}
+
+/** The listing table's copy of each sort key. */
+const LISTING_KEYS: Record<Exclude<ItemSort, 'relevance'>, RawBuilder<unknown>> = {
+  price: sql`l.price`,
+  '-price': sql`l.price`,
+  newest: sql`l.created_at`,
+  name: sql`l.name`,
+};
+
+/** The category's own id: the last one of its materialised path. */
+export function categoryIdOfPath(path: string): string {
+  const id = path
+    .split('/')
+    .filter((part) => part !== '')
+    .at(-1);
+  if (id === undefined) throw new Error(`not a category path: ${path}`);
+  return id;
+}
+
+/**
+ * A category and its subtree, one page: the range of `shop_item_listing` for the category in the
+ * sort's order (price bounds and in-stock on the index itself), each row joined to its item and
+ * category, stopping at the page size. The same columns and keys as the other listings.
+ */
+async function listCategoryItems(
+  db: AnyDb,
+  filter: ItemFilter,
+  sort: Exclude<ItemSort, 'relevance'>,
+  limit: number,
+  after: [string, string] | null,
+): Promise<ListedItem[]> {
+  const { desc } = SORTS[sort];
+  const key = LISTING_KEYS[sort];
+  const cmp = sql.raw(desc ? '<' : '>');
+  const dir = sql.raw(desc ? 'desc' : 'asc');
+  const cast = sort === 'newest' ? sql`timestamptz` : sort === 'name' ? sql`text` : sql`bigint`;
+  const conditions: RawBuilder<unknown>[] = [
+    sql`l.category_id = ${categoryIdOfPath(filter.categoryPath ?? '')}::uuid`,
+    sql`i.active`,
+    sql`i.deleted_at is null`,
+  ];
+  if (filter.minPrice !== undefined) conditions.push(sql`l.price >= ${filter.minPrice}`);
+  if (filter.maxPrice !== undefined) conditions.push(sql`l.price <= ${filter.maxPrice}`);
+  if (filter.inStock === true) conditions.push(sql`l.in_stock`);
+  if (filter.inStock === false) conditions.push(sql`not l.in_stock`);
+  if (filter.currency !== undefined) conditions.push(sql`i.currency = ${filter.currency}`);
+  if (filter.q !== undefined)
+    conditions.push(sql`i.search @@ websearch_to_tsquery('english', ${filter.q})`);
+  if (filter.attributes !== undefined)
+    conditions.push(sql`i.attributes @> ${JSON.stringify(filter.attributes)}::jsonb`);
+  if (after)
+    conditions.push(sql`(${key}, l.item_id) ${cmp} (${after[0]}::${cast}, ${after[1]}::uuid)`);
+  const { rows } = await sql<ListedItem>`
+    select i.id, i.sku, i.slug, i.name, i.price::text as price, i.currency, i.stock,
+           i.created_at as "createdAt",
+           json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) as category,
+           (select ${IMAGE_JSON} from shop_item_image m
+             where m.item_id = i.id and m.status = 'ready' order by m.position limit 1) as image,
+           (${key})::text as k1, i.id::text as k2
+      from shop_item_listing l
+      join shop_item i on i.id = l.item_id
+      join shop_category c on c.id = i.category_id
+     where ${sql.join(conditions, sql` and `)}
+     order by ${key} ${dir}, l.item_id ${dir}
      limit ${limit + 1}`.execute(db);
   return rows;
 }
