@@ -42,11 +42,23 @@ const COLUMNS = `id, owner_id as "ownerId", name, description, address, category
   language::text as language, lat, lng, cover_picture_id as "coverPictureId", status,
   favourite_count as "favouriteCount", created_at as "createdAt", updated_at as "updatedAt"`;
 
-export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }> = {
-  nearby: {
-    // The app's plan (the page's reach by the index's own order, then the rows within it sorted
-    // with id as the tiebreaker), so the baseline is the best hand-written SQL of the same page.
-    text: `with reach as (
+/** The tiers of the app's text search, best first (migration 202612071010). */
+const TIER_COLUMNS = ['search_name', 'search_tags', 'search_text', 'search'];
+const WEB = `websearch_to_tsquery('english'::regconfig, spots_unaccent($1))`;
+const PREFIX = `to_tsquery('simple', spots_unaccent($2))`;
+const EXACT = `to_tsquery('simple', spots_unaccent($3))`;
+const TSQUERY = `(case when numnode(${WEB}) = 0 then ${WEB} when ${WEB} = ${EXACT} then ${PREFIX} else ${WEB} || ${PREFIX} end)`;
+
+/**
+ * Each query's statements, run in order until the page (plus one row) is full; the last value of
+ * each is the number of rows still wanted (appended by the server).
+ */
+export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }[]> = {
+  nearby: [
+    {
+      // The app's plan (the page's reach by the index's own order, then the rows within it sorted
+      // with id as the tiebreaker), so the baseline is the best hand-written SQL of the same page.
+      text: `with reach as (
              select max(n.k) as d from (
                select spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8) as k
                  from spots_spot
@@ -65,17 +77,27 @@ export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }> = {
               and (spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8)) <= reach.d
             order by spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8), id
             limit $4`,
-    values: [CENTRE.lat, CENTRE.lng, RADIUS_M, PAGE_SIZE + 1],
-  },
-  text: {
+      values: [CENTRE.lat, CENTRE.lng, RADIUS_M],
+    },
+  ],
+  // The app's text search without `near` (spots.repository.ts, `tierStatement`): tier after tier
+  // (the whole query in the name; name and tags; name, tags and description; anywhere), each most
+  // favourited first, until the page is full (the query has no negation: no whole-text check). The query is the app's: websearch_to_tsquery OR-ed
+  // with the words' prefix form.
+  text: TIER_COLUMNS.map((column, tier) => ({
     text: `select ${COLUMNS}
              from spots_spot
             where deleted_at is null and status = 'visible'
-              and search @@ (websearch_to_tsquery('english', spots_unaccent($1))
-                             || to_tsquery('simple', spots_unaccent($2)))
-            order by ts_rank_cd(search, websearch_to_tsquery('english', spots_unaccent($1))
-                                || to_tsquery('simple', spots_unaccent($2)), 32)::float8 desc, id desc
-            limit $3`,
-    values: [TEXT_QUERY, `${TEXT_QUERY.split(' ').join(' & ')}:*`, PAGE_SIZE + 1],
-  },
+              and ${column} @@ ${TSQUERY}
+              ${TIER_COLUMNS.slice(0, tier)
+                .map((better) => `and not (${better} @@ ${TSQUERY})`)
+                .join(' ')}
+            order by favourite_count desc, id desc
+            limit $4`,
+    values: [
+      TEXT_QUERY,
+      `${TEXT_QUERY.split(' ').join(' & ')}:*`,
+      TEXT_QUERY.split(' ').join(' & '),
+    ],
+  })),
 };

@@ -64,7 +64,16 @@ async function raw(url: string): Promise<number> {
       return;
     }
     try {
-      const { rows } = await pool.query<RawRow>(RAW_SQL[name]);
+      // The app's statements in order until the page (plus one row) is full.
+      const rows: RawRow[] = [];
+      for (const statement of RAW_SQL[name]) {
+        if (rows.length > PAGE_SIZE) break;
+        const result = await pool.query<RawRow>({
+          text: statement.text,
+          values: [...statement.values, PAGE_SIZE + 1 - rows.length],
+        });
+        rows.push(...result.rows);
+      }
       const hasMore = rows.length > PAGE_SIZE;
       // The app's item shape, field for field (the seed has no pictures: no cover).
       const items = rows.slice(0, PAGE_SIZE).map((r) => ({

@@ -137,7 +137,7 @@ async function isSeeded(mark: string): Promise<boolean> {
 
 async function prepareDatabase(rows: number): Promise<{ reused: boolean; seconds: number }> {
   const started = performance.now();
-  const mark = `bench spots v2: ${String(rows)} spots`;
+  const mark = `bench spots v3 (search tiers): ${String(rows)} spots`;
   if (await isSeeded(mark)) {
     process.stderr.write(`reusing ${DATABASE} (seeded by an earlier run with BENCH_KEEP=1)\n`);
     return { reused: true, seconds: (performance.now() - started) / 1000 };

@@ -129,19 +129,36 @@ export function normalizeTags(tags: readonly string[]): string[] {
   return [...seen];
 }
 
+/** The words of a search, split into those `websearch_to_tsquery` excludes (`-word`) and the rest. */
+function searchWords(q: string): { included: string[]; excluded: string[] } {
+  const included: string[] = [];
+  const excluded: string[] = [];
+  for (const chunk of q.normalize('NFKC').toLowerCase().split(/\s+/u)) {
+    const words = chunk.split(/[^\p{L}\p{N}]+/u).filter((w) => w.length > 0);
+    (chunk.startsWith('-') ? excluded : included).push(...words);
+  }
+  return { included, excluded };
+}
+
 /**
  * The prefix form of a search: its words (letters and digits only, so no tsquery syntax can
  * pass) joined by `&`, the last one as a prefix (`brid` finds `bridge`). Null without a word.
+ * Excluded words (`-word`) are not part of it (see `excludedWords`).
  */
 export function prefixQuery(q: string): string | null {
-  const words = q
-    .normalize('NFKC')
-    .toLowerCase()
-    .split(/[^\p{L}\p{N}]+/u)
-    .filter((w) => w.length > 0)
-    .slice(0, MAX_QUERY_WORDS);
+  const words = searchWords(q).included.slice(0, MAX_QUERY_WORDS);
   if (words.length === 0) return null;
   return `${words.join(' & ')}:*`;
+}
+
+/**
+ * The excluded words of a search as `websearch_to_tsquery` input (`-a -b`, letters and digits
+ * only), or null: the prefix form is OR-ed with the language's query, so it must exclude them
+ * too (in the language's stemming), or they would come back through it.
+ */
+export function excludedWords(q: string): string | null {
+  const words = searchWords(q).excluded.slice(0, MAX_QUERY_WORDS);
+  return words.length === 0 ? null : words.map((w) => `-${w}`).join(' ');
 }
 
 /**
@@ -464,6 +481,7 @@ export class SpotsService {
             language: settings.searchLanguage,
             q: q ?? '',
             prefix: prefixQuery(q ?? ''),
+            exclude: excludedWords(q ?? ''),
           };
         if (m === 'fuzzy') f.text = { mode: 'fuzzy', q: q ?? '' };
         return repo.listSpots(this.#db, f, order, limit, after ? after.slice(0, 2) : null);
