@@ -10,7 +10,7 @@
  * - a cache invalidation made on one process reaches every process;
  * - a realtime message published by a worker reaches subscribers on every serve process;
  * - a rolling restart (SIGTERM to each serve process in turn, restarted on its port) under a
- *   constant load of GETs through nginx fails no request.
+ *   constant load of GETs and POSTs through nginx fails no request.
  *
  * A chaos file (npm run test:chaos, one file at a time): it runs six processes and a restart.
  */
@@ -285,7 +285,17 @@ describe('many processes as one, behind nginx', { ...skip, timeout: 420_000 }, (
         path: (n) => `/api/v1/cluster/cache/load?n=${String(n)}`,
         pauseMs: 2,
       });
-      t.after(() => load.stop());
+      // And writes: nginx passes a POST on only when it never reached a server, so none may fail.
+      const writes = httpsLoad(nginx, {
+        concurrency: 2,
+        method: 'POST',
+        path: () => '/api/v1/cluster/cache/load/invalidate',
+        pauseMs: 5,
+      });
+      t.after(() => {
+        load.stop();
+        writes.stop();
+      });
       await sleep(1_000);
       const restarts: string[] = [];
       for (let i = 0; i < serves.length; i++) {
@@ -314,16 +324,19 @@ describe('many processes as one, behind nginx', { ...skip, timeout: 420_000 }, (
       }
       await sleep(500);
       load.stop();
+      writes.stop();
       const outcomes = await load.done;
       const counts = tally(outcomes);
+      const written = tally(await writes.done);
       t.diagnostic(
-        `restarts: ${restarts.join('; ')}; outcomes ${JSON.stringify(counts)}, p99 ${quantile(
+        `restarts: ${restarts.join('; ')}; POSTs ${JSON.stringify(written)}; GETs ${JSON.stringify(counts)}, p99 ${quantile(
           outcomes.map((o) => o.ms),
           0.99,
         ).toFixed(0)} ms`,
       );
       assert.ok(outcomes.length > 100, 'a real load');
       assert.deepEqual(Object.keys(counts), ['200'], JSON.stringify(counts));
+      assert.deepEqual(Object.keys(written), ['200'], `POSTs: ${JSON.stringify(written)}`);
       assert.doesNotMatch(nginx.errorLog(), /\[(emerg|alert|crit)\]/);
     });
 
