@@ -25,6 +25,8 @@ export interface DatasetMeta {
 interface Entry {
   at: number;
   value: Promise<DatasetMeta | null>;
+  /** The value once loaded (for `peek`). */
+  loaded?: DatasetMeta | null;
 }
 
 /**
@@ -49,9 +51,28 @@ export class MetadataCache {
     // Unknown slugs are kept too (a scan of random slugs costs one query per slug and period),
     // in a bounded map.
     if (this.#bySlug.size > 10_000) this.#bySlug.clear();
-    this.#bySlug.set(slug, { at: now, value });
-    value.catch(() => this.#bySlug.delete(slug));
+    const entry: Entry = { at: now, value };
+    this.#bySlug.set(slug, entry);
+    value.then(
+      (loaded) => {
+        entry.loaded = loaded;
+      },
+      () => {
+        if (this.#bySlug.get(slug) === entry) this.#bySlug.delete(slug);
+      },
+    );
     return value;
+  }
+
+  /**
+   * The metadata `get` would answer now without a query, or undefined (not loaded, loading,
+   * older than `ttlMs`, or dropped since). The same object until it is reloaded or dropped, so a
+   * caller may keep what it derived from it and compare identities to know it is still current.
+   */
+  peek(slug: string): DatasetMeta | null | undefined {
+    const hit = this.#bySlug.get(slug);
+    if (hit === undefined || Date.now() - hit.at >= this.ttlMs) return undefined;
+    return hit.loaded;
   }
 
   async #load(slug: string): Promise<DatasetMeta | null> {

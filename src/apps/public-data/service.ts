@@ -13,7 +13,7 @@ import type { Platform } from '../../platform/modules/index.ts';
 import { ApiKeys, newApiKey } from './api-keys.ts';
 import { PublicDataCodes } from './errors.ts';
 import { importJob, qualified } from './import.ts';
-import { metadataOf, type DatasetMeta, type VersionMeta } from './metadata.ts';
+import { metadataOf, type DatasetMeta, type MetadataCache, type VersionMeta } from './metadata.ts';
 import {
   exportSql,
   facetSql,
@@ -167,6 +167,11 @@ export class PublicDataService {
 
   // ---- public reads ----
 
+  /** This process's metadata cache (the conditional fast path peeks into it). */
+  get metadata(): MetadataCache {
+    return metadataOf(this.#platform);
+  }
+
   async #meta(slug: string): Promise<DatasetMeta> {
     const meta = await metadataOf(this.#platform).get(slug);
     if (!meta || meta.current === null) throw new HttpError(PublicDataCodes.DATASET_NOT_FOUND);
@@ -218,9 +223,10 @@ export class PublicDataService {
       url,
     );
     if (ifNoneMatch !== undefined && matches(ifNoneMatch, etag))
-      return { etag, notModified: true as const };
+      return { etag, meta, notModified: true as const };
     return {
       etag,
+      meta,
       notModified: false as const,
       body: {
         ...datasetJson(meta.dataset, current),
@@ -252,8 +258,18 @@ export class PublicDataService {
 
   /** An ETag check that needs no query: the version (from the metadata) and the URL. */
   async etagOf(slug: string, number: number | undefined, url: string): Promise<string> {
-    const v = this.#version(await this.#meta(slug), number);
-    return versionEtag(v.id, this.#platform.version, url);
+    return (await this.conditional(slug, number, url)).etag;
+  }
+
+  /** The ETag of a rows URL and the metadata it was derived from (see `metadataOf().peek`). */
+  async conditional(
+    slug: string,
+    number: number | undefined,
+    url: string,
+  ): Promise<{ etag: string; meta: DatasetMeta }> {
+    const meta = await this.#meta(slug);
+    const v = this.#version(meta, number);
+    return { etag: versionEtag(v.id, this.#platform.version, url), meta };
   }
 
   async rows(
