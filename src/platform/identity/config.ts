@@ -14,6 +14,11 @@ import {
   parseOidcProviders,
   type OidcProviderConfig,
 } from './oidc/providers-config.ts';
+import {
+  parseRecoveryConfig,
+  RecoveryConfigVars,
+  type RecoverySettings,
+} from './recovery/config.ts';
 
 /**
  * Identity's settings: its slice of the configuration, validated with the platform's at start and
@@ -271,6 +276,7 @@ export const IdentityConfigSchema = Type.Object({
     }),
     { group: 'Module: identity', secret: true, mask: maskOidcProviders },
   ),
+  ...RecoveryConfigVars,
 });
 
 export type IdentityVars = Static<typeof IdentityConfigSchema>;
@@ -323,6 +329,8 @@ export interface IdentitySettings {
   };
   /** Sign-in providers (`AUTH_OIDC_PROVIDERS`), defaults applied. */
   readonly oidcProviders: readonly OidcProviderConfig[];
+  /** Lost-device recovery (`AUTH_MFA_RECOVERY_DELAY`). */
+  readonly recovery: RecoverySettings;
 }
 
 /** argon2id rows of the OWASP Password Storage Cheat Sheet (memory KiB, iterations). */
@@ -462,6 +470,7 @@ export function parseIdentityConfig(
       parallelism: vars.ARGON2_PARALLELISM,
     },
     oidcProviders,
+    recovery: parseRecoveryConfig(vars),
   };
 }
 

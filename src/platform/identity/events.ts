@@ -2,6 +2,7 @@ import { Type } from 'typebox';
 import type { AnyDb } from '../db/index.ts';
 import { defineEvent, writeEvent, type EventType, type Events } from '../events/index.ts';
 import { PlatformPermissions } from './rbac/permissions.ts';
+import { securityEvents } from './recovery/events.ts';
 
 /*
  * The identity area's domain events, published in the transaction of the change. Payloads carry
@@ -90,6 +91,7 @@ export const identityEvents: readonly EventType[] = [
   sessionRevoked,
   roleGranted,
   roleRevoked,
+  ...securityEvents,
 ];
 
 /** What the identity services publish with. */

@@ -42,6 +42,13 @@ import { IdentityService } from './sessions/service.ts';
 import { SessionCache } from './sessions/session-cache.ts';
 import { TokenBox } from './tokens.ts';
 import { accountMailTemplates } from './accounts/templates.ts';
+import { SecurityMail } from './security-mail.ts';
+import { securityMailTemplates } from './security-templates.ts';
+import type { SecurityNotices } from './security-notices.ts';
+import { RecoveryService } from './recovery/service.ts';
+import { registerRecoveryRoutes } from './recovery/routes.ts';
+import { completeRecoveriesJob } from './recovery/jobs.ts';
+import type { JobContext } from '../jobs/index.ts';
 import {
   newSignInTemplate,
   registerAttemptTemplate,
@@ -139,6 +146,7 @@ export const identityMailTemplates: readonly MailTemplate[] = [
   registerAttemptTemplate,
   ...accountMailTemplates,
   newSignInTemplate,
+  ...securityMailTemplates,
 ];
 
 export interface IdentityOptions {
@@ -183,6 +191,10 @@ export interface Identity {
   readonly sessionCache: SessionCache;
   /** Provider sign-in (OpenID Connect, GitHub); null without a database. */
   readonly oidc: OidcService | null;
+  /** Lost-device recovery, the admin MFA reset, address-change reports (null without a database). */
+  readonly recovery: RecoveryService | null;
+  /** Mail to an account's owner about its security changes (`SecurityMail`). */
+  readonly notices: SecurityNotices;
 }
 
 /**
@@ -209,6 +221,11 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     accessTokenTtlS: identity.accessTokenTtlS,
   });
   const hasher = new PasswordHasher(identity.argon2);
+  // Security notices are mailed after the answer; SecurityMail drains its own pending sends.
+  const notices = new SecurityMail({
+    db: database?.db ?? null,
+    mail: new AccountMail(mail, logger),
+  });
   const mfa = database
     ? new MfaService({
         db: database.db,
@@ -216,6 +233,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         hasher,
         appSecret: config.secrets.appSecret,
         logger,
+        notices,
       })
     : null;
   const sessionCache = new SessionCache({
@@ -262,6 +280,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         mfa,
         sessions: sessionCache,
         events,
+        notices,
       })
     : null;
   const profiles = database
@@ -271,6 +290,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         mail: accountMail,
         sessions: sessionCache,
         events,
+        notices,
       })
     : null;
   const oidc =
@@ -285,9 +305,36 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
           box: new TokenBox(config.secrets.appSecret, 'identity oidc code verifier'),
           logger,
           events,
+          notices,
         })
       : null;
-  return { keys, service, access, admin, accounts, profiles, mfa, sessionCache, oidc };
+  const recovery =
+    database && mfa
+      ? new RecoveryService({
+          db: database.db,
+          config: identity,
+          mail: accountMail,
+          mfa,
+          logger,
+          publicUrl: config.mail.publicUrl,
+          notices,
+          sessions: sessionCache,
+          events,
+        })
+      : null;
+  return {
+    keys,
+    service,
+    access,
+    admin,
+    accounts,
+    profiles,
+    mfa,
+    sessionCache,
+    oidc,
+    recovery,
+    notices,
+  };
 }
 
 /**
@@ -382,6 +429,20 @@ export async function registerIdentityRoutes(
           if (!oidc) throw new Error('the identity area needs a database');
           return oidc;
         },
+        stepUpMaxAgeS: identitySettings(config).stepUpMaxAgeS,
+      }),
+    { prefix: API_PREFIX },
+  );
+  const { recovery } = identity;
+  await app.register(
+    (scope) =>
+      registerRecoveryRoutes(scope, {
+        service: () => {
+          if (!recovery) throw new Error('the identity area needs a database');
+          return recovery;
+        },
+        stepUpMaxAgeS: identitySettings(config).stepUpMaxAgeS,
+        delayS: identitySettings(config).recovery.delayS,
       }),
     { prefix: API_PREFIX },
   );
@@ -403,7 +464,13 @@ export async function registerIdentityRoutes(
   );
   // Reset and email-change mail runs after the answer (see AccountMail): let it finish.
   app.addHook('onClose', async () => {
-    await Promise.all([accounts?.drain(), profiles?.drain(), service?.drain()]);
+    await Promise.all([
+      accounts?.drain(),
+      profiles?.drain(),
+      service?.drain(),
+      recovery?.drain(),
+      identity.notices instanceof SecurityMail ? identity.notices.drain() : undefined,
+    ]);
   });
   // The strength worker builds its dictionaries once (about half a second): not on a request.
   // A warm-up that fails (a start on a saturated machine) is not fatal: the first password
@@ -418,6 +485,28 @@ export async function registerIdentityRoutes(
       },
     );
   });
+}
+
+/** The identity of each platform (made by `register`, or on a job's first use in a worker). */
+const identities = new WeakMap<object, Identity>();
+
+/** The recovery service of the job's platform, for `platform.mfa-recovery-complete`. */
+async function recoveryOf(ctx: JobContext): Promise<RecoveryService | null> {
+  const platform = ctx.platform;
+  let identity = identities.get(platform);
+  if (!identity) {
+    identity = await createIdentity({
+      config: platform.config,
+      database: platform.database,
+      mail: platform.mail,
+      logger: platform.logger,
+      access: platform.access,
+      cache: platform.cache,
+      events: platform.events,
+    });
+    identities.set(platform, identity);
+  }
+  return identity.recovery;
 }
 
 declare module '../modules/index.ts' {
@@ -473,7 +562,11 @@ export const identityModule = defineModule({
       roles: ['admin'],
     },
   ],
-  jobs: ({ config }) => [purgeDeletedAccountsJob(config.accountRetentionS), purgeOidcStatesJob],
+  jobs: ({ config }) => [
+    purgeDeletedAccountsJob(config.accountRetentionS),
+    purgeOidcStatesJob,
+    completeRecoveriesJob(recoveryOf),
+  ],
   mailTemplates: identityMailTemplates,
   events: identityEvents,
   // Its routes mount themselves: `/.well-known/jwks.json` at the root, the rest under `/api/v1`.
@@ -490,6 +583,7 @@ export const identityModule = defineModule({
       cache: platform.cache,
       events: platform.events,
     });
+    if (platform.live) identities.set(platform, identity);
     registerAuthentication(app, identity);
   },
   routes: (app, { platform }) => registerIdentityRoutes(app, app.identity, platform.config),

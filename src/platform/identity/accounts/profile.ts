@@ -4,11 +4,7 @@ import { HttpError } from '../../http/index.ts';
 import type { SessionCache } from '../sessions/session-cache.ts';
 import type { AccountMail } from './mail.ts';
 import * as accounts from './repository.ts';
-import {
-  confirmEmailChangeTemplate,
-  emailChangeAttemptTemplate,
-  emailChangedTemplate,
-} from './templates.ts';
+import { confirmEmailChangeTemplate, emailChangeAttemptTemplate } from './templates.ts';
 import type { SignedIn } from './service.ts';
 import { IdentityCodes } from '../errors.ts';
 import { normalizeEmail, normalizeUsername } from '../normalize.ts';
@@ -23,6 +19,9 @@ import {
 } from '../events.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
 import type { IdentitySettings } from '../config.ts';
+import { userEmailChanged } from '../recovery/events.ts';
+import { refuseLastAdmin } from '../rbac/last-admin.ts';
+import { silentNotices, type SecurityNotices } from '../security-notices.ts';
 
 export interface ProfileServiceOptions {
   db: Db;
@@ -32,6 +31,8 @@ export interface ProfileServiceOptions {
   sessions?: SessionCache | null;
   /** Domain events (`platform.events`); none: written to the outbox without metrics. */
   events?: EventPublisher | null;
+  /** Mail to the owner about security changes (`SecurityMail`); none: silent. */
+  notices?: SecurityNotices | null;
 }
 
 /** `a***@example.com`: enough for the owner to recognise an address, not to learn it. */
@@ -47,9 +48,11 @@ export class ProfileService {
   readonly #mail: AccountMail;
   readonly #sessions: SessionCache | null;
   readonly #events: EventPublisher;
+  readonly #notices: SecurityNotices;
 
   constructor(options: ProfileServiceOptions) {
     this.#events = options.events ?? outboxPublisher;
+    this.#notices = options.notices ?? silentNotices;
     this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#mail = options.mail;
@@ -194,7 +197,7 @@ export class ProfileService {
    */
   async confirmEmailChange(token: string, client: Client): Promise<void> {
     try {
-      await withTransaction(this.#db, async (trx) => {
+      await withTransaction(this.#db, async (trx, ctx) => {
         const used = await repo.consumeUserToken(trx, 'change-email', hashToken(token));
         if (!used) throw new HttpError(IdentityCodes.INVALID_EMAIL_TOKEN);
         const before = await accounts.findProfile(trx, used.user_id);
@@ -215,17 +218,20 @@ export class ProfileService {
             ),
           },
         });
-        await this.#mail.quietly((mailer) =>
-          mailer.send(
-            {
-              template: emailChangedTemplate,
-              to: before.email,
-              vars: { username: before.username, newEmail: maskEmail(used.email) },
-              userId: before.id,
-              requestId: client.requestId,
-            },
-            { trx },
-          ),
+        await this.#events.publish(trx, userEmailChanged, {
+          data: { userId: before.id },
+          subject: { type: 'user', id: before.id },
+          actorId: before.id,
+          ownerId: before.id,
+          requestId: client.requestId,
+        });
+        // To the old address, with the single-use link that reports the change (SecurityMail).
+        ctx.afterCommit(() =>
+          this.#notices.notify(before.id, {
+            kind: 'email-changed',
+            oldEmail: before.email,
+            newEmail: used.email,
+          }),
         );
       });
     } catch (error) {
@@ -244,6 +250,8 @@ export class ProfileService {
    */
   async deleteAccount(who: SignedIn, client: Client): Promise<void> {
     await withTransaction(this.#db, async (trx, ctx) => {
+      // The last active administrator cannot leave: nobody could administer the rest.
+      await refuseLastAdmin(trx, who.userId);
       if (!(await accounts.softDeleteUser(trx, who.userId))) return;
       const revoked = await repo.revokeSessions(trx, { userId: who.userId }, 'account-deleted');
       await publishSessionsRevoked(this.#events, trx, {

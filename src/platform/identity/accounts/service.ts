@@ -23,6 +23,8 @@ import {
 } from '../events.ts';
 import { identityDb, type IdentityDb, type IdentityTables } from '../db.ts';
 import type { IdentitySettings } from '../config.ts';
+import { userPasswordChanged } from '../recovery/events.ts';
+import { silentNotices, type SecurityNotices } from '../security-notices.ts';
 
 /** A new password may not be the current one or any of the ones before it, this many in all. */
 export const PASSWORD_HISTORY = 5;
@@ -52,6 +54,8 @@ export interface AccountServiceOptions {
   sessions?: SessionCache | null;
   /** Domain events (`platform.events`); none: written to the outbox without metrics. */
   events?: EventPublisher | null;
+  /** Mail to the owner about security changes (`SecurityMail`); none: silent. */
+  notices?: SecurityNotices | null;
 }
 
 /**
@@ -67,8 +71,10 @@ export class AccountService {
   readonly #mfa: MfaService | null;
   readonly #sessions: SessionCache | null;
   readonly #events: EventPublisher;
+  readonly #notices: SecurityNotices;
 
   constructor(options: AccountServiceOptions) {
+    this.#notices = options.notices ?? silentNotices;
     this.#db = identityDb(options.db);
     this.#config = options.config;
     this.#hasher = options.hasher;
@@ -279,6 +285,14 @@ export class AccountService {
         ...auditClient(client),
         data: { sessionsRevoked: revoked.length },
       });
+      await this.#events.publish(trx, userPasswordChanged, {
+        data: { userId: user.id, via: 'reset' },
+        subject: { type: 'user', id: user.id },
+        actorId: user.id,
+        ownerId: user.id,
+        requestId: client.requestId,
+      });
+      ctx.afterCommit(() => this.#notices.notify(user.id, { kind: 'password-reset' }));
       return true;
     });
     if (!spent) {
@@ -327,6 +341,14 @@ export class AccountService {
         ...auditClient(client),
         data: { sessionsRevoked: revoked.length },
       });
+      await this.#events.publish(trx, userPasswordChanged, {
+        data: { userId: user.id, via: 'change' },
+        subject: { type: 'user', id: user.id },
+        actorId: user.id,
+        ownerId: user.id,
+        requestId: client.requestId,
+      });
+      ctx.afterCommit(() => this.#notices.notify(user.id, { kind: 'password-changed' }));
       return true;
     });
     // Another change won the race: the current password given is no longer the current one.

@@ -50,35 +50,6 @@ If you did not ask for this, ignore this message: nothing changes.
   },
 });
 
-/** Sent to the old address once an email change is confirmed. */
-export const emailChangedTemplate = defineMailTemplate({
-  name: 'identity.email-changed',
-  description: 'Tells the old address that the account now uses another one.',
-  vars: Type.Object(
-    {
-      username: Type.String({ minLength: 3, maxLength: 32 }),
-      newEmail: Type.String({ minLength: 3, maxLength: 254 }),
-    },
-    { additionalProperties: false },
-  ),
-  sample: { username: 'ada', newEmail: 'a***@example.com' },
-  limits: { perRecipient: { max: 5, windowSeconds: 3_600 } },
-  locales: {
-    en: {
-      subject: 'The address of your account changed',
-      html: `<p style="margin:0 0 16px;">Hello {{username}},</p>
-<p style="margin:0 0 16px;">Your account now uses the address {{newEmail}}; this address no longer receives its mail.</p>
-<p style="margin:0;font-size:13px;color:#52525b;">If you did not make this change, contact support right away.</p>`,
-      text: `Hello {{username}},
-
-Your account now uses the address {{newEmail}}; this address no longer receives its mail.
-
-If you did not make this change, contact support right away.
-`,
-    },
-  },
-});
-
 /** Sent instead of a confirmation when the requested new address already has an account. */
 export const emailChangeAttemptTemplate = defineMailTemplate({
   name: 'identity.email-change-attempt',
@@ -104,6 +75,5 @@ If it was you, sign in to the account that has this address instead. If not, you
 export const accountMailTemplates: readonly MailTemplate[] = [
   resetPasswordTemplate,
   confirmEmailChangeTemplate,
-  emailChangedTemplate,
   emailChangeAttemptTemplate,
 ];

@@ -7,6 +7,7 @@ import type { Actor, AdminService, RoleView } from './service.ts';
 import { adminUsersSpec, auditEventsSpec } from './service.ts';
 import { PlatformPermissions as P } from '../rbac/permissions.ts';
 import { IdentityCodes } from '../errors.ts';
+import { RecoveryCodes } from '../recovery/errors.ts';
 import { RoleName, Permissions } from '../rbac/schemas.ts';
 import {
   ADMIN_BODY_LIMIT,
@@ -106,11 +107,12 @@ export async function registerAdminRoutes(
           IdentityCodes.USER_NOT_FOUND,
           IdentityCodes.UNKNOWN_ROLE,
           IdentityCodes.CANNOT_LOCK_SELF,
+          RecoveryCodes.LAST_ADMIN,
           HttpCodes.FORBIDDEN,
         ],
         summary: "Set an account's roles, lock or unlock it",
         description:
-          '`roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Needs `users:admin`.',
+          '`roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Taking `admin` from its last active holder, or locking them, is 409 `LAST_ADMIN`. Needs `users:admin`.',
         params: IdParams,
         body: Type.Object(
           {

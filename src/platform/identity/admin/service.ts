@@ -17,6 +17,7 @@ import type { SessionCache } from '../sessions/session-cache.ts';
 import { normalizeIdentifier } from '../normalize.ts';
 import { PlatformPermissions, ROLE_NAME_PATTERN, type AccessControl } from '../rbac/permissions.ts';
 import * as rbac from '../rbac/repository.ts';
+import { ADMIN_ROLE, refuseLastAdmin } from '../rbac/last-admin.ts';
 import * as repo from '../repository.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
 import {
@@ -182,6 +183,7 @@ export class AdminService {
           });
         const added = wanted.filter((n) => !current.includes(n));
         const removed = current.filter((n) => !wanted.includes(n));
+        if (removed.includes(ADMIN_ROLE)) await refuseLastAdmin(trx, id);
         if (added.length > 0 || removed.length > 0) {
           const idOf = (n: string) => ids.get(n) as string;
           await rbac.removeUserRoles(trx, id, removed.map(idOf));
@@ -208,6 +210,7 @@ export class AdminService {
         }
       }
       if (change.locked === true) {
+        await refuseLastAdmin(trx, id);
         await rbac.lockAccount(trx, id);
         const revoked = await repo.revokeSessions(trx, { userId: id }, 'admin-lock');
         await publishSessionsRevoked(this.#events, trx, {

@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import { Type } from 'typebox';
 import type { RateLimitPolicy } from '../../traffic/index.ts';
 import { currentUser } from '../authenticate.ts';
+import { requireRecentAuthentication } from '../accounts/step-up.ts';
 import type { OidcService } from './service.ts';
 import { clientOf } from '../request.ts';
 import { TokenPairSchema } from '../schemas.ts';
@@ -26,9 +27,9 @@ const CALLBACK_ERRORS = [
 
 export async function registerOidcRoutes(
   app: FastifyInstance,
-  options: { service: () => OidcService },
+  options: { service: () => OidcService; stepUpMaxAgeS: number },
 ): Promise<void> {
-  const service = options.service;
+  const { service, stepUpMaxAgeS } = options;
   const r = app.withTypeProvider<TypeBoxTypeProvider>();
   const tags = ['identity'];
   const signedIn = { tags, security: [{ bearerAuth: [] }] };
@@ -42,10 +43,10 @@ export async function registerOidcRoutes(
         errorCodes: [
           IdentityCodes.OIDC_PROVIDER_NOT_FOUND,
           IdentityCodes.OIDC_PROVIDER_UNAVAILABLE,
+          IdentityCodes.REAUTHENTICATION_REQUIRED,
         ],
         summary: 'Start signing in with a provider',
-        description:
-          'Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in. Unknown provider: 404.',
+        description: `Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in; that needs an authentication at most ${stepUpMaxAgeS} seconds old (sign-in or \`POST /auth/reauthenticate\`), else 403 \`REAUTHENTICATION_REQUIRED\`. Unknown provider: 404.`,
         params: ProviderParams,
         response: { 302: Type.Null({ description: 'To the provider (`Location`).' }) },
       },
@@ -54,6 +55,8 @@ export async function registerOidcRoutes(
       const { provider } = request.params;
       const { userId, sessionId } = request;
       const link = userId && sessionId ? { userId, sessionId } : null;
+      // Linking gives the account another way in: only a recently authenticated session may.
+      if (link) requireRecentAuthentication(request, stepUpMaxAgeS);
       const url = await service().authorize(provider, link);
       reply.header('cache-control', 'no-store').redirect(url.href, 302);
       return null;

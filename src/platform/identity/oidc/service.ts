@@ -14,6 +14,8 @@ import type { Client, TokenPair } from '../schemas.ts';
 import type { IdentityService } from '../sessions/service.ts';
 import { hashToken, type TokenBox } from '../tokens.ts';
 import { identityDb, type IdentityDb } from '../db.ts';
+import { userProviderLinked, userProviderUnlinked } from '../recovery/events.ts';
+import { silentNotices, type SecurityNotices } from '../security-notices.ts';
 import {
   outboxPublisher,
   publishSessionsRevoked,
@@ -43,6 +45,8 @@ export interface OidcServiceOptions {
   logger: Logger;
   /** Domain events (`platform.events`); none: written to the outbox without metrics. */
   events?: EventPublisher | null;
+  /** Mail to the owner about security changes (`SecurityMail`); none: silent. */
+  notices?: SecurityNotices | null;
 }
 
 /**
@@ -90,8 +94,10 @@ export class OidcService {
   readonly #box: TokenBox;
   readonly #log: Logger;
   readonly #events: EventPublisher;
+  readonly #notices: SecurityNotices;
 
   constructor(options: OidcServiceOptions) {
+    this.#notices = options.notices ?? silentNotices;
     this.#db = identityDb(options.db);
     this.#identity = options.identity;
     this.#providers = options.providers;
@@ -184,8 +190,30 @@ export class OidcService {
       data: { provider: providerId, ...e.data },
     });
 
+    // A new link: its event in the transaction, its mail to the owner once committed.
+    const notify: string[] = [];
+    const linked = async (
+      trx: IdentityDb,
+      userId: string,
+      identityId: string,
+      via: 'signed-in' | 'verified-email',
+    ) => {
+      await this.#events.publish(trx, userProviderLinked, {
+        data: { userId, provider: providerId, identityId, via },
+        subject: { type: 'user', id: userId },
+        actorId: userId,
+        ownerId: userId,
+        requestId: client.requestId,
+      });
+      notify.push(userId);
+    };
     try {
-      const opened = await withTransaction(this.#db, async (trx) => {
+      const opened = await withTransaction(this.#db, async (trx, ctx) => {
+        notify.length = 0;
+        ctx.afterCommit(() => {
+          for (const userId of notify)
+            this.#notices.notify(userId, { kind: 'provider-linked', provider: providerId });
+        });
         const existing = await repo.findIdentity(trx, providerId, profile.subject);
         const seen = { email, emailVerified: verifiedEmail !== null };
         let userId: string;
@@ -219,6 +247,7 @@ export class OidcService {
                 data: { identityId: id, via: 'signed-in' },
               }),
             );
+            await linked(trx, userId, id, 'signed-in');
           }
         } else if (existing) {
           userId = existing.user_id;
@@ -280,6 +309,7 @@ export class OidcService {
             }))
           )
             throw fail('identity linked concurrently');
+          if (account) await linked(trx, userId, id, 'verified-email');
         } else {
           // Matching or creating needs an address the provider verified; an unverified one that
           // names an existing account must never link to it (anyone can type any address).
@@ -337,7 +367,7 @@ export class OidcService {
    * last way in (no password and no other identity).
    */
   async unlink(userId: string, identityId: string, client: Client): Promise<void> {
-    await withTransaction(this.#db, async (trx) => {
+    await withTransaction(this.#db, async (trx, ctx) => {
       const methods = await repo.lockSignInMethods(trx, userId);
       if (!methods) throw new HttpError(IdentityCodes.IDENTITY_NOT_FOUND);
       const removed = await repo.deleteIdentity(trx, userId, identityId);
@@ -352,6 +382,16 @@ export class OidcService {
         ...auditClient(client),
         data: { provider: removed.provider, identityId },
       });
+      await this.#events.publish(trx, userProviderUnlinked, {
+        data: { userId, provider: removed.provider, identityId },
+        subject: { type: 'user', id: userId },
+        actorId: userId,
+        ownerId: userId,
+        requestId: client.requestId,
+      });
+      ctx.afterCommit(() =>
+        this.#notices.notify(userId, { kind: 'provider-unlinked', provider: removed.provider }),
+      );
     });
   }
 }

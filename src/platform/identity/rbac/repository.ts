@@ -327,3 +327,43 @@ export async function grantBuiltinPermission(
   );
   return (result.numAffectedRows ?? 0n) > 0n;
 }
+
+// The last administrator -----------------------------------------------------------------------
+
+/**
+ * Locks the role named `name` (until the transaction ends) and says whether `userId` is one of
+ * its active holders and how many others there are. Active: a live account not locked by an
+ * administrator (a lockout after failed sign-ins ends by itself, so it counts as active). Every
+ * change that can take an active holder away locks the role row first, so two such changes are
+ * decided one after the other, each counting what the other committed.
+ */
+export async function lockRoleHolders(
+  trx: Transaction<IdentityTables>,
+  name: string,
+  userId: string,
+): Promise<{ holds: boolean; others: number } | undefined> {
+  const role = await trx
+    .selectFrom('gw_role')
+    .select('id')
+    .where('name', '=', name)
+    .forUpdate()
+    .executeTakeFirst();
+  if (!role) return undefined;
+  const row = await trx
+    .selectFrom('gw_user_role as ur')
+    .innerJoin('gw_user as u', 'u.id', 'ur.user_id')
+    .select([
+      sql<number>`count(*) filter (where ur.user_id = ${userId}::uuid)::int`.as('self'),
+      sql<number>`count(*) filter (where ur.user_id <> ${userId}::uuid)::int`.as('others'),
+    ])
+    .where('ur.role_id', '=', role.id)
+    .where('u.deleted_at', 'is', null)
+    .where((eb) =>
+      eb.or([
+        eb('u.locked_until', 'is', null),
+        eb('u.locked_until', '<>', sql<Date>`'infinity'::timestamptz`),
+      ]),
+    )
+    .executeTakeFirstOrThrow();
+  return { holds: row.self > 0, others: row.others };
+}
