@@ -10,6 +10,7 @@ import { requireRecentAuthentication } from './step-up.ts';
 import { clientOf, emailOfBody, factorOf } from '../request.ts';
 import { Accepted, AUTH_BODY_LIMIT, BackupCode, Code, Password } from '../schemas.ts';
 import { IdentityCodes } from '../errors.ts';
+import { RecoveryCodes } from '../recovery/errors.ts';
 import { MailToken, ProfileSchema } from './schemas.ts';
 
 /** Password proofs of a signed-in user, on top of the account lockout. */
@@ -252,9 +253,9 @@ export async function registerAccountRoutes(
       config: { auth: 'required' },
       schema: {
         ...signedIn,
-        errorCodes: [IdentityCodes.REAUTHENTICATION_REQUIRED],
+        errorCodes: [IdentityCodes.REAUTHENTICATION_REQUIRED, RecoveryCodes.LAST_ADMIN],
         summary: 'Delete your account',
-        description: `Signs out every session at once; the account is purged for good after the retention period. ${stepUpNote}`,
+        description: `Signs out every session at once; the account is purged for good after the retention period. The last active holder of \`admin\` cannot: 409 \`LAST_ADMIN\`. ${stepUpNote}`,
         response: { 204: Type.Null() },
       },
     },
