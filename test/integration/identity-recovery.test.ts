@@ -6,6 +6,7 @@ import { PUBLIC_URL, eventually, type MailHarness } from '../helpers/mail.ts';
 import {
   bearer,
   createUser,
+  grantRoles,
   login,
   mailedToken,
   mailsTo,
@@ -509,6 +510,19 @@ describe('identity: lost-device recovery', () => {
         headers: bearer(tokens.accessToken),
       });
       assert.equal(status.json<{ reenrolmentRequired: boolean }>().reenrolmentRequired, true);
+    });
+
+    test("a reset account whose role requires MFA signs in but reaches that role's permissions only after enrolling (403 MFA_REQUIRED)", async () => {
+      const admin = await signInAdmin(h.app, h);
+      const user = await withMfa();
+      await grantRoles(h, user.id, 'admin');
+      assert.equal((await reset(user.id, admin.headers)).statusCode, 204);
+      const tokens = await signIn(h.app, user);
+      const list = await h.app.inject({
+        url: '/api/v1/admin/users',
+        headers: bearer(tokens.accessToken),
+      });
+      assertProblem(list, 403, 'MFA_REQUIRED');
     });
 
     test('an administrator resetting their own factors is 409 CANNOT_RESET_OWN_MFA', async () => {
