@@ -42,7 +42,7 @@ const COLUMNS = `id, owner_id as "ownerId", name, description, address, category
   language::text as language, lat, lng, cover_picture_id as "coverPictureId", status,
   favourite_count as "favouriteCount", created_at as "createdAt", updated_at as "updatedAt"`;
 
-/** The tiers of the app's text search, best first (migration 202612071010). */
+/** The tiers of the app's text search, best first (migration 202612080400). */
 const TIER_COLUMNS = ['search_name', 'search_tags', 'search_text', 'search'];
 const WEB = `websearch_to_tsquery('english'::regconfig, spots_unaccent($1))`;
 const PREFIX = `to_tsquery('simple', spots_unaccent($2))`;

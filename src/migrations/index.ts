@@ -16,9 +16,9 @@ import * as events from './202612061810_platform_events.ts';
 import * as auditChain from './202612061900_platform_audit_chain.ts';
 import * as webhooks from './202612061910_platform_webhooks.ts';
 import * as files from './202612062000_platform_files.ts';
-import * as flags from './202612070300_platform_flags.ts';
-import * as identityFactors from './202612070100_platform_identity_factors.ts';
-import * as identityRecovery from './202612070200_platform_identity_recovery.ts';
+import * as flags from './202612080300_platform_flags.ts';
+import * as identityFactors from './202612080100_platform_identity_factors.ts';
+import * as identityRecovery from './202612080200_platform_identity_recovery.ts';
 
 /** The platform's own migrations, in order. Apps declare theirs in their module. */
 export const platformMigrations: MigrationSet = {
@@ -38,9 +38,9 @@ export const platformMigrations: MigrationSet = {
   '202612061900_platform_audit_chain': auditChain,
   '202612061910_platform_webhooks': webhooks,
   '202612062000_platform_files': files,
-  '202612070300_platform_flags': flags,
-  '202612070100_platform_identity_factors': identityFactors,
-  '202612070200_platform_identity_recovery': identityRecovery,
+  '202612080100_platform_identity_factors': identityFactors,
+  '202612080200_platform_identity_recovery': identityRecovery,
+  '202612080300_platform_flags': flags,
 };
 
 /** The one ordered history: the platform's migrations and those of the given apps. */

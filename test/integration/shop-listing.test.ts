@@ -1,4 +1,4 @@
-// The listing table (migration 202612071102: one row per listed item and per category it shows
+// The listing table (migration 202612080500: one row per listed item and per category it shows
 // under, its own and each ancestor) stays right through every write: an item created, edited
 // (price, name, category, active, stock crossing zero), deleted; a category moved with its
 // subtree (in the move's own transaction); a category deleted with its items moved. After each

@@ -124,7 +124,7 @@ function assertIndex(nodes: PlanNode[], index: string, label: string): void {
 describe('shop: every listing and filter uses its index (EXPLAIN)', () => {
   test('items by category (with descendants) and price, newest, name; over the whole catalog; filters', async () => {
     const cases: [string, string][] = [
-      // A category with its subtree: one range of the listing table (migration 202612071102).
+      // A category with its subtree: one range of the listing table (migration 202612080500).
       ['category=plan-root-2&sort=price', 'shop_item_listing_price_idx'],
       [
         'category=plan-root-2&sort=-price&minPrice=100&maxPrice=5000&inStock=true',

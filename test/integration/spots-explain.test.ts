@@ -88,7 +88,7 @@ describe('spots: the listings use their indexes', () => {
       },
       'relevance',
     );
-    // Without `near`: each tier on its own (migration 202612071010); this query's names are few,
+    // Without `near`: each tier on its own (migration 202612080400); this query's names are few,
     // so the first tier is read on the names' GIN index (spots-search.test.ts has the rest).
     assert.match(text, /spots_spot_search_name_idx/, text);
     assert.doesNotMatch(text, /Seq Scan/, text);

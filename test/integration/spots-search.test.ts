@@ -1,4 +1,4 @@
-// Spots text search without `near` (migration 202612071010): relevance is a tier (the whole query
+// Spots text search without `near` (migration 202612080400): relevance is a tier (the whole query
 // in the name; in name and tags; in name, tags and description; anywhere, address included), then
 // the favourite count, then the id. Each tier is read on its own index, one after the other until
 // the page is full, so no statement ranks every match. Checked here: the order on a small set,

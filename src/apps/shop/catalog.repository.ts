@@ -361,7 +361,7 @@ export async function listItems(
   const order = sql`${key} ${dir}, i.id ${dir}`;
 
   // A category (with its subtree) by price, newest or name: one range of the listing table's
-  // index in the page's order (see migration 202612071102), each row joined to its item.
+  // index in the page's order (see migration 202612080500), each row joined to its item.
   if (filter.categoryPath !== undefined && sort !== 'relevance')
     return listCategoryItems(db, filter, sort, limit, after);
 

@@ -6,7 +6,7 @@ import { defineModule, type AppModule } from '../../platform/modules/index.ts';
 import { CatalogService, ITEM_IMAGE_PURPOSE } from './catalog.service.ts';
 import * as catalogMigration from './migrations/202612071100_shop_catalog.ts';
 import * as ordersMigration from './migrations/202612071101_shop_orders.ts';
-import * as listingMigration from './migrations/202612071102_shop_item_listing.ts';
+import * as listingMigration from './migrations/202612080500_shop_item_listing.ts';
 import { OrdersService } from './orders.service.ts';
 import { ORDERS_MANAGE, SHOP_MANAGE, shopEvents } from './shop.events.ts';
 import { shopMailTemplates } from './shop.mail.ts';
@@ -110,7 +110,7 @@ export function createShopApp(options: ShopOptions = {}): AppModule {
     migrations: {
       '202612071100_shop_catalog': catalogMigration,
       '202612071101_shop_orders': ordersMigration,
-      '202612071102_shop_item_listing': listingMigration,
+      '202612080500_shop_item_listing': listingMigration,
     },
     permissions: [
       { name: SHOP_MANAGE, description: 'Manage the catalog.', roles: ['admin'] },

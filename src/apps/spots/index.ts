@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { API_PREFIX } from '../../platform/http/index.ts';
 import { defineModule } from '../../platform/modules/index.ts';
 import * as createSpots from './migrations/202612071000_spots_create.ts';
-import * as searchTiers from './migrations/202612071010_spots_search_tiers.ts';
+import * as searchTiers from './migrations/202612080400_spots_search_tiers.ts';
 import { SPOTS_MODERATE, spotsEvents } from './spots.events.ts';
 import { spotPicture } from './spots.files.ts';
 import { recountFavouritesJob } from './spots.jobs.ts';
@@ -67,7 +67,7 @@ export const spotsApp = defineModule({
   }),
   migrations: {
     '202612071000_spots_create': createSpots,
-    '202612071010_spots_search_tiers': searchTiers,
+    '202612080400_spots_search_tiers': searchTiers,
   },
   permissions: [
     {

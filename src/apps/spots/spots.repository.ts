@@ -275,7 +275,7 @@ function afterCondition(
 /**
  * The tiers of a text search without `near`, best first: the column that holds the whole query
  * (name; name and tags; name, tags and description; anywhere, address included). Each is nested in
- * the next for plain words, and each has its own GIN index (migration 202612071010).
+ * the next for plain words, and each has its own GIN index (migration 202612080400).
  */
 const TIERS = [sql`s.search_name`, sql`s.search_tags`, sql`s.search_text`, sql`s.search`];
 /** `favourite_count` is an int4: a tier's keys lie below the next better tier's. */
