@@ -17,6 +17,7 @@ import {
   type TestUser,
 } from '../helpers/identity.ts';
 import { assertProblem } from '../helpers/problem.ts';
+import { compareTimings, describeComparison, timeInterleaved } from '../helpers/timing.ts';
 
 /*
  * Lost-device recovery: the self-service flow by verified address (start, confirm, waiting
@@ -600,6 +601,50 @@ describe('identity: lost-device recovery rate limits', () => {
       perAccount.push((await start(spelling, `198.51.100.${i + 1}`)).statusCode);
     assert.deepEqual(perAccount, [202, 202, 202, 429], 'per account');
     assertProblem(await start(user.email, '198.51.100.50'), 429, 'RATE_LIMITED');
+    await h.app.identity.recovery?.drain();
+  });
+});
+
+describe('identity: recovery start answers alike for every account', () => {
+  let h: MailHarness;
+  before(async () => {
+    h = await startIdentityHarness();
+  });
+  after(() => h.close());
+
+  test('start for an account with a second factor answers like for an unknown one (timing)', async () => {
+    const rounds = 250;
+    const warmUp = 30;
+    const users: TestUser[] = [];
+    for (let i = 0; i < rounds + warmUp; i += 1) {
+      const user = await createUser(h);
+      await h.tdb.database.pool.query(
+        `insert into gw_mfa_totp (user_id, secret_sealed, enabled_at) values ($1, 'sealed', now())`,
+        [user.id],
+      );
+      users.push(user);
+    }
+    let seq = 0;
+    const start = (loginName: string) =>
+      h.app.inject({
+        method: 'POST',
+        url: '/api/v1/auth/recovery/start',
+        payload: { login: loginName },
+      });
+    const { a, b } = await timeInterleaved(
+      async (i) => {
+        const res = await start((users[i] as TestUser).email);
+        assert.equal(res.statusCode, 202);
+      },
+      async () => {
+        seq += 1;
+        const res = await start(`nobody-${String(process.pid)}-${String(seq)}@example.net`);
+        assert.equal(res.statusCode, 202);
+      },
+      { rounds, warmUp, seed: 22 },
+    );
+    const c = compareTimings(a, b);
+    assert.equal(c.differ, false, describeComparison('recovery start: MFA account vs unknown', c));
     await h.app.identity.recovery?.drain();
   });
 });
