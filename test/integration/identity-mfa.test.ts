@@ -145,7 +145,12 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assert.equal(rows[0]?.enabled_at, null);
     assert.ok(!rows[0]?.secret_sealed.includes(body.secret), 'the secret is not stored in clear');
     const status = await get('/auth/mfa', bearer(accessToken));
-    assert.deepEqual(status.json(), { totpEnabled: false, backupCodesLeft: 0 });
+    assert.deepEqual(status.json(), {
+      totpEnabled: false,
+      backupCodesLeft: 0,
+      sms: null,
+      passkeys: [],
+    });
     // Pending is not enabled: sign-in still returns tokens.
     assert.ok('accessToken' in (await signIn(h.app, user)));
     const [event] = await listAuditEvents(h.tdb.database.db, {
@@ -203,6 +208,8 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assert.deepEqual((await get('/auth/mfa', auth)).json(), {
       totpEnabled: true,
       backupCodesLeft: 10,
+      sms: null,
+      passkeys: [],
     });
     // The code that enabled it is spent, and a second enable or setup is a conflict.
     assertProblem(
@@ -333,6 +340,8 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assert.deepEqual((await get('/auth/mfa', bearer(accessToken))).json(), {
       totpEnabled: true,
       backupCodesLeft: 7,
+      sms: null,
+      passkeys: [],
     });
     const used = await listAuditEvents(h.tdb.database.db, {
       subjectId: user.id,
@@ -539,6 +548,8 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assert.deepEqual((await get('/auth/mfa', auth)).json(), {
       totpEnabled: false,
       backupCodesLeft: 0,
+      sms: null,
+      passkeys: [],
     });
     assert.ok('accessToken' in (await signIn(h.app, user)));
     assertProblem(
@@ -582,6 +593,8 @@ describe('identity: multi-factor authentication (TOTP, backup codes, sign-in cha
     assert.deepEqual((await get('/auth/mfa', bearer(access))).json(), {
       totpEnabled: true,
       backupCodesLeft: 10,
+      sms: null,
+      passkeys: [],
     });
   });
 

@@ -15,6 +15,12 @@ import {
   type OidcProviderConfig,
 } from './oidc/providers-config.ts';
 import {
+  checkFactorConfig,
+  FactorConfigVars,
+  parseFactorConfig,
+  type FactorSettings,
+} from './mfa/factor-config.ts';
+import {
   parseRecoveryConfig,
   RecoveryConfigVars,
   type RecoverySettings,
@@ -276,6 +282,7 @@ export const IdentityConfigSchema = Type.Object({
     }),
     { group: 'Module: identity', secret: true, mask: maskOidcProviders },
   ),
+  ...FactorConfigVars,
   ...RecoveryConfigVars,
 });
 
@@ -329,6 +336,8 @@ export interface IdentitySettings {
   };
   /** Sign-in providers (`AUTH_OIDC_PROVIDERS`), defaults applied. */
   readonly oidcProviders: readonly OidcProviderConfig[];
+  /** The SMS factor and passkeys (`AUTH_SMS_*`, `AUTH_WEBAUTHN_*`). */
+  readonly factors: FactorSettings;
   /** Lost-device recovery (`AUTH_MFA_RECOVERY_DELAY`). */
   readonly recovery: RecoverySettings;
 }
@@ -413,6 +422,7 @@ function jwtPem(value: string): string {
 export function checkIdentityConfig(vars: IdentityVars, context: { env: AppEnv }): ConfigIssue[] {
   const issues: ConfigIssue[] = [];
   checkKeysAndCosts(vars, context.env, issues);
+  issues.push(...checkFactorConfig(vars, context.env));
   if (vars.AUTH_EXTERNAL_ISSUER !== '' && vars.AUTH_EXTERNAL_AUDIENCE === '')
     issues.push({
       key: 'AUTH_EXTERNAL_AUDIENCE',
@@ -470,6 +480,7 @@ export function parseIdentityConfig(
       parallelism: vars.ARGON2_PARALLELISM,
     },
     oidcProviders,
+    factors: parseFactorConfig(vars, context),
     recovery: parseRecoveryConfig(vars),
   };
 }

@@ -3,6 +3,7 @@ import type { AnyDb } from '../db/index.ts';
 import { defineEvent, writeEvent, type EventType, type Events } from '../events/index.ts';
 import { PlatformPermissions } from './rbac/permissions.ts';
 import { securityEvents } from './recovery/events.ts';
+import { factorEvents } from './mfa/events.ts';
 
 /*
  * The identity area's domain events, published in the transaction of the change. Payloads carry
@@ -92,6 +93,7 @@ export const identityEvents: readonly EventType[] = [
   roleGranted,
   roleRevoked,
   ...securityEvents,
+  ...factorEvents,
 ];
 
 /** What the identity services publish with. */

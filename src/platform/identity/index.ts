@@ -35,6 +35,10 @@ import { PlatformPermissions, type AccessControl } from './rbac/permissions.ts';
 import { ProfileService } from './accounts/profile.ts';
 import { MfaService } from './mfa/service.ts';
 import { registerMfaRoutes } from './mfa/routes.ts';
+import { PasskeyService } from './passkeys/service.ts';
+import { registerPasskeyRoutes } from './passkeys/routes.ts';
+import { smsSenderFor } from './sms/senders.ts';
+import { purgeMfaChallengesJob } from './mfa/jobs.ts';
 import { CookieMode } from './sessions/cookies.ts';
 import { registerAuthRoutes } from './sessions/routes.ts';
 import { registerSessionRoutes } from './sessions/cookie-routes.ts';
@@ -108,6 +112,20 @@ export { PasswordHasher, passwordProblems } from './passwords.ts';
 export type { Argon2Params, PasswordPolicy } from './passwords.ts';
 export { IdentityService } from './sessions/service.ts';
 export { MfaService } from './mfa/service.ts';
+export { PasskeyService } from './passkeys/service.ts';
+export { FactorCodes } from './mfa/errors.ts';
+export {
+  factorEvents,
+  userMfaDisabled,
+  userMfaEnabled,
+  userPasskeyAdded,
+  userPasskeyRemoved,
+} from './mfa/events.ts';
+export { purgeMfaChallengesJob } from './mfa/jobs.ts';
+export { parsePhone } from './sms/phone.ts';
+export { ConsoleSmsSender, SmsDeliveryError } from './sms/provider.ts';
+export type { SmsMessage, SmsSender } from './sms/provider.ts';
+export { TwilioSmsSender } from './sms/twilio.ts';
 export type { MfaStatus, TotpSetup } from './mfa/service.ts';
 export { SessionCache, sessionsTag } from './sessions/session-cache.ts';
 export { describeDevice, parseDevice } from './sessions/device.ts';
@@ -187,6 +205,8 @@ export interface Identity {
   readonly profiles: ProfileService | null;
   /** TOTP and backup codes; `verifySecondFactor` for step-up (null without a database). */
   readonly mfa: MfaService | null;
+  /** Passkeys: registration, passwordless sign-in, second factor (null without a database). */
+  readonly passkeys: PasskeyService | null;
   /** The session-check cache; invalidate it after anything that changes a session's answer. */
   readonly sessionCache: SessionCache;
   /** Provider sign-in (OpenID Connect, GitHub); null without a database. */
@@ -226,6 +246,11 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     db: database?.db ?? null,
     mail: new AccountMail(mail, logger),
   });
+  const sessionCache = new SessionCache({
+    cache: database ? sessionCacheBackend(config, cache) : null,
+    ttlS: identity.sessionCacheTtlS,
+    logger,
+  });
   const mfa = database
     ? new MfaService({
         db: database.db,
@@ -233,14 +258,24 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
         hasher,
         appSecret: config.secrets.appSecret,
         logger,
+        events,
+        sessions: sessionCache,
+        sms: smsSenderFor(identity.factors.sms, { logger, timeoutMs: config.upstream.timeoutMs }),
         notices,
       })
     : null;
-  const sessionCache = new SessionCache({
-    cache: database ? sessionCacheBackend(config, cache) : null,
-    ttlS: identity.sessionCacheTtlS,
-    logger,
-  });
+  const passkeys = database
+    ? new PasskeyService({
+        db: database.db,
+        config: identity,
+        logger,
+        events,
+        sessions: sessionCache,
+        mfa,
+        notices,
+      })
+    : null;
+  if (mfa && passkeys) mfa.usePasskeys(passkeys);
   const service = database
     ? new IdentityService({
         db: database.db,
@@ -330,6 +365,7 @@ export async function createIdentity(options: IdentityOptions): Promise<Identity
     accounts,
     profiles,
     mfa,
+    passkeys,
     sessionCache,
     oidc,
     recovery,
@@ -419,6 +455,22 @@ export async function registerIdentityRoutes(
           if (!mfa) throw new Error('the identity area needs a database');
           return mfa;
         },
+      }),
+    { prefix: API_PREFIX },
+  );
+  const { passkeys } = identity;
+  await app.register(
+    (scope) =>
+      registerPasskeyRoutes(scope, {
+        service: () => {
+          if (!service) throw new Error('the identity area needs a database');
+          return service;
+        },
+        passkeys: () => {
+          if (!passkeys) throw new Error('the identity area needs a database');
+          return passkeys;
+        },
+        stepUpMaxAgeS: identitySettings(config).stepUpMaxAgeS,
       }),
     { prefix: API_PREFIX },
   );
@@ -565,6 +617,7 @@ export const identityModule = defineModule({
   jobs: ({ config }) => [
     purgeDeletedAccountsJob(config.accountRetentionS),
     purgeOidcStatesJob,
+    purgeMfaChallengesJob,
     completeRecoveriesJob(recoveryOf),
   ],
   mailTemplates: identityMailTemplates,

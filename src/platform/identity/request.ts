@@ -22,13 +22,28 @@ export function emailOfBody(request: FastifyRequest): string | undefined {
   return typeof body.email === 'string' ? body.email : undefined;
 }
 
-/** Exactly one of `code` and `backupCode`; both or neither is a 422. */
-export function factorOf(body: { code?: string; backupCode?: string }): SecondFactor {
-  if (body.code !== undefined && body.backupCode === undefined) return { code: body.code };
-  if (body.backupCode !== undefined && body.code === undefined)
-    return { backupCode: body.backupCode };
+/** Exactly one of `code`, `backupCode` (and `smsCode` where accepted); several or none is a 422. */
+export function factorOf(body: {
+  code?: string;
+  backupCode?: string;
+  smsCode?: string;
+}): SecondFactor {
+  const given = [body.code, body.backupCode, body.smsCode].filter((f) => f !== undefined);
+  if (given.length === 1) {
+    if (body.code !== undefined) return { code: body.code };
+    if (body.backupCode !== undefined) return { backupCode: body.backupCode };
+    if (body.smsCode !== undefined) return { smsCode: body.smsCode };
+  }
+  const sms = 'smsCode' in body;
   throw new HttpError(HttpCodes.VALIDATION_FAILED, {
-    detail: 'Send exactly one of `code` and `backupCode`.',
-    errors: [{ path: '/body', message: 'must have exactly one of code, backupCode' }],
+    detail: sms
+      ? 'Send exactly one of `code`, `backupCode` and `smsCode`.'
+      : 'Send exactly one of `code` and `backupCode`.',
+    errors: [
+      {
+        path: '/body',
+        message: `must have exactly one of code, backupCode${sms ? ', smsCode' : ''}`,
+      },
+    ],
   });
 }

@@ -1,6 +1,7 @@
 import { Type } from 'typebox';
 import { BACKUP_CODE_PATTERN, TOTP_CODE_PATTERN } from './mfa/codes.ts';
 import type { LiveSession } from './repository.ts';
+import type { AuthenticationResponseJSON } from '@simplewebauthn/server';
 
 // The types and route schemas more than one capability folder uses. This file imports no
 // service or route file, so none of them needs to import another to share a shape.
@@ -38,8 +39,15 @@ export interface OpenedSession {
   refreshExpires: Date;
 }
 
-/** A second factor: a current TOTP code or an unused backup code. */
-export type SecondFactor = { code: string } | { backupCode: string };
+/**
+ * A second factor: a current TOTP code, an unused backup code, an SMS code just sent, or a
+ * passkey assertion answering a ceremony (`POST /auth/passkeys/mfa/options`).
+ */
+export type SecondFactor =
+  | { code: string }
+  | { backupCode: string }
+  | { smsCode: string }
+  | { passkey: { ceremonyId: string; response: AuthenticationResponseJSON } };
 
 /** What `POST /auth/login` answers instead of tokens when the account has a second factor. */
 export interface MfaChallenge {

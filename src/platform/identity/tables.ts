@@ -59,7 +59,8 @@ export interface SessionTable {
   amr: Defaulted<AuthMethod[]>;
 }
 
-export type AuthMethod = 'pwd' | 'otp' | 'fed';
+/** RFC 8176 names; `otp` marks a second factor that counts for roles requiring MFA. */
+export type AuthMethod = 'pwd' | 'otp' | 'fed' | 'sms' | 'hwk';
 
 /** Every refresh token a session was given; a spent one presented again is a reuse. */
 export interface RefreshTokenTable {

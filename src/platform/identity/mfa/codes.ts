@@ -1,4 +1,4 @@
-import { createHmac, hkdfSync, randomBytes } from 'node:crypto';
+import { createHmac, hkdfSync, randomBytes, randomInt, timingSafeEqual } from 'node:crypto';
 import { HOTP, Secret, TOTP } from 'otpauth';
 
 /** RFC 6238 parameters every authenticator app understands: SHA-1, 6 digits, 30 s steps. */
@@ -92,5 +92,38 @@ export class BackupCodeHasher {
     return createHmac('sha256', this.#key)
       .update(`${userId}:${normalizeBackupCode(code)}`)
       .digest('hex');
+  }
+}
+
+export const SMS_CODE_PATTERN = '^[0-9]{6}$';
+
+/** A random 6-digit SMS code (uniform: `randomInt` rejects the biased tail). */
+export function newSmsCode(): string {
+  return String(randomInt(0, 1_000_000)).padStart(6, '0');
+}
+
+/**
+ * What is stored of an SMS code: HMAC-SHA-256 under a key derived from `APP_SECRET` over the
+ * user, the purpose and the code. A million codes fall to an offline search of a plain hash; the
+ * key stops that. `matches` compares in constant time.
+ */
+export class SmsCodeHasher {
+  readonly #key: Buffer;
+
+  constructor(appSecret: string) {
+    this.#key = Buffer.from(
+      hkdfSync('sha256', appSecret, 'groundwork', 'identity mfa sms codes', 32),
+    );
+  }
+
+  hash(userId: string, purpose: string, code: string): string {
+    return createHmac('sha256', this.#key).update(`${userId}:${purpose}:${code}`).digest('hex');
+  }
+
+  matches(stored: string, userId: string, purpose: string, code: string): boolean {
+    if (!new RegExp(SMS_CODE_PATTERN).test(code)) return false;
+    const a = Buffer.from(stored, 'hex');
+    const b = Buffer.from(this.hash(userId, purpose, code), 'hex');
+    return a.length === b.length && timingSafeEqual(a, b);
   }
 }

@@ -418,7 +418,7 @@ export class IdentityService {
         session: await this.#openSession(
           trx,
           { id: who.userId },
-          { rememberMe: who.rememberMe, newHash: null, amr: ['pwd', 'otp'] },
+          { rememberMe: who.rememberMe, newHash: null, amr: who.amr },
           client,
         ),
       }),
