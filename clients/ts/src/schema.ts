@@ -2327,7 +2327,7 @@ export interface paths {
     head?: never;
     /**
      * Set an account's roles, lock or unlock it
-     * @description `roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Needs `users:admin`.
+     * @description `roles` replaces the whole set (and needs `roles:admin` too); `locked: true` locks the account until unlocked and revokes every session at once; `locked: false` unlocks it and clears the lockout counters. Taking `admin` from its last active holder, or locking them, is 409 `LAST_ADMIN`. Needs `users:admin`.
      */
     patch: {
       parameters: {
@@ -2430,7 +2430,7 @@ export interface paths {
             'application/problem+json': components['schemas']['Problem'];
           };
         };
-        /** @description Cannot lock yourself. Codes: `CANNOT_LOCK_SELF`. */
+        /** @description Cannot lock yourself. Last administrator. Codes: `CANNOT_LOCK_SELF`, `LAST_ADMIN`. */
         409: {
           headers: {
             [name: string]: unknown;
@@ -3373,12 +3373,38 @@ export interface paths {
             /**
              * @example {
              *       "totpEnabled": true,
-             *       "backupCodesLeft": 1
+             *       "backupCodesLeft": 1,
+             *       "sms": {
+             *         "phoneNumber": "string",
+             *         "enabled": true
+             *       },
+             *       "passkeys": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "lastUsedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
              *     }
              */
             'application/json': {
               totpEnabled: boolean;
               backupCodesLeft: number;
+              sms: {
+                /** @description Masked: `+44••••••3456`. */
+                phoneNumber: string;
+                /** @description False while waiting for the first code. */
+                enabled: boolean;
+              } | null;
+              passkeys: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+              }[];
             };
           };
         };
@@ -3769,7 +3795,7 @@ export interface paths {
     put?: never;
     /**
      * Remove the authenticator and the backup codes
-     * @description Needs the password and exactly one of a current `code` or an unused `backupCode`; a wrong one is 403 `MFA_REJECTED` and counts towards the lockout.
+     * @description Needs the password and exactly one of a current `code`, an unused `backupCode` or an `smsCode` (`POST /auth/mfa/sms/step-up`); a wrong one is 403 `MFA_REJECTED` and counts towards the lockout. The backup codes go when no other factor is left. Your other sessions end; this one stays.
      */
     post: {
       parameters: {
@@ -3782,9 +3808,8 @@ export interface paths {
         content: {
           /**
            * @example {
-           *       "password": "correct horse battery staple",
-           *       "code": "000000",
-           *       "backupCode": "0000000000"
+           *       "password": "violet-Harbor-83-quantum-Mosaic",
+           *       "code": "123456"
            *     }
            */
           'application/json': {
@@ -3793,6 +3818,8 @@ export interface paths {
             code?: string;
             /** @description One of the backup codes, `xxxxx-xxxxx` (dash and case optional). */
             backupCode?: string;
+            /** @description The 6-digit code of the latest SMS (valid 5 minutes, single use). */
+            smsCode?: string;
           };
         };
       };
@@ -3935,9 +3962,8 @@ export interface paths {
         content: {
           /**
            * @example {
-           *       "password": "correct horse battery staple",
-           *       "code": "000000",
-           *       "backupCode": "0000000000"
+           *       "password": "violet-Harbor-83-quantum-Mosaic",
+           *       "code": "123456"
            *     }
            */
           'application/json': {
@@ -3946,6 +3972,8 @@ export interface paths {
             code?: string;
             /** @description One of the backup codes, `xxxxx-xxxxx` (dash and case optional). */
             backupCode?: string;
+            /** @description The 6-digit code of the latest SMS (valid 5 minutes, single use). */
+            smsCode?: string;
           };
         };
       };
@@ -4087,7 +4115,7 @@ export interface paths {
     put?: never;
     /**
      * Finish a sign-in with the second factor
-     * @description The `mfaToken` from `POST /auth/login` with exactly one of `code` and `backupCode`. A wrong or used code, an unknown, expired, spent or foreign token and a locked account are all the same 401 `INVALID_MFA`; wrong codes count towards the lockout.
+     * @description The `mfaToken` from `POST /auth/login` with exactly one of `code`, `backupCode` and `smsCode` (sent by `POST /auth/mfa/sms/send`). A wrong or used code, an unknown, expired, spent or foreign token and a locked account are all the same 401 `INVALID_MFA`; wrong codes count towards the lockout. A passkey answers the challenge at `POST /auth/passkeys/mfa/verify`.
      */
     post: {
       parameters: {
@@ -4100,9 +4128,8 @@ export interface paths {
         content: {
           /**
            * @example {
-           *       "mfaToken": "string",
-           *       "code": "000000",
-           *       "backupCode": "0000000000"
+           *       "mfaToken": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *       "code": "123456"
            *     }
            */
           'application/json': {
@@ -4111,6 +4138,8 @@ export interface paths {
             code?: string;
             /** @description One of the backup codes, `xxxxx-xxxxx` (dash and case optional). */
             backupCode?: string;
+            /** @description The 6-digit code of the latest SMS (valid 5 minutes, single use). */
+            smsCode?: string;
           };
         };
       };
@@ -4234,6 +4263,2121 @@ export interface paths {
     patch?: never;
     trace?: never;
   };
+  '/api/v1/auth/mfa/sms/enrol': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start enrolling a phone number for SMS codes
+     * @description Stores the number (normalised to E.164) as pending, replacing a pending one, and sends it a 6-digit code, valid 5 minutes; confirm with `POST /auth/mfa/sms/confirm`. 422 `INVALID_PHONE_NUMBER` (letters, too short, no country prefix, premium-rate or shared-cost); 409 `SMS_ALREADY_ENABLED`; 429 `SMS_LIMIT_REACHED` past the hourly limits per number and per account; 503 `SMS_SEND_FAILED` when the provider refused.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "phoneNumber": "+44 7911 123456"
+           *     }
+           */
+          'application/json': {
+            /** @description With `+` and the country code (`+44 7911 123456`); spaces, dots, dashes and brackets allowed. */
+            phoneNumber: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "phoneNumber": "string",
+             *       "expiresIn": 1
+             *     }
+             */
+            'application/json': {
+              /** @description The number in E.164, as it will be used. */
+              phoneNumber: string;
+              /** @description Seconds the code sent is valid. */
+              expiresIn: number;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A phone number is enabled. SMS codes are not offered. Codes: `SMS_ALREADY_ENABLED`, `SMS_UNAVAILABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid phone number. Codes: `VALIDATION_FAILED`, `INVALID_PHONE_NUMBER`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Too many SMS codes. Codes: `RATE_LIMITED`, `SMS_LIMIT_REACHED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). The SMS could not be sent. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`, `SMS_SEND_FAILED`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/mfa/sms/confirm': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Enable the pending phone number with the code sent to it
+     * @description Returns 10 backup codes when this is your first second factor (an empty list otherwise). 403 `MFA_REJECTED` for a wrong, expired or used code (counted towards the lockout); 409 `SMS_NOT_SET_UP` without a pending number.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "code": "123456"
+           *     }
+           */
+          'application/json': {
+            /** @description The 6-digit code of the latest SMS (valid 5 minutes, single use). */
+            code: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "backupCodes": [
+             *         "string"
+             *       ]
+             *     }
+             */
+            'application/json': {
+              /** @description Single-use recovery codes, shown this once: only their hashes are kept. */
+              backupCodes: string[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Password or code refused. Codes: `MFA_REJECTED`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No phone number. A phone number is enabled. SMS codes are not offered. Codes: `SMS_NOT_SET_UP`, `SMS_ALREADY_ENABLED`, `SMS_UNAVAILABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/mfa/sms/send': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send an SMS code for a pending sign-in
+     * @description The `mfaToken` from `POST /auth/login`: when its account has an enabled number, a code valid 5 minutes is sent to it (a new one replaces the previous); answer with `POST /auth/mfa/verify` and `smsCode`. The same 202 whether or not a code was sent (unknown, expired or foreign token, no number).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "mfaToken": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q"
+           *     }
+           */
+          'application/json': {
+            mfaToken: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "status": "accepted",
+             *       "message": "An example."
+             *     }
+             */
+            'application/json': {
+              /** @enum {string} */
+              status: 'accepted';
+              message: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description SMS codes are not offered. Codes: `SMS_UNAVAILABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Too many SMS codes. Codes: `RATE_LIMITED`, `SMS_LIMIT_REACHED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). The SMS could not be sent. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`, `SMS_SEND_FAILED`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/mfa/sms/step-up': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Send an SMS code for a change that needs a second factor
+     * @description Sends a code to your enabled number, for `smsCode` in the MFA changes (removing a factor, new backup codes). 409 `SMS_NOT_SET_UP` without an enabled number.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "status": "accepted",
+             *       "message": "An example."
+             *     }
+             */
+            'application/json': {
+              /** @enum {string} */
+              status: 'accepted';
+              message: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No phone number. SMS codes are not offered. Codes: `SMS_NOT_SET_UP`, `SMS_UNAVAILABLE`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Too many SMS codes. Codes: `RATE_LIMITED`, `SMS_LIMIT_REACHED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). The SMS could not be sent. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`, `SMS_SEND_FAILED`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/mfa/sms/disable': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Remove the SMS phone number
+     * @description An enabled number needs the password and exactly one of `code`, `backupCode` or `smsCode`; a pending one goes with any body. Your other sessions end; this one stays. 409 `SMS_NOT_SET_UP` without a number.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "password": "violet-Harbor-83-quantum-Mosaic",
+           *       "code": "123456"
+           *     }
+           */
+          'application/json': {
+            password: string;
+            /** @description The 6-digit code the authenticator app shows now. */
+            code?: string;
+            /** @description One of the backup codes, `xxxxx-xxxxx` (dash and case optional). */
+            backupCode?: string;
+            /** @description The 6-digit code of the latest SMS (valid 5 minutes, single use). */
+            smsCode?: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Password or code refused. Codes: `MFA_REJECTED`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No phone number. Codes: `SMS_NOT_SET_UP`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your passkeys */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "name": "Example",
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "lastUsedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ]
+             *     }
+             */
+            'application/json': {
+              items: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+              }[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/register/options': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start registering a passkey
+     * @description Options for `navigator.credentials.create` (attestation `none`, user verification required, a discoverable credential; your passkeys excluded) and the ceremony id to answer with, valid `AUTH_WEBAUTHN_CHALLENGE_TTL` (5 minutes), once.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+             *       "options": {
+             *         "challenge": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+             *         "rpId": "app.example.com",
+             *         "userVerification": "required"
+             *       }
+             *     }
+             */
+            'application/json': {
+              /**
+               * Format: uuid
+               * @description Send it back with the answer.
+               */
+              ceremonyId: string;
+              /** @description The WebAuthn options (JSON), for `navigator.credentials.create` or `.get` (`PublicKeyCredentialCreationOptionsJSON` / `PublicKeyCredentialRequestOptionsJSON`). */
+              options: {
+                [key: string]: unknown;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/register/verify': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Finish registering a passkey
+     * @description The ceremony id and the authenticator's answer (`RegistrationResponseJSON`). 400 `PASSKEY_REJECTED` for an unknown, expired or used ceremony, another user's, a wrong challenge, origin or RP id, no user verification, or a malformed answer. 10 backup codes when this is your first second factor (an empty list otherwise).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+           *       "name": "Laptop",
+           *       "response": {
+           *         "id": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "rawId": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "type": "public-key",
+           *         "response": {
+           *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+           *           "attestationObject": "o2NmbXRkbm9uZQ"
+           *         },
+           *         "clientExtensionResults": {}
+           *       }
+           *     }
+           */
+          'application/json': {
+            /** Format: uuid */
+            ceremonyId: string;
+            name?: string;
+            response: {
+              /** @description The credential id. */
+              id: string;
+              /** @description The credential id. */
+              rawId: string;
+              /** @enum {string} */
+              type: 'public-key';
+              response: {
+                /** @description base64url of the client data JSON. */
+                clientDataJSON: string;
+                /** @description base64url of the CBOR attestation object. */
+                attestationObject: string;
+                transports?: string[];
+              };
+              clientExtensionResults: {
+                [key: string]: unknown;
+              };
+              authenticatorAttachment?: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "passkey": {
+             *         "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "name": "Example",
+             *         "createdAt": "2026-01-15T09:30:00.000Z",
+             *         "lastUsedAt": "2026-01-15T09:30:00.000Z"
+             *       },
+             *       "backupCodes": [
+             *         "string"
+             *       ]
+             *     }
+             */
+            'application/json': {
+              passkey: {
+                /** Format: uuid */
+                id: string;
+                name: string;
+                /** Format: date-time */
+                createdAt: string;
+                lastUsedAt: string | null;
+              };
+              backupCodes: string[];
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Passkey not accepted. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `PASSKEY_REJECTED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/login/options': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start a passwordless sign-in with a passkey
+     * @description Options for `navigator.credentials.get` (discoverable credentials, user verification required) and the ceremony id.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+             *       "options": {
+             *         "challenge": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+             *         "rpId": "app.example.com",
+             *         "userVerification": "required"
+             *       }
+             *     }
+             */
+            'application/json': {
+              /**
+               * Format: uuid
+               * @description Send it back with the answer.
+               */
+              ceremonyId: string;
+              /** @description The WebAuthn options (JSON), for `navigator.credentials.create` or `.get` (`PublicKeyCredentialCreationOptionsJSON` / `PublicKeyCredentialRequestOptionsJSON`). */
+              options: {
+                [key: string]: unknown;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/login/verify': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Finish a passwordless sign-in
+     * @description The ceremony id and the assertion (`AuthenticationResponseJSON`): the token pair of a new session, as a password sign-in gives. An unknown credential, a wrong challenge or origin, a replayed assertion, a counter gone back (the passkey is then flagged and refused from then on), a bad signature and a locked account are all the same 401 `PASSKEY_SIGN_IN_FAILED`; a failed assertion of a known passkey counts towards the lockout.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+           *       "response": {
+           *         "id": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "rawId": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "type": "public-key",
+           *         "response": {
+           *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+           *           "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+           *           "signature": "MEUCIQDexample"
+           *         },
+           *         "clientExtensionResults": {}
+           *       }
+           *     }
+           */
+          'application/json': {
+            /** Format: uuid */
+            ceremonyId: string;
+            response: {
+              /** @description The credential id. */
+              id: string;
+              /** @description The credential id. */
+              rawId: string;
+              /** @enum {string} */
+              type: 'public-key';
+              response: {
+                /** @description base64url of the client data JSON. */
+                clientDataJSON: string;
+                /** @description base64url of the authenticator data. */
+                authenticatorData: string;
+                /** @description base64url of the signature. */
+                signature: string;
+                /** @description base64url of the user handle. */
+                userHandle?: string;
+              };
+              clientExtensionResults: {
+                [key: string]: unknown;
+              };
+              authenticatorAttachment?: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "accessToken": "string",
+             *       "tokenType": "Bearer",
+             *       "expiresIn": 1,
+             *       "refreshToken": "string",
+             *       "refreshExpiresIn": 1,
+             *       "sessionId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *     }
+             */
+            'application/json': {
+              accessToken: string;
+              /** @enum {string} */
+              tokenType: 'Bearer';
+              /** @description Seconds the access token is valid. */
+              expiresIn: number;
+              refreshToken: string;
+              /** @description Seconds the refresh token is valid. */
+              refreshExpiresIn: number;
+              /** Format: uuid */
+              sessionId: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Passkey sign-in failed. Codes: `PASSKEY_SIGN_IN_FAILED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/mfa/options': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start answering a sign-in challenge with a passkey
+     * @description The `mfaToken` from `POST /auth/login`: options listing the account's passkeys and the ceremony id. An unknown token gets options too (its ceremony never passes).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "mfaToken": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q"
+           *     }
+           */
+          'application/json': {
+            mfaToken: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+             *       "options": {
+             *         "challenge": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+             *         "rpId": "app.example.com",
+             *         "userVerification": "required"
+             *       }
+             *     }
+             */
+            'application/json': {
+              /**
+               * Format: uuid
+               * @description Send it back with the answer.
+               */
+              ceremonyId: string;
+              /** @description The WebAuthn options (JSON), for `navigator.credentials.create` or `.get` (`PublicKeyCredentialCreationOptionsJSON` / `PublicKeyCredentialRequestOptionsJSON`). */
+              options: {
+                [key: string]: unknown;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/mfa/verify': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Finish a sign-in with a passkey as the second factor
+     * @description The `mfaToken`, the ceremony id and the assertion. Every refusal is the 401 `INVALID_MFA` of `POST /auth/mfa/verify`, and counts towards the lockout.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "mfaToken": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *       "ceremonyId": "0190a5c4-7b7e-7000-8000-0000000000d1",
+           *       "response": {
+           *         "id": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "rawId": "q3Jm0b3mR1bX8w1yq0lJk2oE4bq1mL7cJm5n2gqfQ3Q",
+           *         "type": "public-key",
+           *         "response": {
+           *           "clientDataJSON": "eyJ0eXBlIjoid2ViYXV0aG4uZ2V0In0",
+           *           "authenticatorData": "SZYN5YgOjGh0NBcPZHZgW4_krrmihjLHmVzzuoMdl2MFAAAAAQ",
+           *           "signature": "MEUCIQDexample"
+           *         },
+           *         "clientExtensionResults": {}
+           *       }
+           *     }
+           */
+          'application/json': {
+            mfaToken: string;
+            /** Format: uuid */
+            ceremonyId: string;
+            response: {
+              /** @description The credential id. */
+              id: string;
+              /** @description The credential id. */
+              rawId: string;
+              /** @enum {string} */
+              type: 'public-key';
+              response: {
+                /** @description base64url of the client data JSON. */
+                clientDataJSON: string;
+                /** @description base64url of the authenticator data. */
+                authenticatorData: string;
+                /** @description base64url of the signature. */
+                signature: string;
+                /** @description base64url of the user handle. */
+                userHandle?: string;
+              };
+              clientExtensionResults: {
+                [key: string]: unknown;
+              };
+              authenticatorAttachment?: string;
+            };
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "accessToken": "string",
+             *       "tokenType": "Bearer",
+             *       "expiresIn": 1,
+             *       "refreshToken": "string",
+             *       "refreshExpiresIn": 1,
+             *       "sessionId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b"
+             *     }
+             */
+            'application/json': {
+              accessToken: string;
+              /** @enum {string} */
+              tokenType: 'Bearer';
+              /** @description Seconds the access token is valid. */
+              expiresIn: number;
+              refreshToken: string;
+              /** @description Seconds the refresh token is valid. */
+              refreshExpiresIn: number;
+              /** Format: uuid */
+              sessionId: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Second factor refused. Codes: `INVALID_MFA`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/passkeys/{id}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    post?: never;
+    /**
+     * Remove a passkey
+     * @description Needs a recent authentication (403 `REAUTHENTICATION_REQUIRED`: `POST /auth/reauthenticate`, then retry). Your other sessions end; this one stays. 404 `PASSKEY_NOT_FOUND` for an id that is not one of yours.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Recent authentication required. Codes: `REAUTHENTICATION_REQUIRED`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Passkey not found. Codes: `NOT_FOUND`, `PASSKEY_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /** Rename a passkey */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "name": "Work laptop"
+           *     }
+           */
+          'application/json': {
+            name: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "id": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *       "name": "Example",
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "lastUsedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: uuid */
+              id: string;
+              name: string;
+              /** Format: date-time */
+              createdAt: string;
+              lastUsedAt: string | null;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Passkey not found. Codes: `NOT_FOUND`, `PASSKEY_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    trace?: never;
+  };
   '/api/v1/auth/oidc/{provider}/authorize': {
     parameters: {
       query?: never;
@@ -4243,7 +6387,7 @@ export interface paths {
     };
     /**
      * Start signing in with a provider
-     * @description Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in. Unknown provider: 404.
+     * @description Redirects (302) to the provider with an authorization code request (PKCE S256, state, nonce). With a valid access token, the flow links the provider account to yours instead of signing in; that needs an authentication at most 600 seconds old (sign-in or `POST /auth/reauthenticate`), else 403 `REAUTHENTICATION_REQUIRED`. Unknown provider: 404.
      */
     get: {
       parameters: {
@@ -4274,6 +6418,15 @@ export interface paths {
         };
         /** @description The access token sent is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
         401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Recent authentication required. Codes: `REAUTHENTICATION_REQUIRED`. */
+        403: {
           headers: {
             [name: string]: unknown;
           };
@@ -4897,6 +7050,907 @@ export interface paths {
         };
       };
     };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/recovery/start': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Lost your second factor? Ask for a recovery link by mail
+     * @description Always 202 with the same body, answered before any work that depends on the account. Only an account with a verified address and a second factor is mailed a link; following it starts a waiting period (86400 seconds, `AUTH_MFA_RECOVERY_DELAY`) after which the second factors are removed. Asking again while a link is out mails a new one (the earlier one dies); while the waiting period runs, nothing changes. Limited per IP and per account.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "login": "ada@example.com"
+           *     }
+           */
+          'application/json': {
+            /**
+             * @description The address or user name of the account.
+             * @example ada@example.com
+             */
+            login: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        202: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "status": "accepted",
+             *       "message": "An example."
+             *     }
+             */
+            'application/json': {
+              /** @enum {string} */
+              status: 'accepted';
+              message: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/recovery/confirm': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Start the waiting period with the token from the recovery mail
+     * @description The owner is mailed when the second factors will be removed, with a link that cancels. Unknown, expired, used or cancelled token: 400 `INVALID_RECOVERY_TOKEN`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "token": "c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g"
+           *     }
+           */
+          'application/json': {
+            /** @example c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g */
+            token: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "completesAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              /** Format: date-time */
+              completesAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Invalid or expired recovery link. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_RECOVERY_TOKEN`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/recovery/cancel': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Cancel a recovery with the token of its cancel link
+     * @description Unknown token, or a recovery already cancelled or completed: 400 `INVALID_RECOVERY_TOKEN`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "token": "c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g"
+           *     }
+           */
+          'application/json': {
+            /** @example c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g */
+            token: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "cancelled": true
+             *     }
+             */
+            'application/json': {
+              /** @enum {boolean} */
+              cancelled: true;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Invalid or expired recovery link. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_RECOVERY_TOKEN`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/recovery': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** Your recovery, and whether you must set up a second factor again */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "state": "none",
+             *       "completesAt": "2026-01-15T09:30:00.000Z",
+             *       "reenrolmentRequired": true
+             *     }
+             */
+            'application/json': {
+              /** @description `requested`: the mailed link was not followed yet; `waiting`: the second factors are removed at `completesAt` unless cancelled. */
+              state: 'none' | 'requested' | 'waiting';
+              completesAt: string | null;
+              /** @description A recovery or an administrator removed your second factors and you have not set one up since. */
+              reenrolmentRequired: boolean;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Codes: `HOST_NOT_ALLOWED`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /**
+     * Cancel your recovery
+     * @description Cancels your open recovery; none: 404 `RECOVERY_NOT_FOUND`.
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Sign-in required, or the access token is invalid, expired or revoked. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description No recovery in progress. Codes: `RECOVERY_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/admin/users/{id}/mfa/reset': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Remove an account's second factors (lost device)
+     * @description Removes every second factor (authenticator, backup codes, SMS, passkeys), ends every session of the account and mails its owner; it sets a factor up again after signing in. Audited. Needs `users:admin` and an authentication at most 600 seconds old (else 403 `REAUTHENTICATION_REQUIRED`); your own account: 409 `CANNOT_RESET_OWN_MFA`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          id: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `users:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Recent authentication required. Forbidden. Codes: `FORBIDDEN`, `REAUTHENTICATION_REQUIRED`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Account not found. Codes: `NOT_FOUND`, `USER_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Cannot reset your own second factors. Codes: `CANNOT_RESET_OWN_MFA`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/auth/email-change/report': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    get?: never;
+    put?: never;
+    /**
+     * Report an address change you did not make (link mailed to the old address)
+     * @description Locks the account, signs out every session, voids every mailed link, and gives the account its old address back (unless another account took it since: `restored` false). Then choose a new password with `POST /auth/password/forgot` at the old address, which unlocks the account. Unknown, expired or used token: 400 `INVALID_REPORT_TOKEN`.
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "token": "c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g"
+           *     }
+           */
+          'application/json': {
+            /** @example c2FtcGxlLXRva2VuLTAxMjM0NTY3ODktYWJjZGVmZ2g */
+            token: string;
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "reported": true,
+             *       "restored": true
+             *     }
+             */
+            'application/json': {
+              /** @enum {boolean} */
+              reported: true;
+              restored: boolean;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Invalid or expired report link. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`, `INVALID_REPORT_TOKEN`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. The rate-limit store did not answer (fails closed). Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`, `RATE_LIMIT_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
     options?: never;
     head?: never;
     patch?: never;
@@ -5688,7 +8742,7 @@ export interface paths {
     post?: never;
     /**
      * Delete your account
-     * @description Signs out every session at once; the account is purged for good after the retention period. Needs an authentication at most 600 seconds old (sign-in or `POST /auth/reauthenticate`); older: 403 `REAUTHENTICATION_REQUIRED`.
+     * @description Signs out every session at once; the account is purged for good after the retention period. The last active holder of `admin` cannot: 409 `LAST_ADMIN`. Needs an authentication at most 600 seconds old (sign-in or `POST /auth/reauthenticate`); older: 403 `REAUTHENTICATION_REQUIRED`.
      */
     delete: {
       parameters: {
@@ -5726,6 +8780,15 @@ export interface paths {
         };
         /** @description Recent authentication required. Codes: `REAUTHENTICATION_REQUIRED`. */
         403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Last administrator. Codes: `LAST_ADMIN`. */
+        409: {
           headers: {
             [name: string]: unknown;
           };
@@ -10070,6 +13133,1376 @@ export interface paths {
     options?: never;
     head?: never;
     patch?: never;
+    trace?: never;
+  };
+  '/api/v1/admin/flags': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /**
+     * Feature flags
+     * @description Every flag with its definition, by key (or `sort=-updatedAt`), keyset pagination; filters `enabled`, `type`. Needs `flags:admin`.
+     */
+    get: {
+      parameters: {
+        query?: {
+          /**
+           * @description Page size, 1 to 100 (default 20).
+           * @example 20
+           */
+          limit?: string;
+          /** @description Opaque cursor from `page.nextCursor`. */
+          cursor?: string;
+          /** @description Page number (offset pagination; adds `total` and `pages`). */
+          page?: string;
+          /** @description Page size with `page`. */
+          size?: string;
+          /** @description `false` skips the total with `page`. */
+          count?: string;
+          /** @description Comma-separated, `-` for descending: key, updatedAt. */
+          sort?: string;
+          /** @description Filter enabled (boolean) by eq. */
+          enabled?: string;
+          /** @description Filter type (string) by eq. */
+          type?: string;
+          /** @description Filter type (string) by in (comma-separated). */
+          'type[in]'?: string;
+        };
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "items": [
+             *         {
+             *           "key": "checkout.new-flow",
+             *           "description": "The new checkout flow.",
+             *           "type": "boolean",
+             *           "enabled": true,
+             *           "variants": {
+             *             "on": true,
+             *             "off": false
+             *           },
+             *           "defaultVariant": "off",
+             *           "environments": {
+             *             "development": {
+             *               "defaultVariant": "on"
+             *             },
+             *             "production": {
+             *               "rollout": {
+             *                 "variant": "on",
+             *                 "percentage": 10
+             *               }
+             *             }
+             *           },
+             *           "overrides": [
+             *             {
+             *               "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *               "variant": "on"
+             *             }
+             *           ],
+             *           "createdAt": "2026-01-15T09:30:00.000Z",
+             *           "updatedAt": "2026-01-15T09:30:00.000Z"
+             *         }
+             *       ],
+             *       "page": {
+             *         "limit": 1,
+             *         "nextCursor": "string",
+             *         "hasMore": true,
+             *         "page": 1,
+             *         "size": 1,
+             *         "total": 1,
+             *         "pages": 1,
+             *         "totalIsEstimate": true
+             *       }
+             *     }
+             */
+            'application/json': {
+              items: {
+                key: string;
+                description: string;
+                /** @description The type of the variants’ values (OpenFeature’s flag types). */
+                type: 'boolean' | 'string' | 'number' | 'object';
+                enabled: boolean;
+                variants: {
+                  [key: string]: unknown;
+                };
+                defaultVariant: string;
+                /**
+                 * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+                 * @example {
+                 *       "production": {
+                 *         "defaultVariant": "off",
+                 *         "rollout": {
+                 *           "variant": "on",
+                 *           "percentage": 10
+                 *         }
+                 *       }
+                 *     }
+                 */
+                environments: {
+                  development?: {
+                    /** @example on */
+                    defaultVariant?: string;
+                    rollout?: {
+                      /** @example on */
+                      variant: string;
+                      /**
+                       * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                       * @example 10
+                       */
+                      percentage: number;
+                    };
+                  };
+                  test?: {
+                    /** @example on */
+                    defaultVariant?: string;
+                    rollout?: {
+                      /** @example on */
+                      variant: string;
+                      /**
+                       * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                       * @example 10
+                       */
+                      percentage: number;
+                    };
+                  };
+                  staging?: {
+                    /** @example on */
+                    defaultVariant?: string;
+                    rollout?: {
+                      /** @example on */
+                      variant: string;
+                      /**
+                       * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                       * @example 10
+                       */
+                      percentage: number;
+                    };
+                  };
+                  production?: {
+                    /** @example on */
+                    defaultVariant?: string;
+                    rollout?: {
+                      /** @example on */
+                      variant: string;
+                      /**
+                       * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                       * @example 10
+                       */
+                      percentage: number;
+                    };
+                  };
+                };
+                overrides: {
+                  userId: string;
+                  variant: string;
+                }[];
+                /** Format: date-time */
+                createdAt: string;
+                /** Format: date-time */
+                updatedAt: string;
+              }[];
+              page: {
+                limit: number;
+                /** @description Pass as `cursor` for the next page; null on the last. */
+                nextCursor: string | null;
+                hasMore: boolean;
+                page?: number;
+                size?: number;
+                total?: number;
+                pages?: number;
+                /** @description True when `total` is the planner estimate of a large table. */
+                totalIsEstimate?: boolean;
+              };
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). Invalid cursor. Codes: `HOST_NOT_ALLOWED`, `INVALID_CURSOR`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `flags:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid list query. Codes: `VALIDATION_FAILED`, `INVALID_LIST_QUERY`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    /**
+     * Create a feature flag
+     * @description A boolean flag needs only its `key` (variants `on`/`off`, default `off`); other types name their `variants` and `defaultVariant`. 409 `FLAG_KEY_TAKEN` when the key exists; 422 `FLAG_DEFINITION_INVALID` when a variant named is missing, a value is not of the type, or an environment is unknown. Visible to every process within `FLAGS_LOCAL_TTL_MS`. Audited (`admin.flag.create`).
+     */
+    post: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path?: never;
+        cookie?: never;
+      };
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "key": "checkout.new-flow",
+           *       "description": "The new checkout flow.",
+           *       "type": "boolean",
+           *       "enabled": true,
+           *       "variants": {
+           *         "on": true,
+           *         "off": false
+           *       },
+           *       "defaultVariant": "off",
+           *       "environments": {
+           *         "development": {
+           *           "defaultVariant": "on"
+           *         },
+           *         "production": {
+           *           "rollout": {
+           *             "variant": "on",
+           *             "percentage": 10
+           *           }
+           *         }
+           *       },
+           *       "overrides": [
+           *         {
+           *           "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+           *           "variant": "on"
+           *         }
+           *       ]
+           *     }
+           */
+          'application/json': {
+            /**
+             * @description The flag’s key, as apps name it: lower case, digits, `.`, `_` and `-`.
+             * @example checkout.new-flow
+             */
+            key: string;
+            /** @example The new checkout flow. */
+            description?: string;
+            /** @description The type of the variants’ values (OpenFeature’s flag types). */
+            type?: 'boolean' | 'string' | 'number' | 'object';
+            /** @description Off: every evaluation answers the caller’s default. */
+            enabled?: boolean;
+            /**
+             * @description Variant name → value, all of the flag’s `type`. A boolean flag without them gets `{"on": true, "off": false}`.
+             * @example {
+             *       "on": true,
+             *       "off": false
+             *     }
+             */
+            variants?: {
+              [key: string]: unknown;
+            };
+            /** @example on */
+            defaultVariant?: string;
+            /**
+             * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+             * @example {
+             *       "production": {
+             *         "defaultVariant": "off",
+             *         "rollout": {
+             *           "variant": "on",
+             *           "percentage": 10
+             *         }
+             *       }
+             *     }
+             */
+            environments?: {
+              development?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              test?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              staging?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              production?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+            };
+            /**
+             * @description Users who always get a variant, in every environment, whatever the rollout (an allow-list: overrides to `on`).
+             * @example [
+             *       {
+             *         "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "variant": "on"
+             *       }
+             *     ]
+             */
+            overrides?: {
+              /** Format: uuid */
+              userId: string;
+              /** @example on */
+              variant: string;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        201: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "key": "checkout.new-flow",
+             *       "description": "The new checkout flow.",
+             *       "type": "boolean",
+             *       "enabled": true,
+             *       "variants": {
+             *         "on": true,
+             *         "off": false
+             *       },
+             *       "defaultVariant": "off",
+             *       "environments": {
+             *         "development": {
+             *           "defaultVariant": "on"
+             *         },
+             *         "production": {
+             *           "rollout": {
+             *             "variant": "on",
+             *             "percentage": 10
+             *           }
+             *         }
+             *       },
+             *       "overrides": [
+             *         {
+             *           "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "variant": "on"
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              key: string;
+              description: string;
+              /** @description The type of the variants’ values (OpenFeature’s flag types). */
+              type: 'boolean' | 'string' | 'number' | 'object';
+              enabled: boolean;
+              variants: {
+                [key: string]: unknown;
+              };
+              defaultVariant: string;
+              /**
+               * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+               * @example {
+               *       "production": {
+               *         "defaultVariant": "off",
+               *         "rollout": {
+               *           "variant": "on",
+               *           "percentage": 10
+               *         }
+               *       }
+               *     }
+               */
+              environments: {
+                development?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                test?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                staging?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                production?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+              };
+              overrides: {
+                userId: string;
+                variant: string;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `flags:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Feature flag key taken. Codes: `FLAG_KEY_TAKEN`. */
+        409: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid feature flag. Codes: `VALIDATION_FAILED`, `FLAG_DEFINITION_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    delete?: never;
+    options?: never;
+    head?: never;
+    patch?: never;
+    trace?: never;
+  };
+  '/api/v1/admin/flags/{key}': {
+    parameters: {
+      query?: never;
+      header?: never;
+      path?: never;
+      cookie?: never;
+    };
+    /** One feature flag */
+    get: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @example checkout.new-flow */
+          key: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "key": "checkout.new-flow",
+             *       "description": "The new checkout flow.",
+             *       "type": "boolean",
+             *       "enabled": true,
+             *       "variants": {
+             *         "on": true,
+             *         "off": false
+             *       },
+             *       "defaultVariant": "off",
+             *       "environments": {
+             *         "development": {
+             *           "defaultVariant": "on"
+             *         },
+             *         "production": {
+             *           "rollout": {
+             *             "variant": "on",
+             *             "percentage": 10
+             *           }
+             *         }
+             *       },
+             *       "overrides": [
+             *         {
+             *           "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "variant": "on"
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              key: string;
+              description: string;
+              /** @description The type of the variants’ values (OpenFeature’s flag types). */
+              type: 'boolean' | 'string' | 'number' | 'object';
+              enabled: boolean;
+              variants: {
+                [key: string]: unknown;
+              };
+              defaultVariant: string;
+              /**
+               * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+               * @example {
+               *       "production": {
+               *         "defaultVariant": "off",
+               *         "rollout": {
+               *           "variant": "on",
+               *           "percentage": 10
+               *         }
+               *       }
+               *     }
+               */
+              environments: {
+                development?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                test?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                staging?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                production?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+              };
+              overrides: {
+                userId: string;
+                variant: string;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `flags:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Feature flag not found. Codes: `NOT_FOUND`, `FLAG_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    put?: never;
+    post?: never;
+    /**
+     * Delete a feature flag
+     * @description Evaluations of the key then answer the caller’s default (`FLAG_NOT_FOUND`). Audited (`admin.flag.delete`, with the definition).
+     */
+    delete: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @example checkout.new-flow */
+          key: string;
+        };
+        cookie?: never;
+      };
+      requestBody?: never;
+      responses: {
+        /** @description Default Response */
+        204: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content?: never;
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `flags:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Feature flag not found. Codes: `NOT_FOUND`, `FLAG_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Codes: `VALIDATION_FAILED`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
+    options?: never;
+    head?: never;
+    /**
+     * Change a feature flag
+     * @description Each field given replaces the stored one whole. The result is checked as a whole (422 `FLAG_DEFINITION_INVALID`). Audited (`admin.flag.update`, with the changes).
+     */
+    patch: {
+      parameters: {
+        query?: never;
+        header?: never;
+        path: {
+          /** @example checkout.new-flow */
+          key: string;
+        };
+        cookie?: never;
+      };
+      /** @description Each field given replaces the stored one whole (`environments`, `overrides` too). */
+      requestBody: {
+        content: {
+          /**
+           * @example {
+           *       "environments": {
+           *         "production": {
+           *           "rollout": {
+           *             "variant": "on",
+           *             "percentage": 50
+           *           }
+           *         }
+           *       }
+           *     }
+           */
+          'application/json': {
+            /** @example The new checkout flow. */
+            description?: string;
+            /** @description The type of the variants’ values (OpenFeature’s flag types). */
+            type?: 'boolean' | 'string' | 'number' | 'object';
+            enabled?: boolean;
+            /**
+             * @description Variant name → value, all of the flag’s `type`. A boolean flag without them gets `{"on": true, "off": false}`.
+             * @example {
+             *       "on": true,
+             *       "off": false
+             *     }
+             */
+            variants?: {
+              [key: string]: unknown;
+            };
+            /** @example on */
+            defaultVariant?: string;
+            /**
+             * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+             * @example {
+             *       "production": {
+             *         "defaultVariant": "off",
+             *         "rollout": {
+             *           "variant": "on",
+             *           "percentage": 10
+             *         }
+             *       }
+             *     }
+             */
+            environments?: {
+              development?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              test?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              staging?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+              production?: {
+                /** @example on */
+                defaultVariant?: string;
+                rollout?: {
+                  /** @example on */
+                  variant: string;
+                  /**
+                   * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                   * @example 10
+                   */
+                  percentage: number;
+                };
+              };
+            };
+            /**
+             * @description Users who always get a variant, in every environment, whatever the rollout (an allow-list: overrides to `on`).
+             * @example [
+             *       {
+             *         "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *         "variant": "on"
+             *       }
+             *     ]
+             */
+            overrides?: {
+              /** Format: uuid */
+              userId: string;
+              /** @example on */
+              variant: string;
+            }[];
+          };
+        };
+      };
+      responses: {
+        /** @description Default Response */
+        200: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            /**
+             * @example {
+             *       "key": "checkout.new-flow",
+             *       "description": "The new checkout flow.",
+             *       "type": "boolean",
+             *       "enabled": true,
+             *       "variants": {
+             *         "on": true,
+             *         "off": false
+             *       },
+             *       "defaultVariant": "off",
+             *       "environments": {
+             *         "development": {
+             *           "defaultVariant": "on"
+             *         },
+             *         "production": {
+             *           "rollout": {
+             *             "variant": "on",
+             *             "percentage": 10
+             *           }
+             *         }
+             *       },
+             *       "overrides": [
+             *         {
+             *           "userId": "0193b6f2-3c4e-7a1b-9f00-2a1d3e4f5a6b",
+             *           "variant": "on"
+             *         }
+             *       ],
+             *       "createdAt": "2026-01-15T09:30:00.000Z",
+             *       "updatedAt": "2026-01-15T09:30:00.000Z"
+             *     }
+             */
+            'application/json': {
+              key: string;
+              description: string;
+              /** @description The type of the variants’ values (OpenFeature’s flag types). */
+              type: 'boolean' | 'string' | 'number' | 'object';
+              enabled: boolean;
+              variants: {
+                [key: string]: unknown;
+              };
+              defaultVariant: string;
+              /**
+               * @description What each `APP_ENV` changes: its default variant and a percentage rollout. Environments not listed use the flag’s `defaultVariant` with no rollout.
+               * @example {
+               *       "production": {
+               *         "defaultVariant": "off",
+               *         "rollout": {
+               *           "variant": "on",
+               *           "percentage": 10
+               *         }
+               *       }
+               *     }
+               */
+              environments: {
+                development?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                test?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                staging?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+                production?: {
+                  /** @example on */
+                  defaultVariant?: string;
+                  rollout?: {
+                    /** @example on */
+                    variant: string;
+                    /**
+                     * @description The share of signed-in users who get `variant`, by a stable hash of the flag key and user id (hundredths of a percent): the same user always gets the same answer, and raising it only adds users.
+                     * @example 10
+                     */
+                    percentage: number;
+                  };
+                };
+              };
+              overrides: {
+                userId: string;
+                variant: string;
+              }[];
+              /** Format: date-time */
+              createdAt: string;
+              /** Format: date-time */
+              updatedAt: string;
+            };
+          };
+        };
+        /** @description The `Host` is not one of `ALLOWED_HOSTS` (when set). The body is not valid JSON, or its length is wrong. A path parameter is not valid percent-encoding. Codes: `HOST_NOT_ALLOWED`, `MALFORMED_BODY`, `BAD_REQUEST`. */
+        400: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The access token sent is invalid, expired or revoked. Sign-in required. Codes: `UNAUTHORIZED`. */
+        401: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The caller lacks `flags:admin`, or holds it only through a role that needs a second factor this session lacks (`MFA_REQUIRED`). Codes: `FORBIDDEN`. */
+        403: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Nothing has this identifier (or the caller may not see it). Feature flag not found. Codes: `NOT_FOUND`, `FLAG_NOT_FOUND`. */
+        404: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is larger than the route accepts. Codes: `PAYLOAD_TOO_LARGE`. */
+        413: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The request target, or a path segment, is too long. Codes: `URI_TOO_LONG`. */
+        414: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description The body is not `application/json`. Codes: `UNSUPPORTED_MEDIA_TYPE`. */
+        415: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A header read by the platform (`User-Agent`) contains NUL. The input does not match the schema (NUL in a string and non-finite numbers included); `errors` names each field. Invalid feature flag. Codes: `VALIDATION_FAILED`, `FLAG_DEFINITION_INVALID`. */
+        422: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description A rate limit was reached; see `Retry-After` and `RateLimit`. Codes: `RATE_LIMITED`. */
+        429: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Unexpected error; the detail never shows internals. Codes: `INTERNAL_ERROR`. */
+        500: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+        /** @description Overloaded, timed out, shutting down or a dependency is unavailable; see `Retry-After`. Codes: `OVERLOADED`, `HANDLER_TIMEOUT`, `DEPENDENCY_UNAVAILABLE`. */
+        503: {
+          headers: {
+            [name: string]: unknown;
+          };
+          content: {
+            'application/problem+json': components['schemas']['Problem'];
+          };
+        };
+      };
+    };
     trace?: never;
   };
   '/api/v1/publishing/platforms': {
@@ -25126,6 +29559,9 @@ export interface components {
         | 'FILE_PURPOSE_UNKNOWN'
         | 'FILE_TOO_MANY_PIXELS'
         | 'UPLOAD_MISMATCH'
+        | 'FLAG_NOT_FOUND'
+        | 'FLAG_KEY_TAKEN'
+        | 'FLAG_DEFINITION_INVALID'
         | 'BAD_REQUEST'
         | 'HOST_NOT_ALLOWED'
         | 'MALFORMED_BODY'
@@ -25148,12 +29584,16 @@ export interface components {
         | 'IDEMPOTENCY_IN_PROGRESS'
         | 'IDEMPOTENCY_KEY_REUSED'
         | 'INVALID_EMAIL_TOKEN'
+        | 'INVALID_RECOVERY_TOKEN'
+        | 'INVALID_REPORT_TOKEN'
         | 'INVALID_RESET_TOKEN'
         | 'OIDC_LOGIN_FAILED'
+        | 'PASSKEY_REJECTED'
         | 'INVALID_ACCESS_TOKEN'
         | 'INVALID_CREDENTIALS'
         | 'INVALID_MFA'
         | 'INVALID_REFRESH_TOKEN'
+        | 'PASSKEY_SIGN_IN_FAILED'
         | 'CSRF_TOKEN_INVALID'
         | 'MFA_REJECTED'
         | 'MFA_REQUIRED'
@@ -25161,11 +29601,15 @@ export interface components {
         | 'REAUTHENTICATION_REQUIRED'
         | 'IDENTITY_NOT_FOUND'
         | 'OIDC_PROVIDER_NOT_FOUND'
+        | 'PASSKEY_NOT_FOUND'
+        | 'RECOVERY_NOT_FOUND'
         | 'ROLE_NOT_FOUND'
         | 'SESSION_NOT_FOUND'
         | 'USER_NOT_FOUND'
         | 'CANNOT_LOCK_SELF'
+        | 'CANNOT_RESET_OWN_MFA'
         | 'EMAIL_TAKEN'
+        | 'LAST_ADMIN'
         | 'LAST_SIGN_IN_METHOD'
         | 'MFA_ALREADY_ENABLED'
         | 'MFA_NOT_SET_UP'
@@ -25173,13 +29617,19 @@ export interface components {
         | 'ROLE_BUILTIN'
         | 'ROLE_IN_USE'
         | 'ROLE_NAME_TAKEN'
+        | 'SMS_ALREADY_ENABLED'
+        | 'SMS_NOT_SET_UP'
+        | 'SMS_UNAVAILABLE'
         | 'USERNAME_TAKEN'
         | 'INVALID_EMAIL'
+        | 'INVALID_PHONE_NUMBER'
         | 'INVALID_USERNAME'
         | 'PASSWORD_REUSED'
         | 'UNKNOWN_ROLE'
         | 'WEAK_PASSWORD'
+        | 'SMS_LIMIT_REACHED'
         | 'OIDC_PROVIDER_UNAVAILABLE'
+        | 'SMS_SEND_FAILED'
         | 'DEAD_JOB_NOT_FOUND'
         | 'JOB_NOT_FOUND'
         | 'QUEUE_NOT_FOUND'
