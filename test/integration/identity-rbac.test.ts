@@ -86,6 +86,7 @@ describe('identity: roles, permissions and the admin API', () => {
       'audit:export',
       'audit:read',
       'files:admin',
+      'flags:admin',
       'jobs:admin',
       'roles:admin',
       'roles:read',
