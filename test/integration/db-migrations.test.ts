@@ -120,6 +120,38 @@ describe('migrations', () => {
     );
   });
 
+  test('an app enabled later runs its older migrations; a rollback undoes the latest applied first', async (t) => {
+    const tdb = await createTestDatabase({ migrated: false });
+    t.after(() => tdb.drop());
+    const db = tdb.database.db;
+    // A platform migration newer than the app's, applied before the app is enabled.
+    const newer: MigrationSet = {
+      '209912310100_platform_later': {
+        async up(d) {
+          await d.schema.createTable('platform_later').addColumn('id', 'integer').execute();
+        },
+        async down(d) {
+          await d.schema.dropTable('platform_later').execute();
+        },
+      },
+    };
+    const before = mergeMigrations(allMigrations([]), newer);
+    await migrateToLatest(db, before);
+    const after = mergeMigrations(before, sample);
+    assert.deepEqual(await migrateToLatest(db, after), [
+      '209901010100_sample_notes',
+      '209901010101_sample_tags',
+    ]);
+    // The app's tables exist; rolling back one step undoes the app's last, not the newer name.
+    assert.deepEqual(await rollback(db, after, 1), ['209901010101_sample_tags']);
+    const status = new Map(
+      (await migrationStatus(db, after)).map((s) => [s.name, s.executedAt !== null]),
+    );
+    assert.equal(status.get('209912310100_platform_later'), true);
+    assert.equal(status.get('209901010100_sample_notes'), true);
+    assert.equal(status.get('209901010101_sample_tags'), false);
+  });
+
   test('concurrent runners apply each migration once', async (t) => {
     const tdb = await createTestDatabase({ migrated: false });
     t.after(() => tdb.drop());

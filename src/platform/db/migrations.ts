@@ -25,9 +25,20 @@ export function mergeMigrations(...sets: MigrationSet[]): MigrationSet {
 /**
  * Kysely's migrator: on PostgreSQL it holds a transaction-scoped advisory lock while it runs, so
  * concurrent runners (several replicas starting) apply each migration once, inside a transaction.
+ *
+ * Pending migrations run in name order, but one may sort before an applied one: the history is the
+ * platform's and the enabled apps' together, so an app enabled later (`APPS`) brings migrations
+ * older than the platform migrations applied meanwhile, and a release adds platform migrations
+ * beside apps' applied ones. Each module's own migrations still run in their order (they sort by
+ * name and an app's depend only on the platform's, which are always in the set), and a rollback
+ * undoes the most recently applied first (Kysely orders the applied ones by execution time).
  */
 function migrator(db: AnyDb, migrations: MigrationSet): Migrator {
-  return new Migrator({ db, provider: { getMigrations: async () => ({ ...migrations }) } });
+  return new Migrator({
+    db,
+    provider: { getMigrations: async () => ({ ...migrations }) },
+    allowUnorderedMigrations: true,
+  });
 }
 
 export interface MigrationStatus {
