@@ -70,9 +70,34 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     const guesses = Array.from({ length: GUESSES }, (_, i) =>
       i === GUESSES - 1 ? user.password : `wrong-guess-${i}-password`,
     );
-    const answers = await Promise.all(
-      guesses.map((password) => login(h.app, { login: user.email, password })),
-    );
+    // As in the tests below: the test holds the account row, so the guesses queue on it, the 19
+    // wrong ones and then the right one, and are decided in that order once it is released.
+    // Sent all at once instead, their order at the row depended on the machine's load, and the
+    // right one sometimes came among the first five (and rightly signed in).
+    const pool = h.tdb.database.pool;
+    const waiting = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `select count(*)::int as n from pg_stat_activity
+            where datname = current_database() and wait_event_type = 'Lock'`,
+        )
+      ).rows[0]?.n ?? 0;
+    const until = async (n: number) => {
+      for (let i = 0; i < 500 && (await waiting()) < n; i++)
+        await new Promise((r) => setTimeout(r, 20));
+      assert.equal(await waiting(), n, 'guesses queued on the account row');
+    };
+    const holder = await pool.connect();
+    await holder.query('begin');
+    await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
+    const send = (password: string) => login(h.app, { login: user.email, password });
+    const wrong = guesses.slice(0, -1).map(send);
+    await until(GUESSES - 1);
+    const right = send(user.password);
+    await until(GUESSES);
+    await holder.query('commit');
+    holder.release();
+    const answers = await Promise.all([...wrong, right]);
     assert.deepEqual(
       answers.map((a) => a.statusCode),
       guesses.map(() => 401),
