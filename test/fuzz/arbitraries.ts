@@ -128,13 +128,30 @@ function objectArb(schema: Schema, depth: number): fc.Arbitrary<unknown> {
   const properties = (schema.properties ?? {}) as Record<string, Schema>;
   const required = ((schema.required ?? []) as string[]).filter((k) => k in properties);
   const minProperties = num(schema.minProperties) ?? 0;
+  const maxProperties = num(schema.maxProperties);
   if (depth >= MAX_DEPTH) return fc.constant({});
   const model = Object.fromEntries(
     Object.entries(properties).map(([k, s]) => [k, validValue(s, depth + 1)]),
   );
-  return fc
-    .record(model, { requiredKeys: required })
-    .filter((o) => Object.keys(o).length >= minProperties);
+  const fixed = fc.record(model, { requiredKeys: required });
+  // A map (TypeBox's `Type.Record`: `patternProperties`, no `properties`): its keys come from
+  // the key pattern and its values from the value schema, between min and max properties.
+  const patterns = Object.entries((schema.patternProperties ?? {}) as Record<string, Schema>);
+  if (patterns.length > 0 && Object.keys(properties).length === 0) {
+    const [pattern, valueSchema] = patterns[0]!;
+    return fc.dictionary(
+      stringArb({ type: 'string', pattern }),
+      validValue(valueSchema, depth + 1),
+      {
+        minKeys: minProperties,
+        maxKeys: Math.min(maxProperties ?? minProperties + 4, minProperties + 4),
+      },
+    );
+  }
+  // Only filter when the minimum is reachable from the declared properties: a filter that can
+  // never pass makes fast-check generate for ever (it hung the whole file once).
+  if (minProperties === 0 || Object.keys(properties).length < minProperties) return fixed;
+  return fixed.filter((o) => Object.keys(o as object).length >= minProperties);
 }
 
 // ---------------------------------------------------------------------------------------------
