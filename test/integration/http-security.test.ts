@@ -272,4 +272,30 @@ describe('load shedding', () => {
     const live = await app.inject({ method: 'GET', url: '/health/live?from=probe' });
     assert.equal(live.statusCode, 200);
   });
+
+  test('a long synchronous start-up does not shed the first requests after ready (regression: 503 OVERLOADED right after build)', async (t) => {
+    const { app } = await buildTestApp(
+      { MAX_EVENT_LOOP_DELAY_MS: '250', PRESSURE_SAMPLE_INTERVAL_MS: '200' },
+      {
+        apps: [testkitApp],
+        // Start-up work that blocks the loop far past the threshold before `ready()`.
+        setup: () => {
+          const until = Date.now() + 1_000;
+          while (Date.now() < until) {
+            /* busy */
+          }
+        },
+      },
+    );
+    t.after(() => app.close());
+    // The sampler's overdue timer has fired by now and averaged in the block.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.ok(app.memoryUsage().eventLoopDelay > 250, 'the sampler saw the start-up block');
+    const first = await app.inject({
+      method: 'POST',
+      url: '/api/v1/echo',
+      payload: { name: 'Ada', email: 'ada@example.com' },
+    });
+    assert.equal(first.statusCode, 200, first.body);
+  });
 });

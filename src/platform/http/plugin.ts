@@ -53,13 +53,24 @@ export async function registerHttp(app: FastifyInstance, options: HttpOptions): 
   registerVersioning(app);
 
   if (config.http.maxEventLoopDelayMs > 0) {
-    const retryAfter = Math.max(1, Math.ceil(config.http.pressureSampleIntervalMs / 1000) * 2);
+    const interval = config.http.pressureSampleIntervalMs;
+    const retryAfter = Math.max(1, Math.ceil(interval / 1000) * 2);
+    // under-pressure samples from registration on, so the first sample after start-up averages in
+    // the synchronous build (schema compilation, plugin set-up: seconds on a loaded machine) and
+    // shed the first requests of a server that had just become ready. Nothing is shed until two
+    // samples have been taken after `ready`: the second covers only time after it.
+    let readyAt = Number.POSITIVE_INFINITY;
+    app.addHook('onReady', (done) => {
+      readyAt = performance.now();
+      done();
+    });
     await app.register(underPressure, {
       maxEventLoopDelay: config.http.maxEventLoopDelayMs,
-      sampleInterval: config.http.pressureSampleIntervalMs,
+      sampleInterval: interval,
       retryAfter,
       pressureHandler: async (request: FastifyRequest) => {
         if (NEVER_SHED.has(request.routeOptions.url ?? '')) return;
+        if (performance.now() - readyAt < 2 * interval) return;
         throw new HttpError(HttpCodes.OVERLOADED, {
           headers: { 'retry-after': String(retryAfter) },
         });
