@@ -1,9 +1,11 @@
+import { randomUUID } from 'node:crypto';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { fastCounter, type FastCounter, type Logger } from '../observability/index.ts';
 import type { Redis } from '../redis/index.ts';
 import { cacheKey, namespaceOf, userCacheKey, type CacheKey, type KeyPart } from './keys.ts';
 import { MemoryStore } from './memory-store.ts';
-import { RedisStore } from './redis-store.ts';
+import { NearCache, type Fill, type NearCacheSettings, type NearState } from './near.ts';
+import { RedisStore, type StoredEntry } from './redis-store.ts';
 import type { CacheStore } from './store.ts';
 
 export interface CacheOptions {
@@ -18,6 +20,11 @@ export interface CacheOptions {
   maxEntries?: number;
   /** In-process backend: most bytes kept (keys and values, two bytes a character). Default 64 MiB. */
   maxBytes?: number;
+  /**
+   * With Redis: an in-process near cache in front of it, kept coherent across processes by
+   * pub/sub (`config.cache.near`). Absent or disabled: every lookup reads Redis.
+   */
+  near?: NearCacheSettings;
 }
 
 export interface CacheSetOptions {
@@ -56,7 +63,15 @@ export interface Cache {
   invalidateTag(tag: string): Promise<void>;
   /** Removes every value stored with any of these tags. */
   invalidateTags(tags: readonly string[]): Promise<void>;
-  /** Drops in-process entries and listeners; does not close the Redis client (its owner does). */
+  /**
+   * The near cache in front of Redis: `off` (none), `healthy` (answering from process memory),
+   * `connecting` or `fallback` (invalidation channel not known healthy: bypassed).
+   */
+  readonly near: NearState | 'off';
+  /**
+   * Drops in-process entries and listeners, and the near cache's subscriber connection; does not
+   * close the Redis client (its owner does).
+   */
   close(): void;
 }
 
@@ -69,7 +84,7 @@ const MAX_PENDING_INVALIDATIONS = 10_000;
 const FAILURE_LOG_INTERVAL_MS = 60_000;
 
 type Operation = 'get' | 'set' | 'delete' | 'invalidate';
-type Result = 'hit' | 'miss' | 'coalesced';
+type Result = 'hit' | 'near-hit' | 'miss' | 'coalesced';
 
 interface CacheMetrics {
   requests: FastCounter<'namespace' | 'result'>;
@@ -110,6 +125,9 @@ function serialize(value: unknown): string {
 
 class CacheImpl implements Cache {
   readonly #store: CacheStore;
+  /** With a near cache: the Redis store behind it (read with expiry and tags). */
+  readonly #redis: RedisStore | undefined;
+  readonly #near: NearCache | undefined;
   readonly #log: Logger;
   readonly #metrics: CacheMetrics | undefined;
   /** The counter of each namespace and result, made once (on the path of every lookup). */
@@ -123,14 +141,25 @@ class CacheImpl implements Cache {
   #failures = 0;
   #lastWarnAt = 0;
 
-  constructor(store: CacheStore, logger: Logger, metrics: CacheMetrics | undefined) {
+  constructor(
+    store: CacheStore,
+    logger: Logger,
+    metrics: CacheMetrics | undefined,
+    near?: { redis: RedisStore; near: NearCache },
+  ) {
     this.#store = store;
+    this.#redis = near?.redis;
+    this.#near = near?.near;
     this.#log = logger;
     this.#metrics = metrics;
   }
 
   get backend(): 'memory' | 'redis' {
     return this.#store.backend;
+  }
+
+  get near(): NearState | 'off' {
+    return this.#near?.state ?? 'off';
   }
 
   key(namespace: string, ...parts: KeyPart[]): CacheKey {
@@ -142,6 +171,14 @@ class CacheImpl implements Cache {
   }
 
   peek<T>(key: CacheKey): { value: T | undefined } | undefined {
+    const near = this.#near;
+    if (near !== undefined) {
+      const raw = near.get(key);
+      if (raw === undefined) return undefined;
+      const value = this.#parse<T>(raw);
+      this.#count(key, 'near-hit');
+      return { value };
+    }
     if (this.#store.backend !== 'memory') return undefined;
     const raw = this.#store.get(key) as string | undefined;
     const value = raw === undefined ? undefined : this.#parse<T>(raw);
@@ -150,6 +187,23 @@ class CacheImpl implements Cache {
   }
 
   async get<T>(key: CacheKey): Promise<T | undefined> {
+    const near = this.#near;
+    if (near !== undefined) {
+      const held = near.get(key);
+      if (held !== undefined) {
+        this.#count(key, 'near-hit');
+        return this.#parse<T>(held);
+      }
+      const fill = near.begin(key);
+      try {
+        const found = await this.#readNear(near, fill);
+        const value = found === undefined ? undefined : this.#parse<T>(found);
+        this.#count(key, value === undefined ? 'miss' : 'hit');
+        return value;
+      } finally {
+        near.end(fill);
+      }
+    }
     const raw = this.#store.get(key);
     const found = typeof raw === 'object' ? await this.#read(raw) : raw;
     const value = found === undefined ? undefined : this.#parse<T>(found);
@@ -160,7 +214,22 @@ class CacheImpl implements Cache {
   async set(key: CacheKey, value: unknown, options: CacheSetOptions): Promise<void> {
     const ttlMs = checkOptions(options);
     if (value === undefined) throw new TypeError('cache values cannot be undefined');
-    await this.#write(key, serialize(value), ttlMs, options.tags ?? []);
+    const json = serialize(value);
+    const tags = options.tags ?? [];
+    const near = this.#near;
+    if (near === undefined) {
+      await this.#write(key, json, ttlMs, tags);
+      return;
+    }
+    // Our own copy goes first; the write announces the overwrite to the other processes.
+    near.dropKeys([key]);
+    const fill = near.begin(key, tags);
+    try {
+      if (await this.#write(key, json, ttlMs, tags))
+        near.keep(fill, json, Date.now() + ttlMs, tags);
+    } finally {
+      near.end(fill);
+    }
   }
 
   getOrSet<T>(key: CacheKey, compute: () => T | Promise<T>, options: CacheSetOptions): Promise<T> {
@@ -175,6 +244,18 @@ class CacheImpl implements Cache {
       this.#count(key, 'coalesced');
       return flight as Promise<T>;
     }
+    const near = this.#near;
+    if (near !== undefined) {
+      const held = near.get(key);
+      if (held !== undefined) {
+        const value = this.#parse<T>(held);
+        if (value !== undefined) {
+          this.#count(key, 'near-hit');
+          return Promise.resolve(value);
+        }
+      }
+      return this.#fly(key, this.#fillNear(near, key, compute, ttlMs, options.tags ?? []));
+    }
     const raw = this.#store.get(key);
     if (typeof raw === 'string') {
       // The in-process store answers synchronously: a hit needs no flight.
@@ -184,14 +265,14 @@ class CacheImpl implements Cache {
         return Promise.resolve(value);
       }
     }
-    // Registered before the first await, so a caller arriving meanwhile joins this flight.
-    const started = this.#fill(
+    return this.#fly(
       key,
-      typeof raw === 'object' ? raw : undefined,
-      compute,
-      ttlMs,
-      options,
+      this.#fill(key, typeof raw === 'object' ? raw : undefined, compute, ttlMs, options),
     );
+  }
+
+  /** Registered before the first await, so a caller arriving meanwhile joins this flight. */
+  #fly<T>(key: CacheKey, started: Promise<T>): Promise<T> {
     this.#flights.set(key, started);
     const done = () => this.#flights.delete(key);
     started.then(done, done);
@@ -200,6 +281,7 @@ class CacheImpl implements Cache {
 
   async delete(...keys: CacheKey[]): Promise<void> {
     if (keys.length === 0) return;
+    this.#near?.dropKeys(keys);
     try {
       await this.#store.delete(keys);
       this.#succeeded();
@@ -216,6 +298,7 @@ class CacheImpl implements Cache {
   async invalidateTags(tags: readonly string[]): Promise<void> {
     for (const tag of tags) checkTag(tag);
     if (tags.length === 0) return;
+    this.#near?.dropTags(tags);
     try {
       await this.#store.invalidateTags(tags);
       this.#succeeded();
@@ -226,6 +309,7 @@ class CacheImpl implements Cache {
   }
 
   close(): void {
+    this.#near?.close();
     this.#unsubscribe?.();
     this.#unsubscribe = undefined;
     this.#store.close();
@@ -253,8 +337,51 @@ class CacheImpl implements Cache {
     return value;
   }
 
+  /**
+   * With a near cache, on a miss there: getOrSet's Redis read, then (on a miss in Redis too)
+   * `compute`. The fill spans both, so an invalidation of the key or of one of its tags arriving
+   * meanwhile (from any process) keeps the result out of both caches: it may predate the change.
+   */
+  async #fillNear<T>(
+    near: NearCache,
+    key: CacheKey,
+    compute: () => T | Promise<T>,
+    ttlMs: number,
+    tags: readonly string[],
+  ): Promise<T> {
+    const fill = near.begin(key, tags);
+    try {
+      const found = await this.#readNear(near, fill);
+      if (found !== undefined) {
+        const value = this.#parse<T>(found);
+        if (value !== undefined) {
+          this.#count(key, 'hit');
+          return value;
+        }
+      }
+      this.#count(key, 'miss');
+      const value = await compute();
+      if (value === undefined || fill.stale) return value;
+      const json = serialize(value);
+      if (await this.#write(key, json, ttlMs, tags))
+        near.keep(fill, json, Date.now() + ttlMs, tags);
+      return value;
+    } finally {
+      near.end(fill);
+    }
+  }
+
+  /** A Redis read for the near cache: held there when found (unless the fill went stale). */
+  async #readNear(near: NearCache, fill: Fill): Promise<string | undefined> {
+    const redis = this.#redis as RedisStore;
+    const entry: StoredEntry | undefined = await this.#read(redis.entry(fill.key));
+    if (entry === undefined) return undefined;
+    near.keep(fill, entry.value, entry.expiresAt, entry.tags);
+    return entry.value;
+  }
+
   /** A backend read; a failure is a miss. */
-  async #read(lookup: Promise<string | undefined>): Promise<string | undefined> {
+  async #read<R>(lookup: Promise<R | undefined>): Promise<R | undefined> {
     try {
       const raw = await lookup;
       this.#succeeded();
@@ -265,13 +392,20 @@ class CacheImpl implements Cache {
     }
   }
 
-  /** A backend write; a failure leaves the value uncached. */
-  async #write(key: string, json: string, ttlMs: number, tags: readonly string[]): Promise<void> {
+  /** A backend write; a failure leaves the value uncached (false). */
+  async #write(
+    key: string,
+    json: string,
+    ttlMs: number,
+    tags: readonly string[],
+  ): Promise<boolean> {
     try {
       await this.#store.set(key, json, ttlMs, tags);
       this.#succeeded();
+      return true;
     } catch (error) {
       this.#failed('set', error);
+      return false;
     }
   }
 
@@ -351,13 +485,28 @@ class CacheImpl implements Cache {
  */
 export function createCache(options: CacheOptions): Cache {
   const logger = options.logger.child({ component: 'cache' });
-  const store: CacheStore =
-    options.redis === null
-      ? new MemoryStore({
-          maxEntries: options.maxEntries ?? 10_000,
-          maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
-        })
-      : new RedisStore(options.redis, options.keyPrefix ?? 'cache:');
+  const keyPrefix = options.keyPrefix ?? 'cache:';
+  let near: { redis: RedisStore; near: NearCache } | undefined;
+  let store: CacheStore;
+  if (options.redis === null) {
+    store = new MemoryStore({
+      maxEntries: options.maxEntries ?? 10_000,
+      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+    });
+  } else if (options.near?.enabled) {
+    // The client's key prefix does not apply to channels: it is part of the name here, so that
+    // deployments sharing a server do not hear each other.
+    const channel = `${options.redis.options.keyPrefix ?? ''}${keyPrefix}near`;
+    const origin = randomUUID();
+    const redis = new RedisStore(options.redis, keyPrefix, { channel, origin });
+    store = redis;
+    near = {
+      redis,
+      near: new NearCache(options.redis, channel, origin, options.near, logger),
+    };
+  } else {
+    store = new RedisStore(options.redis, keyPrefix);
+  }
   let metrics: CacheMetrics | undefined;
   if (options.metrics) {
     metrics = {
@@ -365,7 +514,7 @@ export function createCache(options: CacheOptions): Cache {
       requests: fastCounter(
         options.metrics,
         'cache_requests_total',
-        'Cache lookups by key namespace and result (hit, miss, coalesced: joined a running computation)',
+        'Cache lookups by key namespace and result (near-hit: answered from process memory in front of Redis, hit, miss, coalesced: joined a running computation)',
       ),
       errors: counter(
         options.metrics,
@@ -394,5 +543,24 @@ export function createCache(options: CacheOptions): Cache {
       });
     }
   }
-  return new CacheImpl(store, logger, metrics);
+  if (options.metrics && near && !options.metrics.getSingleMetric('cache_near_entries')) {
+    const held = near.near;
+    new Gauge({
+      name: 'cache_near_entries',
+      help: 'Entries held in process by the near cache in front of Redis',
+      registers: [options.metrics],
+      collect() {
+        this.set(held.size);
+      },
+    });
+    new Gauge({
+      name: 'cache_near_healthy',
+      help: 'Near cache invalidation channel: 1 subscribed and answering (entries served from process memory), 0 not known healthy (near cache bypassed)',
+      registers: [options.metrics],
+      collect() {
+        this.set(held.state === 'healthy' ? 1 : 0);
+      },
+    });
+  }
+  return new CacheImpl(store, logger, metrics, near);
 }

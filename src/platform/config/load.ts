@@ -91,6 +91,16 @@ export interface Config {
     /** Longest interval between probes of an open circuit. */
     readonly breakerMaxProbeIntervalMs: number;
   };
+  readonly cache: {
+    /** The near cache in front of Redis (`CACHE_NEAR_*`); unused without Redis. */
+    readonly near: {
+      readonly enabled: boolean;
+      readonly maxEntries: number;
+      readonly maxTtlMs: number;
+      readonly fallbackTtlMs: number;
+      readonly pingIntervalMs: number;
+    };
+  };
   readonly mail: {
     /** null: the dev mailbox in development; sending fails elsewhere (production requires it). */
     readonly smtpUrl: string | null;
@@ -480,6 +490,15 @@ export function loadConfig(
       commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
       breakerFailureThreshold: vars.REDIS_BREAKER_FAILURE_THRESHOLD,
       breakerMaxProbeIntervalMs: vars.REDIS_BREAKER_MAX_PROBE_INTERVAL_MS,
+    },
+    cache: {
+      near: {
+        enabled: vars.CACHE_NEAR,
+        maxEntries: vars.CACHE_NEAR_MAX_ENTRIES,
+        maxTtlMs: parseDuration(vars.CACHE_NEAR_TTL) * 1000,
+        fallbackTtlMs: vars.CACHE_NEAR_FALLBACK_TTL_MS,
+        pingIntervalMs: vars.CACHE_NEAR_PING_INTERVAL_MS,
+      },
     },
     mail: {
       smtpUrl: vars.SMTP_URL === '' ? null : vars.SMTP_URL,

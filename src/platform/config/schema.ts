@@ -381,6 +381,47 @@ export const ConfigSchema = Type.Object({
     ),
     { group: 'Redis' },
   ),
+  CACHE_NEAR: v(
+    Type.Boolean({
+      description:
+        'With `REDIS_URL`: an in-process near cache in front of Redis for the platform cache (session checks, permissions, apps), so a lookup that hits costs no Redis round trip. Every process subscribes to invalidations on Redis pub/sub and drops what another process changed (see docs/cache.md for the bound); while that channel is not known healthy the near cache is bypassed. `false`: every lookup reads Redis.',
+      default: true,
+    }),
+    { group: 'Cache' },
+  ),
+  CACHE_NEAR_MAX_ENTRIES: v(
+    Type.Integer({
+      description:
+        'Most entries the near cache holds per process (also at most 32 MiB); the least recently used go first.',
+      default: 10_000,
+      minimum: 100,
+      maximum: 10_000_000,
+    }),
+    { group: 'Cache' },
+  ),
+  CACHE_NEAR_TTL: v(
+    duration(
+      'Longest an entry is held in process, whatever its own TTL (the shorter wins). Invalidations drop entries at once; this bounds the staleness of one that never arrived (a write that failed while Redis was away).',
+      '30s',
+    ),
+    { group: 'Cache' },
+  ),
+  CACHE_NEAR_FALLBACK_TTL_MS: v(
+    ms(
+      'While the invalidation channel is not known healthy (not yet subscribed, connection lost, PING unanswered): `0` bypasses the near cache, so a revocation made meanwhile is refused at once by every process; more holds entries at most this long (less load on Redis during an outage, revocations effective within this time).',
+      0,
+      0,
+      10_000,
+    ),
+    { group: 'Cache' },
+  ),
+  CACHE_NEAR_PING_INTERVAL_MS: v(
+    ms(
+      'How often each process PINGs Redis on its invalidation subscriber connection; one unanswered by the next (or within `REDIS_COMMAND_TIMEOUT_MS`) marks the channel unhealthy. A frozen Redis keeps connections open, so this bounds how long a process trusts its near cache once messages stop.',
+      250,
+      50,
+      10_000,
+    ),
   STORAGE_DRIVER: v(
     Type.Enum(['local', 's3'], {
       description:

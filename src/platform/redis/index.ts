@@ -189,3 +189,18 @@ export async function closeRedis(client: Redis): Promise<void> {
     client.disconnect();
   }
 }
+
+/**
+ * A dedicated subscriber connection to the server of `client` (same URL and settings), for a
+ * pub/sub channel: not connected until `connect()`, reconnecting by itself, without the client's
+ * key prefix (channel names are given in full) and without automatic resubscription (the owner
+ * subscribes on each `ready`, so it knows when the subscription is live again).
+ */
+export function redisSubscriber(client: Redis, connectionName: string): Redis {
+  return client.duplicate({
+    keyPrefix: '',
+    lazyConnect: true,
+    autoResubscribe: false,
+    connectionName,
+  });
+}

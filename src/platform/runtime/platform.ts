@@ -217,7 +217,7 @@ export async function createPlatform(
       owned.mail = mail;
       if (!jobs.started) jobs.register(purgeIdempotencyKeys);
     }
-    const cache = createCache({ redis, logger, metrics });
+    const cache = createCache({ redis, logger, metrics, near: config.cache.near });
     const rateLimits = redis
       ? new RedisRateStore(redis)
       : new MemoryRateStore(config.rateLimit.memoryMaxKeys);
