@@ -315,17 +315,28 @@ describe('near cache in front of Redis', { ...skip, timeout: 60_000 }, () => {
     assert.equal(sockets(), before);
   });
 
-  test('a cache without the near setting reads Redis every time (as before)', async () => {
+  test('a cache without the near setting reads Redis every time, and still announces its writes to the near caches', async () => {
     const plain = createCache({ redis: await client(), logger: silent });
     caches.push(plain);
     assert.equal(plain.near, 'off');
     const key = plain.key('plain', 1);
-    await plain.set(key, 1, { ttlSeconds: 60 });
+    await plain.set(key, 1, { ttlSeconds: 60, tags: ['plain'] });
     const before = await commands();
     assert.equal(plain.peek(key), undefined);
     assert.equal(await plain.get(key), 1);
     assert.equal(await plain.get(key), 1);
     assert.equal((await commands()) - before, 2);
+
+    // A process without a near cache (the users CLI changing roles) must still reach the others.
+    const b = await processCache();
+    await hold(b, key);
+    await plain.delete(key);
+    await until('delete heard', () => b.peek(key) === undefined, BOUND_MS);
+    await plain.set(key, 2, { ttlSeconds: 60, tags: ['plain'] });
+    await sleep(50);
+    await hold(b, key);
+    await plain.invalidateTag('plain');
+    await until('tag invalidation heard', () => b.peek(key) === undefined, BOUND_MS);
   });
 
   test('an unanswered PING marks the channel unhealthy (a frozen server)', async () => {

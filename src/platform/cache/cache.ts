@@ -493,19 +493,20 @@ export function createCache(options: CacheOptions): Cache {
       maxEntries: options.maxEntries ?? 10_000,
       maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
     });
-  } else if (options.near?.enabled) {
+  } else {
+    // Every Redis cache announces its writes, with a near cache of its own or not (a CLI command
+    // that changes roles, a process with CACHE_NEAR off): the near caches of the others must hear.
     // The client's key prefix does not apply to channels: it is part of the name here, so that
     // deployments sharing a server do not hear each other.
     const channel = `${options.redis.options.keyPrefix ?? ''}${keyPrefix}near`;
     const origin = randomUUID();
     const redis = new RedisStore(options.redis, keyPrefix, { channel, origin });
     store = redis;
-    near = {
-      redis,
-      near: new NearCache(options.redis, channel, origin, options.near, logger),
-    };
-  } else {
-    store = new RedisStore(options.redis, keyPrefix);
+    if (options.near?.enabled)
+      near = {
+        redis,
+        near: new NearCache(options.redis, channel, origin, options.near, logger),
+      };
   }
   let metrics: CacheMetrics | undefined;
   if (options.metrics) {
