@@ -6,8 +6,7 @@ import { pino } from 'pino';
 import { connectRedis, closeRedis, type Redis } from '../../src/platform/redis/index.ts';
 import {
   AuthLimits,
-  LEASE_MS,
-  LEASE_SHARE,
+  localAllowance,
   RedisRateStore,
   type Decision,
   type Tier,
@@ -318,8 +317,13 @@ describe('Redis store batching', redisOk, () => {
   });
 });
 
-describe('Redis store leases for busy keys', redisOk, () => {
-  test('a busy key spends leased units at once; two processes never exceed the limit together; small limits never lease', async () => {
+// Changed with issue 23 (reserves replaced leases): a busy key's refusals are now made in process
+// from Redis's last answer (they were Redis's every time), and reserved units no longer lapse after
+// 100 ms (they stay held, at most A per process; the margin this allows is tested in
+// traffic-many-clients.test.ts). The limit, the count of units taken and the exact small limits are
+// checked as before.
+describe('Redis store reserves for busy keys', redisOk, () => {
+  test('a busy key spends reserved units at once; two processes never exceed the limit together; small limits never reserve', async () => {
     await withTwoStores(async (sa, sb) => {
       const limit = 2_000;
       // Per hour: no unit comes back during the test (one per 1.8 s), so refusals stay refusals.
@@ -337,27 +341,29 @@ describe('Redis store leases for busy keys', redisOk, () => {
       }
       assert.ok(
         immediate > 400,
-        `${String(immediate)} of 4,800 decisions made at once, from leases`,
+        `${String(immediate)} of 4,800 decisions made at once, from reserves`,
       );
-      // GCRA: a burst of the limit, plus one unit per interval (1.8 s) since the start.
+      // GCRA: a burst of the limit, plus one unit per interval (1.8 s) since the start. Nothing
+      // was held before the key's first decision, so not even the margin applies here.
       const ceiling = limit + Math.ceil((Date.now() - started) / (HOUR / limit));
       assert.ok(allowed <= ceiling, `${String(allowed)} allowed: never above ${String(ceiling)}`);
-      // Leased units that lapse are lost to the client: at most one lease (1%) per process here.
-      assert.ok(allowed >= limit - 2 * limit * LEASE_SHARE, `${String(allowed)} allowed`);
-      // Once refused, a busy key gets nothing at once: every refusal is Redis's.
+      // Units reserved and not spent are lost to the client: at most A (1%) per process.
+      assert.ok(allowed >= limit - 2 * localAllowance(limit, 0.01), `${String(allowed)} allowed`);
+      // Once refused by Redis, the key is refused in process, with Redis's figures.
       const refused = sa.take('busy', limit, HOUR);
-      assert.ok(refused instanceof Promise);
-      assert.equal((await refused).allowed, false);
+      assert.ok(!(refused instanceof Promise), 'refused at once');
+      assert.equal(refused.allowed, false);
+      assert.equal(refused.remaining, 0);
+      assert.ok(refused.retryAfterSeconds >= 1);
 
-      // Unspent units lapse after LEASE_MS: the next decision goes to Redis again.
-      const fresh = 'lapsing';
-      for (let turn = 0; turn < 5; turn++)
-        await Promise.all(Array.from({ length: 50 }, () => decided(sa.take(fresh, limit, 60_000))));
-      assert.ok(!(sa.take(fresh, limit, 60_000) instanceof Promise), 'a lease is in hand');
-      await new Promise((resolve) => setTimeout(resolve, LEASE_MS + 20));
-      assert.ok(sa.take(fresh, limit, 60_000) instanceof Promise, 'the lease lapsed');
+      // Reserved units do not lapse: after a pause the next decision is still made in process.
+      const kept = 'kept';
+      await decided(sa.take(kept, limit, 60_000));
+      assert.ok(!(sa.take(kept, limit, 60_000) instanceof Promise), 'a reserve is in hand');
+      await new Promise((resolve) => setTimeout(resolve, 150));
+      assert.ok(!(sa.take(kept, limit, 60_000) instanceof Promise), 'still in hand');
 
-      // Below 100 per period, never a lease: each decision is Redis's and exact.
+      // Below 100 per period, never a reserve: each decision is Redis's and exact.
       for (let turn = 0; turn < 5; turn++) {
         const asks = Array.from({ length: 20 }, () => sa.take('small', 99, 60_000));
         assert.ok(asks.every((d) => d instanceof Promise));

@@ -1,6 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { gcra, MemoryRateStore } from '../../src/platform/traffic/index.ts';
+import {
+  gcra,
+  LOCAL_MIN_LIMIT,
+  localAllowance,
+  MAX_ALLOWANCE,
+  MemoryRateStore,
+} from '../../src/platform/traffic/index.ts';
 
 describe('GCRA', () => {
   test('allows a burst of the limit, then one request per interval', () => {
@@ -61,4 +67,18 @@ test('the in-process store: a key whose TAT has passed counts as new, and is kep
   assert.equal(again.allowed, true);
   assert.equal(again.remaining, 1, 'the whole quota back, one spent');
   assert.equal(store.size, 1);
+});
+
+test('the allowance of a key decided in process: 1% of its limit, at least 1, none under 100 or with a share of 0', () => {
+  assert.equal(LOCAL_MIN_LIMIT, 100);
+  assert.equal(localAllowance(99, 0.01), 0, "under 100: every decision Redis's");
+  assert.equal(localAllowance(5, 0.5), 0);
+  assert.equal(localAllowance(100, 0.01), 1);
+  assert.equal(localAllowance(150, 0.01), 1);
+  assert.equal(localAllowance(1_000, 0.01), 10);
+  assert.equal(localAllowance(10_000, 0.01), 100);
+  assert.equal(localAllowance(10_000, 0), 0, 'a share of 0 turns it off');
+  assert.equal(localAllowance(10_000, 0.0000001), 1, 'at least one unit');
+  assert.equal(MAX_ALLOWANCE, 1_000);
+  assert.equal(localAllowance(100_000_000, 0.01), 1_000, 'at most 1,000 units');
 });

@@ -73,6 +73,12 @@ export interface Config {
     };
     readonly notFoundPerMin: number;
     readonly memoryMaxKeys: number;
+    /** With Redis: how soon a key's low reserve is topped up (ms). */
+    readonly syncIntervalMs: number;
+    /** With Redis: units one process holds per key, as a share of its limit (0: none). */
+    readonly localShare: number;
+    /** With Redis: keys whose reserve one process keeps. */
+    readonly localMaxKeys: number;
   };
   readonly upstream: {
     readonly timeoutMs: number;
@@ -476,6 +482,9 @@ export function loadConfig(
       },
       notFoundPerMin: vars.RATE_LIMIT_NOT_FOUND_PER_MIN,
       memoryMaxKeys: vars.RATE_LIMIT_MEMORY_MAX_KEYS,
+      syncIntervalMs: vars.RATE_LIMIT_SYNC_INTERVAL_MS,
+      localShare: vars.RATE_LIMIT_LOCAL_SHARE,
+      localMaxKeys: vars.RATE_LIMIT_LOCAL_MAX_KEYS,
     },
     upstream: {
       timeoutMs: vars.UPSTREAM_TIMEOUT_MS,

@@ -545,6 +545,35 @@ export const ConfigSchema = Type.Object({
     }),
     { group: 'Rate limits' },
   ),
+  RATE_LIMIT_SYNC_INTERVAL_MS: v(
+    ms(
+      'With Redis: how long a key decided in process (a limit of at least 100 per period) may run with its reserve of units below half before the reserve is topped up; the low keys of this interval go to Redis in one call. Shorter: more calls, a smaller wait before a reserve is full again.',
+      50,
+      1,
+      10_000,
+    ),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_LOCAL_SHARE: v(
+    Type.Number({
+      description:
+        "With Redis: the most units of a limit of at least 100 per period that one process holds reserved per key and spends without a round trip, as a share of the limit (at least 1 unit, at most 1,000). With N processes a key may be allowed up to N times that many units above its limit in a window, or get as many fewer; 0 makes every decision Redis's (one round trip per event-loop turn).",
+      default: 0.01,
+      minimum: 0,
+      maximum: 0.1,
+    }),
+    { group: 'Rate limits' },
+  ),
+  RATE_LIMIT_LOCAL_MAX_KEYS: v(
+    Type.Integer({
+      description:
+        "With Redis: most keys whose reserve and last state one process keeps (the least recently used go first; their next decision is Redis's).",
+      default: 100_000,
+      minimum: 100,
+      maximum: 10_000_000,
+    }),
+    { group: 'Rate limits' },
+  ),
   UPSTREAM_TIMEOUT_MS: v(
     ms(
       'Time limit of each attempt of an outbound HTTP call (connect, headers, body).',

@@ -219,7 +219,7 @@ export async function createPlatform(
     }
     const cache = createCache({ redis, logger, metrics, near: config.cache.near });
     const rateLimits = redis
-      ? new RedisRateStore(redis)
+      ? new RedisRateStore(redis, config.rateLimit)
       : new MemoryRateStore(config.rateLimit.memoryMaxKeys);
     const upstream = createHttpClient({
       logger,

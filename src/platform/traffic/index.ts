@@ -8,8 +8,15 @@ import { MemoryRateStore, RedisRateStore, type RateStore } from './gcra.ts';
 import { registerIdempotency } from './idempotency.ts';
 import { registerRateLimits } from './rate-limit.ts';
 
-export { gcra, LEASE_MS, LEASE_SHARE, MemoryRateStore, RedisRateStore } from './gcra.ts';
-export type { Decision, RateStore } from './gcra.ts';
+export {
+  gcra,
+  LOCAL_MIN_LIMIT,
+  localAllowance,
+  MAX_ALLOWANCE,
+  MemoryRateStore,
+  RedisRateStore,
+} from './gcra.ts';
+export type { Decision, RateStore, RedisRateStoreOptions, RedisRateStoreStats } from './gcra.ts';
 export { AuthLimits, TrafficCodes, registerRateLimits } from './rate-limit.ts';
 export type { RateLimitPolicy, Tier } from './rate-limit.ts';
 export {
@@ -43,7 +50,7 @@ export function registerTraffic(app: FastifyInstance, options: TrafficOptions): 
   const store =
     options.store ??
     (options.redis
-      ? new RedisRateStore(options.redis)
+      ? new RedisRateStore(options.redis, config.rateLimit)
       : new MemoryRateStore(config.rateLimit.memoryMaxKeys));
   registerRateLimits(app, { config, store, logger, metrics: options.metrics });
   if (options.database) {
