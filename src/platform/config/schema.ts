@@ -190,7 +190,12 @@ export const ConfigSchema = Type.Object({
     { group: 'HTTP' },
   ),
   MAX_EVENT_LOOP_DELAY_MS: v(
-    ms('Event-loop delay above which requests are shed with 503 (0 disables).', 1_000, 0, 60_000),
+    ms(
+      'Event-loop delay above which requests are shed with 503 (0 disables). Nothing is shed until two samples have been taken after start-up (the first would average in the synchronous build).',
+      1_000,
+      0,
+      60_000,
+    ),
     { group: 'HTTP' },
   ),
   PRESSURE_SAMPLE_INTERVAL_MS: v(
@@ -422,6 +427,8 @@ export const ConfigSchema = Type.Object({
       50,
       10_000,
     ),
+    { group: 'Cache' },
+  ),
   STORAGE_DRIVER: v(
     Type.Enum(['local', 's3'], {
       description:
