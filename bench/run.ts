@@ -13,6 +13,7 @@ const benchmarks: Record<string, () => Promise<{ main: () => Promise<void> }>> =
   shop: () => import('./shop.ts'),
   'public-data': () => import('./public-data.ts'),
   realtime: () => import('./realtime.ts'),
+  api: () => import('./api.ts'),
 };
 
 const name = process.argv[2] ?? '';
