@@ -121,5 +121,9 @@ export function listAuthors(
   options: PaginateOptions,
 ) {
   const list = parseListQuery(authorListSpec, query);
-  return paginate(db, authorListSpec, list, db.selectFrom('authors').select(COLUMNS), options);
+  // Keyset pages as named prepared statements, one per listing shape (the platform's paginate).
+  return paginate(db, authorListSpec, list, db.selectFrom('authors').select(COLUMNS), {
+    ...options,
+    prepared: true,
+  });
 }

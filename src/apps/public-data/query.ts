@@ -352,7 +352,7 @@ export function pageSql(
   const keyCols = plan.sort.map((s, i) => `t.${s.column.physical}::text as k${String(i)}`);
   return `select ${rowJson(plan.fields)}::text as j, ${[...keyCols, 't._row as kr'].join(', ')}
     from ${qualified(plan.version.table)} t ${whereSql(where)}
-    order by ${orderBy(plan.sort)} limit ${String(options.limit + 1)}`;
+    order by ${orderBy(plan.sort)} limit ${plan.binder.bind(String(options.limit + 1), 'bigint')}`;
 }
 
 /** The next page's cursor from the last row read. */

@@ -159,7 +159,9 @@ export function registerPublicDataRoutes(
       },
     },
     async (request, reply) => {
-      const body = JSON.stringify(await service.list(request.query));
+      // The route's compiled response schema serialises the page (as `return` would), then the
+      // ETag is made of those bytes.
+      const body = reply.serialize(await service.list(request.query)) as string;
       const etag = strongEtag(body);
       if (notModified(request, reply, etag)) return reply;
       publicHeaders(reply, etag);

@@ -5,6 +5,7 @@ import {
   encodeCursor,
   isUniqueViolation,
   newId,
+  preparedSql,
   withTransaction,
 } from '../../platform/db/index.ts';
 import { lookupFiles } from '../../platform/files/index.ts';
@@ -43,6 +44,9 @@ import type { CreateDatasetBody, CreateVersionBody, PatchDatasetBody } from './s
 import type { PublicDataSettings } from './settings.ts';
 
 export const DATASET_PURPOSE = 'public-data.dataset';
+
+/** The filter conditions (`q` and `near` count as one each) up to which a rows page is named. */
+const NAMED_CONDITIONS = 2;
 
 const iso = (d: Date | null) => (d === null ? null : new Date(d).toISOString());
 
@@ -289,7 +293,15 @@ export class PublicDataService {
           filterParams,
         ),
       );
-      const { rows } = await pool.query<Record<string, unknown>>(text, plan.binder.params);
+      // The common shapes run as named prepared statements (prepared.ts): every column, at most
+      // NAMED_CONDITIONS filter conditions. Filters combine per column, so only those stay a
+      // bounded set (per version: sorts × a few columns' filters × first or later page); the
+      // version's table is in the text, so a new version is a new statement. Others run unnamed.
+      const named = query.fields === undefined && plan.where.length <= NAMED_CONDITIONS;
+      const { rows } = await pool.query<Record<string, unknown>>(
+        named ? preparedSql(text) : text,
+        plan.binder.params,
+      );
       const hasMore = rows.length > limit;
       const page = rows.slice(0, limit);
       const last = page.at(-1);

@@ -1,5 +1,5 @@
 import { sql, type Kysely, type RawBuilder } from 'kysely';
-import type { AnyDb } from '../../platform/db/index.ts';
+import { executePrepared, type AnyDb } from '../../platform/db/index.ts';
 
 /**
  * All SQL of the catalog. The shop's tables are its own; queries are written in SQL (through
@@ -382,7 +382,10 @@ export async function listItems(
         ? sql``
         : sql`where ${where}`;
 
-  const { rows } = await sql<ListedItem>`
+  // The listings run as named prepared statements, one per shape (filters present, sort, page).
+  const { rows } = await executePrepared(
+    db,
+    sql<ListedItem>`
     select i.id, i.sku, i.slug, i.name, i.price::text as price, i.currency, i.stock,
            i.created_at as "createdAt",
            json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) as category,
@@ -393,7 +396,8 @@ export async function listItems(
       join shop_category c on c.id = i.category_id
       ${outerWhere}
      order by ${order}
-     limit ${limit + 1}`.execute(db);
+     limit ${limit + 1}`,
+  );
   return rows;
 }
 
@@ -448,7 +452,9 @@ async function listCategoryItems(
     conditions.push(sql`i.attributes @> ${JSON.stringify(filter.attributes)}::jsonb`);
   if (after)
     conditions.push(sql`(${key}, l.item_id) ${cmp} (${after[0]}::${cast}, ${after[1]}::uuid)`);
-  const { rows } = await sql<ListedItem>`
+  const { rows } = await executePrepared(
+    db,
+    sql<ListedItem>`
     select i.id, i.sku, i.slug, i.name, i.price::text as price, i.currency, i.stock,
            i.created_at as "createdAt",
            json_build_object('id', c.id, 'slug', c.slug, 'name', c.name) as category,
@@ -460,7 +466,8 @@ async function listCategoryItems(
       join shop_category c on c.id = i.category_id
      where ${sql.join(conditions, sql` and `)}
      order by ${key} ${dir}, l.item_id ${dir}
-     limit ${limit + 1}`.execute(db);
+     limit ${limit + 1}`,
+  );
   return rows;
 }
 

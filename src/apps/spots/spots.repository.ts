@@ -1,5 +1,5 @@
 import { sql, type RawBuilder } from 'kysely';
-import type { AnyDb } from '../../platform/db/index.ts';
+import { executePrepared, type AnyDb } from '../../platform/db/index.ts';
 import type { SpotStatus } from './spots.schemas.ts';
 
 /**
@@ -411,7 +411,10 @@ async function withCovers(
   direction: RawBuilder<unknown>,
   order: ListOrder,
 ): Promise<SpotRow[]> {
-  const { rows } = await sql<SpotRow & { orderKey: unknown }>`
+  // A named prepared statement per listing shape: parsed and analysed once per connection.
+  const { rows } = await executePrepared(
+    db,
+    sql<SpotRow & { orderKey: unknown }>`
     select s.*, case when c.id is null then null else json_build_object(
         'id', c.id, 'spotId', c.spot_id, 'fileId', c.file_id, 'uploaderId', c.uploader_id,
         'caption', c.caption, 'status', c.status, 'createdAt', c.created_at) end as cover
@@ -422,7 +425,8 @@ async function withCovers(
          order by (p.id = s."coverPictureId") desc nulls last, p.created_at, p.id
          limit 1
       ) c on true
-     order by s."orderKey" ${direction}, s.id ${direction}`.execute(db);
+     order by s."orderKey" ${direction}, s.id ${direction}`,
+  );
   // The key is computed once per row (a text rank is not cheap); the cursor keeps it when numeric.
   return rows.map(({ orderKey, ...row }) => ({
     ...row,

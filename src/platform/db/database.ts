@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import { Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
 import { startEmbeddedPostgres, type EmbeddedServer } from './embedded.ts';
+import { PreparingClient } from './prepared.ts';
 
 /**
  * The database as the platform opens it: one connection pool, no tables typed. Each module (a
@@ -143,6 +144,9 @@ export async function openDatabase(config: Config, options: OpenOptions): Promis
     url = embedded.url;
   }
   const pool = new pg.Pool({
+    // Sends the statements marked by `executePrepared` (the hot listings) as named prepared
+    // statements; every other statement goes out as before (prepared.ts).
+    Client: PreparingClient,
     connectionString: url,
     max: settings.poolMax,
     idleTimeoutMillis: settings.idleTimeoutMs,

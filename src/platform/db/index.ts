@@ -38,3 +38,11 @@ export type {
 export { paginate, pageSchema } from './pagination.ts';
 export type { ListBase, Page, PageInfo, PaginateOptions } from './pagination.ts';
 export { backupDatabase, restoreDatabase } from './backup.ts';
+export {
+  executePrepared,
+  preparedQuery,
+  preparedSql,
+  preparedName,
+  PreparingClient,
+  MAX_PREPARED_PER_CONNECTION,
+} from './prepared.ts';

@@ -10,6 +10,7 @@ import {
   type ListSpec,
 } from './list-query.ts';
 import type { AnyDb } from './database.ts';
+import { preparedQuery } from './prepared.ts';
 
 /** The `page` member of a list response. */
 export interface PageInfo {
@@ -33,6 +34,11 @@ export interface PaginateOptions {
   secret: string;
   /** Above this planner estimate, offset totals are estimated (`PAGINATION_ESTIMATE_ABOVE`). */
   estimateAbove: number;
+  /**
+   * Runs keyset pages as named prepared statements, one per listing shape (prepared.ts): for an
+   * app's main listing. Off by default.
+   */
+  prepared?: boolean;
 }
 
 /** The response schema of a paginated list of `item`. */
@@ -120,6 +126,8 @@ class Slot {
 /** A keyset page statement compiled once: SQL, and each parameter's slot or constant value. */
 interface CompiledPage {
   compiled: CompiledQuery;
+  /** The same, marked to run as a named prepared statement. */
+  prepared: CompiledQuery;
   params: readonly (Slot | { constant: unknown })[];
 }
 
@@ -202,13 +210,18 @@ export async function paginate<QB extends AnySelect>(
   };
 
   let rows: Record<string, unknown>[];
-  if (qb !== undefined) {
+  if (qb !== undefined && options.prepared !== true) {
     rows = (await build(qb, (i) => values[i]).execute()) as Record<string, unknown>[];
+  } else if (qb !== undefined) {
+    const compiled = build(qb, (i) => values[i]).compile() as CompiledQuery<
+      Record<string, unknown>
+    >;
+    rows = (await db.executeQuery(preparedQuery(compiled))).rows;
   } else {
     const page = compiledPage(base as () => AnySelect, shapeOf(spec, list, cols, keys), build);
     const parameters = page.params.map((p) => (p instanceof Slot ? values[p.index] : p.constant));
     const result = await db.executeQuery<Record<string, unknown>>({
-      ...page.compiled,
+      ...(options.prepared === true ? page.prepared : page.compiled),
       parameters,
     });
     rows = result.rows;
@@ -263,7 +276,7 @@ function compiledPage(
   if (!page) {
     const compiled = build(base(), (i) => new Slot(i)).compile();
     const params = compiled.parameters.map((p) => (p instanceof Slot ? p : { constant: p }));
-    page = { compiled, params };
+    page = { compiled, prepared: preparedQuery(compiled), params };
     // A bounded map: a listing with many filter combinations evicts its oldest shapes.
     if (shapes.size >= MAX_SHAPES) shapes.delete(shapes.keys().next().value as string);
     shapes.set(shape, page);

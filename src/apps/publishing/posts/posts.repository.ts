@@ -476,7 +476,8 @@ export async function listPosts(
       ),
     );
   }
-  const page = await paginate(db, postListSpec, list, base, options);
+  // Keyset pages as named prepared statements, one per listing shape (the platform's paginate).
+  const page = await paginate(db, postListSpec, list, base, { ...options, prepared: true });
   return { page: page.page, items: page.items.map((r) => withTargets(r as never)) };
 }
 

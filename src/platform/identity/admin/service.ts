@@ -135,7 +135,8 @@ export class AdminService {
     const list = parseListQuery(spec, rest);
     let qb = rbac.adminUsers(this.#db);
     if (role !== undefined) qb = qb.where(rbac.holdingRole(role));
-    return paginate(this.#db as never, spec, list, qb, this.#paging);
+    // Keyset pages as named prepared statements, one per listing shape (platform/db/prepared.ts).
+    return paginate(this.#db as never, spec, list, qb, { ...this.#paging, prepared: true });
   }
 
   /** One live account; 404 for an unknown id (a malformed one included). */

@@ -1,0 +1,138 @@
+import type { CompiledQuery, QueryResult } from 'kysely';
+import { hash } from 'node:crypto';
+import pg from 'pg';
+import type { AnyDb } from './database.ts';
+
+/**
+ * Named prepared statements for the hot listings.
+ *
+ * `pg` sends every query with parameters through the extended protocol with the unnamed statement,
+ * so PostgreSQL parses, analyses and plans it again on every call. A named statement is parsed and
+ * analysed once per connection; its plan is cached by PostgreSQL's plan cache (custom plans for
+ * the first five runs, then a generic plan when that is estimated no worse).
+ *
+ * Kysely does not name queries and its driver calls `client.query(sql, parameters)`, so the name
+ * travels in the SQL text: `prepared()` prefixes the statement with a comment carrying
+ * `gw_` + a hash of the SQL text (one name per query shape; the table name is part of the text, so
+ * a new dataset table is a new shape), and the pool's client class (`PreparingClient`) sends
+ * marked statements as named ones. Every other statement is sent exactly as before. Everything
+ * else stays Kysely's: transactions, plugins, the query log and metrics.
+ *
+ * Bounds: PostgreSQL keeps each named statement for the life of the connection, so each connection
+ * names at most `MAX_PREPARED_PER_CONNECTION` distinct statements; past that, new shapes run
+ * unnamed (as before) on that connection. Only a few listings mark their statements, and only
+ * read statements (a failed one is retried once unnamed, below).
+ */
+
+const OPEN = '/* prepared ';
+/** `gw_` and 16 hex digits of the SQL text's SHA-256: collisions are out of reach. */
+const NAME_LENGTH = 19;
+const CLOSE = ' */\n';
+
+/** Distinct named statements per connection; beyond, statements run unnamed on it. */
+export const MAX_PREPARED_PER_CONNECTION = 200;
+
+/** Whether a named statement is unusable on its connection from now on (run it unnamed). */
+function isStale(error: unknown): boolean {
+  const { code, message } = error as { code?: string; message?: string };
+  // `cached plan must not change result type`: its table was replaced by one with other columns.
+  if (code === '0A000') return message?.includes('cached plan') === true;
+  // `prepared statement ... does not exist`: a DEALLOCATE or DISCARD ran on the connection.
+  return code === '26000';
+}
+
+/** The statement's name for `sql`: `gw_` and a short hash of the text (one name per shape). */
+export function preparedName(sql: string): string {
+  return `gw_${hash('sha256', sql, 'hex').slice(0, NAME_LENGTH - 3)}`;
+}
+
+/** `sql` marked to run as a named prepared statement on a `PreparingClient` (idempotent). */
+export function preparedSql(sql: string): string {
+  if (sql.startsWith(OPEN)) return sql;
+  return `${OPEN}${preparedName(sql)}${CLOSE}${sql}`;
+}
+
+/** A compiled Kysely query marked to run as a named prepared statement. */
+export function preparedQuery<R>(compiled: CompiledQuery<R>): CompiledQuery<R> {
+  return { ...compiled, sql: preparedSql(compiled.sql) };
+}
+
+/**
+ * Runs a Kysely query (a builder or `sql` template) as a named prepared statement on `db` (the
+ * database or a transaction). For read statements of bounded shapes: listings.
+ */
+export function executePrepared<R>(
+  db: AnyDb,
+  query: { compile(db: AnyDb): CompiledQuery<R> },
+): Promise<QueryResult<R>> {
+  const compiled = query.compile(db);
+  return db.executeQuery(preparedQuery(compiled));
+}
+
+function nameOf(text: string): string | null {
+  if (!text.startsWith(OPEN)) return null;
+  return text.slice(OPEN.length, OPEN.length + NAME_LENGTH);
+}
+
+/**
+ * The pool's client: sends statements marked by `preparedSql` as named prepared statements, within
+ * the per-connection bound; every other call goes to `pg.Client.query` untouched.
+ */
+export class PreparingClient extends pg.Client {
+  /** Names used on this connection (prepared, or being prepared). */
+  readonly #named = new Set<string>();
+  /** Names given up on this connection (stale after DDL): run unnamed. */
+  readonly #stale = new Set<string>();
+
+  /** Distinct statements this connection has named (for tests and metrics). */
+  get preparedCount(): number {
+    return this.#named.size;
+  }
+
+  static {
+    // Always called with `this` set (Reflect.apply below): the method itself, not a bound copy.
+    // eslint-disable-next-line @typescript-eslint/unbound-method
+    const base = pg.Client.prototype.query;
+    // `pg.Client.query` has a dozen overloads; this forwards every call shape untouched but one:
+    // a marked text with an array of values, with or without a callback (Kysely's driver calls
+    // without, `pool.query` with one).
+    PreparingClient.prototype.query = function query(
+      this: PreparingClient,
+      ...args: unknown[]
+    ): unknown {
+      const [text, values, callback] = args;
+      const name =
+        typeof text === 'string' &&
+        Array.isArray(values) &&
+        (callback === undefined || typeof callback === 'function')
+          ? nameOf(text)
+          : null;
+      if (
+        name === null ||
+        this.#stale.has(name) ||
+        (!this.#named.has(name) && this.#named.size >= MAX_PREPARED_PER_CONNECTION)
+      ) {
+        return Reflect.apply(base, this, args);
+      }
+      this.#named.add(name);
+      const config = { name, text: text as string, values: values as unknown[] };
+      const named = Reflect.apply(base, this, [config]) as Promise<pg.QueryResult>;
+      const result = named.catch((error: unknown) => {
+        if (!isStale(error)) throw error;
+        // The statement stays defined but unusable on this connection: run it unnamed from now
+        // on. Retried once unnamed when no transaction was open (the error ended nothing); in a
+        // transaction, the error has aborted it and is the caller's, as any other.
+        this.#stale.add(name);
+        if (this.getTransactionStatus() !== 'I') throw error;
+        return Reflect.apply(base, this, [text, values]) as Promise<pg.QueryResult>;
+      });
+      if (typeof callback !== 'function') return result;
+      const done = callback as (error: unknown, result?: pg.QueryResult) => void;
+      result.then(
+        (r) => done(null, r),
+        (error: unknown) => done(error),
+      );
+      return undefined;
+    } as pg.Client['query'];
+  }
+}
