@@ -319,9 +319,14 @@ export async function prepareDatabase(
   );
   if (rows[0]?.mark === mark) return { reused: true, seconds: 0 };
   const hash = await passwordHash();
-  const client = await platform.database.pool.connect();
-  try {
-    await client.query("set maintenance_work_mem = '256MB'");
+  // A connection of its own, without the pool's statement timeout: a large seed takes minutes.
+  const seeding = (fn: (client: pg.Client) => Promise<void>) =>
+    withClient(benchUrl(), async (client) => {
+      await client.query('set statement_timeout = 0');
+      await client.query("set maintenance_work_mem = '256MB'");
+      await fn(client);
+    });
+  await seeding(async (client) => {
     await client.query('select setseed(0.23)');
     process.stderr.write(`  ${c.users.toLocaleString('en-US')} accounts\n`);
     await seedUsers(client, c.users, hash);
@@ -329,16 +334,15 @@ export async function prepareDatabase(
     await seedSpots(client, c.spots);
     process.stderr.write(`  ${c.items.toLocaleString('en-US')} shop items\n`);
     await seedShop(client, c.items);
-  } finally {
-    client.release();
-  }
+  });
   process.stderr.write(`  ${c.rows.toLocaleString('en-US')} dataset rows (the app's import)\n`);
   await seedDataset(platform, c.rows);
-  const pool = platform.database.pool;
-  for (const table of ['gw_user', 'gw_user_role', 'spots_spot', 'shop_item', 'shop_item_listing'])
-    await pool.query(`vacuum (analyze) ${table}`);
-  await pool.query('analyze');
-  await pool.query(`comment on table gw_user is '${mark}'`);
+  await seeding(async (client) => {
+    for (const table of ['gw_user', 'gw_user_role', 'spots_spot', 'shop_item', 'shop_item_listing'])
+      await client.query(`vacuum (analyze) ${table}`);
+    await client.query('analyze');
+    await client.query(`comment on table gw_user is '${mark}'`);
+  });
   return { reused: false, seconds: (performance.now() - started) / 1000 };
 }
 
