@@ -13,11 +13,14 @@
  *
  * Each server runs in its own child process (this file, forked with a server kind); autocannon
  * runs here. `BENCH_SCALE` scales the catalog (0.001: 1,000 items, to check the benchmark runs);
- * `BENCH_DURATION` the seconds of each load; `BENCH_KEEP=1` keeps the database for the next run.
+ * `BENCH_DURATION` the seconds of each load; `BENCH_KEEP=1` keeps the database for the next run;
+ * `BENCH_SHOP_PARTS` runs only some parts (`b`, or `a,b`; all three by default), e.g. (b) alone to
+ * profile order placement (`NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof'` profiles the
+ * servers too).
  */
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -58,6 +61,18 @@ const LISTINGS = [
   { name: 'top category', slug: 'c-7' },
 ];
 const LISTING_QUERY = 'sort=price&minPrice=20000&inStock=true&limit=20';
+const PARTS = ['a', 'b', 'c'] as const;
+type Part = (typeof PARTS)[number];
+
+/** The parts `BENCH_SHOP_PARTS` names (`a,b`), all of them when unset; an unknown one throws. */
+function parts(value: string | undefined): ReadonlySet<Part> {
+  if (value === undefined || value.trim() === '') return new Set(PARTS);
+  const named = value.split(',').map((p) => p.trim().toLowerCase());
+  const unknown = named.filter((p) => !(PARTS as readonly string[]).includes(p));
+  if (unknown.length > 0)
+    throw new Error(`BENCH_SHOP_PARTS: unknown part ${unknown.join(', ')} (a, b or c)`);
+  return new Set(named as Part[]);
+}
 
 function serverUrl(): string {
   return process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -428,6 +443,32 @@ async function race(base: string, tokens: string[]) {
   };
 }
 
+/**
+ * CPU time (µs) of the PostgreSQL backends serving the bench database, read from /proc: only when
+ * PostgreSQL runs on this host (null otherwise). On a 2-core machine the server and PostgreSQL
+ * share the cores, so an order's cost is both.
+ */
+async function postgresCpuMicros(): Promise<number | null> {
+  const pids = await withClient(benchUrl(), async (client) => {
+    const { rows } = await client.query<{ pid: number }>(
+      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+    );
+    return rows.map((r) => r.pid);
+  });
+  // utime and stime (fields 14 and 15) in clock ticks: 100 a second on Linux.
+  let ticks = 0;
+  try {
+    for (const pid of pids) {
+      const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+    }
+  } catch {
+    return null;
+  }
+  return ticks * 10_000;
+}
+
 /** (b) Orders of 3 lines over THROUGHPUT_ITEMS items with stock enough for the whole run. */
 async function throughput(server: ServerChild<ServerKind>, tokens: string[], duration: number) {
   const base = `http://${HOST}:${String(server.port)}`;
@@ -474,9 +515,12 @@ async function throughput(server: ServerChild<ServerKind>, tokens: string[], dur
       ],
     });
   await run(WARMUP_SECONDS);
+  // The pool's connections are open after the warm-up: the same backends serve the run.
+  const pgCpu = await postgresCpuMicros();
   const cpu = await server.cpuMicros();
   const result = await run(duration);
   const serverCpuUs = (await server.cpuMicros()) - cpu;
+  const pgCpuAfter = await postgresCpuMicros();
   const ok = result['2xx'];
   const ordersPerSecond = ok / duration;
   return {
@@ -491,6 +535,9 @@ async function throughput(server: ServerChild<ServerKind>, tokens: string[], dur
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99 },
     /** The server's own CPU per order (PostgreSQL's is not counted). */
     serverCpuUsPerOrder: ok > 0 ? serverCpuUs / ok : null,
+    /** PostgreSQL's CPU per order (its backends for the bench database), when on this host. */
+    postgresCpuUsPerOrder:
+      ok > 0 && pgCpu !== null && pgCpuAfter !== null ? (pgCpuAfter - pgCpu) / ok : null,
     deadlocks: (await deadlocks()) - deadlocksBefore,
     met: ordersPerSecond >= TARGETS.ordersPerSecond && result.non2xx === 0 && result.errors === 0,
   };
@@ -549,23 +596,36 @@ async function listing(servers: Record<ServerKind, ServerChild<ServerKind>>, dur
 
 export async function main(): Promise<void> {
   const keep = process.env.BENCH_KEEP === '1';
+  const run = parts(process.env.BENCH_SHOP_PARTS);
   const seeded = await seed();
   const script = new URL(import.meta.url);
-  const servers = {
-    'shop-groundwork': await ServerChild.start(script, 'shop-groundwork', [benchUrl()]),
-    'shop-bare': await ServerChild.start(script, 'shop-bare', [benchUrl()]),
-  };
-  const base = `http://${HOST}:${String(servers['shop-groundwork'].port)}`;
+  const groundworkServer = await ServerChild.start(script, 'shop-groundwork', [benchUrl()]);
+  // The bare server serves (c) only.
+  const bareServer = run.has('c')
+    ? await ServerChild.start(script, 'shop-bare', [benchUrl()])
+    : undefined;
+  const base = `http://${HOST}:${String(groundworkServer.port)}`;
   try {
     const tokens = await signInAll(base);
-    const catalog = await listing(servers, DURATION);
-    const a = await race(base, tokens);
-    const b = await throughput(servers['shop-groundwork'], tokens, DURATION);
+    const catalog =
+      run.has('c') && bareServer
+        ? await listing({ 'shop-groundwork': groundworkServer, 'shop-bare': bareServer }, DURATION)
+        : [];
+    const a = run.has('a') ? await race(base, tokens) : undefined;
+    const b = run.has('b') ? await throughput(groundworkServer, tokens, DURATION) : undefined;
     const verdict = (ok: boolean) => (ok ? 'met' : 'MISSED');
     process.stdout.write(
       [
-        `(a) race: ${a.customers} customers for the last ${a.stock} units: sold ${a.sold}, left ${String(a.stockLeft)}, answers ${JSON.stringify(a.byStatus)}, deadlocks ${a.deadlocks}, ${a.seconds.toFixed(2)} s: ${verdict(a.met)}`,
-        `(b) throughput: ${b.ordersPerSecond.toFixed(0)} orders/s of 3 lines (p50 ${b.latencyMs.p50} ms, p99 ${b.latencyMs.p99} ms, server CPU ${b.serverCpuUsPerOrder?.toFixed(0) ?? '-'} µs/order, non-2xx ${b.non2xx}, deadlocks ${b.deadlocks}; target >= ${TARGETS.ordersPerSecond}): ${verdict(b.met)}`,
+        ...(a
+          ? [
+              `(a) race: ${a.customers} customers for the last ${a.stock} units: sold ${a.sold}, left ${String(a.stockLeft)}, answers ${JSON.stringify(a.byStatus)}, deadlocks ${a.deadlocks}, ${a.seconds.toFixed(2)} s: ${verdict(a.met)}`,
+            ]
+          : []),
+        ...(b
+          ? [
+              `(b) throughput: ${b.ordersPerSecond.toFixed(0)} orders/s of 3 lines (p50 ${b.latencyMs.p50} ms, p99 ${b.latencyMs.p99} ms, server CPU ${b.serverCpuUsPerOrder?.toFixed(0) ?? '-'} µs/order, PostgreSQL CPU ${b.postgresCpuUsPerOrder?.toFixed(0) ?? '-'} µs/order, non-2xx ${b.non2xx}, deadlocks ${b.deadlocks}; target >= ${TARGETS.ordersPerSecond}): ${verdict(b.met)}`,
+            ]
+          : []),
         ...catalog.map(
           (c) =>
             `(c) ${c.name}: Groundwork ${c.groundwork?.rps.toFixed(0)} req/s p99 ${c.groundwork?.p99} ms; raw ${c.raw?.rps.toFixed(0)} req/s p99 ${c.raw?.p99} ms; ratio ${c.ratio.toFixed(2)} (targets p99 <= ${TARGETS.listingP99Ms} ms, >= ${TARGETS.listingVsRaw}x): ${verdict(c.met)}`,
@@ -584,10 +644,11 @@ export async function main(): Promise<void> {
         durationSeconds: DURATION,
         poolSize: POOL_SIZE,
         connections: CONNECTIONS,
+        parts: [...run],
       },
       seed: seeded,
-      race: a,
-      throughput: b,
+      race: a ?? null,
+      throughput: b ?? null,
       listing: catalog,
       targets: TARGETS,
     };
@@ -595,8 +656,8 @@ export async function main(): Promise<void> {
     await mkdir(dir, { recursive: true });
     await writeFile(new URL('shop.json', dir), `${JSON.stringify(report, null, 2)}\n`);
   } finally {
-    await servers['shop-groundwork'].stop();
-    await servers['shop-bare'].stop();
+    await groundworkServer.stop();
+    await bareServer?.stop();
     if (!keep)
       await withClient(serverUrl(), (client) =>
         client.query(`drop database if exists ${DATABASE} with (force)`),
@@ -608,6 +669,8 @@ export async function main(): Promise<void> {
 const [kind, url] = process.argv.slice(2);
 if (process.send !== undefined && kind !== undefined && Object.hasOwn(SERVERS, kind) && url) {
   const port = await SERVERS[kind as ServerKind](url);
+  // Exit (rather than die) on the parent's SIGTERM, so that `--cpu-prof` writes the profile.
+  process.once('SIGTERM', () => process.exit(0));
   process.on('message', () => {
     const { user, system } = process.cpuUsage();
     process.send?.({ cpuMicros: user + system });

@@ -199,40 +199,63 @@ export interface StockItem {
   name: string;
   price: string;
   currency: string;
+  /** The stock when locked, before this order. */
   stock: number;
   active: boolean;
   deleted: boolean;
+  /** The stock after this order took its quantity; null when nothing was taken. */
+  stockAfter: number | null;
 }
 
 /**
- * Locks the ordered items in id order (the same order in every transaction, so two orders never
- * wait on each other in a cycle) and reads what the order snapshots.
+ * What an order reads and takes, in one round trip: the ordering account's customer id (null
+ * before its first use) and the ordered items locked in id order (the same order in every
+ * transaction, so two orders never wait on each other in a cycle) with what the order snapshots;
+ * then, only when every line can be filled (every item found, for sale, in one currency, with
+ * `stock >= n`), every line's stock taken with `stock = stock - n where stock >= n`. Otherwise
+ * nothing is taken and the rows say why (`stockAfter` null).
+ *
+ * The locking CTE is materialised and the update joins the verdict, an aggregate over every
+ * locked row: no row is updated before all of them are locked, in id order. The condition
+ * `stock >= n` is the locked row's: under READ COMMITTED a lock returns the row's latest version,
+ * while the update's own scan may see the version of the statement's snapshot, older when the
+ * lock waited on another transaction (a filter on it could refuse stock returned meanwhile; the
+ * update itself re-reads the latest version, so `stock - n` is computed on what was locked). The
+ * table's `check (stock >= 0)` stands behind it. `lines` must name each item once.
  */
-export async function lockItems(db: AnyDb, ids: readonly string[]): Promise<StockItem[]> {
-  const { rows } = await sql<StockItem>`
-    select id, sku, slug, name, price::text as price, currency, stock, active,
-           deleted_at is not null as deleted
-      from shop_item where id = any(${ids}::uuid[]) order by id for update`.execute(db);
-  return rows;
-}
-
-/**
- * Takes stock: `stock = stock - n where stock >= n`, every line in one statement, rows in id
- * order. Returns the rows it changed with their new stock; a missing row was short.
- */
-export async function takeStock(
+export async function takeItems(
   db: AnyDb,
+  userId: string,
   lines: readonly { itemId: string; quantity: number }[],
-): Promise<{ id: string; stock: number }[]> {
+): Promise<{ customerId: string | null; items: StockItem[] }> {
   const ids = lines.map((l) => l.itemId);
   const qty = lines.map((l) => l.quantity);
-  const { rows } = await sql<{ id: string; stock: number }>`
-    update shop_item i
-       set stock = i.stock - v.qty, version = i.version + 1
-      from unnest(${ids}::uuid[], ${qty}::int[]) as v(id, qty)
-     where i.id = v.id and i.stock >= v.qty
-    returning i.id, i.stock`.execute(db);
-  return rows;
+  const { rows } = await sql<StockItem & { customerId: string | null }>`
+    with req as (select * from unnest(${ids}::uuid[], ${qty}::int[]) as r(id, qty)),
+    locked as materialized (
+      select i.id, i.sku, i.slug, i.name, i.price, i.currency, i.stock, i.active,
+             i.deleted_at is not null as deleted
+        from shop_item i where i.id = any(${ids}::uuid[]) order by i.id for update),
+    verdict as (
+      select count(*) = ${lines.length}::int
+             and bool_and(l.active and not l.deleted and l.stock >= r.qty)
+             and count(distinct l.currency) = 1 as go
+        from locked l join req r on r.id = l.id),
+    taken as (
+      update shop_item i set stock = i.stock - r.qty, version = i.version + 1
+        from locked l join req r on r.id = l.id, verdict v
+       where v.go and i.id = l.id and l.stock >= r.qty
+      returning i.id, i.stock)
+    select (select c.id from shop_customer c where c.user_id = ${userId}) as "customerId",
+           l.id, l.sku, l.slug, l.name, l.price::text as price, l.currency, l.stock, l.active,
+           l.deleted, t.stock as "stockAfter"
+      from locked l left join taken t on t.id = l.id
+     order by l.id`.execute(db);
+  // No row: no item found (the order is refused for that; the customer does not matter).
+  return {
+    customerId: rows[0]?.customerId ?? null,
+    items: rows.map(({ customerId: _, ...item }) => item),
+  };
 }
 
 /** Gives an order's stock back (cancellation, refund before shipment); returns the new stock. */
@@ -303,8 +326,12 @@ export interface NewOrder {
   }[];
 }
 
-/** The order and its lines (one statement). */
-export async function insertOrder(db: AnyDb, o: NewOrder): Promise<OrderRow> {
+/** The order, its lines and its first history rows (one statement). */
+export async function insertOrder(
+  db: AnyDb,
+  o: NewOrder,
+  history: readonly HistoryEntry[],
+): Promise<OrderRow> {
   const lines = JSON.stringify(
     o.lines.map((l, i) => ({
       n: i + 1,
@@ -328,6 +355,13 @@ export async function insertOrder(db: AnyDb, o: NewOrder): Promise<OrderRow> {
       select (select id from o), (e->>'n')::int, (e->>'item')::uuid, e->>'sku', e->>'name',
              (e->>'price')::bigint, (e->>'qty')::int, (e->>'total')::bigint
         from jsonb_array_elements(${lines}::jsonb) e)
+    ${
+      history.length > 0
+        ? sql`, h as (
+      insert into shop_order_history (order_id, kind, actor_id, from_status, to_status, item_id, quantity, amount, reason)
+      ${historyRows(history)})`
+        : sql``
+    }
     select ${ORDER} from o`.execute(db);
   return rows[0] as OrderRow;
 }
@@ -344,20 +378,26 @@ export interface HistoryEntry {
   reason: string;
 }
 
-/** Writes history rows (one statement for any number). */
-export async function writeHistory(db: AnyDb, entries: readonly HistoryEntry[]): Promise<void> {
-  if (entries.length === 0) return;
+/** The history rows as one `select` (rows in the given order, so ids follow it). */
+function historyRows(entries: readonly HistoryEntry[]): RawBuilder<unknown> {
   const json = JSON.stringify(
     entries.map((e) => ({
       ...e,
       amount: e.amount === undefined || e.amount === null ? null : e.amount.toString(),
     })),
   );
-  await sql`
-    insert into shop_order_history (order_id, kind, actor_id, from_status, to_status, item_id, quantity, amount, reason)
+  return sql`
     select (e->>'orderId')::uuid, e->>'kind', (e->>'actorId')::uuid, e->>'from', e->>'to',
            (e->>'itemId')::uuid, (e->>'quantity')::int, (e->>'amount')::bigint, e->>'reason'
-      from jsonb_array_elements(${json}::jsonb) e`.execute(db);
+      from jsonb_array_elements(${json}::jsonb) with ordinality as x(e, n) order by x.n`;
+}
+
+/** Writes history rows (one statement for any number). */
+export async function writeHistory(db: AnyDb, entries: readonly HistoryEntry[]): Promise<void> {
+  if (entries.length === 0) return;
+  await sql`
+    insert into shop_order_history (order_id, kind, actor_id, from_status, to_status, item_id, quantity, amount, reason)
+    ${historyRows(entries)}`.execute(db);
 }
 
 export async function findOrder(

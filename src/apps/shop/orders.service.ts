@@ -21,7 +21,6 @@ import {
   insertAddress,
   insertOrder,
   listAddresses,
-  lockItems,
   orderDetail,
   ordersDb,
   allOrdersBase,
@@ -29,7 +28,7 @@ import {
   returnStock,
   setCartLine,
   setOrderStatus,
-  takeStock,
+  takeItems,
   updateCustomer,
   writeHistory,
   type AddressRow,
@@ -89,6 +88,9 @@ export const TRANSITIONS = {
   refund: { from: ['paid', 'shipped', 'delivered'], to: 'refunded' },
 } as const satisfies Record<string, { from: readonly OrderStatus[]; to: OrderStatus }>;
 export type OrderAction = keyof typeof TRANSITIONS;
+
+/** Thrown inside an order's transaction when the account has no customer profile yet. */
+class NoCustomerYet extends Error {}
 
 /** Statuses in which the goods have not left: giving the order up returns its stock. */
 const BEFORE_SHIPMENT: readonly string[] = ['pending', 'paid'];
@@ -308,18 +310,48 @@ export class OrdersService {
   // ---- orders
 
   /**
-   * Places an order in one transaction: the items locked in id order, every line's stock taken
-   * with `stock = stock - n where stock >= n` (or nothing at all: 409 OUT_OF_STOCK naming each
-   * short item), the totals computed here from the locked prices, the order, its lines, its
-   * history, its events and its confirmation mail written together.
+   * Places an order in one transaction: the items locked in id order and every line's stock taken
+   * with `stock = stock - n where stock >= n` in one statement, or nothing at all (409
+   * OUT_OF_STOCK naming each short item), the totals computed here from the locked prices, then
+   * the order, its lines and its history in one statement, its events and its confirmation mail,
+   * all committed together.
    */
   async place(actor: Actor, input: PlaceOrderBody): Promise<OrderResponse> {
     if (input.shippingAddress) this.#checkCountry(input.shippingAddress);
-    const { slugs, order } = await withTransaction(this.#db, async (trx) => {
-      const customer = await this.#customer(trx, actor.userId);
+    let placed: { slugs: string[]; order: OrderDetail };
+    try {
+      placed = await this.#place(actor, input, false);
+    } catch (error) {
+      if (!(error instanceof NoCustomerYet)) throw error;
+      // The account's first use of the shop: its profile is made with no row locked (made
+      // after the items' locks, it could wait on another first order of the same account that
+      // holds its unique key and waits for those locks), then the order is placed anew.
+      await this.#customer(this.#db, actor.userId);
+      placed = await this.#place(actor, input, true);
+    }
+    await this.#catalog.stockMoved(placed.slugs);
+    return toOrder(placed.order);
+  }
+
+  #place(
+    actor: Actor,
+    input: PlaceOrderBody,
+    customerFirst: boolean,
+  ): Promise<{ slugs: string[]; order: OrderDetail }> {
+    return withTransaction(this.#db, async (trx) => {
+      // The profile is read first when the order needs it for its lines (the cart) or its
+      // address (a saved one); otherwise the stock statement reads its id along (a round trip
+      // less per order).
+      const customer =
+        customerFirst ||
+        input.lines === undefined ||
+        input.shippingAddressId !== undefined ||
+        input.shippingAddress === undefined
+          ? await this.#customer(trx, actor.userId)
+          : undefined;
       let requested = input.lines;
       const fromCart = requested === undefined;
-      if (fromCart) {
+      if (fromCart && customer) {
         requested = (await cartLines(trx, customer.id)).map((l) => ({
           itemId: l.itemId,
           quantity: l.quantity,
@@ -331,14 +363,14 @@ export class OrdersService {
         });
 
       let address: Omit<AddressRow, 'id'>;
-      if (input.shippingAddressId !== undefined) {
+      if (customer && input.shippingAddressId !== undefined) {
         const found = await findAddress(trx, customer.id, input.shippingAddressId);
         if (!found) throw notFound('address');
         const { id: _, ...rest } = found;
         address = rest;
       } else if (input.shippingAddress) {
         address = { ...input.shippingAddress, line2: input.shippingAddress.line2 ?? null };
-      } else if (customer.defaultShippingAddressId) {
+      } else if (customer?.defaultShippingAddressId) {
         const found = await findAddress(trx, customer.id, customer.defaultShippingAddressId);
         if (!found) throw new HttpError(ShopCodes.ADDRESS_REQUIRED);
         const { id: _, ...rest } = found;
@@ -356,7 +388,8 @@ export class OrdersService {
         .map(([itemId, quantity]) => ({ itemId, quantity }))
         .sort((a, b) => (a.itemId < b.itemId ? -1 : a.itemId > b.itemId ? 1 : 0));
 
-      const items = new Map((await lockItems(trx, [...merged.keys()])).map((i) => [i.id, i]));
+      const took = await takeItems(trx, actor.userId, lines);
+      const items = new Map(took.items.map((i) => [i.id, i]));
       const unavailable = lines.filter((l) => {
         const item = items.get(l.itemId);
         return !item || item.deleted || !item.active;
@@ -373,6 +406,12 @@ export class OrdersService {
         });
       const short = lines.filter((l) => (items.get(l.itemId)?.stock ?? 0) < l.quantity);
       if (short.length > 0) throw this.#outOfStock(short, items);
+      // Every line could be filled, so the statement took them all (the rows stay locked); a
+      // line not taken would be a bug, and it still refuses the whole order.
+      const notTaken = lines.filter((l) => (items.get(l.itemId)?.stockAfter ?? null) === null);
+      if (notTaken.length > 0) throw this.#outOfStock(notTaken, items);
+      const customerId = customer?.id ?? took.customerId;
+      if (customerId === null) throw new NoCustomerYet();
 
       const priced = lines.map((l) => {
         const item = items.get(l.itemId);
@@ -393,29 +432,11 @@ export class OrdersService {
           detail: `An order's total is at most ${MAX_MONEY} minor units.`,
         });
 
-      const taken = await takeStock(trx, lines);
-      // The rows are locked, so every conditional update applies; a miss would be a bug, and it
-      // still refuses the whole order.
-      if (taken.length !== lines.length) {
-        const done = new Set(taken.map((t) => t.id));
-        throw this.#outOfStock(
-          lines.filter((l) => !done.has(l.itemId)),
-          items,
-        );
-      }
       const currency = [...currencies][0] as string;
-      const order = await insertOrder(trx, {
-        id: newId(),
-        customerId: customer.id,
-        userId: actor.userId,
-        currency,
-        ...totals,
-        shippingAddress: address,
-        lines: priced,
-      });
+      const orderId = newId();
       const history: HistoryEntry[] = [
         {
-          orderId: order.id,
+          orderId,
           kind: 'status',
           actorId: actor.userId,
           from: null,
@@ -423,7 +444,7 @@ export class OrdersService {
           reason: 'placed',
         },
         ...lines.map((l): HistoryEntry => ({
-          orderId: order.id,
+          orderId,
           kind: 'stock',
           actorId: actor.userId,
           itemId: l.itemId,
@@ -431,15 +452,26 @@ export class OrdersService {
           reason: 'taken by the order',
         })),
       ];
-      await writeHistory(trx, history);
-      if (fromCart) await clearCart(trx, customer.id);
+      const order = await insertOrder(
+        trx,
+        {
+          id: orderId,
+          customerId,
+          userId: actor.userId,
+          currency,
+          ...totals,
+          shippingAddress: address,
+          lines: priced,
+        },
+        history,
+      );
+      if (fromCart && customer) await clearCart(trx, customer.id);
       await this.#publish(trx, orderPlaced, order, actor);
       const threshold = this.#settings.lowStockThreshold;
-      for (const t of taken) {
-        const before = items.get(t.id)?.stock ?? 0;
-        if (t.stock <= threshold && before > threshold)
+      for (const t of took.items) {
+        if (t.stockAfter !== null && t.stockAfter <= threshold && t.stock > threshold)
           await this.#platform.events.publish(trx, itemLowStock, {
-            data: { itemId: t.id, sku: items.get(t.id)?.sku ?? '', stock: t.stock, threshold },
+            data: { itemId: t.id, sku: t.sku, stock: t.stockAfter, threshold },
             subject: { type: 'shop.item', id: t.id },
             actorId: actor.userId,
             requestId: actor.requestId,
@@ -487,10 +519,8 @@ export class OrdersService {
           reason: e.reason,
         })),
       };
-      return { order: detail, slugs: [...items.values()].map((i) => i.slug) };
+      return { order: detail, slugs: took.items.map((i) => i.slug) };
     });
-    await this.#catalog.stockMoved(slugs);
-    return toOrder(order);
   }
 
   #outOfStock(

@@ -67,11 +67,23 @@ export const orderRefundedMail = defineMailTemplate({
 
 export const shopMailTemplates = [orderPlacedMail, orderShippedMail, orderRefundedMail];
 
+/** Each currency's number of decimals, looked up once (an `Intl.NumberFormat` is costly to make). */
+const fractionDigits = new Map<string, number>();
+
+function digitsOf(currency: string): number {
+  let digits = fractionDigits.get(currency);
+  if (digits === undefined) {
+    digits =
+      new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
+        .maximumFractionDigits ?? 2;
+    fractionDigits.set(currency, digits);
+  }
+  return digits;
+}
+
 /** `EUR 24.99`: minor units shown with the currency's own number of decimals. */
 export function formatMoney(amount: number | bigint, currency: string): string {
-  const digits =
-    new Intl.NumberFormat('en', { style: 'currency', currency }).resolvedOptions()
-      .maximumFractionDigits ?? 2;
+  const digits = digitsOf(currency);
   const value = BigInt(amount);
   if (digits === 0) return `${currency} ${value}`;
   const scale = 10n ** BigInt(digits);
