@@ -389,9 +389,12 @@ export async function captureStatements(
     return captured.splice(0);
   };
   const path = (name: ListingName) => LISTING_URLS[name].split('?')[0] as string;
+  // As AdminService.listUsers pages: keyset, marked as a named prepared statement (the bare
+  // server sends the same text unnamed; the mark is a comment to PostgreSQL).
   const paging = {
     secret: config.secrets.appSecret,
     estimateAbove: config.database.estimateAbove,
+    prepared: true,
   };
 
   // GET /admin/users (AdminService.listUsers without `role`): the keyset page of accounts.
