@@ -90,9 +90,10 @@ export class PreparingClient extends pg.Client {
   }
 
   static {
-    // Always called with `this` set (Reflect.apply below): the method itself, not a bound copy.
+    // `pg.Client.prototype.query`, looked up at each call rather than captured once, so what
+    // wraps it later (the tests' statement counters, instrumentation) sees these calls too.
     // eslint-disable-next-line @typescript-eslint/unbound-method
-    const base = pg.Client.prototype.query;
+    const base = (): unknown => pg.Client.prototype.query;
     // `pg.Client.query` has a dozen overloads; this forwards every call shape untouched but one:
     // a marked text with an array of values, with or without a callback (Kysely's driver calls
     // without, `pool.query` with one).
@@ -112,11 +113,13 @@ export class PreparingClient extends pg.Client {
         this.#stale.has(name) ||
         (!this.#named.has(name) && this.#named.size >= MAX_PREPARED_PER_CONNECTION)
       ) {
-        return Reflect.apply(base, this, args);
+        return Reflect.apply(base() as pg.Client['query'], this, args);
       }
       this.#named.add(name);
       const config = { name, text: text as string, values: values as unknown[] };
-      const named = Reflect.apply(base, this, [config]) as Promise<pg.QueryResult>;
+      const named = Reflect.apply(base() as pg.Client['query'], this, [
+        config,
+      ]) as Promise<pg.QueryResult>;
       const result = named.catch((error: unknown) => {
         if (!isStale(error)) throw error;
         // The statement stays defined but unusable on this connection: run it unnamed from now
@@ -124,7 +127,10 @@ export class PreparingClient extends pg.Client {
         // transaction, the error has aborted it and is the caller's, as any other.
         this.#stale.add(name);
         if (this.getTransactionStatus() !== 'I') throw error;
-        return Reflect.apply(base, this, [text, values]) as Promise<pg.QueryResult>;
+        return Reflect.apply(base() as pg.Client['query'], this, [
+          text,
+          values,
+        ]) as Promise<pg.QueryResult>;
       });
       if (typeof callback !== 'function') return result;
       const done = callback as (error: unknown, result?: pg.QueryResult) => void;
