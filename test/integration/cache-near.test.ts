@@ -339,6 +339,38 @@ describe('near cache in front of Redis', { ...skip, timeout: 60_000 }, () => {
     await until('tag invalidation heard', () => b.peek(key) === undefined, BOUND_MS);
   });
 
+  test('a stall of this process right after a PING does not mark the channel unhealthy (the answer waits unread)', async (t) => {
+    const b = await processCache({ pingIntervalMs: 50 });
+    const key = b.key('stall', 1);
+    await b.set(key, 'v', { ttlSeconds: 60 });
+    // The next PING sent is followed, in the same turn's check phase, by a 200 ms stall: its
+    // answer arrives during the stall, unread, and the next PING timer fires before the loop
+    // polls the socket (timers come first).
+    const proto = RawRedis.prototype as unknown as { ping: (...args: unknown[]) => unknown };
+    const ping = proto.ping;
+    let stalls = 0;
+    proto.ping = function (this: unknown, ...args: unknown[]) {
+      const answer = ping.apply(this, args);
+      if (stalls < 3) {
+        stalls += 1;
+        setImmediate(() => {
+          const end = Date.now() + 200;
+          while (Date.now() < end) {
+            /* busy */
+          }
+        });
+      }
+      return answer;
+    };
+    t.after(() => {
+      proto.ping = ping;
+    });
+    await until('three stalls after a PING', () => stalls === 3);
+    await sleep(120);
+    assert.equal(b.near, 'healthy');
+    assert.ok(b.peek(key), 'still held');
+  });
+
   test('an unanswered PING marks the channel unhealthy (a frozen server)', async () => {
     const b = await processCache({ pingIntervalMs: 50 });
     const key = b.key('frozen', 1);

@@ -227,14 +227,19 @@ export class NearCache {
   #ping(): void {
     if (this.#state === 'closed' || this.#sub.status !== 'ready') return;
     if (this.#pingPending) {
-      if (this.#state === 'healthy') {
+      // Timers run before the loop polls for I/O: after a stall of the event loop (a long GC, a
+      // synchronous burst) the answer may be waiting unread in the socket. The verdict waits for
+      // this turn's poll (setImmediate runs after it), so only a PING really unanswered counts.
+      const sentAt = this.#pingSentAt;
+      setImmediate(() => {
+        if (!this.#pingPending || this.#pingSentAt !== sentAt || this.#state !== 'healthy') return;
         this.flush();
         this.#state = 'fallback';
         this.#log.warn(
-          { waitedMs: Date.now() - this.#pingSentAt },
+          { waitedMs: Date.now() - sentAt },
           'near cache subscriber not answering PING: bypassing near cache',
         );
-      }
+      });
       return;
     }
     const connection = this.#connection;
