@@ -69,33 +69,25 @@ function place(headers: Record<string, string>, lines: { itemId: string; quantit
 }
 
 /**
- * The statements sent while `fn` runs, by `pg.Client` and by the pool's own client class (which
- * may override `query`, calling pg.Client's as it was when the class was made: never counted
- * twice).
+ * The statements sent while `fn` runs: every one goes through `pg.Client.prototype.query` (the
+ * pool's own client class, for named statements, looks it up at each call).
  */
 async function statementsOf(fn: () => Promise<unknown>): Promise<string[]> {
   type Queryable = { query: (...args: unknown[]) => unknown };
-  const options = h.tdb.database.pool.options as { Client?: typeof pg.Client };
+  const proto = pg.Client.prototype as unknown as Queryable;
   const seen: string[] = [];
-  const originals = new Map<Queryable, Queryable['query']>();
-  for (const cls of new Set([pg.Client, options.Client])) {
-    const proto = cls?.prototype as unknown as Queryable | undefined;
-    if (!proto || !Object.hasOwn(proto, 'query')) continue;
-    const original = proto.query;
-    originals.set(proto, original);
-    proto.query = function (this: unknown, ...args: unknown[]) {
-      const first = args[0];
-      const text =
-        typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
-      if (typeof text === 'string') seen.push(text);
-      return original.apply(this, args);
-    };
-  }
+  const original = proto.query;
+  proto.query = function (this: unknown, ...args: unknown[]) {
+    const first = args[0];
+    const text = typeof first === 'string' ? first : (first as { text?: string } | undefined)?.text;
+    if (typeof text === 'string') seen.push(text);
+    return original.apply(this, args);
+  };
   try {
     await fn();
     return seen;
   } finally {
-    for (const [proto, original] of originals) proto.query = original;
+    proto.query = original;
   }
 }
 

@@ -1,7 +1,6 @@
-import type { CompiledQuery, QueryResult } from 'kysely';
+import type { CompiledQuery, Kysely, QueryResult } from 'kysely';
 import { hash } from 'node:crypto';
 import pg from 'pg';
-import type { AnyDb } from './database.ts';
 
 /**
  * Named prepared statements for the hot listings.
@@ -56,6 +55,11 @@ export function preparedSql(sql: string): string {
 export function preparedQuery<R>(compiled: CompiledQuery<R>): CompiledQuery<R> {
   return { ...compiled, sql: preparedSql(compiled.sql) };
 }
+
+// `database.ts` imports this file (the pool's client class): the database type is spelled out
+// here, not imported back.
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+type AnyDb = Kysely<any>;
 
 /**
  * Runs a Kysely query (a builder or `sql` template) as a named prepared statement on `db` (the
