@@ -241,6 +241,19 @@ describe('tracing', { timeout: 180_000 }, () => {
         async () => inTrace().find((s) => s.name === 'e2e.traced process'),
         30_000,
       );
+      // Spans reach the receiver in export batches, which need not arrive in the order the spans
+      // ended (a loaded machine had the job span before the request's insert): wait for the
+      // request's side too, then check it.
+      const queriesOf = (spanId: string) =>
+        inTrace().filter((s) => s.name.startsWith('pg.query') && s.parentSpanId === spanId);
+      await eventually(
+        'the request’s spans exported',
+        async () => {
+          const root = inTrace().find((s) => s.kind === SPAN_KIND.SERVER);
+          return root !== undefined && queriesOf(root.spanId).length >= 2;
+        },
+        10_000,
+      ).catch(() => undefined);
       const server = inTrace().find((s) => s.kind === SPAN_KIND.SERVER);
       assert.ok(server, `a server span in the trace: ${JSON.stringify(inTrace())}`);
       assert.equal(server.name, 'POST /test/tracing/enqueue');
@@ -249,9 +262,7 @@ describe('tracing', { timeout: 180_000 }, () => {
       assert.equal(status?.value.intValue, 200);
 
       // The request's query, and the enqueue (pg-boss's insert), are children of the server span.
-      const requestQueries = inTrace().filter(
-        (s) => s.name.startsWith('pg.query') && s.parentSpanId === server.spanId,
-      );
+      const requestQueries = queriesOf(server.spanId);
       assert.ok(requestQueries.length >= 2, `request queries: ${JSON.stringify(inTrace())}`);
       if (withRedis) {
         // The Redis command too, by its name only (no key, no value).
