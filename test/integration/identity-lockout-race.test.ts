@@ -65,6 +65,21 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
       )
     ).rows[0]?.locked;
 
+  /** Requests waiting on a row lock in the test database. */
+  const waiting = async () =>
+    (
+      await h.tdb.database.pool.query<{ n: number }>(
+        `select count(*)::int as n from pg_stat_activity
+          where datname = current_database() and wait_event_type = 'Lock'`,
+      )
+    ).rows[0]?.n ?? 0;
+  /** Waits until exactly `n` guesses queue on the account row held by the test. */
+  const until = async (n: number) => {
+    for (let i = 0; i < 500 && (await waiting()) < n; i++)
+      await new Promise((r) => setTimeout(r, 20));
+    assert.equal(await waiting(), n, 'guesses queued on the account row');
+  };
+
   test('regression: 20 parallel sign-in guesses (19 wrong, the right one last): only 5 evaluated, the account locks, the right password is refused', async () => {
     const user = await createUser(h);
     const guesses = Array.from({ length: GUESSES }, (_, i) =>
@@ -75,18 +90,6 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     // Sent all at once instead, their order at the row depended on the machine's load, and the
     // right one sometimes came among the first five (and rightly signed in).
     const pool = h.tdb.database.pool;
-    const waiting = async () =>
-      (
-        await pool.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock'`,
-        )
-      ).rows[0]?.n ?? 0;
-    const until = async (n: number) => {
-      for (let i = 0; i < 500 && (await waiting()) < n; i++)
-        await new Promise((r) => setTimeout(r, 20));
-      assert.equal(await waiting(), n, 'guesses queued on the account row');
-    };
     const holder = await pool.connect();
     await holder.query('begin');
     await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
@@ -127,18 +130,6 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
 
   test('regression: 20 parallel password changes and step-ups (wrong current passwords, the right one last): only 5 evaluated, the right one refused once locked', async () => {
     const pool = h.tdb.database.pool;
-    const waiting = async () =>
-      (
-        await pool.query<{ n: number }>(
-          `select count(*)::int as n from pg_stat_activity
-            where datname = current_database() and wait_event_type = 'Lock'`,
-        )
-      ).rows[0]?.n ?? 0;
-    const until = async (n: number) => {
-      for (let i = 0; i < 500 && (await waiting()) < n; i++)
-        await new Promise((r) => setTimeout(r, 20));
-      assert.equal(await waiting(), n, 'guesses queued on the account row');
-    };
     for (const [url, body] of [
       [
         '/auth/password/change',
@@ -204,9 +195,20 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     }
     const codes = tokens.map((_, i) => (i === GUESSES - 1 ? codeAt(secret) : wrongCode(secret, i)));
     const before = await outcomes(user.id);
-    const answers = await Promise.all(
-      tokens.map((mfaToken, i) => post('/auth/mfa/verify', { mfaToken, code: codes[i] })),
-    );
+    // As above, the test holds the account row so the guesses queue on it in the order sent: the
+    // 19 wrong codes, then the right one. Sent all at once instead, the right code sometimes
+    // reached the row among the first five on a loaded CI machine (and rightly signed in).
+    const holder = await h.tdb.database.pool.connect();
+    await holder.query('begin');
+    await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
+    const verify = (i: number) => post('/auth/mfa/verify', { mfaToken: tokens[i], code: codes[i] });
+    const wrong = tokens.slice(0, -1).map((_, i) => verify(i));
+    await until(GUESSES - 1);
+    const right = verify(GUESSES - 1);
+    await until(GUESSES);
+    await holder.query('commit');
+    holder.release();
+    const answers = await Promise.all([...wrong, right]);
     assert.deepEqual(
       answers.map((a) => a.statusCode),
       tokens.map(() => 401),
