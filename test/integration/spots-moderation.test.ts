@@ -20,6 +20,7 @@ before(async () => {
     SPOTS_REPORT_HIDE_THRESHOLD: '2',
     SPOTS_MODERATE_NEW_ACCOUNTS: 'true',
     SPOTS_TRUSTED_AFTER: '1',
+    SPOTS_TRUSTED_AFTER_DAYS: '1',
     SPOTS_CREATE_PER_HOUR: '4',
     SPOTS_REPORTS_PER_HOUR: '3',
     RATE_LIMIT_ENABLED: 'true',
@@ -27,8 +28,18 @@ before(async () => {
     RATE_LIMIT_ANONYMOUS_PER_MIN: '100000',
   });
   owner = await h.user();
+  // Old enough to be trusted by age (SPOTS_TRUSTED_AFTER_DAYS): only its public spots count.
+  await age(owner, 2);
   mod = await h.user('moderator');
 });
+
+/** Makes the account `days` days old. */
+async function age(who: SpotsUser, days: number): Promise<void> {
+  await h.tdb.database.pool.query(
+    `update gw_user set created_at = now() - make_interval(days => $2) where id = $1`,
+    [who.user.id, days],
+  );
+}
 after(() => h?.close());
 
 const post = (url: string, headers: Record<string, string>, payload?: Record<string, unknown>) =>
@@ -75,6 +86,39 @@ describe('spots: new accounts wait for review', () => {
         .json<QueueJson>()
         .items.some((s) => s.id === first.id),
     );
+  });
+});
+
+describe('spots: a young account waits for review whatever its public spots', () => {
+  test('public spots do not make an account younger than SPOTS_TRUSTED_AFTER_DAYS trusted; its age then does', async () => {
+    const young = await h.user();
+    const first = await h.spot(young, { name: 'Young view', location: { lat: 3, lng: 3 } });
+    assert.equal(first.status, 'pending');
+    const restored = await post(`/${first.id}/restore`, mod.headers);
+    assert.equal(restored.json<SpotJson>().status, 'visible', restored.body);
+    // One public spot (SPOTS_TRUSTED_AFTER), but a day old at most: still reviewed.
+    const second = await h.spot(young, { name: 'Young view 2', location: { lat: 3, lng: 3.001 } });
+    assert.equal(second.status, 'pending');
+    assert.match(second.moderationReason ?? '', /New account/);
+    assertProblem(await get(`/${second.id}`), 404, 'SPOT_NOT_FOUND');
+    // Just under a day old: still reviewed; two days old: trusted.
+    await h.tdb.database.pool.query(
+      `update gw_user set created_at = now() - interval '23 hours' where id = $1`,
+      [young.user.id],
+    );
+    const third = await h.spot(young, { name: 'Young view 3', location: { lat: 3, lng: 3.002 } });
+    assert.equal(third.status, 'pending');
+    await age(young, 2);
+    const fourth = await h.spot(young, { name: 'Grown view', location: { lat: 3, lng: 3.003 } });
+    assert.equal(fourth.status, 'visible');
+    assert.equal((await get(`/${fourth.id}`)).statusCode, 200);
+  });
+
+  test('an old account with no public spot still waits (both conditions hold for trust)', async () => {
+    const quiet = await h.user();
+    await age(quiet, 30);
+    const spot = await h.spot(quiet, { name: 'Old but new here', location: { lat: 4, lng: 4 } });
+    assert.equal(spot.status, 'pending');
   });
 });
 

@@ -44,13 +44,19 @@ export const spotsApp = defineModule({
     SPOTS_MODERATE_NEW_ACCOUNTS: Type.Boolean({
       default: false,
       description:
-        'New accounts’ spots wait for a moderator (until the account has `SPOTS_TRUSTED_AFTER` public spots).',
+        'New accounts’ spots wait for a moderator (until the account is `SPOTS_TRUSTED_AFTER_DAYS` days old and has `SPOTS_TRUSTED_AFTER` public spots).',
     }),
     SPOTS_TRUSTED_AFTER: int(
       3,
       1,
       1_000,
       'Public spots an account needs before its new spots skip review (with `SPOTS_MODERATE_NEW_ACCOUNTS`).',
+    ),
+    SPOTS_TRUSTED_AFTER_DAYS: int(
+      7,
+      0,
+      3_650,
+      'Days an account must exist before its new spots skip review (with `SPOTS_MODERATE_NEW_ACCOUNTS`; 0: age not considered).',
     ),
     SPOTS_CACHE_TTL_S: int(60, 1, 86_400, 'Longest a cached spot or map viewport may be stale.'),
     SPOTS_FAVOURITE_RECOUNT_DELAY_S: int(
@@ -92,6 +98,7 @@ export const spotsApp = defineModule({
         reportHideThreshold: config.SPOTS_REPORT_HIDE_THRESHOLD,
         moderateNewAccounts: config.SPOTS_MODERATE_NEW_ACCOUNTS,
         trustedAfter: config.SPOTS_TRUSTED_AFTER,
+        trustedAfterDays: config.SPOTS_TRUSTED_AFTER_DAYS,
         cacheTtlS: config.SPOTS_CACHE_TTL_S,
         recountDelayS: config.SPOTS_FAVOURITE_RECOUNT_DELAY_S,
         searchLanguage: config.SPOTS_SEARCH_LANGUAGE,

@@ -43,6 +43,8 @@ export interface SpotsSettings {
   reportHideThreshold: number;
   moderateNewAccounts: boolean;
   trustedAfter: number;
+  /** Days an account must exist before its spots skip review (0: age not considered). */
+  trustedAfterDays: number;
   cacheTtlS: number;
   recountDelayS: number;
   searchLanguage: string;
@@ -221,6 +223,20 @@ export class SpotsService {
     return this.#platform.access.hasPermission(viewer.userId, SPOTS_MODERATE, viewer.amr);
   }
 
+  /**
+   * Whether an account's new spots skip review (with `SPOTS_MODERATE_NEW_ACCOUNTS`): it is at
+   * least `SPOTS_TRUSTED_AFTER_DAYS` old and has `SPOTS_TRUSTED_AFTER` public spots.
+   */
+  async #trusted(db: AnyDb, userId: string): Promise<boolean> {
+    const { trustedAfter, trustedAfterDays } = this.#settings;
+    if (trustedAfterDays > 0) {
+      const since = await this.#platform.access.accountCreatedAt(userId);
+      if (since === null || Date.now() - since.getTime() < trustedAfterDays * 86_400_000)
+        return false;
+    }
+    return (await repo.countLiveSpots(db, userId)) >= trustedAfter;
+  }
+
   /** Whether the viewer sees more than the public: the owner, or a moderator. */
   async #privileged(spot: repo.SpotRow, viewer: Viewer): Promise<boolean> {
     return spot.ownerId === viewer.userId || (await this.#isModerator(viewer));
@@ -303,12 +319,12 @@ export class SpotsService {
   // Spots
 
   async create(input: CreateSpotBody, viewer: Viewer & { userId: string }): Promise<SpotDetail> {
-    const { moderateNewAccounts, trustedAfter } = this.#settings;
+    const { moderateNewAccounts } = this.#settings;
     const row = await withTransaction(this.#db, async (trx) => {
       // Moderators' own spots never wait for review.
       const pending =
         moderateNewAccounts &&
-        (await repo.countLiveSpots(trx, viewer.userId)) < trustedAfter &&
+        !(await this.#trusted(trx, viewer.userId)) &&
         !(await this.#isModerator(viewer));
       const spot = await repo.insertSpot(trx, {
         id: newId(),

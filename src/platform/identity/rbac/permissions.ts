@@ -105,6 +105,16 @@ export class AccessControl {
   }
 
   /**
+   * When the account was created (null for an unknown or deleted one), for trust rules that apps
+   * apply to new accounts (the spots app holds a young account's spots for review). Read from the
+   * database on each call: meant for writes, not for every request.
+   */
+  async accountCreatedAt(userId: string): Promise<Date | null> {
+    if (!UUID.test(userId)) return null;
+    return (await rbac.accountCreatedAt(this.#db, userId)) ?? null;
+  }
+
+  /**
    * Whether the user holds `permission`. Pass the session's `amr` (`request.amr`): without it a
    * permission that only MFA-required roles grant counts as not held.
    */

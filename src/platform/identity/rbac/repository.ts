@@ -22,6 +22,17 @@ export async function grantRows(db: Executor, userId: string): Promise<GrantRow[
     .execute();
 }
 
+/** When a live account was created (undefined for an unknown or deleted one). */
+export async function accountCreatedAt(db: Executor, userId: string): Promise<Date | undefined> {
+  const row = await db
+    .selectFrom('gw_user')
+    .select('created_at')
+    .where('id', '=', userId)
+    .where('deleted_at', 'is', null)
+    .executeTakeFirst();
+  return row?.created_at;
+}
+
 /** The role every new account gets. */
 export const DEFAULT_ROLE = 'user';
 
