@@ -85,4 +85,6 @@ process.on('message', () => {
 });
 // The bench gone (even without stopping its children), this server goes too.
 process.on('disconnect', () => process.exit(0));
+// Stopped by the bench: exits normally (so that a `--cpu-prof` given in NODE_OPTIONS is written).
+process.on('SIGTERM', () => process.exit(0));
 process.send({ port });

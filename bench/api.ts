@@ -36,7 +36,8 @@
  * accounts at `BENCH_SCALE=1`) is dropped at the end unless `BENCH_KEEP=1` (a later run with the
  * same scale reuses it). Redis is a `redis-server` of the run's own unless `BENCH_REDIS_URL`
  * names one (then its counters include any other client's commands). `BENCH_CONFIG` (a JSON
- * object of variables) adds settings to the `serve` processes' environment for an experiment.
+ * object of variables) adds settings to the `serve` processes' environment for an experiment;
+ * `BENCH_LISTINGS` (names, comma-separated) measures only those listings.
  * The table and the verdicts go to stdout, everything measured to `bench/results/api.json`.
  */
 import autocannon from 'autocannon';
@@ -324,6 +325,11 @@ export async function main(): Promise<void> {
   const warmup = positive('BENCH_WARMUP', WARMUP_SECONDS);
   const processes = Math.round(positive('BENCH_PROCESSES', 2));
   const keep = process.env.BENCH_KEEP === '1';
+  // `BENCH_LISTINGS` (comma-separated names) measures only those listings, for an experiment.
+  const only = process.env.BENCH_LISTINGS?.split(',').map((n) => n.trim());
+  const measured = LISTING_NAMES.filter((n) => only === undefined || only.includes(n));
+  if (measured.length === 0)
+    throw new Error(`BENCH_LISTINGS names none of ${LISTING_NAMES.join(', ')}`);
   const sizes = counts(scale);
   const started = performance.now();
 
@@ -472,7 +478,7 @@ export async function main(): Promise<void> {
       return { cpuMicros: cpu, redis: commands, transactions: Number(rows[0]?.x ?? NaN) };
     };
     const results: Measurement[] = [];
-    for (const [index, name] of LISTING_NAMES.entries()) {
+    for (const [index, name] of measured.entries()) {
       const url = LISTING_URLS[name];
       for (const server of index % 2 === 0 ? SERVERS : [...SERVERS].reverse()) {
         process.stderr.write(
@@ -526,13 +532,13 @@ export async function main(): Promise<void> {
     const row = (listing: ListingName, server: ServerName) =>
       results.find((m) => m.listing === listing && m.server === server) as Measurement;
     const ratios = Object.fromEntries(
-      LISTING_NAMES.map((n) => [
+      measured.map((n) => [
         n,
         row(n, 'groundwork').requestsPerSecond / row(n, 'bare').requestsPerSecond,
       ]),
     ) as Record<ListingName, number>;
     const met = Object.fromEntries(
-      LISTING_NAMES.map((n) => [
+      measured.map((n) => [
         n,
         {
           ratio: ratios[n] >= TARGETS.ratio,
@@ -554,7 +560,7 @@ export async function main(): Promise<void> {
         `Redis (${redisNote}): round trips/req = the commands the serve processes sent, counted with MONITOR over a ${String(CENSUS_SECONDS)} s load of its own after each measured window (pipelined commands count each: at least the round trips); cmds/req (all) = every command Redis ran over the measured window (INFO commandstats), those run inside scripts included.`,
         `PostgreSQL: transactions per request from pg_stat_database (xact_commit + xact_rollback of ${DATABASE}; each statement outside a transaction is one; pg_stat_statements is not loaded). Bare rows include idle Groundwork's background work.`,
         '',
-        ...LISTING_NAMES.map((n) => {
+        ...measured.map((n) => {
           const g = row(n, 'groundwork');
           const top = (byName: Record<string, number>) =>
             Object.entries(byName)
