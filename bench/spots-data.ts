@@ -80,10 +80,12 @@ export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }[]> =
       values: [CENTRE.lat, CENTRE.lng, RADIUS_M],
     },
   ],
-  // The app's text search without `near` (spots.repository.ts, `tierStatement`): tier after tier
+  // The app's text search without `near` (spots.repository.ts, `listTiered`): tier after tier
   // (the whole query in the name; name and tags; name, tags and description; anywhere), each most
-  // favourited first, until the page is full (the query has no negation: no whole-text check). The query is the app's: websearch_to_tsquery OR-ed
-  // with the words' prefix form.
+  // favourited first, until the page is full (the query has no negation: no whole-text check).
+  // One statement per tier, the planner choosing its plan (the app bounds a walk first, then reads
+  // the tier's index: the same rows). The query is the app's: websearch_to_tsquery OR-ed with the
+  // words' prefix form.
   text: TIER_COLUMNS.map((column, tier) => ({
     text: `select ${COLUMNS}
              from spots_spot

@@ -101,23 +101,34 @@ describe('spots: the listings use their indexes', () => {
     assert.doesNotMatch(near, /Seq Scan/, near);
   });
 
-  test('text without near: each tier on its GIN index when its matches are few, else the popularity walk', async () => {
-    const tiers = async (q: string) => {
-      const p = await plan(
-        { text: { mode: 'text', language: 'english', q, prefix: prefixQuery(q) } },
-        'relevance',
-      );
-      assert.equal(p.match(/^-- tier \d+$/gm)?.length, 4, p);
-      assert.doesNotMatch(p, /Seq Scan/, p);
-      return p.split(/^-- tier \d+$/m).slice(1);
-    };
-    // "harbour pier": one name in 64; a page ranks those few, found on the names' index.
-    const selective = await tiers('harbour pier');
-    assert.match(selective[0] ?? '', /spots_spot_search_name_idx/, selective[0]);
-    // "harbour": one name in 8; a page walks the popularity index and stops at the page size.
-    const broad = await tiers('harbour');
-    assert.match(broad[0] ?? '', /spots_spot_popular_idx/, broad[0]);
-    assert.match(broad[0] ?? '', /Limit/, broad[0]);
+  test('text without near: each tier is a bounded walk of the popularity index, then its own GIN index', async () => {
+    const p = await plan(
+      {
+        text: {
+          mode: 'text',
+          language: 'english',
+          q: 'harbour pier',
+          prefix: prefixQuery('harbour pier'),
+        },
+      },
+      'relevance',
+    );
+    assert.doesNotMatch(p, /Seq Scan/, p);
+    const steps = p.split(/^-- tier \d+ (?:walk|exact)$/m).slice(1);
+    assert.deepEqual(
+      p.match(/^-- tier \d+ (?:walk|exact)$/gm),
+      [0, 1, 2, 3].flatMap((t) => [`-- tier ${String(t)} walk`, `-- tier ${String(t)} exact`]),
+    );
+    const indexes = ['search_name', 'search_tags', 'search_text', 'search'];
+    for (const [tier, index] of indexes.entries()) {
+      const walk = steps[2 * tier] ?? '';
+      const exact = steps[2 * tier + 1] ?? '';
+      // The walk: the popularity index, under a limit.
+      assert.match(walk, /Limit[\s\S]*Limit[\s\S]*spots_spot_popular_idx/, walk);
+      // The exact read: the tier's own GIN index, never the popularity walk.
+      assert.match(exact, new RegExp(`spots_spot_${index}_idx`), exact);
+      assert.doesNotMatch(exact, /spots_spot_popular_idx/, exact);
+    }
   });
 
   test('newest and popular: their btree indexes, no sort of the table', async () => {

@@ -3,11 +3,11 @@
 // the favourite count, then the id. Each tier is read on its own index, one after the other until
 // the page is full, so no statement ranks every match. Checked here: the order on a small set,
 // pages that walk across tiers (each spot once, the same order as one page), `-word` queries (not
-// nested), the prefix form, and the typo fallback only when nothing matches. The plans are in
-// spots-explain.test.ts.
+// nested), the prefix form, the typo fallback only when nothing matches, and tiers beyond the
+// popularity walk's window (read on their index instead). The plans are in spots-explain.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { negated, tierKey } from '../../src/apps/spots/spots.repository.ts';
+import { negated, tierKey, TIER_WALK_ROWS } from '../../src/apps/spots/spots.repository.ts';
 import {
   startSpotsHarness,
   type SpotPageJson,
@@ -53,6 +53,23 @@ after(() => h?.close());
 
 const order = ['nameHigh', 'nameLow', 'tags', 'desc', 'addrHigh', 'addrLow'];
 const expected = () => order.map((k) => ids[k]);
+
+/** Walks a listing's pages (`limit` each); every id in order, and the pages' count. */
+async function allPages(query: string, limit: number): Promise<{ ids: string[]; pages: number }> {
+  const seen: string[] = [];
+  let cursor: string | null = null;
+  let pages = 0;
+  do {
+    const page: SpotPageJson = await h.list(
+      `${query}&limit=${String(limit)}${cursor ? `&cursor=${cursor}` : ''}`,
+    );
+    assert.equal(page.search, 'text');
+    seen.push(...page.items.map((s) => s.id));
+    cursor = page.page.nextCursor;
+    pages += 1;
+  } while (cursor && pages < 50);
+  return { ids: seen, pages };
+}
 
 describe('spots: text search ranking (tiers, then favourites)', () => {
   test('the whole query in the name first, then with tags, description, address; favourites within', async () => {
@@ -151,5 +168,64 @@ describe('spots: text search ranking (tiers, then favourites)', () => {
     assert.ok(tierKey(0, 0) > tierKey(1, 2 ** 31 - 1));
     assert.ok(tierKey(2, 5) > tierKey(2, 4));
     assert.equal(tierKey(3, 7), 7);
+  });
+});
+
+describe('spots: tiers beyond the popularity walk', () => {
+  // More spots more popular than every match than the walk reads (TIER_WALK_ROWS), none of them a
+  // match: the walk of each tier finds nothing and the tier is read on its GIN index; then thirty
+  // "wombat" spots more popular than all of them, which the walk finds alone.
+  const wombats: string[] = [];
+  before(async () => {
+    const client = await h.tdb.database.pool.connect();
+    try {
+      await client.query('set statement_timeout = 0');
+      await client.query(
+        `insert into spots_spot (id, owner_id, name, description, category, tags, lat, lng, favourite_count)
+         select gen_random_uuid(), $1, 'Filler ' || g, '', 'other', '{}', 10, 10, 100000 + g
+           from generate_series(1, $2::int) g`,
+        [owner.user.id, TIER_WALK_ROWS + 200],
+      );
+      const { rows } = await client.query<{ id: string }>(
+        `insert into spots_spot (id, owner_id, name, description, category, tags, lat, lng, favourite_count)
+         select gen_random_uuid(), $1, 'Wombat cove ' || g, '', 'other', '{}', 10, 10, 500000 - g
+           from generate_series(1, 30) g
+         returning id`,
+        [owner.user.id],
+      );
+      // In the walk's order: most favourited first (500000 - g).
+      wombats.push(...rows.map((r) => r.id));
+      await client.query('analyze spots_spot');
+    } finally {
+      client.release();
+    }
+  });
+
+  test('matches past the walk window: every tier read on its index, the same order and pages', async () => {
+    // The first page walks TIER_WALK_ROWS fillers per tier, finds nothing, then reads the tier.
+    const one = await h.list('q=quokka%20beach&limit=20');
+    assert.deepEqual(
+      one.items.map((s) => s.id),
+      expected(),
+    );
+    for (const limit of [1, 4]) {
+      const { ids: seen } = await allPages('q=quokka%20beach', limit);
+      assert.deepEqual(seen, expected(), `limit ${String(limit)}`);
+    }
+  });
+
+  test('a dense tier is served by the walk, and its pages continue on the index where the walk stops', async () => {
+    for (const limit of [7, 20, 30]) {
+      const { ids: seen, pages } = await allPages('q=wombat', limit);
+      assert.deepEqual(seen, wombats, `limit ${String(limit)}`);
+      assert.equal(pages, Math.ceil(wombats.length / limit), `limit ${String(limit)}`);
+    }
+  });
+
+  test('a query matching nothing (a typo) answers from the trigram fallback, not a walk of the table', async () => {
+    const page = await h.list('q=wombat%20covve');
+    assert.equal(page.search, 'fuzzy');
+    assert.ok(page.items.length > 0);
+    assert.ok(page.items.every((s) => s.name.startsWith('Wombat cove')));
   });
 });
