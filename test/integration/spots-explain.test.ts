@@ -145,6 +145,11 @@ describe('spots: the migration', () => {
       await client.query('reindex index public.spots_spot_earth_idx');
       await client.query('reindex index public.spots_spot_search_idx');
       await client.query('reindex index public.spots_spot_name_trgm_idx');
+      // PostGIS's index, where the server has PostGIS (spots-geo-engines.test.ts tests both).
+      const { rows } = await client.query<{ ok: boolean }>(
+        `select to_regclass('public.spots_spot_geog_idx') is not null as ok`,
+      );
+      if (rows[0]?.ok === true) await client.query('reindex index public.spots_spot_geog_idx');
       await client.query(
         `insert into public.spots_spot (id, owner_id, name, category, tags, lat, lng)
          values (gen_random_uuid(), gen_random_uuid(), 'Café', 'other', '{x}', 1, 1)`,

@@ -3,6 +3,7 @@ import { API_PREFIX } from '../../platform/http/index.ts';
 import { defineModule } from '../../platform/modules/index.ts';
 import * as createSpots from './migrations/202612071000_spots_create.ts';
 import * as searchTiers from './migrations/202612080400_spots_search_tiers.ts';
+import * as postgis from './migrations/202612090100_spots_postgis.ts';
 import { SPOTS_MODERATE, spotsEvents } from './spots.events.ts';
 import { spotPicture } from './spots.files.ts';
 import { recountFavouritesJob } from './spots.jobs.ts';
@@ -70,10 +71,19 @@ export const spotsApp = defineModule({
       description: 'Text search configuration of queries and of spots created without `language`.',
     }),
     SPOTS_MAX_PICTURES: int(20, 1, 200, 'Pictures one spot may have.'),
+    SPOTS_GEO: Type.Union(
+      [Type.Literal('auto'), Type.Literal('earthdistance'), Type.Literal('postgis')],
+      {
+        default: 'auto',
+        description:
+          'Radius and nearest-first queries: `earthdistance` (contrib, on every PostgreSQL), `postgis` (needs PostGIS at migration), `auto`: PostGIS when the migration installed it.',
+      },
+    ),
   }),
   migrations: {
     '202612071000_spots_create': createSpots,
     '202612080400_spots_search_tiers': searchTiers,
+    '202612090100_spots_postgis': postgis,
   },
   permissions: [
     {
@@ -103,6 +113,7 @@ export const spotsApp = defineModule({
         recountDelayS: config.SPOTS_FAVOURITE_RECOUNT_DELAY_S,
         searchLanguage: config.SPOTS_SEARCH_LANGUAGE,
         maxPictures: config.SPOTS_MAX_PICTURES,
+        geo: config.SPOTS_GEO,
       }),
       {
         createPerHour: config.SPOTS_CREATE_PER_HOUR,

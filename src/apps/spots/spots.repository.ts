@@ -1,10 +1,11 @@
 import { sql, type RawBuilder } from 'kysely';
 import { executePrepared, type AnyDb } from '../../platform/db/index.ts';
+import { GEO_SQL, type GeoEngine, type GeoSql } from './spots.geo.ts';
 import type { SpotStatus } from './spots.schemas.ts';
 
 /**
  * All SQL of the spots app. Raw SQL (through Kysely's `sql`) rather than the query builder: the
- * geo and search expressions (`spots_earth`, cube's `<->`, `@@`, `%`) have no builder form, and
+ * geo and search expressions (`spots.geo.ts`, `<->`, `@@`, `%`) have no builder form, and
  * every public read must repeat the partial indexes' predicate exactly.
  */
 
@@ -150,6 +151,8 @@ export interface Box {
 
 export interface ListFilters {
   near?: { lat: number; lng: number; radiusM: number };
+  /** How `near` is answered (`SPOTS_GEO`, resolved by the service): earthdistance by default. */
+  geo?: GeoEngine;
   /** One box, or two when the viewport crosses the antimeridian. */
   boxes?: Box[];
   text?:
@@ -174,8 +177,17 @@ export type ListOrder = 'distance' | 'newest' | 'popular' | 'relevance';
 /** The listing's keys after the last row of the previous page (from the signed cursor). */
 export type After = (string | number | null)[];
 
-const point = (p: { lat: number; lng: number }) =>
-  sql`spots_earth(${p.lat}::float8, ${p.lng}::float8)`;
+/** Whether the PostGIS structures are installed (migration `202612090100_spots_postgis`). */
+export async function postgisInstalled(db: AnyDb): Promise<boolean> {
+  const { rows } = await sql<{ installed: boolean }>`
+    select to_regprocedure('spots_geog(double precision, double precision)') is not null as installed`.execute(
+    db,
+  );
+  return rows[0]?.installed === true;
+}
+
+/** The geo SQL of the listing's engine. */
+const geoOf = (f: ListFilters): GeoSql => GEO_SQL[f.geo ?? 'earthdistance'];
 
 function tsquery(text: {
   language: string;
@@ -207,12 +219,7 @@ function conditions(f: ListFilters): RawBuilder<unknown>[] {
   if (f.owner !== undefined) where.push(sql`s.owner_id = ${f.owner}`);
   if (f.category !== undefined) where.push(sql`s.category = ${f.category}`);
   if (f.tag !== undefined) where.push(sql`s.tags @> array[${f.tag}]::text[]`);
-  if (f.near) {
-    const p = point(f.near);
-    // The box (index) first, then the exact great-circle distance (the box's corners go further).
-    where.push(sql`earth_box(${p}, ${f.near.radiusM}::float8) @> spots_earth(s.lat, s.lng)`);
-    where.push(sql`earth_distance(spots_earth(s.lat, s.lng), ${p}) <= ${f.near.radiusM}::float8`);
-  }
+  if (f.near) where.push(geoOf(f).within(f.near, f.near.radiusM));
   if (f.boxes && f.boxes.length > 0) {
     const boxes = f.boxes.map(
       (b) =>
@@ -233,9 +240,9 @@ function sortKey(f: ListFilters, order: ListOrder): { expr: RawBuilder<unknown>;
   switch (order) {
     case 'distance':
       if (!f.near) throw new Error('distance order without near');
-      // Chord length in the earth cube: the same order as the great-circle distance, and what
-      // the GiST index answers nearest-first.
-      return { expr: sql`(spots_earth(s.lat, s.lng) <-> ${point(f.near)})`, desc: false };
+      // The engine's nearest-first key (a chord, or PostGIS metres): what its GiST index answers
+      // in order.
+      return { expr: geoOf(f).nearest(f.near), desc: false };
     case 'newest':
       return { expr: sql`s.created_at`, desc: true };
     case 'popular':
@@ -247,9 +254,7 @@ function sortKey(f: ListFilters, order: ListOrder): { expr: RawBuilder<unknown>;
           ? sql`ts_rank_cd(s.search, ${tsquery(f.text)}, 32)::float8`
           : sql`greatest(similarity(s.name_norm, lower(spots_unaccent(${f.text.q}))), word_similarity(lower(spots_unaccent(${f.text.q})), s.name_norm))::float8`;
       // Near given: nearer matches rank higher (halved at 1 km, a third at 2 km...).
-      const combined = f.near
-        ? sql`(${score} / (1 + earth_distance(spots_earth(s.lat, s.lng), ${point(f.near)}) / 1000))`
-        : score;
+      const combined = f.near ? sql`(${score} / (1 + ${geoOf(f).distance(f.near)} / 1000))` : score;
       return { expr: combined, desc: true };
     }
   }
@@ -426,9 +431,7 @@ export async function listSpots(
   const key = sortKey(f, order);
   const where = conditions(f);
   if (after) where.push(afterCondition(key, order, after));
-  const distance = f.near
-    ? sql`earth_distance(spots_earth(s.lat, s.lng), ${point(f.near)})`
-    : sql`null::float8`;
+  const distance = f.near ? geoOf(f).distance(f.near) : sql`null::float8`;
   const direction = key.desc ? sql`desc` : sql`asc`;
   const all = sql.join(where, sql` and `);
   // Nearest first: the GiST index answers `<->` in order only when it is the whole ORDER BY, and
@@ -446,8 +449,7 @@ export async function listSpots(
         select ${COLUMNS}, ${distance} as "distanceM", ${key.expr} as "orderKey"
           from reach, spots_spot s
          where ${all}
-           and earth_box(${point(f.near)}, sec_to_gc(reach.d) + 1) @> spots_earth(s.lat, s.lng)
-           and ${key.expr} <= reach.d
+           and ${geoOf(f).withinKey(f.near, sql`reach.d`)}
          order by "orderKey" asc, s.id asc
          limit ${limit + 1}`
       : sql`

@@ -21,6 +21,7 @@ import {
 } from './spots.events.ts';
 import { spotPicture } from './spots.files.ts';
 import { recountFavouritesJob } from './spots.jobs.ts';
+import type { GeoEngine } from './spots.geo.ts';
 import * as repo from './spots.repository.ts';
 import type {
   AddPictureBody,
@@ -49,6 +50,8 @@ export interface SpotsSettings {
   recountDelayS: number;
   searchLanguage: string;
   maxPictures: number;
+  /** `SPOTS_GEO`: how radius and nearest-first queries are answered (`spots.geo.ts`). */
+  geo?: 'auto' | GeoEngine;
 }
 
 /** Who is asking: anonymous (`userId` null) or a signed-in user with their session's `amr`. */
@@ -206,9 +209,33 @@ export class SpotsService {
   readonly #platform: Platform;
   readonly #settings: SpotsSettings;
 
+  /** The geo engine, once known (`auto`: PostGIS when its migration installed it). */
+  #geo: Promise<GeoEngine> | null = null;
+
   constructor(platform: Platform, settings: SpotsSettings) {
     this.#platform = platform;
     this.#settings = settings;
+  }
+
+  /** The geo engine of `near` listings: as set, or (`auto`) what the migration installed. */
+  #geoEngine(): Promise<GeoEngine> {
+    const wanted = this.#settings.geo ?? 'auto';
+    if (wanted === 'earthdistance') return Promise.resolve('earthdistance');
+    this.#geo ??= repo.postgisInstalled(this.#db).then(
+      (installed) => {
+        if (wanted === 'postgis' && !installed)
+          throw new Error(
+            'SPOTS_GEO=postgis, but the PostGIS structures are missing: the spots migration found no PostGIS on this server (or no right to create it)',
+          );
+        return installed ? 'postgis' : 'earthdistance';
+      },
+      (error: unknown) => {
+        // A failed lookup (the database unavailable) is tried again on the next listing.
+        this.#geo = null;
+        throw error;
+      },
+    );
+    return this.#geo;
   }
 
   get #db(): AnyDb {
@@ -453,7 +480,10 @@ export class SpotsService {
         detail: `\`radiusM\` is at most ${String(settings.maxRadiusM)} metres.`,
       });
     const filters: repo.ListFilters = {};
-    if (query.near !== undefined) filters.near = { ...parseNear(query.near), radiusM };
+    if (query.near !== undefined) {
+      filters.near = { ...parseNear(query.near), radiusM };
+      filters.geo = await this.#geoEngine();
+    }
     if (query.bbox !== undefined) filters.boxes = parseBbox(query.bbox);
     if (query.category !== undefined) filters.category = query.category;
     if (query.tag !== undefined) filters.tag = normalizeTags([query.tag])[0] ?? query.tag;
