@@ -15,6 +15,13 @@ export const APPLICATION_NAME: Record<ServerKind, string> = {
 
 /** Paris, the densest cluster of the seed. */
 export const CENTRE = { lat: 48.8566, lng: 2.3522 };
+/**
+ * The spots app's geo engine in both servers (`BENCH_GEO`: `earthdistance`, the default, or
+ * `postgis`, which needs PostGIS on the server; the app gets it as `SPOTS_GEO`).
+ */
+export const GEO = process.env.BENCH_GEO === 'postgis' ? 'postgis' : 'earthdistance';
+/** PostGIS metres → earthdistance metres (spots.geo.ts). */
+const GEO_SCALE = 6_378_168 / 6_371_008.8;
 export const RADIUS_M = 2000;
 export const PAGE_SIZE = 20;
 /** Two words of the names' vocabulary: a few hundred matches per million spots. */
@@ -55,10 +62,33 @@ const TSQUERY = `(case when numnode(${WEB}) = 0 then ${WEB} when ${WEB} = ${EXAC
  */
 export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }[]> = {
   nearby: [
-    {
-      // The app's plan (the page's reach by the index's own order, then the rows within it sorted
-      // with id as the tiebreaker), so the baseline is the best hand-written SQL of the same page.
-      text: `with reach as (
+    GEO === 'postgis'
+      ? {
+          // The same plan through PostGIS (spots.geo.ts): its sphere's metres scaled to
+          // earthdistance's, as the app does.
+          text: `with reach as (
+             select max(n.k) as d from (
+               select spots_geog(lat, lng) <-> spots_geog($1::float8, $2::float8) as k
+                 from spots_spot
+                where deleted_at is null and status = 'visible'
+                  and st_dwithin(spots_geog(lat, lng), spots_geog($1::float8, $2::float8), $3::float8 / ${String(GEO_SCALE)}::float8, false)
+                order by spots_geog(lat, lng) <-> spots_geog($1::float8, $2::float8)
+                limit $4) n)
+           select ${COLUMNS},
+                  (st_distance(spots_geog(lat, lng), spots_geog($1::float8, $2::float8), false) * ${String(GEO_SCALE)}::float8) as "distanceM"
+             from reach, spots_spot
+            where deleted_at is null and status = 'visible'
+              and st_dwithin(spots_geog(lat, lng), spots_geog($1::float8, $2::float8), $3::float8 / ${String(GEO_SCALE)}::float8, false)
+              and st_dwithin(spots_geog(lat, lng), spots_geog($1::float8, $2::float8), reach.d + 1, false)
+              and (spots_geog(lat, lng) <-> spots_geog($1::float8, $2::float8)) <= reach.d
+            order by spots_geog(lat, lng) <-> spots_geog($1::float8, $2::float8), id
+            limit $4`,
+          values: [CENTRE.lat, CENTRE.lng, RADIUS_M],
+        }
+      : {
+          // The app's plan (the page's reach by the index's own order, then the rows within it sorted
+          // with id as the tiebreaker), so the baseline is the best hand-written SQL of the same page.
+          text: `with reach as (
              select max(n.k) as d from (
                select spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8) as k
                  from spots_spot
@@ -77,8 +107,8 @@ export const RAW_SQL: Record<QueryName, { text: string; values: unknown[] }[]> =
               and (spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8)) <= reach.d
             order by spots_earth(lat, lng) <-> spots_earth($1::float8, $2::float8), id
             limit $4`,
-      values: [CENTRE.lat, CENTRE.lng, RADIUS_M],
-    },
+          values: [CENTRE.lat, CENTRE.lng, RADIUS_M],
+        },
   ],
   // The app's text search without `near` (spots.repository.ts, `listTiered`): tier after tier
   // (the whole query in the name; name and tags; name, tags and description; anywhere), each most

@@ -17,6 +17,7 @@ import {
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import {
   APPLICATION_NAME,
+  GEO,
   PAGE_SIZE,
   POOL_SIZE,
   QUERIES,
@@ -123,6 +124,7 @@ async function groundwork(url: string): Promise<number> {
       DATABASE_POOL_MAX: String(POOL_SIZE),
       // Rate limits stay on, with a limit the load from one IP never reaches.
       RATE_LIMIT_ANONYMOUS_PER_MIN: '100000000',
+      SPOTS_GEO: GEO,
     },
     { modules: [...knownModules(), spotsApp] },
   );
