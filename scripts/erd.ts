@@ -43,6 +43,13 @@ export interface Schema {
   foreignKeys: ForeignKey[];
 }
 
+/**
+ * Not a table an extension made (PostGIS's `spatial_ref_sys`, where the server has PostGIS): the
+ * diagram is of the migrations' tables, whatever the server has installed.
+ */
+const NOT_EXTENSION = `not exists (select 1 from pg_depend d
+  where d.classid = 'pg_class'::regclass and d.objid = c.oid and d.deptype = 'e')`;
+
 /** Reads the public schema's tables (not partitions), columns, keys and foreign keys. */
 export async function readSchema(client: pg.Client): Promise<Schema> {
   const columns = await client.query<{
@@ -56,7 +63,7 @@ export async function readSchema(client: pg.Client): Promise<Schema> {
        from pg_attribute a
        join pg_class c on c.oid = a.attrelid
        join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and c.relkind in ('r', 'p') and not c.relispartition
+      where n.nspname = 'public' and ${NOT_EXTENSION} and c.relkind in ('r', 'p') and not c.relispartition
         and a.attnum > 0 and not a.attisdropped
       order by c.relname, a.attnum`,
   );
@@ -77,7 +84,7 @@ export async function readSchema(client: pg.Client): Promise<Schema> {
        join pg_class c on c.oid = con.conrelid
        join pg_namespace n on n.oid = c.relnamespace
        left join pg_class f on f.oid = con.confrelid
-      where n.nspname = 'public' and con.contype in ('p', 'f') and con.conparentid = 0
+      where n.nspname = 'public' and ${NOT_EXTENSION} and con.contype in ('p', 'f') and con.conparentid = 0
         and not c.relispartition
       order by c.relname, con.conname`,
   );
@@ -88,7 +95,7 @@ export async function readSchema(client: pg.Client): Promise<Schema> {
        from pg_index i
        join pg_class c on c.oid = i.indrelid
        join pg_namespace n on n.oid = c.relnamespace
-      where n.nspname = 'public' and i.indisunique and not i.indisprimary
+      where n.nspname = 'public' and ${NOT_EXTENSION} and i.indisunique and not i.indisprimary
         and i.indexprs is null and i.indpred is null and not c.relispartition
       order by c.relname, 2`,
   );
