@@ -76,18 +76,13 @@ describe('spots: the listings use their indexes', () => {
     assert.match(across, /BitmapOr[\s\S]*spots_spot_point_idx[\s\S]*spots_spot_point_idx/, across);
   });
 
+  /** A full-text filter of `q` (English, with the prefix form). */
+  const textOf = (q: string) => ({
+    text: { mode: 'text' as const, language: 'english', q, prefix: prefixQuery(q) },
+  });
+
   test('text: the GIN index of the name tier; typos: the trigram index', async () => {
-    const text = await plan(
-      {
-        text: {
-          mode: 'text',
-          language: 'english',
-          q: 'harbour pier',
-          prefix: prefixQuery('harbour pier'),
-        },
-      },
-      'relevance',
-    );
+    const text = await plan(textOf('harbour pier'), 'relevance');
     // Without `near`: each tier on its own (migration 202612080400); this query's names are few,
     // so the first tier is read on the names' GIN index (spots-search.test.ts has the rest).
     assert.match(text, /spots_spot_search_name_idx/, text);
@@ -102,17 +97,7 @@ describe('spots: the listings use their indexes', () => {
   });
 
   test('text without near: each tier is a bounded walk of the popularity index, then its own GIN index', async () => {
-    const p = await plan(
-      {
-        text: {
-          mode: 'text',
-          language: 'english',
-          q: 'harbour pier',
-          prefix: prefixQuery('harbour pier'),
-        },
-      },
-      'relevance',
-    );
+    const p = await plan(textOf('harbour pier'), 'relevance');
     assert.doesNotMatch(p, /Seq Scan/, p);
     const steps = p.split(/^-- tier \d+ (?:walk|exact)$/m).slice(1);
     assert.deepEqual(

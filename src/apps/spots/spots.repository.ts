@@ -345,12 +345,23 @@ async function listTiered(
   return rows;
 }
 
-/** A tier's conditions: its column matches and no better tier's does (and the keyset). */
+/** Where a page starts within a tier: after this favourite count and id (null: the tier's top). */
+type TierKeyset = { favourites: number; id: string | number | null | undefined } | null;
+
+/**
+ * A tier's conditions (its column matches and no better tier's does; the keyset) and its rows'
+ * relevance key.
+ */
 function tierConditions(
   f: ListFilters,
   tier: number,
-  keyset: { favourites: number; id: string | number | null | undefined } | null,
-): { base: RawBuilder<unknown>[]; match: RawBuilder<unknown>[]; keyset: RawBuilder<unknown>[] } {
+  keyset: TierKeyset,
+): {
+  base: RawBuilder<unknown>[];
+  match: RawBuilder<unknown>[];
+  keyset: RawBuilder<unknown>[];
+  key: RawBuilder<unknown>;
+} {
   const text = f.text;
   if (text?.mode !== 'text') throw new Error('tiered search without a text query');
   const q = tsquery(text);
@@ -367,6 +378,7 @@ function tierConditions(
     keyset: keyset
       ? [sql`(s.favourite_count, s.id) < (${keyset.favourites}::int, ${keyset.id}::uuid)`]
       : [],
+    key: sql`(${tierKey(tier, 0)}::float8 + s.favourite_count)`,
   };
 }
 
@@ -379,12 +391,11 @@ function walkStatement(
   f: ListFilters,
   tier: number,
   rows: number,
-  keyset: { favourites: number; id: string | number | null | undefined } | null,
+  keyset: TierKeyset,
 ): RawBuilder<unknown> {
   const c = tierConditions(f, tier, keyset);
-  const key = sql`(${tierKey(tier, 0)}::float8 + s.favourite_count)`;
   return sql`
-    select ${COLUMNS}, null::float8 as "distanceM", ${key} as "orderKey"
+    select ${COLUMNS}, null::float8 as "distanceM", ${c.key} as "orderKey"
       from (
         select * from spots_spot s
          where ${sql.join([...c.base, ...c.keyset], sql` and `)}
@@ -404,15 +415,14 @@ function exactStatement(
   f: ListFilters,
   tier: number,
   rows: number,
-  keyset: { favourites: number; id: string | number | null | undefined } | null,
+  keyset: TierKeyset,
 ): RawBuilder<unknown> {
   const c = tierConditions(f, tier, keyset);
-  const key = sql`(${tierKey(tier, 0)}::float8 + s.favourite_count)`;
   return sql`
     with m as materialized (
       select s.id, s.favourite_count from spots_spot s
        where ${sql.join([...c.base, ...c.match, ...c.keyset], sql` and `)})
-    select ${COLUMNS}, null::float8 as "distanceM", ${key} as "orderKey"
+    select ${COLUMNS}, null::float8 as "distanceM", ${c.key} as "orderKey"
       from (select m.id from m order by m.favourite_count desc, m.id desc limit ${rows}) t
       join spots_spot s on s.id = t.id
      order by s.favourite_count desc, s.id desc
