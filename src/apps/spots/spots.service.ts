@@ -51,7 +51,7 @@ export interface SpotsSettings {
   searchLanguage: string;
   maxPictures: number;
   /** `SPOTS_GEO`: how radius and nearest-first queries are answered (`spots.geo.ts`). */
-  geo?: 'auto' | GeoEngine;
+  geo: 'auto' | GeoEngine;
 }
 
 /** Who is asking: anonymous (`userId` null) or a signed-in user with their session's `amr`. */
@@ -219,7 +219,7 @@ export class SpotsService {
 
   /** The geo engine of `near` listings: as set, or (`auto`) what the migration installed. */
   #geoEngine(): Promise<GeoEngine> {
-    const wanted = this.#settings.geo ?? 'auto';
+    const wanted = this.#settings.geo;
     if (wanted === 'earthdistance') return Promise.resolve('earthdistance');
     this.#geo ??= repo.postgisInstalled(this.#db).then(
       (installed) => {
