@@ -16,6 +16,7 @@ import {
   type AnyDb,
   type ListSpec,
 } from '../../src/platform/db/index.ts';
+import { testConfig } from '../helpers/app.ts';
 import { createTestDatabase, type TestDatabase } from '../helpers/db.ts';
 import { publish, read, startPublicData, type PublicDataHarness } from '../helpers/public-data.ts';
 
@@ -124,6 +125,48 @@ describe('named prepared statements', () => {
       }
       assert.deepEqual((await read2()).rows, []);
     });
+  });
+
+  test('a write made stale in a transaction: withTransaction runs the unit of work again, unnamed, and it commits', async () => {
+    // One connection, so the retry meets the connection that holds the stale statement.
+    const one = await createTestDatabase({
+      migrated: false,
+      config: testConfig({ DATABASE_POOL_MAX: '1' }),
+    });
+    try {
+      const odb = one.database.db;
+      await sql`create table prep_stale (id int primary key, note text)`.execute(odb);
+      const write = (trx: AnyDb, id: number) =>
+        executePrepared(
+          trx,
+          sql<Record<string, unknown>>`insert into prep_stale (id) values (${id}) returning *`,
+        );
+      await withTransaction(odb, (trx) => write(trx, 1));
+      assert.deepEqual(
+        (await namedOn(odb)).length,
+        1,
+        'the insert is a named statement on the connection',
+      );
+      // Its result type changes under it (a column added: `returning *` answers another shape).
+      await sql`alter table prep_stale add column extra int`.execute(odb);
+      const attempts: number[] = [];
+      const rows = await withTransaction(odb, async (trx, ctx) => {
+        attempts.push(ctx.attempt);
+        return (await write(trx, 2)).rows;
+      });
+      assert.deepEqual(attempts, [1, 2], 'the first attempt met the stale statement');
+      assert.deepEqual(rows, [{ id: 2, note: null, extra: null }]);
+      const { rows: stored } = await sql<{
+        id: number;
+      }>`select id from prep_stale order by id`.execute(odb);
+      assert.deepEqual(
+        stored.map((r) => r.id),
+        [1, 2],
+        'written once: the failed attempt rolled back',
+      );
+    } finally {
+      await one.drop();
+    }
   });
 
   test('named statements run in transactions like any other', async () => {

@@ -19,8 +19,12 @@ import pg from 'pg';
  *
  * Bounds: PostgreSQL keeps each named statement for the life of the connection, so each connection
  * names at most `MAX_PREPARED_PER_CONNECTION` distinct statements; past that, new shapes run
- * unnamed (as before) on that connection. Only a few listings mark their statements, and only
- * read statements (a failed one is retried once unnamed, below).
+ * unnamed (as before) on that connection. Marked are the hot listings and the statements of the
+ * busiest writes (placing an order, enqueueing a job): statements of a fixed shape, each parsed
+ * and planned once per connection instead of on every call. A statement found stale (after DDL)
+ * runs unnamed from then on, on every connection of the process: a read outside a transaction is
+ * retried at once, unnamed (below); in a transaction the error aborts it and `withTransaction`
+ * retries the whole unit of work.
  */
 
 const OPEN = '/* prepared ';
@@ -31,8 +35,13 @@ const CLOSE = ' */\n';
 /** Distinct named statements per connection; beyond, statements run unnamed on it. */
 export const MAX_PREPARED_PER_CONNECTION = 200;
 
-/** Whether a named statement is unusable on its connection from now on (run it unnamed). */
-function isStale(error: unknown): boolean {
+/**
+ * Whether a named statement is unusable from now on (run it unnamed): a table it reads was
+ * replaced by one with other columns, or its connection was DEALLOCATEd or DISCARDed. In a
+ * transaction the error aborts it; `withTransaction` retries the unit of work (the retry runs the
+ * statement unnamed).
+ */
+export function isStalePreparedStatement(error: unknown): boolean {
   const { code, message } = error as { code?: string; message?: string };
   // `cached plan must not change result type`: its table was replaced by one with other columns.
   if (code === '0A000') return message?.includes('cached plan') === true;
@@ -45,10 +54,25 @@ export function preparedName(sql: string): string {
   return `gw_${hash('sha256', sql, 'hex').slice(0, NAME_LENGTH - 3)}`;
 }
 
+/**
+ * Marked texts by text: the same few shapes are marked on every request, and hashing a statement
+ * of a few hundred characters costs more than looking it up (a Map hashes a string once, faster
+ * than SHA-256). Bounded: emptied when full, so shapes built from data (a dataset's table) cannot
+ * grow it without end.
+ */
+const marked = new Map<string, string>();
+const MARKED_MAX = 1_000;
+
 /** `sql` marked to run as a named prepared statement on a `PreparingClient` (idempotent). */
 export function preparedSql(sql: string): string {
   if (sql.startsWith(OPEN)) return sql;
-  return `${OPEN}${preparedName(sql)}${CLOSE}${sql}`;
+  let text = marked.get(sql);
+  if (text === undefined) {
+    if (marked.size >= MARKED_MAX) marked.clear();
+    text = `${OPEN}${preparedName(sql)}${CLOSE}${sql}`;
+    marked.set(sql, text);
+  }
+  return text;
 }
 
 /** A compiled Kysely query marked to run as a named prepared statement. */
@@ -85,8 +109,13 @@ function nameOf(text: string): string | null {
 export class PreparingClient extends pg.Client {
   /** Names used on this connection (prepared, or being prepared). */
   readonly #named = new Set<string>();
-  /** Names given up on this connection (stale after DDL): run unnamed. */
-  readonly #stale = new Set<string>();
+  /**
+   * Names given up (stale after DDL): run unnamed. Shared by every connection of the process, so
+   * the retry of a transaction aborted by a stale statement cannot meet the same statement, stale
+   * too, on another connection. (Names are hashes of the text: a shape stale in one database
+   * runs unnamed in the others too, which is slower, never wrong.)
+   */
+  static readonly #stale = new Set<string>();
 
   /** Distinct statements this connection has named (for tests and metrics). */
   get preparedCount(): number {
@@ -114,7 +143,7 @@ export class PreparingClient extends pg.Client {
           : null;
       if (
         name === null ||
-        this.#stale.has(name) ||
+        PreparingClient.#stale.has(name) ||
         (!this.#named.has(name) && this.#named.size >= MAX_PREPARED_PER_CONNECTION)
       ) {
         return Reflect.apply(base() as pg.Client['query'], this, args);
@@ -125,11 +154,11 @@ export class PreparingClient extends pg.Client {
         config,
       ]) as Promise<pg.QueryResult>;
       const result = named.catch((error: unknown) => {
-        if (!isStale(error)) throw error;
+        if (!isStalePreparedStatement(error)) throw error;
         // The statement stays defined but unusable on this connection: run it unnamed from now
         // on. Retried once unnamed when no transaction was open (the error ended nothing); in a
         // transaction, the error has aborted it and is the caller's, as any other.
-        this.#stale.add(name);
+        PreparingClient.#stale.add(name);
         if (this.getTransactionStatus() !== 'I') throw error;
         return Reflect.apply(base() as pg.Client['query'], this, [
           text,

@@ -1,5 +1,6 @@
 import type { IsolationLevel, Kysely, Transaction } from 'kysely';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isStalePreparedStatement } from './prepared.ts';
 
 /** What a unit of work receives besides its transaction. */
 export interface TransactionContext {
@@ -22,13 +23,18 @@ export interface TransactionOptions {
 /** serialization_failure, deadlock_detected: safe to retry the whole unit of work. */
 const RETRYABLE = new Set(['40001', '40P01']);
 
+/**
+ * Whether the whole unit of work may be run again: a serialization failure or deadlock, or a
+ * named prepared statement made stale by DDL (prepared.ts: the retry runs it unnamed).
+ */
 export function isRetryableTransactionError(error: unknown): boolean {
-  return RETRYABLE.has((error as { code?: string })?.code ?? '');
+  return RETRYABLE.has((error as { code?: string })?.code ?? '') || isStalePreparedStatement(error);
 }
 
 /**
- * Runs `fn` in one transaction, retrying it on serialization failures and deadlocks with jittered
- * exponential backoff. Effects registered with `afterCommit` run once, after the commit succeeded.
+ * Runs `fn` in one transaction, retrying it on serialization failures, deadlocks and stale prepared
+ * statements with jittered exponential backoff. Effects registered with `afterCommit` run once,
+ * after the commit succeeded.
  */
 export async function withTransaction<T, S = unknown>(
   db: Kysely<S>,

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { newId, tablesOf, type AnyDb, type Database } from '../db/index.ts';
+import { executePrepared, newId, tablesOf, type AnyDb, type Database } from '../db/index.ts';
 import { eventPayloadErrors, InvalidEventPayloadError, subscribes } from './define.ts';
 import type { EventsTables } from './tables.ts';
 import type { EventSubscriber, EventType, Events, NewEvent } from './types.ts';
@@ -22,26 +22,31 @@ export async function writeEvent<P>(
   if (errors.length > 0) throw new InvalidEventPayloadError(type.type, errors);
   const id = newId();
   const subject = event.subject ?? null;
-  await tablesOf<EventsTables>(trx)
-    .with('e', (db) =>
-      db
-        .insertInto('gw_event')
-        .values({
-          id,
-          type: type.type,
-          version: type.version,
-          subject_type: subject?.type ?? null,
-          subject_id: subject?.id ?? null,
-          actor_id: event.actorId ?? null,
-          owner_id: event.ownerId ?? null,
-          request_id: event.requestId ?? null,
-          data: JSON.stringify(event.data),
-        })
-        .returning('id'),
-    )
-    .selectFrom('e')
-    .select(sql<string>`pg_notify(${EVENTS_CHANNEL}, '')`.as('notified'))
-    .execute();
+  // A named prepared statement (platform/db/prepared.ts): written in the transaction of every
+  // change that publishes, it is planned once per connection.
+  const db = tablesOf<EventsTables>(trx);
+  await executePrepared(
+    db,
+    db
+      .with('e', (db) =>
+        db
+          .insertInto('gw_event')
+          .values({
+            id,
+            type: type.type,
+            version: type.version,
+            subject_type: subject?.type ?? null,
+            subject_id: subject?.id ?? null,
+            actor_id: event.actorId ?? null,
+            owner_id: event.ownerId ?? null,
+            request_id: event.requestId ?? null,
+            data: JSON.stringify(event.data),
+          })
+          .returning('id'),
+      )
+      .selectFrom('e')
+      .select(sql<string>`pg_notify(${EVENTS_CHANNEL}, '')`.as('notified')),
+  );
   return { id };
 }
 

@@ -1,6 +1,7 @@
 import { CompiledQuery, sql, type Transaction } from 'kysely';
 import type { AuthMethod, LoginOutcome, UserTier, UserTokenPurpose } from './tables.ts';
 import type { IdentityDb, IdentityTables } from './db.ts';
+import { executePrepared } from '../db/index.ts';
 
 type Executor = IdentityDb;
 
@@ -79,12 +80,17 @@ export async function findUserContact(
   db: Executor,
   userId: string,
 ): Promise<{ email: string; username: string } | undefined> {
-  return db
-    .selectFrom('gw_user')
-    .select(['email', 'username'])
-    .where('id', '=', userId)
-    .where('deleted_at', 'is', null)
-    .executeTakeFirst();
+  // Named prepared (platform/db/prepared.ts): read in the transaction of every order and post that
+  // mails its account.
+  const { rows } = await executePrepared(
+    db,
+    db
+      .selectFrom('gw_user')
+      .select(['email', 'username'])
+      .where('id', '=', userId)
+      .where('deleted_at', 'is', null),
+  );
+  return rows[0];
 }
 
 /**

@@ -1,7 +1,8 @@
 import { PgBoss, fromKysely, type JobResult, type JobWithMetadata } from 'pg-boss';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { Config } from '../config/index.ts';
-import type { AnyDb, Database } from '../db/index.ts';
+import { CompiledQuery } from 'kysely';
+import { preparedSql, type AnyDb, type Database } from '../db/index.ts';
 import { currentTraceparent, runInJobSpan, type Logger } from '../observability/index.ts';
 import {
   DEAD_SUFFIX,
@@ -14,6 +15,21 @@ import {
   type JobDefinition,
 } from './definition.ts';
 import type { Static, TSchema } from 'typebox';
+
+/**
+ * pg-boss's adapter for a Kysely transaction (its `fromKysely`), sending pg-boss's statements as
+ * named prepared statements (platform/db/prepared.ts): its insert is the one statement of every
+ * enqueue, of a fixed text per queue, and planning it cost more than running it (0.29 ms against
+ * 0.17 ms per order in the shop's benchmark).
+ */
+function preparedFromKysely(trx: AnyDb): ReturnType<typeof fromKysely> {
+  return {
+    async executeSql(text: string, values?: unknown[]) {
+      const result = await trx.executeQuery(CompiledQuery.raw(preparedSql(text), values ?? []));
+      return { rows: [...result.rows] };
+    },
+  };
+}
 
 /** pg-boss keeps its tables in this schema of the application database. */
 export const JOBS_SCHEMA = 'pgboss';
@@ -408,7 +424,7 @@ export class JobQueue {
     const errors = payloadErrors(d, payload);
     if (errors.length > 0) throw new InvalidJobPayloadError(d.name, errors);
     const data: Envelope = { payload, meta: metaNow(options.userId, options.requestId) };
-    const db = options.trx ? fromKysely(options.trx) : undefined;
+    const db = options.trx ? preparedFromKysely(options.trx) : undefined;
     const singletonKey = d.options.singletonKey?.(payload);
     const { startAfter } = options;
     const id = await this.#boss.send(d.name, data, {

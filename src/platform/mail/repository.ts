@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { tablesOf, type AnyDb } from '../db/index.ts';
+import { executePrepared, tablesOf, type AnyDb } from '../db/index.ts';
 import type { MailStatus, MailTables } from './tables.ts';
 
 /** The database or the caller's transaction, seen through the mail tables. */
@@ -59,10 +59,11 @@ export interface NewDelivery {
   vars: unknown;
 }
 
+/** One named prepared statement (platform/db/prepared.ts): it is in every mailing transaction. */
 export async function insertDelivery(trx: Executor, d: NewDelivery): Promise<void> {
-  await trx
-    .insertInto('gw_mail_delivery')
-    .values({
+  await executePrepared(
+    trx,
+    trx.insertInto('gw_mail_delivery').values({
       id: d.id,
       template: d.template,
       locale: d.locale,
@@ -71,8 +72,8 @@ export async function insertDelivery(trx: Executor, d: NewDelivery): Promise<voi
       request_id: d.requestId,
       job_id: d.jobId,
       vars: JSON.stringify(d.vars),
-    })
-    .execute();
+    }),
+  );
 }
 
 export interface ClaimedDelivery {

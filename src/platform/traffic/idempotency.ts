@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { sql, type Generated } from 'kysely';
 import { createHash } from 'node:crypto';
 import { Type } from 'typebox';
-import { tablesOf, type AnyDb } from '../db/index.ts';
+import { executePrepared, tablesOf, type AnyDb } from '../db/index.ts';
 import { HttpError, defineErrorCodes } from '../http/index.ts';
 import { defineJob } from '../jobs/index.ts';
 import type { Logger } from '../observability/index.ts';
@@ -125,7 +125,11 @@ export function registerIdempotency(
     const print = fingerprint(request);
     // Claim the key: a new key, an expired one, or a lapsed claim of the same request (its
     // process died mid-request) becomes ours; anything else is answered from the stored row.
-    const claimed = await sql<{ scope: string }>`
+    // This statement and the answer's store below are named prepared statements (db/prepared.ts):
+    // they run twice in every keyed request, and planning them cost as much as running them.
+    const claimed = await executePrepared(
+      db,
+      sql<{ scope: string }>`
       insert into gw_idempotency_key (scope, key, fingerprint, state, locked_until, expires_at)
       values (${scope}, ${raw}, ${print}, 'running', now() + ${`${String(leaseMs)} milliseconds`}::interval,
               now() + ${`${String(IDEMPOTENCY_TTL_HOURS)} hours`}::interval)
@@ -136,7 +140,8 @@ export function registerIdempotency(
         where gw_idempotency_key.expires_at < now()
            or (gw_idempotency_key.state = 'running' and gw_idempotency_key.locked_until < now()
                and gw_idempotency_key.fingerprint = excluded.fingerprint)
-      returning scope`.execute(db);
+      returning scope`,
+    );
     if (claimed.rows.length > 0) {
       request.idempotencyClaim = { scope, key: raw };
       return;
@@ -193,17 +198,19 @@ export function registerIdempotency(
         const value = reply.getHeader(name);
         if (typeof value === 'string') headers[name] = value;
       }
-      await db
-        .updateTable('gw_idempotency_key')
-        .set({
-          state: 'done',
-          status_code: status,
-          headers: JSON.stringify(headers) as unknown as Record<string, string>,
-          body: typeof payload === 'string' ? payload : payload.toString('utf8'),
-        })
-        .where('scope', '=', claim.scope)
-        .where('key', '=', claim.key)
-        .execute();
+      await executePrepared(
+        db,
+        db
+          .updateTable('gw_idempotency_key')
+          .set({
+            state: 'done',
+            status_code: status,
+            headers: JSON.stringify(headers) as unknown as Record<string, string>,
+            body: typeof payload === 'string' ? payload : payload.toString('utf8'),
+          })
+          .where('scope', '=', claim.scope)
+          .where('key', '=', claim.key),
+      );
     } catch (error) {
       // The response still goes out; the claim lapses after its lease and a retry runs again.
       logger.error({ err: error, requestId: request.id }, 'storing the idempotent response failed');
