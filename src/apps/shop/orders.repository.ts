@@ -1,6 +1,6 @@
 import type { ColumnType, Kysely } from 'kysely';
 import { sql, type RawBuilder } from 'kysely';
-import { tablesOf, type AnyDb } from '../../platform/db/index.ts';
+import { executePrepared, tablesOf, type AnyDb } from '../../platform/db/index.ts';
 
 /** The order tables as Kysely sees them (for the platform's paginated listings). */
 export interface OrdersDB {
@@ -228,14 +228,20 @@ export async function takeItems(
   userId: string,
   lines: readonly { itemId: string; quantity: number }[],
 ): Promise<{ customerId: string | null; items: StockItem[] }> {
-  const ids = lines.map((l) => l.itemId);
-  const qty = lines.map((l) => l.quantity);
-  const { rows } = await sql<StockItem & { customerId: string | null }>`
-    with req as (select * from unnest(${ids}::uuid[], ${qty}::int[]) as r(id, qty)),
+  const req = JSON.stringify(lines.map((l) => ({ id: l.itemId, qty: l.quantity })));
+  // A named prepared statement (as insertOrder's), planned once per connection rather than on
+  // every order (planning cost more than running it). The lines travel as one JSON parameter:
+  // PostgreSQL estimates `jsonb_to_recordset` at the same row count whatever the value, so the
+  // generic plan costs no more than a custom one and its plan cache keeps it (with arrays and
+  // `unnest`, a custom plan knows the array's length, looks cheaper, and is planned every time).
+  const { rows } = await executePrepared(
+    db,
+    sql<StockItem & { customerId: string | null }>`
+    with req as (select * from jsonb_to_recordset(${req}::jsonb) as r(id uuid, qty int)),
     locked as materialized (
       select i.id, i.sku, i.slug, i.name, i.price, i.currency, i.stock, i.active,
              i.deleted_at is not null as deleted
-        from shop_item i where i.id = any(${ids}::uuid[]) order by i.id for update),
+        from shop_item i where i.id in (select id from req) order by i.id for update),
     verdict as (
       select count(*) = ${lines.length}::int
              and bool_and(l.active and not l.deleted and l.stock >= r.qty)
@@ -250,7 +256,8 @@ export async function takeItems(
            l.id, l.sku, l.slug, l.name, l.price::text as price, l.currency, l.stock, l.active,
            l.deleted, t.stock as "stockAfter"
       from locked l left join taken t on t.id = l.id
-     order by l.id`.execute(db);
+     order by l.id`,
+  );
   // No row: no item found (the order is refused for that; the customer does not matter).
   return {
     customerId: rows[0]?.customerId ?? null,
@@ -326,7 +333,7 @@ export interface NewOrder {
   }[];
 }
 
-/** The order, its lines and its first history rows (one statement). */
+/** The order, its lines and its first history rows (one named prepared statement per shape). */
 export async function insertOrder(
   db: AnyDb,
   o: NewOrder,
@@ -343,7 +350,9 @@ export async function insertOrder(
       total: l.lineTotal.toString(),
     })),
   );
-  const { rows } = await sql<OrderRow>`
+  const { rows } = await executePrepared(
+    db,
+    sql<OrderRow>`
     with o as (
       insert into shop_order (id, customer_id, user_id, status, currency, subtotal, shipping, tax, total, line_count, shipping_address)
       values (${o.id}, ${o.customerId}, ${o.userId}, 'pending', ${o.currency}, ${o.subtotal.toString()},
@@ -362,7 +371,8 @@ export async function insertOrder(
       ${historyRows(history)})`
         : sql``
     }
-    select ${ORDER} from o`.execute(db);
+    select ${ORDER} from o`,
+  );
   return rows[0] as OrderRow;
 }
 
