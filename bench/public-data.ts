@@ -3,8 +3,10 @@
  * imported through the app's own import job (a generated CSV, two streamed passes, COPY):
  *
  * (a) a filtered, sorted page of 50 rows through the whole stack, against the same statement
- *     (the app's own, as it builds it) on a bare node:http + pg server: p99 ≤ 25 ms and at least
- *     0.6× its requests/s;
+ *     (the app's own, as it builds it) on a bare node:http + pg server: at least 0.6× its
+ *     requests/s at saturation, and p99 ≤ 25 ms at a steady rate of half the raw server's
+ *     saturation throughput, both servers measured at that rate (at saturation a p99 is the load
+ *     generator's own queue: lib.ts, steadyLatency);
  * (b) a cached repeat (If-None-Match → 304) against bare Fastify answering a static 304: ≥ 0.6×;
  * (c) the whole dataset exported as CSV: ≥ 200,000 rows/s, server RSS growth < 50 MB.
  *
@@ -30,7 +32,16 @@ import { allMigrations } from '../src/migrations/index.ts';
 import { loadConfig } from '../src/platform/config/index.ts';
 import { migrateToLatest, newId } from '../src/platform/db/index.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
-import { CONNECTIONS, PIPELINING, ServerChild, WARMUP_SECONDS, admin, serverUrl } from './lib.ts';
+import {
+  CONNECTIONS,
+  PIPELINING,
+  STEADY_SHARE,
+  ServerChild,
+  WARMUP_SECONDS,
+  admin,
+  serverUrl,
+  steadyLatency,
+} from './lib.ts';
 
 const DATABASE = 'gw_bench_public_data';
 const SLUG = 'bench';
@@ -252,6 +263,16 @@ export async function main(): Promise<void> {
     // (a)
     const pageApp = await run('page: groundwork', gw, `${base(gw)}${path}`, 200);
     const pageRaw = await run('page: raw SQL', raw, `${base(raw)}/`, 200);
+    // The p99 target, below saturation: both at the same steady rate, half of what the raw
+    // server answered at saturation (lib.ts, steadyLatency).
+    const steadyRate = pageRaw.requestsPerSecond * STEADY_SHARE;
+    const pageSteady = {
+      app: await steadyLatency(`${base(gw)}${path}`, steadyRate, duration),
+      raw: await steadyLatency(`${base(raw)}/`, steadyRate, duration),
+    };
+    process.stderr.write(
+      `page at a steady ${String(pageSteady.app.offered)} req/s: p99 ${String(pageSteady.app.p99)} ms (raw ${String(pageSteady.raw.p99)} ms)\n`,
+    );
     // (b)
     const etag = (await fetch(`${base(gw)}${path}`)).headers.get('etag') ?? '';
     const cachedApp = await run('304: groundwork', gw, `${base(gw)}${path}`, 304, {
@@ -289,6 +310,7 @@ export async function main(): Promise<void> {
         app: pageApp,
         raw: pageRaw,
         ratio: pageApp.requestsPerSecond / pageRaw.requestsPerSecond,
+        steady: pageSteady,
       },
       cached: {
         app: cachedApp,
@@ -304,7 +326,7 @@ export async function main(): Promise<void> {
       },
       targets: TARGETS,
       met: {
-        pageP99: pageApp.latencyP99Ms <= TARGETS.p99Ms,
+        pageP99: pageSteady.app.p99 <= TARGETS.p99Ms,
         pageRatio: pageApp.requestsPerSecond / pageRaw.requestsPerSecond >= TARGETS.pageRatio,
         cachedRatio:
           cachedApp.requestsPerSecond / cachedBare.requestsPerSecond >= TARGETS.cachedRatio,

@@ -9,7 +9,9 @@
  *     Idempotency-Key per request, customers in turn). Target: at least 500 orders/s.
  * (c) the catalog listing of a category with filters (`sort=price`, `minPrice`, `inStock`),
  *     through the whole stack, against a bare node:http + pg server sending the same SQL
- *     (the raw baseline, in the same run). Targets: p99 at most 25 ms, at least 0.6× raw.
+ *     (the raw baseline, in the same run): requests/s at saturation (at least 0.6× raw), then
+ *     the p99 of both at the same steady rate, half the raw server's saturation throughput
+ *     (at most 25 ms; at saturation a p99 is the load generator's own queue: lib.ts).
  *
  * Each server runs in its own child process (this file, forked with a server kind); autocannon
  * runs here. `BENCH_SCALE` scales the catalog (0.001: 1,000 items, to check the benchmark runs);
@@ -20,6 +22,7 @@
  */
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -39,7 +42,14 @@ import {
   createMetricsRegistry,
 } from '../src/platform/observability/index.ts';
 import { createPlatform } from '../src/platform/runtime/index.ts';
-import { CONNECTIONS, PIPELINING, ServerChild, WARMUP_SECONDS } from './lib.ts';
+import {
+  CONNECTIONS,
+  PIPELINING,
+  ServerChild,
+  STEADY_SHARE,
+  WARMUP_SECONDS,
+  steadyLatency,
+} from './lib.ts';
 
 const DATABASE = 'gw_bench_shop';
 const HOST = '127.0.0.1';
@@ -107,6 +117,9 @@ function shopConfig(env: Record<string, string>): Config {
 
 /** The full stack: buildApp with the shop, every request logged to /dev/null. */
 async function groundwork(url: string): Promise<number> {
+  const storage = await mkdtemp(join(tmpdir(), 'gw-bench-shop-'));
+  // The uploads folder goes with the server (a kept database keeps no files).
+  process.once('exit', () => rmSync(storage, { recursive: true, force: true }));
   const config = shopConfig({
     APP_ENV: 'test',
     LOG_LEVEL: 'info',
@@ -116,7 +129,7 @@ async function groundwork(url: string): Promise<number> {
     DATABASE_POOL_MAX: String(POOL_SIZE),
     // Sign-in limits (5 a minute per IP) would stop the 500 customers signing in from one IP.
     RATE_LIMIT_ENABLED: 'false',
-    STORAGE_LOCAL_DIR: await mkdtemp(join(tmpdir(), 'gw-bench-shop-')),
+    STORAGE_LOCAL_DIR: storage,
     ...ARGON2,
   });
   const logger = createLogger({
@@ -582,13 +595,29 @@ async function listing(servers: Record<ServerKind, ServerChild<ServerKind>>, dur
     const gw = results['shop-groundwork'];
     const raw = results['shop-bare'];
     const ratio = (gw?.rps ?? 0) / (raw?.rps ?? 1);
+    // The p99 target, below saturation: both servers at the same steady rate, half of what the
+    // raw server answered at saturation (lib.ts, steadyLatency).
+    const rate = (raw?.rps ?? 0) * STEADY_SHARE;
+    const steady = {
+      groundwork: await steadyLatency(
+        `http://${HOST}:${String(servers['shop-groundwork'].port)}${path}`,
+        rate,
+        duration,
+      ),
+      raw: await steadyLatency(
+        `http://${HOST}:${String(servers['shop-bare'].port)}${path}`,
+        rate,
+        duration,
+      ),
+    };
     rows.push({
       name,
       path,
       groundwork: gw,
       raw,
       ratio,
-      met: (gw?.p99 ?? Infinity) <= TARGETS.listingP99Ms && ratio >= TARGETS.listingVsRaw,
+      steady,
+      met: steady.groundwork.p99 <= TARGETS.listingP99Ms && ratio >= TARGETS.listingVsRaw,
     });
   }
   return rows;
@@ -628,7 +657,7 @@ export async function main(): Promise<void> {
           : []),
         ...catalog.map(
           (c) =>
-            `(c) ${c.name}: Groundwork ${c.groundwork?.rps.toFixed(0)} req/s p99 ${c.groundwork?.p99} ms; raw ${c.raw?.rps.toFixed(0)} req/s p99 ${c.raw?.p99} ms; ratio ${c.ratio.toFixed(2)} (targets p99 <= ${TARGETS.listingP99Ms} ms, >= ${TARGETS.listingVsRaw}x): ${verdict(c.met)}`,
+            `(c) ${c.name}: at saturation Groundwork ${c.groundwork?.rps.toFixed(0)} req/s p99 ${c.groundwork?.p99} ms, raw ${c.raw?.rps.toFixed(0)} req/s p99 ${c.raw?.p99} ms, ratio ${c.ratio.toFixed(2)}; at a steady ${String(c.steady.groundwork.offered)} req/s p99 Groundwork ${String(c.steady.groundwork.p99)} ms, raw ${String(c.steady.raw.p99)} ms (targets p99 <= ${TARGETS.listingP99Ms} ms at the steady rate, >= ${TARGETS.listingVsRaw}x): ${verdict(c.met)}`,
         ),
         '',
       ].join('\n'),
