@@ -8,4 +8,5 @@ export {
   permissionsModule,
   platformModules,
 } from './modules.ts';
+export { collectBootGarbage } from './heap.ts';
 export { packageVersion } from './version.ts';
