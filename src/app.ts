@@ -20,7 +20,6 @@ import type { Redis } from './platform/redis/index.ts';
 import {
   applyPermissions,
   createPlatform,
-  collectBootGarbage,
   enabledModules,
   packageVersion,
   platformModules,
@@ -185,18 +184,6 @@ export async function buildApp(
     }
     app.addHook('onClose', async () => {
       for (const module of [...modules].reverse()) await module.onStop?.(context(module));
-    });
-  }
-
-  if (config.http.gcAtStart) {
-    // Last of the ready hooks (after the modules' start-up), before the port opens: see heap.ts.
-    app.addHook('onReady', (done) => {
-      const { ms, heapBefore, heapAfter } = collectBootGarbage();
-      logger.info(
-        { ms: Math.round(ms), heapBeforeBytes: heapBefore, heapAfterBytes: heapAfter },
-        'heap collected after start',
-      );
-      done();
     });
   }
 

@@ -26,8 +26,6 @@ export function testConfig(
       APP_ENV: 'test',
       LOG_LEVEL: 'info',
       RATE_LIMIT_ENABLED: 'false',
-      // Apps are built hundreds of times in a test run: no full collection at each start.
-      GC_AT_START: 'false',
       // Load shedding off too: on a busy shared machine the event loop of a test process stalls for
       // seconds, and contract tests must not turn into 503s. The tests of shedding turn it on.
       MAX_EVENT_LOOP_DELAY_MS: '0',

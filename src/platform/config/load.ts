@@ -48,8 +48,6 @@ export interface Config {
     readonly requestTimeoutMs: number;
     readonly headersTimeoutMs: number;
     readonly keepAliveTimeoutMs: number;
-    /** One full garbage collection before the port opens (`GC_AT_START`). */
-    readonly gcAtStart: boolean;
     readonly maxEventLoopDelayMs: number;
     readonly pressureSampleIntervalMs: number;
     readonly problemTypeBase: string;
@@ -442,7 +440,6 @@ export function loadConfig(
       requestTimeoutMs: vars.REQUEST_TIMEOUT_MS,
       headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
       keepAliveTimeoutMs: vars.KEEP_ALIVE_TIMEOUT_MS,
-      gcAtStart: vars.GC_AT_START,
       maxEventLoopDelayMs: vars.MAX_EVENT_LOOP_DELAY_MS,
       pressureSampleIntervalMs: vars.PRESSURE_SAMPLE_INTERVAL_MS,
       problemTypeBase: vars.PROBLEM_TYPE_BASE,

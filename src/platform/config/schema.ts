@@ -189,14 +189,6 @@ export const ConfigSchema = Type.Object({
     ms("Idle keep-alive timeout; keep it above your load balancer's idle timeout.", 72_000, 1),
     { group: 'HTTP' },
   ),
-  GC_AT_START: v(
-    Type.Boolean({
-      description:
-        'One full garbage collection once the app is built, before the port opens: without it most starts serve in a state where V8 promotes part of every request to the old generation (longer pauses, higher RSS). Off only in tests, where apps are built hundreds of times.',
-      default: true,
-    }),
-    { group: 'HTTP' },
-  ),
   MAX_EVENT_LOOP_DELAY_MS: v(
     ms(
       'Event-loop delay above which requests are shed with 503 (0 disables). Nothing is shed until two samples have been taken after start-up (the first would average in the synchronous build).',

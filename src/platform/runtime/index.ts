@@ -8,5 +8,4 @@ export {
   permissionsModule,
   platformModules,
 } from './modules.ts';
-export { collectBootGarbage } from './heap.ts';
 export { packageVersion } from './version.ts';
