@@ -94,10 +94,10 @@ export const STEADY_SHARE = 0.5;
 /**
  * Latency under a steady offered load: `rate` requests a second, each sent at its scheduled time
  * (an open loop: one every 1/rate s, whatever the answers before it), over at most CONNECTIONS
- * keep-alive connections, for `duration` seconds after WARMUP_SECONDS at the same rate on the same
- * connections (not measured: the connections open and the server warms up). Each latency runs from the request's scheduled
- * time to its answer's end, so time spent waiting for a free connection counts (no coordinated
- * omission). At saturation (`load`) a closed-loop client's latency is its own queue (Little's
+ * keep-alive connections, for `duration` seconds after WARMUP_SECONDS at the same rate on the
+ * same connections (not measured: the connections open and the server warms up). Each latency
+ * runs from the request's scheduled time to its answer's end, so time spent waiting for a free
+ * connection counts (no coordinated omission). At saturation (`load`) a closed-loop client's latency is its own queue (Little's
  * law: connections ÷ throughput, 50 ÷ 2,000 req/s = 25 ms on average for any server), so a p99
  * target is checked below saturation, at the same offered rate for a server and its baseline.
  *

@@ -113,7 +113,8 @@ export class PreparingClient extends pg.Client {
    * Names given up (stale after DDL): run unnamed. Shared by every connection of the process, so
    * the retry of a transaction aborted by a stale statement cannot meet the same statement, stale
    * too, on another connection. (Names are hashes of the text: a shape stale in one database
-   * runs unnamed in the others too, which is slower, never wrong.)
+   * runs unnamed in the others too, which is slower, never wrong.) Bounded as `marked` is:
+   * emptied when full (a name stale again then costs one more retry).
    */
   static readonly #stale = new Set<string>();
 
@@ -155,9 +156,11 @@ export class PreparingClient extends pg.Client {
       ]) as Promise<pg.QueryResult>;
       const result = named.catch((error: unknown) => {
         if (!isStalePreparedStatement(error)) throw error;
-        // The statement stays defined but unusable on this connection: run it unnamed from now
-        // on. Retried once unnamed when no transaction was open (the error ended nothing); in a
-        // transaction, the error has aborted it and is the caller's, as any other.
+        // The statement stays defined but unusable: run it unnamed from now on, on every
+        // connection of the process. Retried once unnamed when no transaction was open (the
+        // error ended nothing); in a transaction, the error has aborted it and is the caller's
+        // (`withTransaction` runs the unit of work again).
+        if (PreparingClient.#stale.size >= MARKED_MAX) PreparingClient.#stale.clear();
         PreparingClient.#stale.add(name);
         if (this.getTransactionStatus() !== 'I') throw error;
         return Reflect.apply(base() as pg.Client['query'], this, [
