@@ -65,6 +65,19 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
       )
     ).rows[0]?.locked;
 
+  /**
+   * Waits until the account is locked (committed). The right guess is sent only then, while the
+   * wrong ones after the fifth are still being decided: PostgreSQL does not keep its waiters on a
+   * row in arrival order once the row is updated (each new version of the row is raced for by the
+   * waiters of the old one), so queuing the right guess last on the held row did not make it
+   * decided last; a CI run saw it among the first five (and rightly signed in).
+   */
+  const untilLocked = async (userId: string) => {
+    for (let i = 0; i < 500 && !(await locked(userId)); i++)
+      await new Promise((r) => setTimeout(r, 5));
+    assert.equal(await locked(userId), true, 'the wrong guesses locked the account');
+  };
+
   /** Requests waiting on a row lock in the test database. */
   const waiting = async () =>
     (
@@ -85,10 +98,9 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     const guesses = Array.from({ length: GUESSES }, (_, i) =>
       i === GUESSES - 1 ? user.password : `wrong-guess-${i}-password`,
     );
-    // As in the tests below: the test holds the account row, so the guesses queue on it, the 19
-    // wrong ones and then the right one, and are decided in that order once it is released.
-    // Sent all at once instead, their order at the row depended on the machine's load, and the
-    // right one sometimes came among the first five (and rightly signed in).
+    // As in the tests below: the test holds the account row, so the 19 wrong guesses queue on it
+    // and are all in flight at once when it is released; the right one is sent once they have
+    // locked the account, while the rest of them are still being decided (see `untilLocked`).
     const pool = h.tdb.database.pool;
     const holder = await pool.connect();
     await holder.query('begin');
@@ -96,10 +108,10 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     const send = (password: string) => login(h.app, { login: user.email, password });
     const wrong = guesses.slice(0, -1).map(send);
     await until(GUESSES - 1);
-    const right = send(user.password);
-    await until(GUESSES);
     await holder.query('commit');
     holder.release();
+    await untilLocked(user.id);
+    const right = send(user.password);
     const answers = await Promise.all([...wrong, right]);
     assert.deepEqual(
       answers.map((a) => a.statusCode),
@@ -147,8 +159,8 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
           payload: body(current),
           headers: bearer(accessToken),
         });
-      // The test holds the account row, so the guesses queue on it: the 19 wrong ones, then the
-      // right one. Released, they are decided in that order.
+      // The test holds the account row, so the 19 wrong guesses queue on it; the right one is
+      // sent once they have locked the account (see `untilLocked`).
       const holder = await pool.connect();
       await holder.query('begin');
       await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
@@ -156,10 +168,10 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
         send(`wrong-guess-${i}-password`),
       );
       await until(GUESSES - 1);
-      const right = send(user.password);
-      await until(GUESSES);
       await holder.query('commit');
       holder.release();
+      await untilLocked(user.id);
+      const right = send(user.password);
       const answers = await Promise.all([...wrong, right]);
       assert.deepEqual(
         answers.map((a) => a.statusCode),
@@ -195,19 +207,18 @@ describe('identity: concurrent guesses cannot outrun the lockout', () => {
     }
     const codes = tokens.map((_, i) => (i === GUESSES - 1 ? codeAt(secret) : wrongCode(secret, i)));
     const before = await outcomes(user.id);
-    // As above, the test holds the account row so the guesses queue on it in the order sent: the
-    // 19 wrong codes, then the right one. Sent all at once instead, the right code sometimes
-    // reached the row among the first five on a loaded CI machine (and rightly signed in).
+    // As above, the test holds the account row so the 19 wrong codes queue on it; the right code
+    // is sent once they have locked the account (see `untilLocked`).
     const holder = await h.tdb.database.pool.connect();
     await holder.query('begin');
     await holder.query('select 1 from gw_user where id = $1 for update', [user.id]);
     const verify = (i: number) => post('/auth/mfa/verify', { mfaToken: tokens[i], code: codes[i] });
     const wrong = tokens.slice(0, -1).map((_, i) => verify(i));
     await until(GUESSES - 1);
-    const right = verify(GUESSES - 1);
-    await until(GUESSES);
     await holder.query('commit');
     holder.release();
+    await untilLocked(user.id);
+    const right = verify(GUESSES - 1);
     const answers = await Promise.all([...wrong, right]);
     assert.deepEqual(
       answers.map((a) => a.statusCode),
