@@ -18,7 +18,14 @@ export {
   InvalidEventPayloadError,
   subscribes,
 } from './define.ts';
-export { EventBus, eventRegistry, EVENTS_CHANNEL, subscribersOf, writeEvent } from './outbox.ts';
+export {
+  EventBus,
+  eventRegistry,
+  EVENTS_CHANNEL,
+  mirrorEventWrite,
+  subscribersOf,
+  writeEvent,
+} from './outbox.ts';
 export type { EventDeclarations, EventRegistry } from './outbox.ts';
 export { DISPATCHER_DEFAULTS, EventDispatcher, retryDelayMs } from './dispatcher.ts';
 export type { DispatcherOptions, DispatcherSettings } from './dispatcher.ts';

@@ -1,6 +1,7 @@
 import { recordAudit, auditClient } from '../../audit/index.ts';
 import type { Transaction } from 'kysely';
 import { isUniqueViolation, newId, withTransaction, type Db } from '../../db/index.ts';
+import { mirrorEventWrite } from '../../events/index.ts';
 import { HttpError } from '../../http/index.ts';
 import { MailLimitedError, type Mailer } from '../../mail/index.ts';
 import type { Logger } from '../../observability/index.ts';
@@ -177,12 +178,13 @@ export class IdentityService {
           });
           await this.#sendVerification(trx, { id, email, username }, client);
         } else {
-          // What a new address does next (role, audit, token, mail), here for no new row.
+          // What a new address does next (role, audit, event, token, mail), here for no new row.
           await repo.mirrorDefaultRole(trx);
           await recordAudit(trx, {
             action: 'user.register.taken',
             ...auditClient(client),
           });
+          await mirrorEventWrite(trx);
           await repo.mirrorUserToken(trx, {
             id: newId(),
             tokenHash: hashToken(newOpaqueToken()),
