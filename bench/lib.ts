@@ -3,8 +3,6 @@ import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import pg from 'pg';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { Pool } from 'undici';
 
 export const CONNECTIONS = 50;
 export const PIPELINING = 1;
@@ -91,6 +89,15 @@ export async function load(url: string, duration: number): Promise<autocannon.Re
  */
 export const STEADY_SHARE = 0.5;
 
+/** What `steadyLatency` measures: the offered and answered rates, and latency in ms. */
+export interface SteadyResult {
+  offered: number;
+  rps: number;
+  p50: number;
+  p99: number;
+  max: number;
+}
+
 /**
  * Latency under a steady offered load: `rate` requests a second, each sent at its scheduled time
  * (an open loop: one every 1/rate s, whatever the answers before it), over at most CONNECTIONS
@@ -104,68 +111,31 @@ export const STEADY_SHARE = 0.5;
  * Written here rather than with autocannon's `overallRate`: that sends each second's quota in a
  * burst at the start of the second, and its coordinated-omission correction assumes one request
  * a millisecond, which adds made-up samples to every answer slower than 1 ms.
- * Any error or other status fails the benchmark.
+ * Any error or other status fails the benchmark. The client runs in a process of its own
+ * (`steady-client.ts`).
  */
 export async function steadyLatency(
   url: string,
   rate: number,
   duration: number,
   options: { headers?: Record<string, string>; status?: number } = {},
-): Promise<{ offered: number; rps: number; p50: number; p99: number; max: number }> {
-  const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: CONNECTIONS, pipelining: PIPELINING });
-  const status = options.status ?? 200;
-  const warmup = Math.round(rate * WARMUP_SECONDS);
-  const total = warmup + Math.max(1, Math.round(rate * duration));
-  const latencies: number[] = [];
-  const failures: string[] = [];
-  const inFlight = new Set<Promise<void>>();
-  const started = performance.now();
-  let measuredFrom = 0;
-  const send = (scheduled: number, measured: boolean) => {
-    const done = pool
-      .request({
-        path: `${target.pathname}${target.search}`,
-        method: 'GET',
-        ...(options.headers ? { headers: options.headers } : {}),
-      })
-      .then(async (res) => {
-        await res.body.dump();
-        if (res.statusCode !== status) failures.push(String(res.statusCode));
-        if (measured) latencies.push(performance.now() - scheduled);
-      })
-      .catch((error: unknown) => {
-        failures.push(String(error));
-      })
-      .finally(() => inFlight.delete(done));
-    inFlight.add(done);
-  };
-  let sent = 0;
-  while (sent < total) {
-    const now = performance.now();
-    // Every request whose time has come (a late timer sends the ones it missed at once).
-    while (sent < total && started + (sent * 1000) / rate <= now) {
-      if (sent === warmup) measuredFrom = performance.now();
-      send(started + (sent * 1000) / rate, sent >= warmup);
-      sent += 1;
-    }
-    await sleep(1);
-  }
-  await Promise.all([...inFlight]);
-  const seconds = (performance.now() - measuredFrom) / 1000;
-  await pool.close();
-  if (failures.length > 0)
-    throw new Error(`${url}: ${String(failures.length)} failures (first: ${failures[0] ?? ''})`);
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.ceil(q * latencies.length) - 1)] ?? 0;
-  return {
-    offered: Math.round(rate),
-    rps: latencies.length / seconds,
-    p50: Math.round(at(0.5) * 10) / 10,
-    p99: Math.round(at(0.99) * 10) / 10,
-    max: Math.round((latencies.at(-1) ?? 0) * 10) / 10,
-  };
+): Promise<SteadyResult> {
+  // A fresh process of its own: in the benchmark's process the client's own collections (its
+  // heap holds every earlier load's results) landed in both servers' tails alike.
+  const child = fork(new URL('./steady-client.ts', import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = once(child, 'exit');
+  child.send({ url, rate, duration, options });
+  const [message] = (await Promise.race([
+    once(child, 'message'),
+    exited.then(([code]) => {
+      throw new Error(`steady client exited (${String(code)}) before answering`);
+    }),
+  ])) as [{ result?: SteadyResult; error?: string }];
+  await exited;
+  if (message.error !== undefined) throw new Error(message.error);
+  return message.result as SteadyResult;
 }
 
 /** The PostgreSQL server a benchmark makes its database on (`BENCH_DATABASE_URL`). */
