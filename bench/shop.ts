@@ -23,7 +23,7 @@
 import autocannon from 'autocannon';
 import { randomUUID } from 'node:crypto';
 import { rmSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
@@ -457,29 +457,42 @@ async function race(base: string, tokens: string[]) {
 }
 
 /**
- * CPU time (µs) of the PostgreSQL backends serving the bench database, read from /proc: only when
- * PostgreSQL runs on this host (null otherwise). On a 2-core machine the server and PostgreSQL
- * share the cores, so an order's cost is both.
+ * CPU time (µs) of the whole PostgreSQL server, read from /proc: only when it runs on this host
+ * (null otherwise). Its live processes (backends, WAL writer, checkpointer...) plus what the
+ * postmaster counts for the children it has reaped, so backends that end during the load (pg-boss
+ * and the pool open and close some) are counted too; summing the backends open at the start and
+ * the end missed them (and could go negative). On a 2-core machine the server and PostgreSQL
+ * share the cores, so an order's cost is both. On an idle machine the whole server's CPU is the
+ * bench's.
  */
 async function postgresCpuMicros(): Promise<number | null> {
-  const pids = await withClient(benchUrl(), async (client) => {
-    const { rows } = await client.query<{ pid: number }>(
-      'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
-    );
-    return rows.map((r) => r.pid);
-  });
-  // utime and stime (fields 14 and 15) in clock ticks: 100 a second on Linux.
-  let ticks = 0;
+  // The fields after the command name: state is [0], ppid [1], utime [11], stime [12], cutime
+  // [13] and cstime [14], in clock ticks (100 a second on Linux).
+  const statOf = async (pid: number | string) => {
+    const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8');
+    return stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+  };
   try {
-    for (const pid of pids) {
-      const stat = await readFile(`/proc/${String(pid)}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
+    // A backend's parent is the postmaster (read while that backend is still connected).
+    const postmaster = await withClient(benchUrl(), async (client) => {
+      const { rows } = await client.query<{ pid: number }>('select pg_backend_pid() as pid');
+      return (await statOf(rows[0]?.pid ?? 0))[1] ?? 0;
+    });
+    const own = await statOf(postmaster);
+    let ticks = (own[11] ?? 0) + (own[12] ?? 0) + (own[13] ?? 0) + (own[14] ?? 0);
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const fields = await statOf(entry).catch(() => null);
+      if (fields !== null && fields[1] === postmaster)
+        ticks += (fields[11] ?? 0) + (fields[12] ?? 0);
     }
+    return ticks * 10_000;
   } catch {
     return null;
   }
-  return ticks * 10_000;
 }
 
 /** (b) Orders of 3 lines over THROUGHPUT_ITEMS items with stock enough for the whole run. */
@@ -548,7 +561,7 @@ async function throughput(server: ServerChild<ServerKind>, tokens: string[], dur
     latencyMs: { p50: result.latency.p50, p99: result.latency.p99 },
     /** The server's own CPU per order (PostgreSQL's is not counted). */
     serverCpuUsPerOrder: ok > 0 ? serverCpuUs / ok : null,
-    /** PostgreSQL's CPU per order (its backends for the bench database), when on this host. */
+    /** The PostgreSQL server's CPU per order (all its processes), when it runs on this host. */
     postgresCpuUsPerOrder:
       ok > 0 && pgCpu !== null && pgCpuAfter !== null ? (pgCpuAfter - pgCpu) / ok : null,
     deadlocks: (await deadlocks()) - deadlocksBefore,
