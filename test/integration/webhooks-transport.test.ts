@@ -285,10 +285,16 @@ describe('webhook delivery transport (real loopback receivers)', () => {
       assert.deepEqual([result.outcome, result.responseTruncated], ['success', true]);
       assert.equal(Buffer.byteLength(result.responseBody), 4096);
       // The socket is destroyed when the time limit ends the read; its last buffers are freed once
-      // that has run (CI on a loaded machine measured 21 MB when it had not yet).
-      await sleep(100);
-      collectGarbage();
-      const heapGrowth = memory() - heapBefore;
+      // that has run (CI on a loaded machine measured 21 MB when it had not yet), and their memory
+      // is handed back by V8's array-buffer sweeper, which may still be running when gc() returns
+      // (CI measured 25.7 MB once). The lowest of up to ten settled readings is compared: memory
+      // the client kept stays in every one of them.
+      let heapGrowth = Number.POSITIVE_INFINITY;
+      for (let i = 0; i < 10 && heapGrowth >= 16 * 1024 * 1024; i++) {
+        await sleep(100);
+        collectGarbage();
+        heapGrowth = Math.min(heapGrowth, memory() - heapBefore);
+      }
       const written = Number(await line(/written (\d+)/));
       // About 1.5 GB on this machine when idle; a loaded machine streams less, never under 32 MiB.
       assert.ok(written > 32 * 1024 * 1024, `only ${written} bytes streamed`);
