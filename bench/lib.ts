@@ -3,6 +3,7 @@ import autocannon from 'autocannon';
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import pg from 'pg';
+import type { SteadySettings } from './steady-client.ts';
 
 export const CONNECTIONS = 50;
 export const PIPELINING = 1;
@@ -104,9 +105,10 @@ export interface SteadyResult {
  * keep-alive connections, for `duration` seconds after WARMUP_SECONDS at the same rate on the
  * same connections (not measured: the connections open and the server warms up). Each latency
  * runs from the request's scheduled time to its answer's end, so time spent waiting for a free
- * connection counts (no coordinated omission). At saturation (`load`) a closed-loop client's latency is its own queue (Little's
- * law: connections ÷ throughput, 50 ÷ 2,000 req/s = 25 ms on average for any server), so a p99
- * target is checked below saturation, at the same offered rate for a server and its baseline.
+ * connection counts (no coordinated omission). At saturation (`load`) a closed-loop client's
+ * latency is its own queue (Little's law: connections ÷ throughput, 50 ÷ 2,000 req/s = 25 ms on
+ * average for any server), so a p99 target is checked below saturation, at the same offered rate
+ * for a server and its baseline.
  *
  * Written here rather than with autocannon's `overallRate`: that sends each second's quota in a
  * burst at the start of the second, and its coordinated-omission correction assumes one request
@@ -126,7 +128,12 @@ export async function steadyLatency(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const exited = once(child, 'exit');
-  child.send({ url, rate, duration, options });
+  const settings = {
+    connections: CONNECTIONS,
+    pipelining: PIPELINING,
+    warmupSeconds: WARMUP_SECONDS,
+  } satisfies SteadySettings;
+  child.send({ url, rate, duration, settings, options });
   const [message] = (await Promise.race([
     once(child, 'message'),
     exited.then(([code]) => {

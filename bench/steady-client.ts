@@ -4,19 +4,31 @@
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Pool } from 'undici';
-import { CONNECTIONS, PIPELINING, WARMUP_SECONDS, type SteadyResult } from './lib.ts';
+// Only a type from lib.ts: loading lib.ts (autocannon, pg) would add to this small process's heap.
+import type { SteadyResult } from './lib.ts';
+
+/** What `steadyLatency` passes: lib.ts's CONNECTIONS, PIPELINING and WARMUP_SECONDS. */
+export interface SteadySettings {
+  connections: number;
+  pipelining: number;
+  warmupSeconds: number;
+}
 
 /** The loop of `steadyLatency` (lib.ts), in this process. */
 export async function runSteady(
   url: string,
   rate: number,
   duration: number,
+  settings: SteadySettings,
   options: { headers?: Record<string, string>; status?: number } = {},
 ): Promise<SteadyResult> {
   const target = new URL(url);
-  const pool = new Pool(target.origin, { connections: CONNECTIONS, pipelining: PIPELINING });
+  const pool = new Pool(target.origin, {
+    connections: settings.connections,
+    pipelining: settings.pipelining,
+  });
   const status = options.status ?? 200;
-  const warmup = Math.round(rate * WARMUP_SECONDS);
+  const warmup = Math.round(rate * settings.warmupSeconds);
   const total = warmup + Math.max(1, Math.round(rate * duration));
   const latencies: number[] = [];
   const failures: string[] = [];
@@ -76,9 +88,16 @@ if (process.send !== undefined) {
       url: string;
       rate: number;
       duration: number;
+      settings: SteadySettings;
       options: { headers?: Record<string, string>; status?: number };
     }) => {
-      runSteady(message.url, message.rate, message.duration, message.options).then(
+      runSteady(
+        message.url,
+        message.rate,
+        message.duration,
+        message.settings,
+        message.options,
+      ).then(
         (result) => process.send?.({ result }, () => process.exit(0)),
         (error: unknown) => process.send?.({ error: String(error) }, () => process.exit(0)),
       );
