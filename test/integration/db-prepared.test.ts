@@ -2,6 +2,7 @@
 // per-connection bound, statements made stale by DDL, and a dataset re-imported while its rows
 // listing runs.
 import { sql, type Kysely } from 'kysely';
+import pg from 'pg';
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -225,6 +226,91 @@ describe('named prepared statements', () => {
       const named = (await namedOn(conn)).length;
       assert.ok(before <= MAX_PREPARED_PER_CONNECTION);
       assert.equal(named, MAX_PREPARED_PER_CONNECTION);
+    });
+  });
+
+  describe("the pool's client answers promise-form calls through pg's callback form", () => {
+    // What reaches pg.Client.prototype.query (looked up at each call, so a wrapper sees it).
+    async function callsSeen<R>(
+      run: (client: pg.PoolClient) => Promise<R>,
+    ): Promise<{ result: R; withCallback: boolean[] }> {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- restored as it was below
+      const original = pg.Client.prototype.query;
+      const withCallback: boolean[] = [];
+      pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
+        withCallback.push(typeof args[2] === 'function');
+        return Reflect.apply(original, this, args) as unknown;
+      } as typeof original;
+      const client = await tdb.database.pool.connect();
+      try {
+        return { result: await run(client), withCallback };
+      } finally {
+        pg.Client.prototype.query = original;
+        client.release();
+      }
+    }
+
+    test('a text with values answers its rows, and pg was called with a callback', async () => {
+      const { result, withCallback } = await callsSeen((client) =>
+        client.query<{ n: number }>('select $1::int + 1 as n', [40]),
+      );
+      assert.equal(result.rows[0]?.n, 41);
+      assert.deepEqual(withCallback, [true]);
+    });
+
+    test('a marked text runs named through the callback form too', async () => {
+      const text = preparedSql('select max(price)::int as top from prep_item where id < $1');
+      const { result, withCallback } = await callsSeen((client) =>
+        client.query<{ top: number }>(text, [10]),
+      );
+      assert.equal(result.rows[0]?.top, 90);
+      assert.deepEqual(withCallback, [true]);
+    });
+
+    test("a failing statement rejects with pg's error, its stack leading back to the caller", async () => {
+      async function readsAMissingTable(client: pg.PoolClient) {
+        return await client.query('select * from no_such_table where id = $1', [1]);
+      }
+      const { withCallback } = await callsSeen(async (client) => {
+        await assert.rejects(readsAMissingTable(client), (error: Error & { code?: string }) => {
+          assert.equal(error.code, '42P01');
+          assert.match(error.stack ?? '', /readsAMissingTable/);
+          return true;
+        });
+      });
+      assert.deepEqual(withCallback, [true]);
+    });
+
+    test('a config object is answered and left as it was given (no callback written into it)', async () => {
+      const config = { text: 'select name from prep_item where id = $1', values: [7] };
+      const { result } = await callsSeen((client) => client.query<{ name: string }>(config));
+      assert.equal(result.rows[0]?.name, 'item 7');
+      assert.deepEqual(Object.keys(config), ['text', 'values']);
+    });
+
+    test('calls with their own callback, and submittables, go to pg as they are', async () => {
+      const { result, withCallback } = await callsSeen(async (client) => {
+        const viaCallback = await new Promise<number>((resolve, reject) => {
+          client.query<{ n: number }>('select 2 + $1::int as n', [3], (error, res) => {
+            if (error) reject(error);
+            else resolve(res.rows[0]?.n ?? -1);
+          });
+        });
+        const submittable = new pg.Query('select 1 as one');
+        const returned = client.query(submittable);
+        const rows = await new Promise<unknown[]>((resolve, reject) => {
+          const seen: unknown[] = [];
+          submittable.on('row', (row: unknown) => seen.push(row));
+          submittable.on('end', () => resolve(seen));
+          submittable.on('error', reject);
+        });
+        return { viaCallback, same: returned === submittable, rows };
+      });
+      assert.equal(result.viaCallback, 5);
+      assert.equal(result.same, true);
+      assert.deepEqual(result.rows, [{ one: 1 }]);
+      // The callback call reached pg with its own callback; the submittable with none.
+      assert.deepEqual(withCallback, [true, false]);
     });
   });
 });
