@@ -89,6 +89,14 @@ export async function load(url: string, duration: number): Promise<autocannon.Re
  * measured (`steadyLatency`): a server at about half its capacity, as a p99 target means it.
  */
 export const STEADY_SHARE = 0.5;
+/**
+ * Seconds at the steady rate before `steadyLatency` measures (`BENCH_STEADY_WARMUP`, 10). Besides
+ * opening the connections, they let a server collect what its previous work left behind: on the
+ * public-data page, with a 2 s warm-up, Groundwork's p99 was 74.1 ms right after the
+ * 1,000,000-row import and 46.8 ms right after a start, and 22.2 and 16.8 ms on the same servers
+ * a minute later (their first mark-compacts, and the promotion of boot-time objects).
+ */
+export const STEADY_WARMUP_SECONDS = Number(process.env.BENCH_STEADY_WARMUP ?? 10);
 
 /** What `steadyLatency` measures: the offered and answered rates, and latency in ms. */
 export interface SteadyResult {
@@ -102,8 +110,8 @@ export interface SteadyResult {
 /**
  * Latency under a steady offered load: `rate` requests a second, each sent at its scheduled time
  * (an open loop: one every 1/rate s, whatever the answers before it), over at most CONNECTIONS
- * keep-alive connections, for `duration` seconds after WARMUP_SECONDS at the same rate on the
- * same connections (not measured: the connections open and the server warms up). Each latency
+ * keep-alive connections, for `duration` seconds after STEADY_WARMUP_SECONDS at the same rate on
+ * the same connections (not measured: the connections open and the server warms up). Each latency
  * runs from the request's scheduled time to its answer's end, so time spent waiting for a free
  * connection counts (no coordinated omission). At saturation (`load`) a closed-loop client's
  * latency is its own queue (Little's law: connections ÷ throughput, 50 ÷ 2,000 req/s = 25 ms on
@@ -131,7 +139,7 @@ export async function steadyLatency(
   const settings = {
     connections: CONNECTIONS,
     pipelining: PIPELINING,
-    warmupSeconds: WARMUP_SECONDS,
+    warmupSeconds: STEADY_WARMUP_SECONDS,
   } satisfies SteadySettings;
   child.send({ url, rate, duration, settings, options });
   const [message] = (await Promise.race([
