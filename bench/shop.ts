@@ -9,9 +9,10 @@
  *     Idempotency-Key per request, customers in turn). Target: at least 500 orders/s.
  * (c) the catalog listing of a category with filters (`sort=price`, `minPrice`, `inStock`),
  *     through the whole stack, against a bare node:http + pg server sending the same SQL
- *     (the raw baseline, in the same run): requests/s at saturation (at least 0.6× raw), then
+ *     (the raw baseline, in the same run): requests/s at saturation (at least 0.6× raw), and
  *     the p99 of both at the same steady rate, half the raw server's saturation throughput
- *     (at most 25 ms; at saturation a p99 is the load generator's own queue: lib.ts).
+ *     (at most 25 ms; at saturation a p99 is the load generator's own queue: lib.ts), taken
+ *     before Groundwork's saturation run (`listing`).
  *
  * Each server runs in its own child process (this file, forked with a server kind); autocannon
  * runs here. `BENCH_SCALE` scales the catalog (0.001: 1,000 items, to check the benchmark runs);
@@ -44,6 +45,7 @@ import {
 import { createPlatform } from '../src/platform/runtime/index.ts';
 import {
   CONNECTIONS,
+  load,
   PIPELINING,
   ServerChild,
   STEADY_SHARE,
@@ -586,16 +588,9 @@ async function saturate(
   const url = `http://${HOST}:${String(server.port)}${path}`;
   const first = await fetch(url);
   if (first.status !== 200) throw new Error(`${server.kind} ${path}: ${first.status}`);
-  await autocannon({
-    url,
-    connections: CONNECTIONS,
-    pipelining: PIPELINING,
-    duration: WARMUP_SECONDS,
-  });
+  await load(url, WARMUP_SECONDS);
   const cpu = await server.cpuMicros();
-  const r = await autocannon({ url, connections: CONNECTIONS, pipelining: PIPELINING, duration });
-  if (r.errors > 0 || r.non2xx > 0)
-    throw new Error(`${server.kind} ${path}: ${r.errors} errors, ${r.non2xx} non-2xx`);
+  const r = await load(url, duration);
   return {
     rps: r.requests.average,
     p50: r.latency.p50,

@@ -7,7 +7,7 @@ import { Pool } from 'undici';
 // Only a type from lib.ts: loading lib.ts (autocannon, pg) would add to this small process's heap.
 import type { SteadyResult } from './lib.ts';
 
-/** What `steadyLatency` passes: lib.ts's CONNECTIONS, PIPELINING and WARMUP_SECONDS. */
+/** What `steadyLatency` passes: lib.ts's CONNECTIONS, PIPELINING and STEADY_WARMUP_SECONDS. */
 export interface SteadySettings {
   connections: number;
   pipelining: number;

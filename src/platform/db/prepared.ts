@@ -117,10 +117,12 @@ const baseQuery = (): pg.Client['query'] => pg.Client.prototype.query;
  * request's objects) outlives the young generation: V8 promoted 10 MB of every 48 MB scavenge,
  * scavenges took 10 to 20 ms instead of 1 to 2, and the old generation filled until a 60 ms
  * mark-compact. The same server through the callback form, or through `pool.query` (which uses
- * it), promotes about nothing. The retaining path is not visible in a heap snapshot (the full
- * collection it starts frees it all); the promise form's resolver is made inside `Client.query`'s
- * own closure scope, which is where the two forms differ. The error's stack is re-captured as
- * pg does, so it leads back to the caller rather than to the socket read.
+ * it), promotes about nothing. The forms differ in one store: the promise form makes the `Query`
+ * without a callback and then stores its resolver into `query.callback`; the callback form hands
+ * the callback to the `Query` constructor. Plain JavaScript doing the first promotes the same way
+ * on Node 20 and 24, with or without the JIT (the 20-line repro in docs/benchmarks.md); why V8
+ * keeps it is not known, and a heap snapshot's full collection frees it all. The error's stack is
+ * re-captured as pg does, so it leads back to the caller rather than to the socket read.
  */
 function queryByCallback(
   client: pg.Client,
